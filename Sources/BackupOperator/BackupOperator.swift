@@ -1,0 +1,1 @@
+// The BackupOperator module is filled by a later issue; see README "Status".

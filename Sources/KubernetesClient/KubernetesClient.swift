@@ -1,0 +1,1 @@
+// The KubernetesClient module is filled by a later issue; see README "Status".

@@ -1,0 +1,1 @@
+// The KubernetesTestServer module is filled by a later issue; see README "Status".

@@ -1,0 +1,230 @@
+/// The two CustomResourceDefinitions (apiextensions.k8s.io/v1), generated from code.
+///
+/// `talos-etcd-backup crds` prints them and `deploy/crds/` holds that output; a test fails when
+/// the two differ, so the manifests can never drift from the Swift types.
+public enum CustomResourceDefinitions {
+    /// Both CRDs: the schedule, then the backup.
+    public static var all: [JSONValue] { [schedule, backup] }
+
+    /// File name controller-gen would give a CRD: `<group>_<plural>.yaml`.
+    public static func fileName(of crd: JSONValue) -> String {
+        guard case .string(let name)? = crd["metadata"]?["name"] else { return "crd.yaml" }
+        let plural = name.split(separator: ".").first.map(String.init) ?? name
+        return "\(TalosBackupAPIGroup.group)_\(plural).yaml"
+    }
+
+    /// All CRDs as one multi-document YAML stream.
+    public static func renderYAML() -> String {
+        all.map(YAML.render).joined(separator: "---\n")
+    }
+
+    public static var schedule: JSONValue {
+        crd(
+            kind: TalosEtcdBackupSchedule.kind, plural: TalosEtcdBackupSchedule.plural, shortName: "tebs",
+            description: "TalosEtcdBackupSchedule takes etcd backups of a Talos control plane on a cron schedule and prunes old successful ones.",
+            spec: scheduleSpec, status: scheduleStatus,
+            columns: [
+                column("Schedule", "string", ".spec.schedule", "Cron expression."),
+                column("Paused", "boolean", ".spec.paused", "Whether new backups are suspended."),
+                column("Last Backup", "date", ".status.lastSuccessfulBackupTime", "Completion time of the newest successful backup."),
+                column("Next Backup", "date", ".status.nextScheduleTime", "When the next backup is due."),
+                column("Age", "date", ".metadata.creationTimestamp", "Age of the schedule."),
+            ])
+    }
+
+    public static var backup: JSONValue {
+        crd(
+            kind: TalosEtcdBackup.kind, plural: TalosEtcdBackup.plural, shortName: "teb",
+            description: "TalosEtcdBackup is one etcd snapshot of a Talos control plane, streamed from a control-plane node into S3-compatible object storage.",
+            spec: backupSpec("Desired state: which control plane to back up and where to store the snapshot."),
+            status: backupStatus,
+            columns: [
+                column("Phase", "string", ".status.phase", "Pending, Running, Succeeded or Failed."),
+                column("Size", "integer", ".status.size", "Size of the stored object in bytes."),
+                column("Filename", "string", ".status.filename", "Object key of the stored snapshot."),
+                column("Age", "date", ".metadata.creationTimestamp", "Age of the backup."),
+            ])
+    }
+
+    // MARK: Schemas
+
+    static var scheduleSpec: JSONValue {
+        Schema.object(
+            "Desired state: when to back up, what each backup is, and how many to keep.",
+            required: ["schedule", "backupTemplate"],
+            [
+                "schedule": Schema.string(
+                    "Cron expression in the Kubernetes CronJob format: five fields (minute hour day-of-month month day-of-week), @hourly/@daily/@weekly/@monthly/@yearly, optionally prefixed with CRON_TZ=<zone>. Check one with `talos-etcd-backup next-runs`.",
+                    minLength: 1),
+                "backupTemplate": Schema.object(
+                    "Template of the TalosEtcdBackup objects the schedule creates.", required: ["spec"],
+                    ["spec": backupSpec("Spec copied into each backup the schedule creates.")]),
+                "retention": Schema.integer(
+                    "Number of successful backups to keep; older successful ones are deleted with their S3 objects. Failed and running backups are never counted.",
+                    minimum: 1, defaultValue: Defaults.retention),
+                "paused": Schema.boolean(
+                    "Suspends new backups while true; retention still applies.", defaultValue: Defaults.paused),
+                "timeZone": Schema.string(
+                    "IANA time zone the schedule is read in, such as Europe/Berlin. Unset means UTC. Must not be set when the schedule has a CRON_TZ= or TZ= prefix.",
+                    minLength: 1),
+                "startingDeadlineSeconds": Schema.integer(
+                    "A run missed by more than this many seconds (for example while the operator was down) is skipped instead of caught up. Unset means no deadline.",
+                    minimum: 0),
+                "concurrencyPolicy": Schema.string(
+                    "Forbid skips a run while an earlier backup of this schedule is still active; Allow starts it anyway.",
+                    enumValues: ConcurrencyPolicy.allCases.map(\.rawValue), defaultValue: Defaults.concurrencyPolicy.rawValue),
+                "failedBackupsHistoryLimit": Schema.integer(
+                    "Number of failed backups to keep, oldest deleted first. Unset keeps every failed backup.", minimum: 0),
+            ])
+    }
+
+    static var scheduleStatus: JSONValue {
+        Schema.object(
+            "Observed state of the schedule.",
+            [
+                "lastScheduleTime": Schema.dateTime("Scheduled time of the most recent run the controller acted on."),
+                "lastSuccessfulBackupTime": Schema.dateTime("Completion time of the newest successful backup."),
+                "nextScheduleTime": Schema.dateTime("When the next backup is due."),
+                "activeBackups": Schema.array(
+                    "Names of this schedule's backups that have neither succeeded nor failed.",
+                    items: Schema.string("Name of an active TalosEtcdBackup."), listType: "set"),
+                "observedGeneration": Schema.integer("The metadata.generation the status was computed for.", minimum: 0),
+                "conditions": Schema.conditions,
+            ])
+    }
+
+    static func backupSpec(_ description: String) -> JSONValue {
+        Schema.object(
+            description, required: ["talosControlPlaneRef", "backupStorage"],
+            [
+                "talosControlPlaneRef": Schema.object(
+                    "The Talos control plane to back up. Its talosconfig is read from Secret <name>-talosconfig in the same namespace (key talosconfig, <name>.talosconfig or config).",
+                    required: ["name"],
+                    ["name": Schema.string("Name of the control plane.", minLength: 1)]),
+                "backupStorage": Schema.object(
+                    "Where and how the snapshot is stored.", required: ["s3"],
+                    [
+                        "s3": s3Storage,
+                        "compression": Schema.object(
+                            "Compresses the snapshot before upload; the object key gets a .zst suffix. Unset means no compression.",
+                            required: ["type"],
+                            [
+                                "type": Schema.string(
+                                    "Compression algorithm.", enumValues: Compression.Algorithm.allCases.map(\.rawValue)),
+                                "level": Schema.integer(
+                                    "Compression level (default \(Defaults.zstdLevel)).",
+                                    minimum: ValidationLimits.zstdLevels.lowerBound,
+                                    maximum: ValidationLimits.zstdLevels.upperBound, format: "int32"),
+                            ]),
+                        "encryption": Schema.object(
+                            "Encrypts the snapshot before upload; the object key gets an .age suffix. Unset means no encryption.",
+                            [
+                                "age": Schema.object(
+                                    "age encryption to X25519 recipients; at least one recipient must be given.",
+                                    [
+                                        "recipients": Schema.array(
+                                            "age X25519 recipients (age1...).",
+                                            items: Schema.string("One age recipient.", minLength: 1)),
+                                        "recipientsSecretRef": Schema.secretKeySelector(
+                                            "Secret key holding more recipients, one per line."),
+                                    ]),
+                            ]),
+                    ]),
+            ])
+    }
+
+    static var s3Storage: JSONValue {
+        Schema.object(
+            "S3 or S3-compatible bucket the snapshot is written to.",
+            required: ["bucket", "region", "accessKeyID", "secretAccessKey"],
+            [
+                "bucket": Schema.string("Bucket name.", minLength: 3, maxLength: 63),
+                "region": Schema.string("Region of the bucket, used in request signatures.", minLength: 1),
+                "accessKeyID": Schema.secretKeySelector("Secret key holding the access key ID."),
+                "secretAccessKey": Schema.secretKeySelector("Secret key holding the secret access key."),
+                "endpoint": Schema.string(
+                    "URL of an S3-compatible endpoint, such as https://minio.example.com. Unset means AWS for the region.",
+                    minLength: 1),
+                "insecureSkipTLSVerify": Schema.boolean(
+                    "Skips verification of the endpoint's TLS certificate. Use caBundleSecretRef instead where possible.",
+                    defaultValue: Defaults.insecureSkipTLSVerify),
+                "prefix": Schema.string(
+                    "Key prefix; objects are stored as <prefix>/<namespace>/<controlplane>/<backup>.db.",
+                    minLength: 1, defaultValue: Defaults.s3Prefix),
+                "forcePathStyle": Schema.boolean(
+                    "Addresses the bucket as <endpoint>/<bucket> instead of <bucket>.<endpoint>. Defaults to true when endpoint is set, else false."),
+                "caBundleSecretRef": Schema.secretKeySelector(
+                    "Secret key holding PEM CA certificates to trust for the endpoint."),
+            ])
+    }
+
+    static var backupStatus: JSONValue {
+        Schema.object(
+            "Observed state of the backup.",
+            [
+                "phase": Schema.string(
+                    "Pending, Running, Succeeded or Failed. Succeeded and Failed are final.",
+                    enumValues: BackupPhase.allCases.map(\.rawValue)),
+                "filename": Schema.string("Object key of the stored snapshot."),
+                "bucket": Schema.string("Bucket the snapshot is stored in."),
+                "size": Schema.integer("Size of the stored object in bytes.", minimum: 0),
+                "sha256": Schema.string("Hex SHA-256 of the stored object.", pattern: "^[0-9a-f]{64}$"),
+                "node": Schema.string("Talos node that served the snapshot."),
+                "startTime": Schema.dateTime("When the first attempt started."),
+                "completionTime": Schema.dateTime("When the backup succeeded or finally failed."),
+                "attempts": Schema.integer("Number of attempts made.", minimum: 0, format: "int32"),
+                "conditions": Schema.conditions,
+            ])
+    }
+
+    // MARK: Document
+
+    static func column(_ name: String, _ type: String, _ path: String, _ description: String) -> JSONValue {
+        .object([
+            "name": .string(name), "type": .string(type), "jsonPath": .string(path), "description": .string(description),
+        ])
+    }
+
+    static func crd(
+        kind: String, plural: String, shortName: String, description: String, spec: JSONValue, status: JSONValue,
+        columns: [JSONValue]
+    ) -> JSONValue {
+        let root = Schema.object(
+            description, required: ["spec"],
+            [
+                "apiVersion": Schema.string(
+                    "Versioned schema of this representation of an object; servers convert recognized schemas to the latest internal value."),
+                "kind": Schema.string("REST resource this object represents, in CamelCase."),
+                "metadata": .object(["type": .string("object")]),
+                "spec": spec,
+                "status": status,
+            ])
+        return .object([
+            "apiVersion": .string("apiextensions.k8s.io/v1"),
+            "kind": .string("CustomResourceDefinition"),
+            "metadata": .object(["name": .string("\(plural).\(TalosBackupAPIGroup.group)")]),
+            "spec": .object([
+                "group": .string(TalosBackupAPIGroup.group),
+                "names": .object([
+                    "kind": .string(kind),
+                    "listKind": .string("\(kind)List"),
+                    "plural": .string(plural),
+                    "singular": .string(kind.lowercased()),
+                    "shortNames": .array([.string(shortName)]),
+                    "categories": .array([.string("talos")]),
+                ]),
+                "scope": .string("Namespaced"),
+                "versions": .array([
+                    .object([
+                        "name": .string(TalosBackupAPIGroup.version),
+                        "served": .bool(true),
+                        "storage": .bool(true),
+                        "subresources": .object(["status": .object([:])]),
+                        "additionalPrinterColumns": .array(columns),
+                        "schema": .object(["openAPIV3Schema": root]),
+                    ])
+                ]),
+            ]),
+        ])
+    }
+}

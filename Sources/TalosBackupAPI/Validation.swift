@@ -1,0 +1,206 @@
+import Cron
+import Foundation
+
+/// One problem with a resource, located by its field path, e.g.
+/// `spec.backupTemplate.spec.backupStorage.s3.bucket: required`.
+public struct FieldError: Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(_ path: String, _ message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Limits from Kubernetes and S3 that validation checks against.
+public enum ValidationLimits {
+    /// A label value's maximum length; schedule names become label values on their backups.
+    public static let labelValueLength = 63
+    public static let zstdLevels = 1...19
+}
+
+extension TalosEtcdBackupSchedule {
+    /// Every problem with this schedule, each with its field path; empty when it is valid.
+    public func validate() -> [FieldError] {
+        var errors: [FieldError] = []
+        if let name = metadata.name, name.count > ValidationLimits.labelValueLength {
+            errors.append(FieldError(
+                "metadata.name",
+                "\"\(name)\" is \(name.count) characters; a schedule name may have at most \(ValidationLimits.labelValueLength) because it becomes the value of label \(Self.backupScheduleLabel) on its backups"))
+        }
+        return errors + spec.validate(at: "spec")
+    }
+}
+
+extension TalosEtcdBackup {
+    /// Every problem with this backup, each with its field path; empty when it is valid.
+    public func validate() -> [FieldError] {
+        spec.validate(at: "spec")
+    }
+}
+
+extension TalosEtcdBackupScheduleSpec {
+    /// Every problem with this spec, with paths under `path`.
+    public func validate(at path: String) -> [FieldError] {
+        var errors: [FieldError] = []
+        if schedule.trimmingCharacters(in: .whitespaces).isEmpty {
+            errors.append(FieldError("\(path).schedule", "required"))
+        } else {
+            do {
+                let cron = try CronSchedule(schedule, timeZone: timeZone)
+                if !cron.expression.canEverMatch {
+                    errors.append(FieldError("\(path).schedule", "\"\(schedule)\" never runs (no date matches it)"))
+                }
+            } catch {
+                errors.append(FieldError(Self.fieldPath(of: error, under: path, timeZone: timeZone), error.description))
+            }
+        }
+        if let retention, retention < 1 {
+            errors.append(FieldError("\(path).retention", "must be at least 1, not \(retention)"))
+        }
+        if let startingDeadlineSeconds, startingDeadlineSeconds < 0 {
+            errors.append(FieldError("\(path).startingDeadlineSeconds", "must be 0 or more, not \(startingDeadlineSeconds)"))
+        }
+        if let failedBackupsHistoryLimit, failedBackupsHistoryLimit < 0 {
+            errors.append(FieldError("\(path).failedBackupsHistoryLimit", "must be 0 or more, not \(failedBackupsHistoryLimit)"))
+        }
+        if let concurrencyPolicy, ConcurrencyPolicy(rawValue: concurrencyPolicy) == nil {
+            errors.append(FieldError(
+                "\(path).concurrencyPolicy",
+                "unsupported value \"\(concurrencyPolicy)\"; supported: \(ConcurrencyPolicy.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        return errors + backupTemplate.spec.validate(at: "\(path).backupTemplate.spec")
+    }
+
+    /// Which field a cron error belongs to: a bad zone from `timeZone` is that field's problem,
+    /// a bad zone from a `CRON_TZ=` prefix is the schedule's.
+    static func fieldPath(of error: CronError, under path: String, timeZone: String?) -> String {
+        switch error {
+        case .invalidTimeZone(let zone) where zone == timeZone: "\(path).timeZone"
+        case .conflictingTimeZones: "\(path).timeZone"
+        default: "\(path).schedule"
+        }
+    }
+}
+
+extension TalosEtcdBackupSpec {
+    /// Every problem with this spec, with paths under `path`.
+    public func validate(at path: String) -> [FieldError] {
+        var errors: [FieldError] = []
+        errors += Validate.objectName(talosControlPlaneRef.name, at: "\(path).talosControlPlaneRef.name")
+        let storage = "\(path).backupStorage"
+        let s3 = backupStorage.s3
+        errors += Validate.bucketName(s3.bucket, at: "\(storage).s3.bucket")
+        if s3.region.isEmpty { errors.append(FieldError("\(storage).s3.region", "required")) }
+        errors += Validate.secretKeySelector(s3.accessKeyID, at: "\(storage).s3.accessKeyID")
+        errors += Validate.secretKeySelector(s3.secretAccessKey, at: "\(storage).s3.secretAccessKey")
+        if let endpoint = s3.endpoint { errors += Validate.endpoint(endpoint, at: "\(storage).s3.endpoint") }
+        if let prefix = s3.prefix { errors += Validate.prefix(prefix, at: "\(storage).s3.prefix") }
+        if let ca = s3.caBundleSecretRef { errors += Validate.secretKeySelector(ca, at: "\(storage).s3.caBundleSecretRef") }
+        if let compression = backupStorage.compression {
+            if compression.type.isEmpty {
+                errors.append(FieldError("\(storage).compression.type", "required"))
+            } else if Compression.Algorithm(rawValue: compression.type) == nil {
+                errors.append(FieldError(
+                    "\(storage).compression.type",
+                    "unsupported value \"\(compression.type)\"; supported: \(Compression.Algorithm.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+            if let level = compression.level, !ValidationLimits.zstdLevels.contains(level) {
+                errors.append(FieldError(
+                    "\(storage).compression.level",
+                    "must be between \(ValidationLimits.zstdLevels.lowerBound) and \(ValidationLimits.zstdLevels.upperBound), not \(level)"))
+            }
+        }
+        if let encryption = backupStorage.encryption {
+            errors += Validate.encryption(encryption, at: "\(storage).encryption")
+        }
+        return errors
+    }
+}
+
+/// Field-level checks shared by both kinds.
+enum Validate {
+    /// A DNS-1123 subdomain, the rule for most Kubernetes object names.
+    static func objectName(_ name: String, at path: String) -> [FieldError] {
+        if name.isEmpty { return [FieldError(path, "required")] }
+        if name.count > 253 { return [FieldError(path, "\"\(name)\" is longer than 253 characters")] }
+        let valid = name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            guard let first = label.first, let last = label.last else { return false }
+            return label.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+                && first != "-" && last != "-"
+        }
+        return valid ? [] : [FieldError(
+            path,
+            "\"\(name)\" is not a valid object name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit")]
+    }
+
+    static func secretKeySelector(_ selector: SecretKeySelector, at path: String) -> [FieldError] {
+        var errors = objectName(selector.name, at: "\(path).name")
+        if selector.key.isEmpty {
+            errors.append(FieldError("\(path).key", "required"))
+        } else if selector.key.count > 253
+            || !selector.key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) })
+        {
+            errors.append(FieldError(
+                "\(path).key", "\"\(selector.key)\" is not a valid Secret key: use letters, digits, '-', '_' and '.'"))
+        }
+        return errors
+    }
+
+    /// S3 bucket naming rules: 3-63 characters of lower-case letters, digits, '.' and '-',
+    /// starting and ending with a letter or digit.
+    static func bucketName(_ bucket: String, at path: String) -> [FieldError] {
+        if bucket.isEmpty { return [FieldError(path, "required")] }
+        let allowed = bucket.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "." || $0 == "-" }
+        let ends = [bucket.first!, bucket.last!].allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber) }
+        if (3...63).contains(bucket.count), allowed, ends, !bucket.contains("..") { return [] }
+        return [FieldError(
+            path,
+            "\"\(bucket)\" is not a valid S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit")]
+    }
+
+    static func endpoint(_ endpoint: String, at path: String) -> [FieldError] {
+        guard let url = URLComponents(string: endpoint), let scheme = url.scheme?.lowercased(),
+              scheme == "https" || scheme == "http", let host = url.host, !host.isEmpty
+        else {
+            return [FieldError(path, "\"\(endpoint)\" is not an http(s) URL such as https://minio.example.com")]
+        }
+        if url.query != nil || url.fragment != nil || url.user != nil {
+            return [FieldError(path, "\"\(endpoint)\" must not carry user info, a query or a fragment")]
+        }
+        return []
+    }
+
+    static func prefix(_ prefix: String, at path: String) -> [FieldError] {
+        if prefix.isEmpty { return [FieldError(path, "must not be empty; omit it to use \"\(Defaults.s3Prefix)\"")] }
+        if prefix.hasPrefix("/") || prefix.hasSuffix("/") || prefix.contains("//") {
+            return [FieldError(path, "\"\(prefix)\" must not start or end with '/' or contain '//'")]
+        }
+        return []
+    }
+
+    static func encryption(_ encryption: Encryption, at path: String) -> [FieldError] {
+        guard let age = encryption.age else { return [FieldError("\(path).age", "required when encryption is set")] }
+        var errors: [FieldError] = []
+        let recipients = age.recipients ?? []
+        if recipients.isEmpty && age.recipientsSecretRef == nil {
+            errors.append(FieldError("\(path).age", "set recipients, recipientsSecretRef, or both"))
+        }
+        let bech32 = Set("qpzry9x8gf2tvdw0s3jn54khce6mua7l")
+        for (index, recipient) in recipients.enumerated() {
+            let data = recipient.dropFirst(4)
+            if !(recipient.hasPrefix("age1") && data.count == 58 && data.allSatisfy(bech32.contains)) {
+                errors.append(FieldError(
+                    "\(path).age.recipients[\(index)]",
+                    "\"\(recipient)\" is not an age X25519 recipient (age1 followed by lower-case bech32)"))
+            }
+        }
+        if let ref = age.recipientsSecretRef {
+            errors += secretKeySelector(ref, at: "\(path).age.recipientsSecretRef")
+        }
+        return errors
+    }
+}

@@ -1,0 +1,1 @@
+// The TalosTestServer module is filled by a later issue; see README "Status".
