@@ -99,7 +99,9 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             (low, high) = (bounds.lowerBound, maxValue)
         } else {
             let ends = range.split(separator: "-", omittingEmptySubsequences: false)
-            guard ends.count <= 2 else { throw fail("\"\(range)\" is not a value or a range a-b") }
+            guard ends.count <= 2, !ends.contains(where: \.isEmpty) else {
+                throw fail("\"\(range)\" is not a value or a range a-b")
+            }
             low = try value(ends[0], kind, field)
             high = ends.count == 2 ? try value(ends[1], kind, field) : low
             if ends.count == 1 && rangeAndStep.count == 2 { high = maxValue }  // "a/n" means a-max/n
