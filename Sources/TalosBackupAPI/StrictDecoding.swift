@@ -12,6 +12,8 @@ public enum StrictDecoding {
     /// Thrown with every field of the input that the decoded value does not carry.
     public struct UnknownFieldsError: Error, CustomStringConvertible, Equatable {
         public var paths: [String]
+
+        public init(paths: [String]) { self.paths = paths }
         public var description: String {
             paths.map { "\($0): unknown field" }.joined(separator: "; ")
         }
