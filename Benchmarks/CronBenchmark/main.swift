@@ -25,5 +25,5 @@ for (expression, zone) in cases {
         + Double(elapsed.components.attoseconds) / 1e9 / Double(iterations)
     let padded = expression.padding(toLength: 20, withPad: " ", startingAt: 0)
     let paddedZone = zone.padding(toLength: 17, withPad: " ", startingAt: 0)
-    print("\(padded) \(paddedZone) \(String(format: "%8.0f", perCall))   checksum \(Int(checksum) % 1000)")
+    print("\(padded) \(paddedZone) \(String(format: "%8.0f", perCall))   (sink \(Int(checksum) % 1000))")
 }
