@@ -12,19 +12,60 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron"),
         // CRD types, defaults, validation and CRD manifest generation.
-        .target(name: "TalosBackupAPI", dependencies: ["Cron"]),
+        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesClient"]),
         // Filled by later issues (see README "Status").
-        .target(name: "KubernetesClient"),
-        .target(name: "ControllerRuntime", dependencies: ["KubernetesClient"]),
+        .target(
+            name: "KubernetesClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "ControllerRuntime",
+            dependencies: ["KubernetesClient", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(name: "S3"),
         .target(name: "TalosAPI"),
         .target(name: "BackupOperator", dependencies: ["TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI"]),
-        .target(name: "KubernetesTestServer", dependencies: ["KubernetesClient"]),
+        .target(
+            name: "KubernetesTestServer",
+            dependencies: [
+                "KubernetesClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "kubernetes-test-server",
+            dependencies: [
+                "KubernetesTestServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "TalosTestServer", dependencies: ["TalosAPI"]),
         .executableTarget(
             name: "talos-etcd-backup",
@@ -42,8 +83,12 @@ let package = Package(
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(
             name: "TalosBackupAPITests",
-            dependencies: ["TalosBackupAPI", "Cron", .product(name: "Yams", package: "Yams")]
+            dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup"]),
+        .testTarget(
+            name: "KubernetesTests",
+            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server"]
+        ),
     ]
 )

@@ -1,3 +1,4 @@
+import KubernetesClient
 import Foundation
 
 /// A cron schedule that creates ``TalosEtcdBackup`` objects and prunes old successful ones.

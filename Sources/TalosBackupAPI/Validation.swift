@@ -1,3 +1,4 @@
+import KubernetesClient
 import Cron
 import Foundation
 

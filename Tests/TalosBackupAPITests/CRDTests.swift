@@ -1,3 +1,4 @@
+import KubernetesClient
 import Foundation
 import TalosBackupAPI
 import Testing

@@ -1,7 +1,8 @@
-import Cron
 import Foundation
 
 /// A Kubernetes `metav1.Time`: an instant written as RFC 3339 in UTC with second precision.
+///
+/// Decoding also accepts fractional seconds and numeric offsets, which other clients send.
 public struct KubeTime: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
     public var date: Date
 
@@ -12,7 +13,7 @@ public struct KubeTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
-        guard let date = RFC3339.parse(text) else {
+        guard let date = Self.parse(text) else {
             throw DecodingError.dataCorruptedError(
                 in: container, debugDescription: "\"\(text)\" is not an RFC 3339 timestamp")
         }
@@ -21,10 +22,15 @@ public struct KubeTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(RFC3339.format(date))
+        try container.encode(description)
     }
 
-    public var description: String { RFC3339.format(date) }
+    public var description: String { date.formatted(Date.ISO8601FormatStyle()) }
+
+    /// Parses RFC 3339 (`2026-03-09T06:30:00Z`, `...07:30:00.25+01:00`).
+    public static func parse(_ text: String) -> Date? {
+        try? Date.ISO8601FormatStyle().parse(text)
+    }
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.date < rhs.date }
 }

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Supplies the bearer token (and, for exec plugins, client certificate) for each request,
+/// refreshing it when it rotates or expires: token files are re-read every minute; exec plugin
+/// credentials are cached until `expirationTimestamp` (minus a margin) and fetched again after
+/// a 401.
+actor CredentialSource {
+    struct Current: Sendable {
+        var token: String?
+        var clientCertificatePEM: [UInt8]?
+        var clientKeyPEM: [UInt8]?
+    }
+
+    private let credentials: KubernetesConfiguration.Credentials
+    private let server: String
+    private var cached: Current?
+    private var validUntil: Date = .distantPast
+
+    init(_ credentials: KubernetesConfiguration.Credentials, server: String) {
+        self.credentials = credentials
+        self.server = server
+    }
+
+    func current(now: Date = Date()) async throws -> Current {
+        if let cached, now < validUntil { return cached }
+        let fresh: Current
+        switch credentials {
+        case .none:
+            fresh = Current()
+            validUntil = .distantFuture
+        case .token(let token):
+            fresh = Current(token: token)
+            validUntil = .distantFuture
+        case .tokenFile(let path):
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError(source: "token file \(path)", problem: "cannot be read")
+            }
+            fresh = Current(token: text.trimmingCharacters(in: .whitespacesAndNewlines))
+            validUntil = now.addingTimeInterval(60)
+        case .exec(let plugin):
+            let credential = try await ExecCredentialRunner.run(plugin, server: server)
+            fresh = Current(token: credential.token, clientCertificatePEM: credential.clientCertificatePEM, clientKeyPEM: credential.clientKeyPEM)
+            // Refresh a little before expiry; without one, keep it until a 401 says otherwise.
+            validUntil = credential.expiration.map { $0.addingTimeInterval(-10) } ?? .distantFuture
+        }
+        cached = fresh
+        return fresh
+    }
+
+    /// Forgets the cached credential (after a 401), so the next request fetches a new one.
+    func invalidate() {
+        cached = nil
+        validUntil = .distantPast
+    }
+}

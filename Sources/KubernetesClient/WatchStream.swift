@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// One event of a watch.
+public enum WatchEvent<Object: Decodable & Sendable>: Sendable {
+    case added(Object)
+    case modified(Object)
+    case deleted(Object)
+    /// The server's progress marker: everything up to this version has been sent.
+    case bookmark(resourceVersion: String)
+    /// The server ended the watch with an error, e.g. 410 Gone for a too-old resourceVersion.
+    case error(Status)
+}
+
+/// The events of a watch, parsed incrementally from the chunked response body (one JSON
+/// object per line). Stopping iteration closes the request.
+public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable {
+    public typealias Element = WatchEvent<Object>
+    let body: HTTPClientResponse.Body
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(chunks: body.makeAsyncIterator())
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var chunks: HTTPClientResponse.Body.AsyncIterator
+        var buffer: [UInt8] = []
+        var finished = false
+        let decoder = JSONDecoder()
+
+        public mutating func next() async throws -> WatchEvent<Object>? {
+            while true {
+                if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Data(buffer[..<newline])
+                    buffer.removeSubrange(...newline)
+                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
+                    return try decodeEvent(line)
+                }
+                if finished {
+                    guard !buffer.isEmpty else { return nil }
+                    let line = Data(buffer)
+                    buffer.removeAll()
+                    return try decodeEvent(line)
+                }
+                if let chunk = try await chunks.next() {
+                    buffer.append(contentsOf: chunk.readableBytesView)
+                } else {
+                    finished = true
+                }
+            }
+        }
+
+        private struct Header: Decodable { var type: String }
+        private struct Envelope<Payload: Decodable>: Decodable { var object: Payload }
+        private struct MetadataOnly: Decodable {
+            struct Meta: Decodable { var resourceVersion: String? }
+            var metadata: Meta?
+        }
+
+        private func decodeEvent(_ line: Data) throws -> WatchEvent<Object> {
+            let type = try decoder.decode(Header.self, from: line).type
+            switch type {
+            case "ADDED": return .added(try decoder.decode(Envelope<Object>.self, from: line).object)
+            case "MODIFIED": return .modified(try decoder.decode(Envelope<Object>.self, from: line).object)
+            case "DELETED": return .deleted(try decoder.decode(Envelope<Object>.self, from: line).object)
+            case "BOOKMARK":
+                let meta = try decoder.decode(Envelope<MetadataOnly>.self, from: line).object
+                return .bookmark(resourceVersion: meta.metadata?.resourceVersion ?? "")
+            case "ERROR": return .error(try decoder.decode(Envelope<Status>.self, from: line).object)
+            default:
+                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "unknown watch event type \(type)"))
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import KubernetesClient
+
+/// Faults a test can turn on: failing requests with a status code (500, 429...), added
+/// latency. Dropping watches and expiring resourceVersions act on the store directly.
+actor Faults {
+    struct Failure: Sendable {
+        var code: Int
+        var remaining: Int
+        var method: String?
+        var pathContains: String?
+        var retryAfterSeconds: Int?
+    }
+
+    private var failures: [Failure] = []
+    private(set) var latency: Duration = .zero
+
+    func failNext(_ count: Int, code: Int, method: String?, pathContains: String?, retryAfterSeconds: Int?) {
+        failures.append(Failure(code: code, remaining: count, method: method, pathContains: pathContains, retryAfterSeconds: retryAfterSeconds))
+    }
+
+    func setLatency(_ latency: Duration) {
+        self.latency = latency
+    }
+
+    /// The failure to answer this request with, if one is armed for it.
+    func take(method: String, path: String) -> Failure? {
+        guard let index = failures.firstIndex(where: { failure in
+            (failure.method == nil || failure.method == method) && (failure.pathContains.map(path.contains) ?? true)
+        }) else { return nil }
+        let failure = failures[index]
+        failures[index].remaining -= 1
+        if failures[index].remaining <= 0 { failures.remove(at: index) }
+        return failure
+    }
+}
