@@ -176,3 +176,8 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
 
     public init() {}
 }
+
+extension TalosEtcdBackup: KubernetesObject {
+    public static let resourceType = ResourceType(
+        group: TalosBackupAPIGroup.group, version: TalosBackupAPIGroup.version, plural: plural, kind: kind)
+}

@@ -80,3 +80,8 @@ public struct TalosEtcdBackupScheduleStatus: Codable, Sendable, Equatable {
 
     public init() {}
 }
+
+extension TalosEtcdBackupSchedule: KubernetesObject {
+    public static let resourceType = ResourceType(
+        group: TalosBackupAPIGroup.group, version: TalosBackupAPIGroup.version, plural: plural, kind: kind)
+}

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Supplies the bearer token (and, for exec plugins, client certificate) for each request,
-/// refreshing it when it rotates or expires: token files are re-read every minute; exec plugin
+/// refreshing it when it rotates or expires: token files are re-read whenever their
+/// modification time changes (kubelet rotates projected service-account tokens); exec plugin
 /// credentials are cached until `expirationTimestamp` (minus a margin) and fetched again after
 /// a 401.
 actor CredentialSource {
@@ -15,6 +16,7 @@ actor CredentialSource {
     private let server: String
     private var cached: Current?
     private var validUntil: Date = .distantPast
+    private var tokenFileModified: Date?
 
     init(_ credentials: KubernetesConfiguration.Credentials, server: String) {
         self.credentials = credentials
@@ -22,6 +24,13 @@ actor CredentialSource {
     }
 
     func current(now: Date = Date()) async throws -> Current {
+        if case .tokenFile(let path) = credentials {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+            if modified != tokenFileModified {
+                tokenFileModified = modified
+                cached = nil
+            }
+        }
         if let cached, now < validUntil { return cached }
         let fresh: Current
         switch credentials {
@@ -36,7 +45,7 @@ actor CredentialSource {
                 throw ConfigurationError(source: "token file \(path)", problem: "cannot be read")
             }
             fresh = Current(token: text.trimmingCharacters(in: .whitespacesAndNewlines))
-            validUntil = now.addingTimeInterval(60)
+            validUntil = .distantFuture  // until the file changes
         case .exec(let plugin):
             let credential = try await ExecCredentialRunner.run(plugin, server: server)
             fresh = Current(token: credential.token, clientCertificatePEM: credential.clientCertificatePEM, clientKeyPEM: credential.clientKeyPEM)

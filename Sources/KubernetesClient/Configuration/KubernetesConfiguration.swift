@@ -49,8 +49,8 @@ public struct KubernetesConfiguration: Sendable {
         case none
         /// A fixed bearer token.
         case token(String)
-        /// A bearer token read from a file and re-read when it may have rotated (every minute,
-        /// as client-go does), the way in-cluster service-account tokens are served.
+        /// A bearer token read from a file and re-read when the file changes, the way
+        /// in-cluster service-account tokens rotate.
         case tokenFile(String)
         /// A `client.authentication.k8s.io/v1` exec plugin (EKS, GKE, AKS).
         case exec(ExecCredentialPlugin)

@@ -1,1 +1,0 @@
-// The ControllerRuntime module is filled by a later issue; see README "Status".

@@ -1,0 +1,190 @@
+import Foundation
+import KubernetesClient
+import Logging
+
+/// Leader election on a `coordination.k8s.io/v1` Lease, as client-go does it: take the lease
+/// when it is free or its holder has not renewed it for `leaseDuration` (measured on this
+/// process's clock from when it last saw the record change, so clock skew does not matter);
+/// renew every `retryPeriod`; if renewing has failed for `renewDeadline`, leadership is lost
+/// and the leader's work is cancelled at once. On a clean stop the lease is released so
+/// another instance takes over without waiting.
+public final class LeaderElector: Sendable {
+    public struct Configuration: Sendable {
+        public var leaseName: String
+        public var namespace: String
+        public var identity: String
+        public var leaseDuration: Duration
+        public var renewDeadline: Duration
+        public var retryPeriod: Duration
+
+        public init(leaseName: String, namespace: String, identity: String = LeaderElector.defaultIdentity(),
+                    leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10), retryPeriod: Duration = .seconds(2)) {
+            self.leaseName = leaseName
+            self.namespace = namespace
+            self.identity = identity
+            self.leaseDuration = leaseDuration
+            self.renewDeadline = renewDeadline
+            self.retryPeriod = retryPeriod
+        }
+    }
+
+    /// Thrown by ``run(whileLeader:)`` when the lease could not be renewed in time.
+    public struct LeadershipLost: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `POD_NAME` (or the host name) plus a random suffix, so two processes on one host differ.
+    public static func defaultIdentity() -> String {
+        let base = ProcessInfo.processInfo.environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName
+        return "\(base)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    public let configuration: Configuration
+    private let client: KubernetesClient
+    private let logger: Logger
+
+    public init(client: KubernetesClient, configuration: Configuration, logger: Logger = Logger(label: "leader-election")) {
+        self.client = client
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "identity"] = "\(configuration.identity)"
+        self.logger = logger
+    }
+
+    /// Waits to become leader, runs `whileLeader` for as long as leadership lasts, and
+    /// releases the lease when `whileLeader` returns or the task is cancelled. Throws
+    /// ``LeadershipLost`` when renewal fails.
+    public func run(whileLeader: @escaping @Sendable () async throws -> Void) async throws {
+        var observed = Observed()
+        while !(try await tryAcquireOrRenew(&observed)) {
+            try await Task.sleep(for: configuration.retryPeriod)
+        }
+        logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.leaseName)"])
+        let renewing = observed
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await whileLeader() }
+                group.addTask { [self] in try await self.keepRenewing(renewing) }
+                try await group.next()  // the work ended, or renewal failed
+                group.cancelAll()
+            }
+        } catch {
+            await releaseEvenIfCancelled()
+            throw error
+        }
+        await releaseEvenIfCancelled()
+    }
+
+    /// The release must reach the API server although the caller may have been cancelled
+    /// (that is how a clean shutdown arrives), so it runs in a task of its own, awaited here.
+    private func releaseEvenIfCancelled() async {
+        await Task { await self.release() }.value
+    }
+
+    struct Observed {
+        var record: Lease?
+        var time: ContinuousClock.Instant?
+    }
+
+    private func keepRenewing(_ start: Observed) async throws {
+        var observed = start
+        var lastRenewal = ContinuousClock.now
+        while true {
+            try await Task.sleep(for: configuration.retryPeriod)
+            // One attempt may not outlast the renew deadline (client retries included).
+            let remaining = configuration.renewDeadline - (ContinuousClock.now - lastRenewal)
+            let attempt = await renewWithin(max(remaining, .milliseconds(1)), observed)
+            if let updated = attempt.observed { observed = updated }
+            let renewed = attempt.renewed
+            if renewed {
+                lastRenewal = .now
+            } else if ContinuousClock.now - lastRenewal >= configuration.renewDeadline {
+                logger.error("lost leadership: could not renew the lease in time")
+                throw LeadershipLost(description: "lease \(configuration.namespace)/\(configuration.leaseName) not renewed within \(configuration.renewDeadline)")
+            } else if let holder = observed.record?.spec?.holderIdentity, holder != configuration.identity, !holder.isEmpty {
+                logger.error("lost leadership to \(holder)")
+                throw LeadershipLost(description: "lease \(configuration.namespace)/\(configuration.leaseName) is now held by \(holder)")
+            }
+        }
+    }
+
+    private func renewWithin(_ limit: Duration, _ observed: Observed) async -> (renewed: Bool, observed: Observed?) {
+        await withTaskGroup(of: (Bool, Observed?)?.self) { group in
+            group.addTask { [self] in
+                var copy = observed
+                let renewed = (try? await self.tryAcquireOrRenew(&copy)) ?? false
+                return (renewed, copy)
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first.map { ($0.0, $0.1) } ?? (false, nil)
+        }
+    }
+
+    /// One attempt; true when this instance holds the lease afterwards.
+    func tryAcquireOrRenew(_ observed: inout Observed) async throws -> Bool {
+        let now = Date()
+        let durationSeconds = Int(configuration.leaseDuration.components.seconds)
+        let current: Lease
+        do {
+            current = try await client.get(Lease.self, .leases, namespace: configuration.namespace, name: configuration.leaseName)
+        } catch let error as KubernetesError where error.isNotFound {
+            let lease = Lease(
+                metadata: ObjectMeta(name: configuration.leaseName, namespace: configuration.namespace),
+                spec: .init(holderIdentity: configuration.identity, leaseDurationSeconds: durationSeconds,
+                            acquireTime: MicroTime(now), renewTime: MicroTime(now), leaseTransitions: 0))
+            do {
+                let created = try await client.create(lease, .leases, namespace: configuration.namespace)
+                observed = Observed(record: created, time: .now)
+                return true
+            } catch let error as KubernetesError where error.isAlreadyExists {
+                return false
+            }
+        }
+        if observed.record?.spec != current.spec {
+            observed = Observed(record: current, time: .now)
+        }
+        let holder = current.spec?.holderIdentity ?? ""
+        let heldByUs = holder == configuration.identity
+        let leaseDuration = Duration.seconds(current.spec?.leaseDurationSeconds ?? durationSeconds)
+        let expired = holder.isEmpty || (observed.time.map { ContinuousClock.now - $0 >= leaseDuration } ?? true)
+        guard heldByUs || expired else { return false }
+
+        var updated = current
+        var spec = current.spec ?? .init()
+        if !heldByUs {
+            spec.acquireTime = MicroTime(now)
+            spec.leaseTransitions = (spec.leaseTransitions ?? 0) + 1
+        }
+        spec.holderIdentity = configuration.identity
+        spec.leaseDurationSeconds = durationSeconds
+        spec.renewTime = MicroTime(now)
+        updated.spec = spec
+        do {
+            let written = try await client.update(updated, .leases, namespace: configuration.namespace, name: configuration.leaseName)
+            observed = Observed(record: written, time: .now)
+            return true
+        } catch let error as KubernetesError where error.isConflict {
+            return false  // someone else wrote it first
+        }
+    }
+
+    /// Gives the lease up, if held, so the next instance need not wait for it to expire.
+    private func release() async {
+        do {
+            var lease = try await client.get(Lease.self, .leases, namespace: configuration.namespace, name: configuration.leaseName)
+            guard lease.spec?.holderIdentity == configuration.identity else { return }
+            lease.spec?.holderIdentity = nil
+            lease.spec?.leaseDurationSeconds = 1
+            lease.spec?.renewTime = MicroTime(Date())
+            _ = try await client.update(lease, .leases, namespace: configuration.namespace, name: configuration.leaseName)
+            logger.info("released the lease")
+        } catch {
+            logger.warning("could not release the lease; it expires on its own", metadata: ["error": "\(error)"])
+        }
+    }
+}

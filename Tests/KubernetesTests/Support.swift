@@ -1,0 +1,104 @@
+import Foundation
+import KubernetesClient
+import KubernetesTestServer
+import Logging
+import TalosBackupAPI
+import Synchronization
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A core ConfigMap, the simplest kind to exercise the client and runtime with.
+struct ConfigMap: KubernetesObject, Equatable {
+    static let resourceType = ResourceType(group: "", version: "v1", plural: "configmaps", kind: "ConfigMap")
+    var apiVersion = "v1"
+    var kind = "ConfigMap"
+    var metadata: ObjectMeta
+    var data: [String: String]?
+
+    init(_ name: String, namespace: String = "default", data: [String: String]? = nil, labels: [String: String]? = nil) {
+        metadata = ObjectMeta(name: name, namespace: namespace, labels: labels)
+        self.data = data
+    }
+}
+
+func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .critical
+    return logger
+}
+
+/// Runs `body` with a test server and a client for it, then shuts both down.
+func withServer<T: Sendable>(
+    _ options: KubernetesTestServer.Options = .init(logger: quietLogger("kubernetes-test-server")),
+    _ body: (KubernetesTestServer, KubernetesClient) async throws -> T
+) async throws -> T {
+    try await KubernetesTestServer.withRunning(options) { server in
+        let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
+        do {
+            let result = try await body(server, client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+}
+
+/// Creates the project's CRDs on the server.
+func installCRDs(_ client: KubernetesClient) async throws {
+    for crd in CustomResourceDefinitions.all {
+        _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
+    }
+}
+
+/// The seed's schedule from examples/.
+func seedSchedule(name: String = "daily-backup-schedule") throws -> TalosEtcdBackupSchedule {
+    let spec = TalosEtcdBackupScheduleSpec(
+        schedule: "0 2 * * *",
+        backupTemplate: BackupTemplate(spec: TalosEtcdBackupSpec(
+            talosControlPlaneRef: .init(name: "my-controlplane"),
+            backupStorage: BackupStorage(s3: S3Storage(
+                bucket: "my-etcd-backups", region: "us-west-2",
+                accessKeyID: .init(name: "my-s3-credentials", key: "accessKeyID"),
+                secretAccessKey: .init(name: "my-s3-credentials", key: "secretAccessKey"))))),
+        retention: 7)
+    return TalosEtcdBackupSchedule(metadata: ObjectMeta(name: name, namespace: "default"), spec: spec)
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("timed out waiting for: \(what)")
+    throw TimeoutError(what: what)
+}
+
+struct TimeoutError: Error { var what: String }
+
+/// The error `body` throws as a KubernetesError, or nil.
+func kubernetesError(_ body: () async throws -> Void) async -> KubernetesError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as KubernetesError {
+        return error
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
+    }
+}
+
+/// A value shared between tasks in a test.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) rethrows -> sending Result {
+        try mutex.withLock(body)
+    }
+}
