@@ -80,6 +80,11 @@ let package = Package(
             dependencies: ["Cron"],
             path: "Benchmarks/CronBenchmark"
         ),
+        .executableTarget(
+            name: "KubernetesBenchmark",
+            dependencies: ["KubernetesClient", "ControllerRuntime", "TalosBackupAPI"],
+            path: "Benchmarks/KubernetesBenchmark"
+        ),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(
             name: "TalosBackupAPITests",

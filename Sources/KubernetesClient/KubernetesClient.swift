@@ -17,6 +17,9 @@ public final class KubernetesClient: Sendable {
     private let credentials: CredentialSource
     private let rateLimiter: RateLimiter
     private let logger: Logger
+    /// The server URL requests go to: with `tls-server-name`, its host is that name (so the
+    /// certificate is checked against it) and DNS for it is overridden to the real host.
+    private let baseURL: String
     /// Retries after the first attempt, for retryable failures.
     public let maxRetries: Int
 
@@ -29,7 +32,16 @@ public final class KubernetesClient: Sendable {
         self.tls = try Self.tlsConfiguration(configuration)
         var httpConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: nil))
+            timeout: .init(connect: .init(configuration.connectTimeout), read: nil))
+        var baseURL = configuration.server
+        if let serverName = configuration.tlsServerName, tls != nil,
+           var components = URLComponents(string: configuration.server), let host = components.host {
+            components.host = serverName
+            baseURL = components.string ?? configuration.server
+            httpConfiguration.dnsOverride = [serverName: host]
+        }
+        if baseURL.hasSuffix("/") { baseURL.removeLast() }
+        self.baseURL = baseURL
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
@@ -167,7 +179,7 @@ public final class KubernetesClient: Sendable {
         var refreshedCredentials = false
         while true {
             try await rateLimiter.acquire()
-            var request = HTTPClientRequest(url: configuration.server + path + Self.queryString(query))
+            var request = HTTPClientRequest(url: baseURL + path + Self.queryString(query))
             request.method = method
             request.headers.add(name: "Accept", value: "application/json")
             request.headers.add(name: "User-Agent", value: "talos-etcd-backup")

@@ -32,9 +32,12 @@ public final class KubernetesTestServer: Sendable {
         public var bookmarkInterval: Duration
         /// Events kept per resource type for watches to resume from.
         public var watchHistory: Int
+        /// Whether the TLS certificate names 127.0.0.1 besides `localhost`.
+        public var loopbackIPInCertificate: Bool
         public var logger: Logger
 
-        public init(tls: Bool = false, authentication: Authentication = .none, port: Int = 0, bookmarkInterval: Duration = .seconds(1), watchHistory: Int = 10_000, logger: Logger = Logger(label: "kubernetes-test-server")) {
+        public init(tls: Bool = false, authentication: Authentication = .none, port: Int = 0, bookmarkInterval: Duration = .seconds(1), watchHistory: Int = 10_000, loopbackIPInCertificate: Bool = true, logger: Logger = Logger(label: "kubernetes-test-server")) {
+            self.loopbackIPInCertificate = loopbackIPInCertificate
             self.tls = tls
             self.authentication = authentication
             self.port = port
@@ -56,7 +59,7 @@ public final class KubernetesTestServer: Sendable {
             throw ConfigurationError(source: "kubernetes-test-server", field: "authentication", problem: "client certificates need TLS")
         }
         self.options = options
-        self.pki = options.tls ? try TestPKI() : nil
+        self.pki = options.tls ? try TestPKI(loopbackIPInCertificate: options.loopbackIPInCertificate) : nil
         self.store = ObjectStore(logCapacity: options.watchHistory)
     }
 

@@ -12,7 +12,9 @@ public struct TestPKI: Sendable {
     public let clientCertificatePEM: String
     public let clientKeyPEM: String
 
-    public init(validFor lifetime: TimeInterval = 86_400, clientCommonName: String = "admin", clientOrganization: String = "system:masters") throws {
+    /// - Parameter loopbackIPInCertificate: whether the server certificate also names
+    ///   127.0.0.1 (without it, a client must check it against `localhost`, as with `tls-server-name`).
+    public init(validFor lifetime: TimeInterval = 86_400, clientCommonName: String = "admin", clientOrganization: String = "system:masters", loopbackIPInCertificate: Bool = true) throws {
         let now = Date()
         let caKey = P256.Signing.PrivateKey()
         let caName = try DistinguishedName { CommonName("kubernetes-test-ca") }
@@ -35,7 +37,8 @@ public struct TestPKI: Sendable {
             extensions: try Certificate.Extensions {
                 Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
                 try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames([.dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
+                SubjectAlternativeNames(
+                    [.dnsName("localhost")] + (loopbackIPInCertificate ? [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))] : []))
             },
             issuerPrivateKey: .init(caKey))
 

@@ -15,24 +15,22 @@ struct KubernetesTestServerCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one; the kubeconfig says which).")
     var port: Int = 0
 
-    @Flag(help: "Serve HTTPS with a generated CA (written into the kubeconfig).")
+    @Flag(help: "Serve HTTPS with a generated CA; clients authenticate with a client certificate from it (both written into the kubeconfig) unless --token is given.")
     var tls = false
 
-    @Option(help: "Require this bearer token.")
+    @Option(help: "Require this bearer token instead.")
     var token: String?
-
-    @Flag(help: "Require a client certificate signed by the generated CA (implies --tls).")
-    var clientCertificate = false
 
     @Option(help: "Where to write a kubeconfig for this server.")
     var kubeconfig: String
 
     func run() async throws {
         let logger = Logger(label: "kubernetes-test-server")
+        // kubectl asks for a user name when an HTTPS server has no credentials in the kubeconfig.
         let authentication: KubernetesTestServer.Authentication =
-            clientCertificate ? .clientCertificate : token.map { .token($0) } ?? .none
+            token.map { .token($0) } ?? (tls ? .clientCertificate : .none)
         let server = try KubernetesTestServer(options: .init(
-            tls: tls || clientCertificate, authentication: authentication, port: port, logger: logger))
+            tls: tls, authentication: authentication, port: port, logger: logger))
         let path = kubeconfig
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

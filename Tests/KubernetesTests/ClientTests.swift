@@ -199,7 +199,7 @@ struct ClientTests {
         }
     }
 
-    @Test("HTTPS with a client certificate; HTTPS with a bearer token, and a wrong token is Unauthorized")
+    @Test("HTTPS with a client certificate; HTTPS with a bearer token, a wrong token is Unauthorized; an untrusted CA is refused")
     func tlsAndAuthentication() async throws {
         try await withServer(.init(tls: true, authentication: .clientCertificate, logger: quietLogger("server"))) { _, client in
             let namespaces = try await client.list(GenericObject.self, .namespaces)
@@ -216,10 +216,88 @@ struct ClientTests {
 
             var untrusted = server.clientConfiguration()
             untrusted.certificateAuthorityPEM = nil  // the system roots do not know the test CA
+            untrusted.connectTimeout = .seconds(1)
             let doubtful = try KubernetesClient(configuration: untrusted, maxRetries: 0)
             let refused = await kubernetesError { _ = try await doubtful.list(GenericObject.self, .namespaces) }
             try await doubtful.shutdown()
             #expect(refused?.reason == "ConnectionFailed")
+        }
+    }
+
+    @Test("tls-server-name: the certificate is checked against that name, not the server URL's host")
+    func tlsServerName() async throws {
+        // This server's certificate names only `localhost`, not 127.0.0.1.
+        try await withServer(.init(tls: true, authentication: .token("t"), loopbackIPInCertificate: false, logger: quietLogger("server"))) { server, client in
+            var renamed = server.clientConfiguration()
+            renamed.connectTimeout = .seconds(1)
+            let byAddress = try KubernetesClient(configuration: renamed, maxRetries: 0)
+            let refused = await kubernetesError { _ = try await byAddress.list(GenericObject.self, .namespaces) }
+            try await byAddress.shutdown()
+            #expect(refused?.reason == "ConnectionFailed")  // 127.0.0.1 is not in the certificate
+
+            renamed.tlsServerName = "localhost"
+            let viaName = try KubernetesClient(configuration: renamed, maxRetries: 0)
+            let namespaces = try await viaName.list(GenericObject.self, .namespaces)
+            #expect(!namespaces.items.isEmpty)
+            try await viaName.shutdown()
+
+            renamed.tlsServerName = "api.elsewhere.example"
+            let misnamed = try KubernetesClient(configuration: renamed, maxRetries: 0)
+            let mismatch = await kubernetesError { _ = try await misnamed.list(GenericObject.self, .namespaces) }
+            try await misnamed.shutdown()
+            #expect(mismatch?.reason == "ConnectionFailed")
+        }
+    }
+
+    @Test("injected latency delays every request")
+    func latency() async throws {
+        try await withServer { server, client in
+            await server.setLatency(.milliseconds(300))
+            let start = ContinuousClock.now
+            _ = try await client.list(GenericObject.self, .namespaces)
+            #expect(ContinuousClock.now - start >= .milliseconds(300))
+        }
+    }
+
+    @Test("client-side rate limit: burst, then the configured rate")
+    func rateLimit() async throws {
+        try await withServer { server, _ in
+            var configuration = server.clientConfiguration()
+            configuration.queriesPerSecond = 20
+            configuration.burst = 2
+            let limited = try KubernetesClient(configuration: configuration)
+            let start = ContinuousClock.now
+            for _ in 0..<12 { _ = try await limited.list(GenericObject.self, .namespaces) }
+            let elapsed = ContinuousClock.now - start
+            try await limited.shutdown()
+            #expect(elapsed >= .milliseconds(450))  // 2 at once, then 10 at 20 per second
+            #expect(elapsed < .seconds(3))
+        }
+    }
+
+    @Test("a watch with timeoutSeconds ends cleanly when the server closes it")
+    func watchTimeout() async throws {
+        try await withServer { _, client in
+            let start = ContinuousClock.now
+            let stream = try await client.watch(ConfigMap.self, ConfigMap.resourceType, namespace: "default",
+                                                options: WatchOptions(allowWatchBookmarks: false, timeoutSeconds: 1))
+            var events = 0
+            for try await _ in stream { events += 1 }
+            #expect(events == 0)
+            #expect(ContinuousClock.now - start >= .milliseconds(900))
+        }
+    }
+
+    @Test("orphan propagation keeps dependents and removes their owner reference")
+    func orphanDependents() async throws {
+        try await withServer { _, client in
+            let owner = try await client.create(ConfigMap("owner"), ConfigMap.resourceType, namespace: "default")
+            var child = ConfigMap("child")
+            child.metadata.ownerReferences = [OwnerReference(apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata.uid!, controller: true)]
+            _ = try await client.create(child, ConfigMap.resourceType, namespace: "default")
+            try await client.delete(ConfigMap.resourceType, namespace: "default", name: "owner", options: DeleteOptions(propagationPolicy: .orphan))
+            let orphan = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "child")
+            #expect(orphan.metadata.ownerReferences == nil)
         }
     }
 }

@@ -49,8 +49,8 @@ actor CredentialSource {
         case .exec(let plugin):
             let credential = try await ExecCredentialRunner.run(plugin, server: server)
             fresh = Current(token: credential.token, clientCertificatePEM: credential.clientCertificatePEM, clientKeyPEM: credential.clientKeyPEM)
-            // Refresh a little before expiry; without one, keep it until a 401 says otherwise.
-            validUntil = credential.expiration.map { $0.addingTimeInterval(-10) } ?? .distantFuture
+            // Until it expires, as client-go; without an expiry, until a 401 says otherwise.
+            validUntil = credential.expiration ?? .distantFuture
         }
         cached = fresh
         return fresh

@@ -21,6 +21,8 @@ public struct KubernetesConfiguration: Sendable {
     public var burst: Int
     /// Timeout of one request (not of a watch's stream).
     public var requestTimeout: Duration
+    /// How long to keep trying to establish a connection (TCP and TLS) before a request fails.
+    public var connectTimeout: Duration
     /// Where it came from, for error messages: `kubeconfig /root/.kube/config, context kind`.
     public var source: String
 
@@ -28,8 +30,10 @@ public struct KubernetesConfiguration: Sendable {
         server: String, certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
         tlsServerName: String? = nil, clientCertificatePEM: [UInt8]? = nil, clientKeyPEM: [UInt8]? = nil,
         credentials: Credentials = .none, namespace: String = "default", queriesPerSecond: Double = 50,
-        burst: Int = 100, requestTimeout: Duration = .seconds(30), source: String = "explicit configuration"
+        burst: Int = 100, requestTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10),
+        source: String = "explicit configuration"
     ) {
+        self.connectTimeout = connectTimeout
         self.server = server
         self.certificateAuthorityPEM = certificateAuthorityPEM
         self.insecureSkipTLSVerify = insecureSkipTLSVerify

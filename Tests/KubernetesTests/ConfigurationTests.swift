@@ -1,0 +1,186 @@
+import Foundation
+import KubernetesClient
+import KubernetesTestServer
+import Testing
+
+/// A fresh temporary directory.
+func temporaryDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kube-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+func write(_ text: String, to url: URL, executable: Bool = false) throws {
+    try Data(text.utf8).write(to: url)
+    if executable { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path) }
+}
+
+let pemCA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+@Suite("Kubeconfig and in-cluster configuration")
+struct ConfigurationTests {
+    @Test("KUBECONFIG files merge, the first to define a name wins, relative paths resolve against their file")
+    func merging() throws {
+        let directory = try temporaryDirectory()
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("certs"), withIntermediateDirectories: true)
+        try write(pemCA, to: directory.appendingPathComponent("certs/ca.crt"))
+        try write("""
+            apiVersion: v1
+            kind: Config
+            current-context: dev
+            clusters:
+            - name: dev
+              cluster:
+                server: https://dev.example:6443
+                certificate-authority: certs/ca.crt
+                tls-server-name: api.dev.example
+            users:
+            - name: dev
+              user:
+                token: first-token
+            contexts:
+            - name: dev
+              context: {cluster: dev, user: dev, namespace: team-a}
+            """, to: directory.appendingPathComponent("one.yaml"))
+        try write("""
+            current-context: prod
+            clusters:
+            - name: dev
+              cluster: {server: https://ignored.example}
+            - name: prod
+              cluster: {server: https://prod.example, insecure-skip-tls-verify: true}
+            users:
+            - name: dev
+              user: {token: ignored}
+            contexts:
+            - name: prod
+              context: {cluster: prod, user: dev}
+            """, to: directory.appendingPathComponent("two.yaml"))
+        let paths = "\(directory.path)/one.yaml:\(directory.path)/missing.yaml:\(directory.path)/two.yaml"
+        let dev = try Kubeconfig.load(environment: ["KUBECONFIG": paths])
+        #expect(dev.server == "https://dev.example:6443")
+        #expect(dev.namespace == "team-a")
+        #expect(dev.tlsServerName == "api.dev.example")
+        #expect(dev.certificateAuthorityPEM == Array(pemCA.utf8))
+        guard case .token("first-token") = dev.credentials else { Issue.record("token"); return }
+
+        let prod = try Kubeconfig.load(context: "prod", environment: ["KUBECONFIG": paths])
+        #expect(prod.server == "https://prod.example")
+        #expect(prod.insecureSkipTLSVerify)
+        #expect(prod.namespace == "default")
+
+        let home = try Kubeconfig.load(environment: ["HOME": directory.path, "KUBECONFIG": ""].merging(["KUBECONFIG": "\(directory.path)/one.yaml"]) { $1 })
+        #expect(home.server == dev.server)
+    }
+
+    @Test("errors name the file, the context and the field", arguments: [
+        ("contexts:\n- name: c\n  context: {cluster: nope}\ncurrent-context: c\n", "context \"c\", contexts[c].cluster: no cluster named \"nope\""),
+        ("clusters:\n- name: k\n  cluster: {}\ncontexts:\n- name: c\n  context: {cluster: k}\ncurrent-context: c\n", "context \"c\", clusters[k].server: required"),
+        ("clusters:\n- name: k\n  cluster: {server: 'ftp://x'}\ncontexts:\n- name: c\n  context: {cluster: k}\ncurrent-context: c\n", "context \"c\", clusters[k].server: \"ftp://x\" is not an http(s) URL"),
+        ("clusters:\n- name: k\n  cluster: {server: 'https://x', certificate-authority-data: '!!'}\ncontexts:\n- name: c\n  context: {cluster: k}\ncurrent-context: c\n", "context \"c\", clusters[k].certificate-authority-data: is not valid base64"),
+        ("clusters:\n- name: k\n  cluster: {server: 'https://x'}\nusers:\n- name: u\n  user: {exec: {apiVersion: client.authentication.k8s.io/v1}}\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\ncurrent-context: c\n", "context \"c\", users[u].exec.command: required"),
+        ("clusters:\n- name: k\n  cluster: {server: 'https://x'}\nusers:\n- name: u\n  user: {auth-provider: {name: gcp}}\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\ncurrent-context: c\n", "context \"c\", users[u].auth-provider: auth-provider plugins are not supported (kubectl removed them too); use an exec credential plugin"),
+        ("clusters:\n- name: k\n  cluster: {server: 'https://x'}\nusers:\n- name: u\n  user: {client-certificate-data: \(Data(pemCA.utf8).base64EncodedString())}\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\ncurrent-context: c\n", "context \"c\", users[u]: client-certificate and client-key must be given together"),
+        ("clusters: {}\n", "clusters: must be a list"),
+        ("current-context: c\n", "context \"c\": no such context"),
+        ("{", "is not valid YAML"),
+    ])
+    func errors(yaml: String, expected: String) throws {
+        let file = try temporaryDirectory().appendingPathComponent("config")
+        try write(yaml, to: file)
+        do {
+            _ = try Kubeconfig.load(paths: [file.path])
+            Issue.record("accepted a bad kubeconfig")
+        } catch let error as ConfigurationError {
+            #expect(error.description.hasPrefix("kubeconfig \(file.path)"))
+            #expect(error.description.contains(expected), "\(error)")
+        }
+    }
+
+    @Test("no kubeconfig at all is a clear error")
+    func missingFile() {
+        #expect(throws: ConfigurationError(source: "kubeconfig /nonexistent/config", problem: "no such file")) {
+            try Kubeconfig.load(paths: ["/nonexistent/config"])
+        }
+    }
+
+    @Test("in-cluster: service host and port, CA, namespace, and a token re-read when it rotates")
+    func inCluster() async throws {
+        try await withServer(.init(authentication: .token("token-1"), logger: quietLogger("server"))) { server, _ in
+            let directory = try temporaryDirectory()
+            try write("token-1\n", to: directory.appendingPathComponent("token"))
+            try write(pemCA, to: directory.appendingPathComponent("ca.crt"))
+            try write("backups\n", to: directory.appendingPathComponent("namespace"))
+            let environment = ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": String(server.port)]
+            var configuration = try InClusterConfiguration.load(environment: environment, directory: directory.path)
+            #expect(configuration.server == "https://127.0.0.1:\(server.port)")
+            #expect(configuration.namespace == "backups")
+            #expect(configuration.certificateAuthorityPEM == Array(pemCA.utf8))
+            // The test server speaks plain HTTP; keep everything else from the in-cluster load.
+            configuration.server = server.url
+            let client = try KubernetesClient(configuration: configuration, maxRetries: 0)
+            _ = try await client.list(GenericObject.self, .namespaces)
+            try await Task.sleep(for: .milliseconds(1100))  // a new modification time
+            try write("token-2\n", to: directory.appendingPathComponent("token"))
+            let rotated = await kubernetesError { _ = try await client.list(GenericObject.self, .namespaces) }
+            #expect(rotated?.isUnauthorized == true)  // proves the new file content was sent
+            try await client.shutdown()
+
+            #expect(throws: ConfigurationError.self) { try InClusterConfiguration.load(environment: [:], directory: directory.path) }
+            #expect(throws: ConfigurationError(source: "in-cluster configuration", field: "/nonexistent/token", problem: "service account token file is missing or unreadable")) {
+                try InClusterConfiguration.load(environment: environment, directory: "/nonexistent")
+            }
+        }
+    }
+
+    @Test("exec credential plugins: token used, re-run after expiry, failures reported with the plugin's stderr")
+    func execPlugin() async throws {
+        try await withServer(.init(authentication: .token("from-plugin"), logger: quietLogger("server"))) { server, _ in
+            let directory = try temporaryDirectory()
+            let counter = directory.appendingPathComponent("runs")
+            // Prints a token that expires in about three seconds and counts its runs.
+            try write("""
+                #!/bin/sh
+                echo run >> "\(counter.path)"
+                [ "$KUBERNETES_EXEC_INFO" != "" ] || { echo "no exec info" >&2; exit 3; }
+                expiry=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)
+                printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$TOKEN" "$expiry"
+                """, to: directory.appendingPathComponent("plugin.sh"), executable: true)
+            try write("""
+                clusters:
+                - name: k
+                  cluster: {server: '\(server.url)'}
+                users:
+                - name: u
+                  user:
+                    exec:
+                      apiVersion: client.authentication.k8s.io/v1
+                      command: ./plugin.sh
+                      env: [{name: TOKEN, value: from-plugin}]
+                contexts:
+                - name: c
+                  context: {cluster: k, user: u}
+                current-context: c
+                """, to: directory.appendingPathComponent("config"))
+            let configuration = try Kubeconfig.load(paths: [directory.appendingPathComponent("config").path])
+            let client = try KubernetesClient(configuration: configuration, maxRetries: 0)
+            _ = try await client.list(GenericObject.self, .namespaces)
+            _ = try await client.list(GenericObject.self, .namespaces)
+            #expect(try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count == 1)  // cached
+            try await Task.sleep(for: .seconds(4))
+            _ = try await client.list(GenericObject.self, .namespaces)
+            #expect(try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count == 2)  // expired: run again
+            try await client.shutdown()
+
+            try write("#!/bin/sh\necho 'login required: run aws sso login' >&2\nexit 1\n", to: directory.appendingPathComponent("plugin.sh"), executable: true)
+            let failing = try KubernetesClient(configuration: Kubeconfig.load(paths: [directory.appendingPathComponent("config").path]), maxRetries: 0)
+            do {
+                _ = try await failing.list(GenericObject.self, .namespaces)
+                Issue.record("a failing plugin was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("exited with status 1: login required: run aws sso login"))
+            }
+            try await failing.shutdown()
+        }
+    }
+}
