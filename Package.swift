@@ -42,7 +42,16 @@ let package = Package(
             name: "ControllerRuntime",
             dependencies: ["KubernetesClient", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "S3"),
+        .target(
+            name: "S3",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "TalosAPI"),
         .target(name: "BackupOperator", dependencies: ["TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI"]),
         .target(
@@ -84,6 +93,20 @@ let package = Package(
             name: "KubernetesBenchmark",
             dependencies: ["KubernetesClient", "ControllerRuntime", "TalosBackupAPI"],
             path: "Benchmarks/KubernetesBenchmark"
+        ),
+        .executableTarget(
+            name: "S3Benchmark",
+            dependencies: ["S3", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/S3Benchmark"
+        ),
+        .testTarget(
+            name: "S3Tests",
+            dependencies: [
+                "S3",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .testTarget(name: "CronTests", dependencies: ["Cron"]),
         .testTarget(

@@ -1,0 +1,150 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+
+/// What an upload stored.
+public struct S3UploadResult: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    public var size: Int64
+    /// 0 when the object went up as one PutObject.
+    public var partCount: Int
+    public var etag: String
+    /// Hex SHA-256 of every byte uploaded.
+    public var sha256: String
+}
+
+/// Streams bytes of unknown total length into one S3 object with bounded memory.
+///
+/// - Parts are 16 MiB by default. The part size doubles every 1,000 parts (capped at 4 GiB),
+///   so 10,000 parts cover more than 5 TiB without knowing the size up front; a `sizeHint`
+///   raises the first part size so that 10,000 parts cover it.
+/// - At most `maxConcurrentParts` parts are in flight (4 by default): memory is bounded by
+///   about (in-flight parts + 1) × part size, whatever the object's size.
+/// - An object smaller than one part goes up as a single PutObject.
+/// - A failed part is retried by the client (backoff with jitter on throttling, 5xx and dropped
+///   connections); a final failure or cancellation aborts the multipart upload, so no parts are
+///   left behind and no partial object appears, and the cause is rethrown.
+public struct MultipartUploader: Sendable {
+    public static let defaultPartSize = 16 * 1024 * 1024
+    public static let minimumPartSize = 5 * 1024 * 1024
+    public static let maximumPartSize = 4 * 1024 * 1024 * 1024
+    public static let maximumParts = 10_000
+
+    public let client: S3Client
+    public var partSize: Int
+    public var maxConcurrentParts: Int
+    public var metadata: [String: String]
+    private let logger: Logger
+
+    public init(client: S3Client, partSize: Int = defaultPartSize, maxConcurrentParts: Int = 4, metadata: [String: String] = [:], logger: Logger = Logger(label: "s3-upload")) {
+        self.client = client
+        self.partSize = max(partSize, Self.minimumPartSize)
+        self.maxConcurrentParts = max(1, maxConcurrentParts)
+        self.metadata = metadata
+        self.logger = logger
+    }
+
+    /// Size of part `number` (from 1) for a first part size of `base`.
+    public static func partSize(number: Int, base: Int) -> Int {
+        let doublings = min((number - 1) / 1000, 30)
+        return min(base << doublings, max(base, maximumPartSize))
+    }
+
+    /// Uploads `chunks` to `bucket/key`.
+    public func upload<Chunks: AsyncSequence>(
+        _ chunks: Chunks, bucket: String, key: String, sizeHint: Int64? = nil
+    ) async throws -> S3UploadResult where Chunks.Element == ByteBuffer {
+        var base = partSize
+        if let sizeHint {
+            let needed = Int((sizeHint + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
+            base = max(base, min(needed, Self.maximumPartSize))
+        }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        var partNumber = 1
+        var buffer = ByteBufferAllocator().buffer(capacity: 0)
+        var uploadID: String?
+
+        do {
+            return try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                var inFlight = 0
+                var parts: [(number: Int, etag: String)] = []
+
+                func send(_ part: ByteBuffer, number: Int) async throws {
+                    if uploadID == nil {
+                        uploadID = try await client.createMultipartUpload(bucket: bucket, key: key, metadata: metadata)
+                    }
+                    if inFlight >= maxConcurrentParts, let done = try await group.next() {
+                        parts.append(done)
+                        inFlight -= 1
+                    }
+                    let id = uploadID!
+                    group.addTask { [client] in
+                        (number, try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part))
+                    }
+                    inFlight += 1
+                }
+
+                for try await chunk in chunks {
+                    var chunk = chunk
+                    size += Int64(chunk.readableBytes)
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    while chunk.readableBytes > 0 {
+                        let target = Self.partSize(number: partNumber, base: base)
+                        if buffer.capacity < target { buffer.reserveCapacity(target) }
+                        let take = min(chunk.readableBytes, target - buffer.readableBytes)
+                        var slice = chunk.readSlice(length: take)!
+                        buffer.writeBuffer(&slice)
+                        if buffer.readableBytes == target {
+                            guard partNumber <= Self.maximumParts else {
+                                throw S3Error(code: "TooManyParts", message: "more than \(Self.maximumParts) parts", statusCode: 0,
+                                              operation: "UploadPart", bucket: bucket, key: key, region: client.configuration.region)
+                            }
+                            try await send(buffer, number: partNumber)
+                            partNumber += 1
+                            buffer = ByteBufferAllocator().buffer(capacity: 0)
+                        }
+                    }
+                }
+                let digest = SigV4Signer.hex(hasher.finalize())
+
+                guard uploadID != nil else {
+                    // Smaller than one part: a single PutObject.
+                    let etag = try await client.putObject(bucket: bucket, key: key, body: buffer, metadata: metadata)
+                    return S3UploadResult(bucket: bucket, key: key, size: size, partCount: 0, etag: etag, sha256: digest)
+                }
+                if buffer.readableBytes > 0 {
+                    try await send(buffer, number: partNumber)
+                    buffer = ByteBufferAllocator().buffer(capacity: 0)
+                }
+                while let done = try await group.next() { parts.append(done) }
+                let etag = try await client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID!, parts: parts)
+                return S3UploadResult(bucket: bucket, key: key, size: size, partCount: parts.count, etag: etag, sha256: digest)
+            }
+        } catch {
+            if let uploadID { await abort(bucket: bucket, key: key, uploadID: uploadID, cause: error) }
+            throw error
+        }
+    }
+
+    /// Aborts the upload even when the caller was cancelled (that is how a shutdown arrives),
+    /// and also any other upload left for the same key by a retried CreateMultipartUpload.
+    private func abort(bucket: String, key: String, uploadID: String, cause: any Error) async {
+        let client = self.client
+        let logger = self.logger
+        await Task {
+            do {
+                try await client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID)
+                for stray in try await client.listMultipartUploads(bucket: bucket, prefix: key) where stray.key == key {
+                    try await client.abortMultipartUpload(bucket: bucket, key: key, uploadID: stray.uploadID)
+                }
+                logger.info("aborted multipart upload", metadata: ["key": "\(key)", "cause": "\(cause)"])
+            } catch {
+                logger.error("could not abort multipart upload; its parts remain until a bucket lifecycle rule removes them",
+                             metadata: ["key": "\(key)", "uploadID": "\(uploadID)", "error": "\(error)"])
+            }
+        }.value
+    }
+}

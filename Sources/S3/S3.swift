@@ -1,1 +1,0 @@
-// The S3 module is filled by a later issue; see README "Status".

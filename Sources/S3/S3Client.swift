@@ -1,0 +1,355 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// Where the bucket lives and how to reach it.
+public struct S3Configuration: Sendable {
+    public var region: String
+    /// Base URL of an S3-compatible endpoint (`https://minio.example.com`); nil means AWS.
+    public var endpoint: String?
+    /// `<endpoint>/<bucket>/<key>` instead of `<bucket>.<endpoint>/<key>`; default: true with
+    /// a custom endpoint, false for AWS.
+    public var forcePathStyle: Bool?
+    /// PEM CA certificates to trust instead of the system's.
+    public var caBundlePEM: [UInt8]?
+    /// Skip certificate verification: only when asked, and logged as a warning.
+    public var insecureSkipTLSVerify: Bool
+    public var credentials: S3Credentials
+    /// Timeout of one request.
+    public var requestTimeout: Duration
+    /// Attempts for a retryable failure (throttling, 5xx, dropped connections), first included.
+    public var maxAttempts: Int
+    /// First retry delay; doubles each attempt, with full jitter.
+    public var retryBaseDelay: Duration
+
+    public init(
+        region: String, endpoint: String? = nil, forcePathStyle: Bool? = nil, caBundlePEM: [UInt8]? = nil,
+        insecureSkipTLSVerify: Bool = false, credentials: S3Credentials, requestTimeout: Duration = .seconds(300),
+        maxAttempts: Int = 5, retryBaseDelay: Duration = .milliseconds(200)
+    ) {
+        self.region = region
+        self.endpoint = endpoint
+        self.forcePathStyle = forcePathStyle
+        self.caBundlePEM = caBundlePEM
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.credentials = credentials
+        self.requestTimeout = requestTimeout
+        self.maxAttempts = maxAttempts
+        self.retryBaseDelay = retryBaseDelay
+    }
+}
+
+/// What HeadObject tells about an object.
+public struct S3ObjectInfo: Sendable, Equatable {
+    public var size: Int64
+    public var etag: String
+    public var metadata: [String: String]
+}
+
+/// One entry of ListObjectsV2.
+public struct S3ObjectSummary: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    public var etag: String
+}
+
+/// One page of ListObjectsV2.
+public struct S3ObjectPage: Sendable {
+    public var objects: [S3ObjectSummary]
+    public var nextContinuationToken: String?
+}
+
+/// One in-progress multipart upload.
+public struct S3MultipartUploadInfo: Sendable, Equatable {
+    public var key: String
+    public var uploadID: String
+}
+
+/// A client for the S3 operations this project needs, over async-http-client, signing every
+/// request with SigV4. Retryable failures (throttling, 5xx, dropped connections) are retried
+/// with exponential backoff and full jitter; errors are ``S3Error``s that say what to fix.
+public final class S3Client: Sendable {
+    public let configuration: S3Configuration
+    private let http: HTTPClient
+    private let signer: SigV4Signer
+    private let logger: Logger
+
+    public init(configuration: S3Configuration, logger: Logger = Logger(label: "s3")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let ca = configuration.caBundlePEM {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+            } catch {
+                throw S3Error(code: "InvalidCABundle", message: "the CA bundle is not PEM certificates", statusCode: 0,
+                              operation: "configure", bucket: "", key: nil, region: configuration.region)
+            }
+        }
+        if configuration.insecureSkipTLSVerify {
+            tls.certificateVerification = .none
+            logger.warning("TLS certificate verification of the S3 endpoint is disabled (insecureSkipTLSVerify)")
+        }
+        var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                                         timeout: .init(connect: .seconds(10)))
+        httpConfiguration.httpVersion = .http1Only
+        httpConfiguration.decompression = .disabled
+        self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+    }
+
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: Addressing
+
+    struct Location {
+        var scheme: String
+        var host: String  // with :port when not the default
+        var path: String  // not yet encoded
+    }
+
+    func location(bucket: String, key: String?) -> Location {
+        let keyPath = key.map { "/" + $0 } ?? "/"
+        if let endpoint = configuration.endpoint, let url = URLComponents(string: endpoint), let host = url.host {
+            let scheme = url.scheme ?? "https"
+            let port = url.port.map { ":\($0)" } ?? ""
+            if configuration.forcePathStyle ?? true {
+                return Location(scheme: scheme, host: host + port, path: "/\(bucket)" + (key.map { "/" + $0 } ?? ""))
+            }
+            return Location(scheme: scheme, host: "\(bucket).\(host)\(port)", path: keyPath)
+        }
+        let regional = "s3.\(configuration.region).amazonaws.com"
+        // Bucket names with dots break the *.s3 wildcard certificate, so they go path-style.
+        if configuration.forcePathStyle ?? false || bucket.contains(".") {
+            return Location(scheme: "https", host: regional, path: "/\(bucket)" + (key.map { "/" + $0 } ?? ""))
+        }
+        return Location(scheme: "https", host: "\(bucket).\(regional)", path: keyPath)
+    }
+
+    /// A presigned GET URL for an object, valid for `expires` seconds.
+    public func presignedGetURL(bucket: String, key: String, expires: Int, date: Date = Date()) -> String {
+        let where_ = location(bucket: bucket, key: key)
+        return signer.presignedURL(for: .init(method: "GET", host: where_.host, path: where_.path), scheme: where_.scheme, expires: expires, date: date)
+    }
+
+    // MARK: Operations
+
+    /// PutObject of a body held in memory; returns the ETag.
+    @discardableResult
+    public func putObject(bucket: String, key: String, body: ByteBuffer, metadata: [String: String] = [:]) async throws -> String {
+        let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: metadataHeaders(metadata), body: body)
+        return response.headers.first(name: "ETag") ?? ""
+    }
+
+    /// Starts a multipart upload; returns its upload ID.
+    public func createMultipartUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> String {
+        let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: metadataHeaders(metadata))
+        guard let id = XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
+            throw malformed("CreateMultipartUpload", bucket: bucket, key: key)
+        }
+        return id
+    }
+
+    /// Uploads one part (numbered from 1); returns its ETag.
+    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int, body: ByteBuffer) async throws -> String {
+        let response = try await send("UploadPart", "PUT", bucket: bucket, key: key,
+                                      query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
+        guard let etag = response.headers.first(name: "ETag") else { throw malformed("UploadPart", bucket: bucket, key: key) }
+        return etag
+    }
+
+    /// Completes a multipart upload from its parts' numbers and ETags; returns the object's ETag.
+    public func completeMultipartUpload(bucket: String, key: String, uploadID: String, parts: [(number: Int, etag: String)]) async throws -> String {
+        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for part in parts.sorted(by: { $0.number < $1.number }) {
+            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(XMLEscape.escape(part.etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
+                                      headers: [("Content-Type", "application/xml")], body: ByteBuffer(string: xml))
+        // S3 can answer 200 with an <Error> document when completion fails late.
+        guard let document = XMLElement.parse(response.body) else { throw malformed("CompleteMultipartUpload", bucket: bucket, key: key) }
+        if document.name == "Error" {
+            throw S3Error(code: document["Code"] ?? "InternalError", message: document["Message"] ?? "", statusCode: 200,
+                          operation: "CompleteMultipartUpload", bucket: bucket, key: key, region: configuration.region)
+        }
+        return document["ETag"] ?? ""
+    }
+
+    public func abortMultipartUpload(bucket: String, key: String, uploadID: String) async throws {
+        _ = try await send("AbortMultipartUpload", "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// In-progress multipart uploads under `prefix` (first 1,000).
+    public func listMultipartUploads(bucket: String, prefix: String? = nil) async throws -> [S3MultipartUploadInfo] {
+        var query = [("uploads", "")]
+        if let prefix { query.append(("prefix", prefix)) }
+        let response = try await send("ListMultipartUploads", "GET", bucket: bucket, key: nil, query: query)
+        guard let document = XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
+        return document.children("Upload").compactMap { upload in
+            guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
+            return S3MultipartUploadInfo(key: key, uploadID: id)
+        }
+    }
+
+    /// HeadObject: size, ETag and `x-amz-meta-*` metadata; throws `.noSuchKey` when absent.
+    public func headObject(bucket: String, key: String) async throws -> S3ObjectInfo {
+        let response = try await send("HeadObject", "HEAD", bucket: bucket, key: key)
+        var metadata: [String: String] = [:]
+        for header in response.headers where header.name.lowercased().hasPrefix("x-amz-meta-") {
+            metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
+        }
+        return S3ObjectInfo(size: Int64(response.headers.first(name: "Content-Length") ?? "0") ?? 0,
+                            etag: response.headers.first(name: "ETag") ?? "", metadata: metadata)
+    }
+
+    /// GetObject, streamed: the body arrives as it downloads.
+    public func getObject(bucket: String, key: String) async throws -> (size: Int64?, body: HTTPClientResponse.Body) {
+        let (status, headers, body) = try await sendStreaming("GetObject", "GET", bucket: bucket, key: key)
+        _ = status
+        return (headers.first(name: "Content-Length").flatMap { Int64($0) }, body)
+    }
+
+    /// DeleteObject; deleting a missing object succeeds, as in S3.
+    public func deleteObject(bucket: String, key: String) async throws {
+        _ = try await send("DeleteObject", "DELETE", bucket: bucket, key: key)
+    }
+
+    /// One page of ListObjectsV2.
+    public func listObjects(bucket: String, prefix: String? = nil, continuationToken: String? = nil, maxKeys: Int? = nil) async throws -> S3ObjectPage {
+        var query = [("list-type", "2")]
+        if let prefix { query.append(("prefix", prefix)) }
+        if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        if let maxKeys { query.append(("max-keys", String(maxKeys))) }
+        let response = try await send("ListObjectsV2", "GET", bucket: bucket, key: nil, query: query)
+        guard let document = XMLElement.parse(response.body) else { throw malformed("ListObjectsV2", bucket: bucket, key: nil) }
+        let objects = document.children("Contents").compactMap { entry -> S3ObjectSummary? in
+            guard let key = entry["Key"] else { return nil }
+            return S3ObjectSummary(key: key, size: Int64(entry["Size"] ?? "0") ?? 0, etag: entry["ETag"] ?? "")
+        }
+        let truncated = document["IsTruncated"] == "true"
+        return S3ObjectPage(objects: objects, nextContinuationToken: truncated ? document["NextContinuationToken"] : nil)
+    }
+
+    /// Every object under `prefix`, following continuation tokens.
+    public func listAllObjects(bucket: String, prefix: String? = nil, pageSize: Int? = nil) async throws -> [S3ObjectSummary] {
+        var all: [S3ObjectSummary] = []
+        var token: String?
+        repeat {
+            let page = try await listObjects(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)
+            all += page.objects
+            token = page.nextContinuationToken
+        } while token != nil
+        return all
+    }
+
+    /// HeadBucket: succeeds when the bucket exists and the credentials may use it.
+    public func headBucket(bucket: String) async throws {
+        _ = try await send("HeadBucket", "HEAD", bucket: bucket, key: nil)
+    }
+
+    // MARK: Transport
+
+    struct Response {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: Data
+    }
+
+    private func metadataHeaders(_ metadata: [String: String]) -> [(String, String)] {
+        metadata.sorted { $0.key < $1.key }.map { ("x-amz-meta-\($0.key.lowercased())", $0.value) }
+    }
+
+    private func malformed(_ operation: String, bucket: String, key: String?) -> S3Error {
+        S3Error(code: "MalformedResponse", message: "the server's answer could not be read", statusCode: 200,
+                operation: operation, bucket: bucket, key: key, region: configuration.region)
+    }
+
+    private func send(
+        _ operation: String, _ method: String, bucket: String, key: String?, query: [(String, String)] = [],
+        headers: [(String, String)] = [], body: ByteBuffer? = nil
+    ) async throws -> Response {
+        try await withRetries(operation, bucket: bucket, key: key) {
+            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: query, headers: headers, body: body)
+            let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            let status = Int(response.status.code)
+            guard (200..<300).contains(status) else {
+                throw self.error(operation, status: status, headers: response.headers, body: Data(data.readableBytesView), bucket: bucket, key: key)
+            }
+            return Response(status: status, headers: response.headers, body: Data(data.readableBytesView))
+        }
+    }
+
+    private func sendStreaming(_ operation: String, _ method: String, bucket: String, key: String?) async throws -> (Int, HTTPHeaders, HTTPClientResponse.Body) {
+        try await withRetries(operation, bucket: bucket, key: key) {
+            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: [], headers: [], body: nil)
+            let status = Int(response.status.code)
+            guard (200..<300).contains(status) else {
+                let data = try await response.body.collect(upTo: 1024 * 1024)
+                throw self.error(operation, status: status, headers: response.headers, body: Data(data.readableBytesView), bucket: bucket, key: key)
+            }
+            return (status, response.headers, response.body)
+        }
+    }
+
+    private func execute(
+        _ operation: String, _ method: String, bucket: String, key: String?, query: [(String, String)],
+        headers: [(String, String)], body: ByteBuffer?
+    ) async throws -> HTTPClientResponse {
+        let target = location(bucket: bucket, key: key)
+        let payloadHash = body.map { buffer in buffer.withUnsafeReadableBytes { SigV4Signer.hex(SHA256.hash(data: $0)) } } ?? SigV4Signer.emptyPayloadHash
+        let signed = signer.signedHeaders(
+            for: .init(method: method, host: target.host, path: target.path, query: query, headers: headers),
+            payloadHash: payloadHash, date: Date())
+        let queryString = SigV4Signer.canonicalQuery(query)
+        var request = HTTPClientRequest(url: "\(target.scheme)://\(target.host)\(SigV4Signer.encodePath(target.path))" + (queryString.isEmpty ? "" : "?\(queryString)"))
+        request.method = HTTPMethod(rawValue: method)
+        for (name, value) in signed where name != "host" { request.headers.add(name: name, value: value) }
+        if let body {
+            request.body = .bytes(body)
+        }
+        do {
+            return try await http.execute(request, deadline: .now() + .init(configuration.requestTimeout), logger: nil)
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw S3Error(code: "ConnectionFailed", message: "\(error)", statusCode: 0, operation: operation, bucket: bucket, key: key, region: configuration.region)
+        }
+    }
+
+    private func error(_ operation: String, status: Int, headers: HTTPHeaders, body: Data, bucket: String, key: String?) -> S3Error {
+        let document = XMLElement.parse(body)
+        let fallback: String = switch status {
+        case 404: key == nil || operation == "HeadBucket" ? "NoSuchBucket" : "NoSuchKey"
+        case 403: "AccessDenied"
+        case 412: "PreconditionFailed"
+        case 429: "SlowDown"
+        case 503: "SlowDown"
+        default: status >= 500 ? "InternalError" : "HTTP\(status)"
+        }
+        return S3Error(code: document?["Code"] ?? fallback, message: document?["Message"] ?? "", statusCode: status,
+                       operation: operation, bucket: bucket, key: key, region: configuration.region,
+                       requestID: document?["RequestId"] ?? headers.first(name: "x-amz-request-id"))
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or attempts run out.
+    private func withRetries<T>(_ operation: String, bucket: String, key: String?, _ attempt: () async throws -> T) async throws -> T {
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                return try await attempt()
+            } catch let error as S3Error where error.isRetryable && tries < configuration.maxAttempts {
+                let ceiling = configuration.retryBaseDelay * (1 << min(tries - 1, 10))
+                let delay = ceiling * Double.random(in: 0...1)  // full jitter
+                logger.debug("retrying S3 request", metadata: ["operation": "\(operation)", "attempt": "\(tries)", "error": "\(error.code)"])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import S3
+import Testing
+
+/// AWS's published examples ("Signature Calculations for the Authorization Header" and
+/// "Query String Authentication" in the Amazon S3 API reference), with their exact signatures.
+@Suite("SigV4 against AWS's published examples")
+struct SigV4Tests {
+    let signer = SigV4Signer(
+        credentials: S3Credentials(accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        region: "us-east-1")
+    let date = Date(timeIntervalSince1970: 1_369_353_600)  // 2013-05-24T00:00:00Z
+
+    func authorization(_ request: SigV4Signer.Request, payloadHash: String) -> String {
+        signer.signedHeaders(for: request, payloadHash: payloadHash, date: date).first { $0.0 == "authorization" }!.1
+    }
+
+    @Test("GET Object")
+    func getObject() {
+        let header = authorization(
+            .init(method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/test.txt", headers: [("Range", "bytes=0-9")]),
+            payloadHash: SigV4Signer.emptyPayloadHash)
+        #expect(header == "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+    }
+
+    @Test("PUT Object")
+    func putObject() {
+        let header = authorization(
+            .init(method: "PUT", host: "examplebucket.s3.amazonaws.com", path: "/test$file.text",
+                  headers: [("Date", "Fri, 24 May 2013 00:00:00 GMT"), ("x-amz-storage-class", "REDUCED_REDUNDANCY")]),
+            payloadHash: "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072")  // "Welcome to Amazon S3."
+        #expect(header == "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd")
+    }
+
+    @Test("GET Bucket lifecycle (an empty query value)")
+    func getLifecycle() {
+        let header = authorization(
+            .init(method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/", query: [("lifecycle", "")]),
+            payloadHash: SigV4Signer.emptyPayloadHash)
+        #expect(header.hasSuffix("Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"))
+    }
+
+    @Test("GET Bucket (list objects, query parameters sorted)")
+    func listObjects() {
+        let header = authorization(
+            .init(method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/", query: [("prefix", "J"), ("max-keys", "2")]),
+            payloadHash: SigV4Signer.emptyPayloadHash)
+        #expect(header.hasSuffix("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"))
+    }
+
+    @Test("presigned GET URL")
+    func presigned() {
+        let url = signer.presignedURL(for: .init(method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/test.txt"), expires: 86400, date: date)
+        #expect(url == "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
+    }
+
+    @Test("object keys are URI-encoded once, keeping '/'", arguments: [
+        ("backups/a b.db", "backups/a%20b.db"),
+        ("ns/cp/ünïcode-備份.db", "ns/cp/%C3%BCn%C3%AFcode-%E5%82%99%E4%BB%BD.db"),
+        ("a+b~c=d", "a%2Bb~c%3Dd"),
+        ("x/y?z#w&v", "x/y%3Fz%23w%26v"),
+        ("AZaz09-._~", "AZaz09-._~"),
+    ])
+    func keyEncoding(key: String, encoded: String) {
+        #expect(SigV4Signer.uriEncode(key, keepSlash: true) == encoded)
+        #expect(SigV4Signer.uriEncode("a/b", keepSlash: false) == "a%2Fb")
+    }
+
+    @Test("credentials never print their secret")
+    func redaction() {
+        let credentials = S3Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "super-secret", sessionToken: "token")
+        #expect(!"\(credentials)".contains("super-secret"))
+        #expect(!"\(credentials)".contains("token"))
+    }
+}
