@@ -137,13 +137,18 @@ public struct MultipartUploader: Sendable {
         await Task {
             do {
                 try await client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID)
-                for stray in try await client.listMultipartUploads(bucket: bucket, prefix: key) where stray.key == key {
-                    try await client.abortMultipartUpload(bucket: bucket, key: key, uploadID: stray.uploadID)
-                }
                 logger.info("aborted multipart upload", metadata: ["key": "\(key)", "cause": "\(cause)"])
             } catch {
                 logger.error("could not abort multipart upload; its parts remain until a bucket lifecycle rule removes them",
                              metadata: ["key": "\(key)", "uploadID": "\(uploadID)", "error": "\(error)"])
+            }
+            do {
+                for stray in try await client.listMultipartUploads(bucket: bucket, prefix: key) where stray.key == key {
+                    try await client.abortMultipartUpload(bucket: bucket, key: key, uploadID: stray.uploadID)
+                    logger.info("aborted a stray multipart upload of the same key", metadata: ["key": "\(key)"])
+                }
+            } catch {
+                logger.warning("could not check for stray multipart uploads of the key", metadata: ["key": "\(key)", "error": "\(error)"])
             }
         }.value
     }

@@ -1,0 +1,105 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP proxy on 127.0.0.1 in front of a server, which can cut connections: the next
+/// `cutNext` connections to carry more than `cutAfterBytes` upstream (or every such connection,
+/// when `cutAlways`) are closed at that point, as a dropped connection mid-part would be.
+final class FaultProxy: Sendable {
+    private struct Faults {
+        var cutNext = 0
+        var cutAlways = false
+        var cutAfterBytes = 1_048_576
+        var cuts = 0
+    }
+
+    private final class State: Sendable {
+        let faults = Mutex(Faults())
+    }
+
+    private let state = State()
+    private let channel: any Channel
+    private let group: MultiThreadedEventLoopGroup
+    let port: Int
+
+    init(targetHost: String, targetPort: Int) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        let state = self.state
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { inbound in
+                ClientBootstrap(group: inbound.eventLoop)
+                    .connect(host: targetHost, port: targetPort)
+                    .flatMap { outbound in
+                        let upstream = Relay(peer: outbound) { forwarded in
+                            state.faults.withLock { faults -> Bool in
+                                guard forwarded > faults.cutAfterBytes else { return false }
+                                if faults.cutAlways || faults.cutNext > 0 {
+                                    if !faults.cutAlways { faults.cutNext -= 1 }
+                                    faults.cuts += 1
+                                    return true
+                                }
+                                return false
+                            }
+                        }
+                        let downstream = Relay(peer: inbound) { _ in false }
+                        return inbound.pipeline.addHandler(upstream).flatMap { outbound.pipeline.addHandler(downstream) }
+                    }
+            }
+        channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        port = channel.localAddress?.port ?? 0
+    }
+
+    /// Cut the next `count` connections after `bytes` bytes upstream.
+    func cutNext(_ count: Int, afterBytes bytes: Int) {
+        state.faults.withLock { $0.cutNext = count; $0.cutAfterBytes = bytes }
+    }
+
+    /// Cut every connection after `bytes` bytes upstream (a permanent failure).
+    func cutAlways(afterBytes bytes: Int) {
+        state.faults.withLock { $0.cutAlways = true; $0.cutAfterBytes = bytes }
+    }
+
+    var cuts: Int { state.faults.withLock { $0.cuts } }
+
+    func shutdown() async throws {
+        try await channel.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// Copies what one side reads to the other side; closes both when `shouldCut` says so.
+    private final class Relay: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let peer: any Channel
+        let shouldCut: @Sendable (Int) -> Bool
+        var forwarded = 0
+        var cut = false
+
+        init(peer: any Channel, shouldCut: @escaping @Sendable (Int) -> Bool) {
+            self.peer = peer
+            self.shouldCut = shouldCut
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            guard !cut else { return }
+            forwarded += buffer.readableBytes
+            if shouldCut(forwarded) {
+                cut = true
+                peer.close(promise: nil)
+                context.close(promise: nil)
+                return
+            }
+            peer.writeAndFlush(buffer, promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            peer.close(promise: nil)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+}

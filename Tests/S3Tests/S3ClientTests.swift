@@ -1,0 +1,231 @@
+import Foundation
+import NIOCore
+import S3
+import Testing
+
+@Suite("S3 client against moto with SigV4 authentication on")
+struct S3ClientTests {
+    @Test("round trips of 0 B, 1 B, exactly one part, one part + 1 B and 100 MiB, read back by boto3", arguments: [
+        0, 1, MultipartUploader.minimumPartSize, MultipartUploader.minimumPartSize + 1, 100 * 1024 * 1024,
+    ])
+    func roundTrip(size: Int) async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        let data = GeneratedBytes(length: size, seed: UInt64(size) + 1)
+        let key = uniqueKey("object-\(size).db")
+        let uploader = MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize, metadata: ["etcd-revision": "42"])
+        let result = try await uploader.upload(data, bucket: server.bucket, key: key)
+        #expect(result.size == Int64(size))
+        #expect(result.sha256 == (try await data.sha256()))
+        let expectedParts = size < MultipartUploader.minimumPartSize ? 0 : (size + MultipartUploader.minimumPartSize - 1) / MultipartUploader.minimumPartSize
+        #expect(result.partCount == expectedParts)
+        let readBack = try server.readBack(key)
+        #expect(readBack.size == Int64(size))
+        #expect(readBack.sha256 == result.sha256)
+        let head = try await client.headObject(bucket: server.bucket, key: key)
+        #expect(head.size == Int64(size))
+        #expect(head.metadata["etcd-revision"] == "42")
+        try await client.deleteObject(bucket: server.bucket, key: key)
+    }
+
+    @Test("GetObject streams the object; ListObjectsV2 pages; DeleteObject; HeadBucket")
+    func operations() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        try await client.headBucket(bucket: server.bucket)
+        let prefix = "list-\(UUID().uuidString.lowercased())"  // no '/': moto-auth rejects even boto3 on it
+        for index in 0..<5 {
+            try await client.putObject(bucket: server.bucket, key: "\(prefix)/\(index).db", body: ByteBuffer(string: "object \(index)"))
+        }
+        let all = try await client.listAllObjects(bucket: server.bucket, prefix: prefix, pageSize: 2)
+        #expect(all.map(\.key) == (0..<5).map { "\(prefix)/\($0).db" })
+        let firstPage = try await client.listObjects(bucket: server.bucket, prefix: prefix, maxKeys: 2)
+        #expect(firstPage.objects.count == 2)
+        #expect(firstPage.nextContinuationToken != nil)
+
+        let (size, body) = try await client.getObject(bucket: server.bucket, key: "\(prefix)/3.db")
+        var collected = ByteBuffer()
+        for try await var chunk in body { collected.writeBuffer(&chunk) }
+        #expect(String(buffer: collected) == "object 3")
+        #expect(size == 8)
+
+        try await client.deleteObject(bucket: server.bucket, key: "\(prefix)/3.db")
+        let missing = await s3Error { _ = try await client.headObject(bucket: server.bucket, key: "\(prefix)/3.db") }
+        #expect(missing?.kind == .noSuchKey)
+        try await client.deleteObject(bucket: server.bucket, key: "\(prefix)/3.db")  // deleting again is fine
+    }
+
+    @Test("a wrong secret is SignatureDoesNotMatch, and says to check the secret")
+    func wrongSecret() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client(credentials: S3Credentials(accessKeyID: server.credentials.accessKeyID, secretAccessKey: "not-the-secret"))
+        defer { Task { try? await client.shutdown() } }
+        let error = await s3Error { try await client.putObject(bucket: server.bucket, key: uniqueKey("x"), body: ByteBuffer(string: "x")) }
+        #expect(error?.kind == .signatureDoesNotMatch)
+        #expect(error?.description.contains("the request signature does not match: check the secret access key") == true)
+        #expect(error?.description.contains("not-the-secret") == false)
+
+        let unknownKey = try server.client(credentials: S3Credentials(accessKeyID: "AKIAUNKNOWN000000000", secretAccessKey: "x"))
+        defer { Task { try? await unknownKey.shutdown() } }
+        let unknown = await s3Error { try await unknownKey.headBucket(bucket: server.bucket) }
+        #expect(unknown?.kind == .accessDenied || unknown?.kind == .invalidAccessKeyId)
+    }
+
+    @Test("an unknown bucket says which bucket and region")
+    func unknownBucket() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        let error = await s3Error { try await client.putObject(bucket: "no-such-bucket-here", key: "k", body: ByteBuffer(string: "x")) }
+        #expect(error?.kind == .noSuchBucket)
+        #expect(error?.description.hasPrefix("S3 PutObject s3://no-such-bucket-here/k: bucket no-such-bucket-here does not exist in us-east-1") == true)
+        let head = await s3Error { try await client.headBucket(bucket: "no-such-bucket-here") }
+        #expect(head?.kind == .noSuchBucket)
+    }
+
+    @Test("keys with spaces and slashes, under authentication")
+    func spacesAndSlashes() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        let key = uniqueKey("talos system/prod cp/backup 1.db")
+        try await client.putObject(bucket: server.bucket, key: key, body: ByteBuffer(string: "spaces"))
+        #expect(try server.readBack(key).size == 6)
+        let listed = try await client.listAllObjects(bucket: server.bucket, prefix: "tests")
+        #expect(listed.map(\.key).contains(key))
+    }
+
+    /// moto's verifier rejects even boto3's correct signatures for these keys, so they are
+    /// stored on a moto without authentication; their canonical form is covered by SigV4Tests.
+    @Test("keys with non-ASCII, +, ~ and = on a moto without authentication", arguments: [
+        "ünïcode/備份.db", "plus+sign.db", "tilde~name.db", "equals=sign.db",
+    ])
+    func specialKeys(name: String) async throws {
+        let server = try S3TestServer.named("NOAUTH")
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        let key = uniqueKey(name)
+        let result = try await MultipartUploader(client: client).upload(GeneratedBytes(length: 1000), bucket: server.bucket, key: key)
+        let readBack = try server.readBack(key)
+        #expect(readBack.sha256 == result.sha256)
+        #expect(try await client.listAllObjects(bucket: server.bucket, prefix: key).map(\.key) == [key])  // moto without auth takes '/' in a prefix
+    }
+
+    @Test("HTTPS with a private CA: trusted through the CA bundle, refused without it")
+    func tls() async throws {
+        let server = try S3TestServer.named("TLS")
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        let key = uniqueKey("tls.db")
+        let result = try await MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize)
+            .upload(GeneratedBytes(length: 6 * 1024 * 1024), bucket: server.bucket, key: key)
+        #expect(result.partCount == 2)
+        #expect(try server.readBack(key).sha256 == result.sha256)
+
+        let untrusting = try S3Client(configuration: server.configuration(trustCA: false, maxAttempts: 1))
+        defer { Task { try? await untrusting.shutdown() } }
+        let refused = await s3Error { try await untrusting.headBucket(bucket: server.bucket) }
+        #expect(refused?.kind == .connectionFailed)
+
+        var insecure = try server.configuration(trustCA: false, maxAttempts: 1)
+        insecure.insecureSkipTLSVerify = true
+        let skipping = try S3Client(configuration: insecure)
+        defer { Task { try? await skipping.shutdown() } }
+        try await skipping.headBucket(bucket: server.bucket)
+    }
+}
+
+@Suite("Multipart uploads under faults")
+struct MultipartFaultTests {
+    func proxied(_ server: S3TestServer) async throws -> (FaultProxy, S3Client) {
+        let url = try #require(URLComponents(string: server.endpoint))
+        let proxy = try await FaultProxy(targetHost: "127.0.0.1", targetPort: url.port ?? 80)
+        let client = try server.client(endpoint: "http://127.0.0.1:\(proxy.port)")
+        return (proxy, client)
+    }
+
+    func uploadsInProgress(_ server: S3TestServer, key: String) async throws -> [S3MultipartUploadInfo] {
+        let client = try server.client()
+        defer { Task { try? await client.shutdown() } }
+        // Listed without a prefix and filtered: moto-auth rejects even boto3's signature for a
+        // prefix containing '/'.
+        return try await client.listMultipartUploads(bucket: server.bucket).filter { $0.key == key }
+    }
+
+    @Test("a connection cut mid-part is retried and the object is still right")
+    func cutMidPart() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let (proxy, client) = try await proxied(server)
+        let key = uniqueKey("cut.db")
+        proxy.cutNext(2, afterBytes: 2 * 1024 * 1024)  // two parts lose their connection half way
+        let data = GeneratedBytes(length: 12 * 1024 * 1024, seed: 7)
+        let result = try await MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize).upload(data, bucket: server.bucket, key: key)
+        #expect(proxy.cuts == 2)
+        #expect(result.partCount == 3)
+        #expect(try server.readBack(key).sha256 == (try await data.sha256()))
+        try await client.shutdown()
+        try await proxy.shutdown()
+    }
+
+    @Test("a permanent failure aborts the upload: no multipart upload is left")
+    func permanentFailure() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let (proxy, client) = try await proxied(server)
+        let key = uniqueKey("doomed.db")
+        // The CreateMultipartUpload goes through; then every part upload is cut.
+        let uploader = MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize)
+        let stream = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            Task {
+                var iterator = GeneratedBytes(length: 11 * 1024 * 1024).makeAsyncIterator()
+                var sent = 0
+                while let chunk = try await iterator.next() {
+                    sent += chunk.readableBytes
+                    if sent > MultipartUploader.minimumPartSize { proxy.cutAlways(afterBytes: 64 * 1024) }
+                    continuation.yield(chunk)
+                }
+                continuation.finish()
+            }
+        }
+        await #expect(throws: S3Error.self) { _ = try await uploader.upload(stream, bucket: server.bucket, key: key) }
+        #expect(try await uploadsInProgress(server, key: key).isEmpty)
+        let head = await s3Error {
+            let direct = try server.client()
+            defer { Task { try? await direct.shutdown() } }
+            _ = try await direct.headObject(bucket: server.bucket, key: key)
+        }
+        #expect(head?.kind == .noSuchKey)  // no partial object
+        try await client.shutdown()
+        try await proxy.shutdown()
+    }
+
+    @Test("cancelling the upload aborts it: no multipart upload is left")
+    func cancellation() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        let key = uniqueKey("cancelled.db")
+        let uploader = MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize)
+        let task = Task {
+            // An endless source: only cancellation ends it.
+            try await uploader.upload(GeneratedBytes(length: Int.max), bucket: server.bucket, key: key)
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await !uploadsInProgress(server, key: key).isEmpty)  // it was under way
+        task.cancel()
+        _ = await task.result
+        #expect(try await uploadsInProgress(server, key: key).isEmpty)
+        try await client.shutdown()
+    }
+
+    @Test("part sizes double every 1,000 parts, so 10,000 parts cover 5 TiB")
+    func partSizes() {
+        let base = MultipartUploader.defaultPartSize
+        #expect(MultipartUploader.partSize(number: 1, base: base) == base)
+        #expect(MultipartUploader.partSize(number: 1000, base: base) == base)
+        #expect(MultipartUploader.partSize(number: 1001, base: base) == 2 * base)
+        let total = (1...MultipartUploader.maximumParts).reduce(Int64(0)) { $0 + Int64(MultipartUploader.partSize(number: $1, base: base)) }
+        #expect(total >= 5 * 1024 * 1024 * 1024 * 1024)
+        #expect(MultipartUploader.partSize(number: 10_000, base: base) <= MultipartUploader.maximumPartSize)
+    }
+}
