@@ -42,9 +42,12 @@ let package = Package(
             name: "ControllerRuntime",
             dependencies: ["KubernetesClient", .product(name: "Logging", package: "swift-log")]
         ),
+        // glibc's mallopt, which Swift's Glibc module does not expose.
+        .target(name: "CAllocatorTuning"),
         .target(
             name: "S3",
             dependencies: [
+                "CAllocatorTuning",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -96,7 +99,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "S3Benchmark",
-            dependencies: ["S3", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["S3", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Benchmarks/S3Benchmark"
         ),
         .testTarget(

@@ -23,6 +23,7 @@ public struct S3UploadResult: Sendable, Equatable {
 /// - At most `maxConcurrentParts` parts are in flight (4 by default): memory is bounded by
 ///   about (in-flight parts + 1) × part size, whatever the object's size.
 /// - An object smaller than one part goes up as a single PutObject.
+/// - Every part carries its CRC-32 (`x-amz-checksum-crc32`), which S3 verifies on arrival.
 /// - A failed part is retried by the client (backoff with jitter on throttling, 5xx and dropped
 ///   connections); a final failure or cancellation aborts the multipart upload, so no parts are
 ///   left behind and no partial object appears, and the cause is rethrown.
@@ -68,21 +69,25 @@ public struct MultipartUploader: Sendable {
         var uploadID: String?
 
         do {
-            return try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            return try await withThrowingTaskGroup(of: S3Client.UploadedPart.self) { group in
                 var inFlight = 0
-                var parts: [(number: Int, etag: String)] = []
+                var parts: [S3Client.UploadedPart] = []
+
+                func collect(_ done: S3Client.UploadedPart) {
+                    parts.append(done)
+                    inFlight -= 1
+                }
 
                 func send(_ part: ByteBuffer, number: Int) async throws {
                     if uploadID == nil {
                         uploadID = try await client.createMultipartUpload(bucket: bucket, key: key, metadata: metadata)
                     }
                     if inFlight >= maxConcurrentParts, let done = try await group.next() {
-                        parts.append(done)
-                        inFlight -= 1
+                        collect(done)
                     }
                     let id = uploadID!
                     group.addTask { [client] in
-                        (number, try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part))
+                        try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part)
                     }
                     inFlight += 1
                 }
@@ -119,7 +124,7 @@ public struct MultipartUploader: Sendable {
                     try await send(buffer, number: partNumber)
                     buffer = ByteBufferAllocator().buffer(capacity: 0)
                 }
-                while let done = try await group.next() { parts.append(done) }
+                while let done = try await group.next() { collect(done) }
                 let etag = try await client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID!, parts: parts)
                 return S3UploadResult(bucket: bucket, key: key, size: size, partCount: parts.count, etag: etag, sha256: digest)
             }

@@ -140,35 +140,55 @@ public final class S3Client: Sendable {
 
     // MARK: Operations
 
-    /// PutObject of a body held in memory; returns the ETag.
+    /// PutObject of a body held in memory; returns the ETag. The body's CRC-32 goes along, so
+    /// S3 verifies it.
     @discardableResult
     public func putObject(bucket: String, key: String, body: ByteBuffer, metadata: [String: String] = [:]) async throws -> String {
-        let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: metadataHeaders(metadata), body: body)
+        let headers = metadataHeaders(metadata) + [("x-amz-checksum-crc32", Self.crc32(body))]
+        let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: headers, body: body)
         return response.headers.first(name: "ETag") ?? ""
     }
 
-    /// Starts a multipart upload; returns its upload ID.
+    /// Starts a multipart upload with CRC-32 part checksums; returns its upload ID.
     public func createMultipartUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> String {
-        let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: metadataHeaders(metadata))
+        let headers = metadataHeaders(metadata) + [("x-amz-checksum-algorithm", "CRC32")]
+        let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
         guard let id = XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
             throw malformed("CreateMultipartUpload", bucket: bucket, key: key)
         }
         return id
     }
 
-    /// Uploads one part (numbered from 1); returns its ETag.
-    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int, body: ByteBuffer) async throws -> String {
-        let response = try await send("UploadPart", "PUT", bucket: bucket, key: key,
-                                      query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
-        guard let etag = response.headers.first(name: "ETag") else { throw malformed("UploadPart", bucket: bucket, key: key) }
-        return etag
+    /// An uploaded part: what CompleteMultipartUpload must list.
+    public struct UploadedPart: Sendable, Equatable {
+        public var number: Int
+        public var etag: String
+        /// Base64 CRC-32 of the part, which S3 checked on arrival.
+        public var checksumCRC32: String
     }
 
-    /// Completes a multipart upload from its parts' numbers and ETags; returns the object's ETag.
-    public func completeMultipartUpload(bucket: String, key: String, uploadID: String, parts: [(number: Int, etag: String)]) async throws -> String {
+    /// Uploads one part (numbered from 1) with its CRC-32.
+    public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int, body: ByteBuffer) async throws -> UploadedPart {
+        let checksum = Self.crc32(body)
+        let response = try await send("UploadPart", "PUT", bucket: bucket, key: key,
+                                      query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
+                                      headers: [("x-amz-checksum-crc32", checksum)], body: body)
+        guard let etag = response.headers.first(name: "ETag") else { throw malformed("UploadPart", bucket: bucket, key: key) }
+        return UploadedPart(number: partNumber, etag: etag, checksumCRC32: checksum)
+    }
+
+    static func crc32(_ body: ByteBuffer) -> String {
+        var crc = CRC32()
+        body.withUnsafeReadableBytes { crc.update($0) }
+        return crc.base64
+    }
+
+    /// Completes a multipart upload from its parts; returns the object's ETag.
+    public func completeMultipartUpload(bucket: String, key: String, uploadID: String, parts: [UploadedPart]) async throws -> String {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         for part in parts.sorted(by: { $0.number < $1.number }) {
-            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(XMLEscape.escape(part.etag))</ETag></Part>"
+            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(XMLEscape.escape(part.etag))</ETag>"
+                + "<ChecksumCRC32>\(part.checksumCRC32)</ChecksumCRC32></Part>"
         }
         xml += "</CompleteMultipartUpload>"
         let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],

@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""boto3's managed upload (upload_fileobj) of SIZE_MIB MiB from a file, timed, against the
+S3_TEST_AUTH_* server: the baseline of scripts/benchmark-s3. Usage: s3-boto3-upload.py FILE"""
+import os
+import sys
+import time
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+path = sys.argv[1]
+size_mib = os.path.getsize(path) // (1024 * 1024)
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_TEST_AUTH_ENDPOINT"], region_name=os.environ.get("S3_TEST_REGION", "us-east-1"),
+                  aws_access_key_id=os.environ["S3_TEST_AUTH_ACCESS_KEY_ID"],
+                  aws_secret_access_key=os.environ["S3_TEST_AUTH_SECRET_ACCESS_KEY"],
+                  config=Config(s3={"addressing_style": "path"}))
+config = TransferConfig(multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
+start = time.monotonic()
+with open(path, "rb") as handle:
+    s3.upload_fileobj(handle, os.environ.get("S3_TEST_BUCKET", "etcd-backups"), f"boto3-{size_mib}-mib.db", Config=config)
+elapsed = time.monotonic() - start
+print(f"boto3 upload_fileobj: {size_mib} MiB in {elapsed:.2f} s = {size_mib / elapsed:.1f} MiB/s (16 MiB parts, 4 threads)")
