@@ -106,20 +106,23 @@ let package = Package(
             name: "S3Tests",
             dependencies: [
                 "S3",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "CronTests", dependencies: ["Cron"]),
+        // Helpers shared by the test targets (child processes without blocking the thread pool).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CronTests", dependencies: ["Cron", "TestSupport"]),
         .testTarget(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "TestSupport"]),
         .testTarget(
             name: "KubernetesTests",
-            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server"]
+            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport"]
         ),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Runs the built `talos-etcd-backup` executable, as a user would.
@@ -12,14 +13,12 @@ struct CLI {
         return repositoryRoot.appendingPathComponent(".build/debug/talos-etcd-backup")
     }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    static func run(_ arguments: String...) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(executable.path, arguments)
     }
 
-    static func run(_ arguments: String...) throws -> Result {
-        try run(with: arguments)
+    static func run(with arguments: [String]) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(executable.path, arguments)
     }
 }
 
@@ -29,25 +28,25 @@ let repositoryRoot = URL(fileURLWithPath: #filePath)
 @Suite("talos-etcd-backup next-runs")
 struct NextRunsCLITests {
     @Test("prints the next runs in UTC, one per line")
-    func prints() throws {
-        let result = try CLI.run("next-runs", "--time-zone", "America/New_York", "--from", "2026-03-07T00:00:00Z", "--count", "3", "30 2 * * *")
+    func prints() async throws {
+        let result = try await CLI.run("next-runs", "--time-zone", "America/New_York", "--from", "2026-03-07T00:00:00Z", "--count", "3", "30 2 * * *")
         #expect(result.status == 0)
         #expect(result.stdout == "2026-03-07T07:30:00Z\n2026-03-08T07:00:00Z\n2026-03-09T06:30:00Z\n")
         #expect(result.stderr == "")
     }
 
     @Test("five runs by default, strictly after --from, which takes an offset")
-    func defaults() throws {
-        let result = try CLI.run("next-runs", "--from", "2026-11-26T06:00:00+01:00", "0 * * * *")
+    func defaults() async throws {
+        let result = try await CLI.run("next-runs", "--from", "2026-11-26T06:00:00+01:00", "0 * * * *")
         #expect(result.stdout.split(separator: "\n") == [
             "2026-11-26T06:00:00Z", "2026-11-26T07:00:00Z", "2026-11-26T08:00:00Z", "2026-11-26T09:00:00Z", "2026-11-26T10:00:00Z",
         ])
     }
 
     @Test("starts from now without --from")
-    func fromNow() throws {
+    func fromNow() async throws {
         let before = Date()
-        let result = try CLI.run("next-runs", "--count", "1", "* * * * *")
+        let result = try await CLI.run("next-runs", "--count", "1", "* * * * *")
         #expect(result.status == 0)
         let line = result.stdout.trimmingCharacters(in: .newlines)
         let next = try #require(ISO8601DateFormatter().date(from: line))
@@ -61,27 +60,27 @@ struct NextRunsCLITests {
         (["--time-zone", "UTC", "CRON_TZ=UTC * * * * *"], "error: schedule carries time zone prefix \"UTC\" and timeZone is \"UTC\"; set only one of them\n"),
         (["* * *"], "error: schedule \"* * *\" has 3 fields; expected five: minute hour day-of-month month day-of-week\n"),
     ])
-    func invalid(arguments: [String], message: String) throws {
-        let result = try CLI.run(with: ["next-runs"] + arguments)
+    func invalid(arguments: [String], message: String) async throws {
+        let result = try await CLI.run(with: ["next-runs"] + arguments)
         #expect(result.status == 1)
         #expect(result.stdout == "")
         #expect(result.stderr == message)
     }
 
     @Test("no next run: said on stderr, exit 2")
-    func never() throws {
-        let result = try CLI.run("next-runs", "0 0 30 2 *")
+    func never() async throws {
+        let result = try await CLI.run("next-runs", "0 0 30 2 *")
         #expect(result.status == 2)
         #expect(result.stdout == "")
         #expect(result.stderr == "error: \"0 0 30 2 *\" never runs: no date matches it\n")
     }
 
     @Test("bad options are refused with a message")
-    func badOptions() throws {
-        let count = try CLI.run("next-runs", "--count", "0", "* * * * *")
+    func badOptions() async throws {
+        let count = try await CLI.run("next-runs", "--count", "0", "* * * * *")
         #expect(count.status != 0)
         #expect(count.stderr.contains("--count must be at least 1, not 0"))
-        let from = try CLI.run("next-runs", "--from", "tomorrow", "* * * * *")
+        let from = try await CLI.run("next-runs", "--from", "tomorrow", "* * * * *")
         #expect(from.status != 0)
         #expect(from.stderr.contains("--from \"tomorrow\" is not an RFC 3339 time"))
     }
@@ -90,8 +89,8 @@ struct NextRunsCLITests {
 @Suite("talos-etcd-backup crds")
 struct CRDsCLITests {
     @Test("prints both CRDs, identical to deploy/crds/")
-    func prints() throws {
-        let result = try CLI.run("crds")
+    func prints() async throws {
+        let result = try await CLI.run("crds")
         #expect(result.status == 0)
         let files = ["talos.alperen.cloud_talosetcdbackupschedules.yaml", "talos.alperen.cloud_talosetcdbackups.yaml"]
         let committed = try files.map {
@@ -101,10 +100,10 @@ struct CRDsCLITests {
     }
 
     @Test("--output-dir writes one file per CRD")
-    func outputDirectory() throws {
+    func outputDirectory() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("crds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try CLI.run("crds", "--output-dir", directory.path)
+        let result = try await CLI.run("crds", "--output-dir", directory.path)
         #expect(result.status == 0)
         let written = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         #expect(written == ["talos.alperen.cloud_talosetcdbackups.yaml", "talos.alperen.cloud_talosetcdbackupschedules.yaml"])
@@ -113,19 +112,3 @@ struct CRDsCLITests {
     }
 }
 
-extension CLI {
-    static func run(with arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}

@@ -1,5 +1,6 @@
 import Cron
 import Foundation
+import TestSupport
 import Testing
 
 /// Compares thousands of random expressions with PyPI croniter (an independent implementation,
@@ -29,7 +30,7 @@ struct CronPropertyTests {
     }
 
     @Test("3,000 random expressions from random starts")
-    func randomExpressions() throws {
+    func randomExpressions() async throws {
         var random = SplitMix64(seed: 0x7A105_E7CD)
         var cases: [Case] = []
         while cases.count < 3_000 {
@@ -42,7 +43,7 @@ struct CronPropertyTests {
             cases.append(Case(expr: fields.joined(separator: " "), tz: zone, start: start, count: 3))
         }
 
-        let answers = try runOracle(cases)
+        let answers = try await runOracle(cases)
         try #require(answers.count == cases.count, "croniter answered \(answers.count) of \(cases.count) cases")
         var compared = 0
         var mismatches: [String] = []
@@ -107,32 +108,21 @@ struct CronPropertyTests {
         return parts.count > 1 && parts.contains("*") ? "*" : parts.joined(separator: ",")
     }
 
-    private func runOracle(_ cases: [Case]) throws -> [Answer] {
+    private func runOracle(_ cases: [Case]) async throws -> [Answer] {
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/croniter_oracle.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
         let encoder = JSONEncoder()
         var lines = Data()
         for testCase in cases {
             lines.append(try encoder.encode(testCase))
             lines.append(0x0A)
         }
-        input.fileHandleForWriting.write(lines)
-        try input.fileHandleForWriting.close()
-        let answerData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let result = try await ProcessRunner.run("python3", [script.path], stdin: lines)
         try #require(
-            process.terminationStatus == 0,
-            "scripts/croniter_oracle.py failed (run scripts/test, which installs croniter): \(errorText)")
+            result.status == 0,
+            "scripts/croniter_oracle.py failed (run scripts/test, which installs croniter): \(result.stderr)")
+        let answerData = result.stdoutData
         let decoder = JSONDecoder()
         return try answerData.split(separator: 0x0A).map { try decoder.decode(Answer.self, from: Data($0)) }
     }

@@ -259,22 +259,6 @@ struct ClientTests {
         }
     }
 
-    @Test("client-side rate limit: burst, then the configured rate")
-    func rateLimit() async throws {
-        try await withServer { server, _ in
-            var configuration = server.clientConfiguration()
-            configuration.queriesPerSecond = 20
-            configuration.burst = 2
-            let limited = try KubernetesClient(configuration: configuration)
-            let start = ContinuousClock.now
-            for _ in 0..<12 { _ = try await limited.list(GenericObject.self, .namespaces) }
-            let elapsed = ContinuousClock.now - start
-            try await limited.shutdown()
-            #expect(elapsed >= .milliseconds(450))  // 2 at once, then 10 at 20 per second
-            #expect(elapsed < .seconds(3))
-        }
-    }
-
     @Test("a watch with timeoutSeconds ends cleanly when the server closes it")
     func watchTimeout() async throws {
         try await withServer { _, client in
@@ -298,6 +282,25 @@ struct ClientTests {
             try await client.delete(ConfigMap.resourceType, namespace: "default", name: "owner", options: DeleteOptions(propagationPolicy: .orphan))
             let orphan = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "child")
             #expect(orphan.metadata.ownerReferences == nil)
+        }
+    }
+}
+
+@Suite("Kubernetes client rate limit")
+struct ClientTimingTests {
+    @Test("client-side rate limit: burst, then the configured rate")
+    func rateLimit() async throws {
+        try await withServer { server, _ in
+            var configuration = server.clientConfiguration()
+            configuration.queriesPerSecond = 20
+            configuration.burst = 2
+            let limited = try KubernetesClient(configuration: configuration)
+            let start = ContinuousClock.now
+            for _ in 0..<12 { _ = try await limited.list(GenericObject.self, .namespaces) }
+            let elapsed = ContinuousClock.now - start
+            try await limited.shutdown()
+            #expect(elapsed >= .milliseconds(450))  // 2 at once, then 10 at 20 per second
+            #expect(elapsed < .seconds(3))
         }
     }
 }

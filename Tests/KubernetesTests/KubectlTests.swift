@@ -1,63 +1,20 @@
 import Foundation
 import KubernetesClient
 import KubernetesTestServer
+import TestSupport
 import Testing
 
-/// Runs kubectl (Debian's kubernetes-client; scripts/test installs it) against a kubeconfig.
+/// Runs kubectl (on the machine image; scripts/test installs Debian's kubernetes-client where
+/// it is missing) against a kubeconfig.
 struct Kubectl {
     let kubeconfig: String
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    func run(_ arguments: [String], stdin: String? = nil) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run("kubectl", ["--kubeconfig", kubeconfig] + arguments, stdin: stdin.map { Data($0.utf8) })
     }
 
-    /// Runs to completion; output goes through files so a large answer cannot block kubectl.
-    func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
-        let process = try start(arguments, stdin: stdin)
-        return try await process.finish()
-    }
-
-    func start(_ arguments: [String], stdin: String? = nil) throws -> Running {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kubectl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let out = directory.appendingPathComponent("out"), err = directory.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["kubectl", "--kubeconfig", kubeconfig] + arguments
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        if let stdin {
-            let input = directory.appendingPathComponent("in")
-            try Data(stdin.utf8).write(to: input)
-            process.standardInput = try FileHandle(forReadingFrom: input)
-        } else {
-            process.standardInput = FileHandle.nullDevice
-        }
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
-        try process.run()
-        return Running(process: process, exited: exited.stream, out: out, err: err)
-    }
-
-    struct Running: @unchecked Sendable {
-        let process: Process
-        let exited: AsyncStream<Int32>
-        let out: URL
-        let err: URL
-
-        var stdoutSoFar: String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
-
-        func stop() { if process.isRunning { process.terminate() } }
-
-        func finish() async throws -> Result {
-            var statuses = exited.makeAsyncIterator()
-            let status = await statuses.next() ?? -1
-            return Result(status: status, stdout: try String(contentsOf: out, encoding: .utf8), stderr: try String(contentsOf: err, encoding: .utf8))
-        }
+    func start(_ arguments: [String]) throws -> ProcessRunner.Running {
+        try ProcessRunner.start("kubectl", ["--kubeconfig", kubeconfig] + arguments)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("kubernetes-test-server executable")
@@ -32,18 +33,9 @@ struct TestServerExecutableTests {
     func runsUntilSigterm() async throws {
         let directory = try temporaryDirectory()
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
-        let log = directory.appendingPathComponent("log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
         let port = try Self.freePort()
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = ["--port", String(port), "--tls", "--kubeconfig", kubeconfig]
-        process.standardOutput = try FileHandle(forWritingTo: log)
-        process.standardError = process.standardOutput
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let server = try ProcessRunner.start(Self.executable.path, ["--port", String(port), "--tls", "--kubeconfig", kubeconfig])
+        defer { server.stop() }
 
         try await eventually("the kubeconfig is written") { FileManager.default.fileExists(atPath: kubeconfig) }
         let written = try String(contentsOfFile: kubeconfig, encoding: .utf8)
@@ -53,15 +45,12 @@ struct TestServerExecutableTests {
         let namespaces = try await Kubectl(kubeconfig: kubeconfig).run(["get", "namespaces", "-o", "name"])
         #expect(namespaces.status == 0, "\(namespaces.stderr)")
         #expect(namespaces.stdout.contains("namespace/default"))
-        try await eventually("the request is logged") {
-            (try String(contentsOf: log, encoding: .utf8)).contains("GET /api/v1/namespaces")
-        }
+        try await eventually("the request is logged") { (server.stdoutSoFar + server.stderrSoFar).contains("GET /api/v1/namespaces") }
 
         let stopping = ContinuousClock.now
-        kill(process.processIdentifier, SIGTERM)
-        var statuses = exited.stream.makeAsyncIterator()
-        let status = await statuses.next()
-        #expect(status == 0)
+        kill(server.processIdentifier, SIGTERM)
+        let result = try await server.finish()
+        #expect(result.status == 0)
         #expect(ContinuousClock.now - stopping < .seconds(5))
     }
 }

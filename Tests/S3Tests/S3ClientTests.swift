@@ -20,7 +20,7 @@ struct S3ClientTests {
         #expect(result.sha256 == (try await data.sha256()))
         let expectedParts = size < MultipartUploader.minimumPartSize ? 0 : (size + MultipartUploader.minimumPartSize - 1) / MultipartUploader.minimumPartSize
         #expect(result.partCount == expectedParts)
-        let readBack = try server.readBack(key)
+        let readBack = try await server.readBack(key)
         #expect(readBack.size == Int64(size))
         #expect(readBack.sha256 == result.sha256)
         let head = try await client.headObject(bucket: server.bucket, key: key)
@@ -92,7 +92,7 @@ struct S3ClientTests {
         defer { Task { try? await client.shutdown() } }
         let key = uniqueKey("talos system/prod cp/backup 1.db")
         try await client.putObject(bucket: server.bucket, key: key, body: ByteBuffer(string: "spaces"))
-        #expect(try server.readBack(key).size == 6)
+        #expect(try await server.readBack(key).size == 6)
         let listed = try await client.listAllObjects(bucket: server.bucket, prefix: "tests")
         #expect(listed.map(\.key).contains(key))
     }
@@ -108,7 +108,7 @@ struct S3ClientTests {
         defer { Task { try? await client.shutdown() } }
         let key = uniqueKey(name)
         let result = try await MultipartUploader(client: client).upload(GeneratedBytes(length: 1000), bucket: server.bucket, key: key)
-        let readBack = try server.readBack(key)
+        let readBack = try await server.readBack(key)
         #expect(readBack.sha256 == result.sha256)
         #expect(try await client.listAllObjects(bucket: server.bucket, prefix: key).map(\.key) == [key])  // moto without auth takes '/' in a prefix
     }
@@ -122,7 +122,7 @@ struct S3ClientTests {
         let result = try await MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize)
             .upload(GeneratedBytes(length: 6 * 1024 * 1024), bucket: server.bucket, key: key)
         #expect(result.partCount == 2)
-        #expect(try server.readBack(key).sha256 == result.sha256)
+        #expect(try await server.readBack(key).sha256 == result.sha256)
 
         let untrusting = try S3Client(configuration: server.configuration(trustCA: false, maxAttempts: 1))
         defer { Task { try? await untrusting.shutdown() } }
@@ -164,7 +164,7 @@ struct MultipartFaultTests {
         let result = try await MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize).upload(data, bucket: server.bucket, key: key)
         #expect(proxy.cuts == 2)
         #expect(result.partCount == 3)
-        #expect(try server.readBack(key).sha256 == (try await data.sha256()))
+        #expect(try await server.readBack(key).sha256 == (try await data.sha256()))
         try await client.shutdown()
         try await proxy.shutdown()
     }

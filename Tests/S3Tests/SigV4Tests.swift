@@ -92,3 +92,41 @@ struct CRC32Tests {
         #expect(whole.value == 0xAC54_5A15)  // zlib.crc32 of the same bytes
     }
 }
+
+@Suite("S3 addressing")
+struct AddressingTests {
+    let credentials = S3Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret")
+
+    func url(_ configuration: S3Configuration, bucket: String, key: String) throws -> String {
+        let client = try S3Client(configuration: configuration)
+        defer { Task { try? await client.shutdown() } }
+        let full = client.presignedGetURL(bucket: bucket, key: key, expires: 60)
+        return String(full.prefix { $0 != "?" })
+    }
+
+    @Test("AWS: virtual-hosted in the region; path-style when asked or when the bucket has dots")
+    func aws() throws {
+        let aws = S3Configuration(region: "us-west-2", credentials: credentials)
+        #expect(try url(aws, bucket: "my-etcd-backups", key: "a b/c.db") == "https://my-etcd-backups.s3.us-west-2.amazonaws.com/a%20b/c.db")
+        #expect(try url(aws, bucket: "backups.example.com", key: "c.db") == "https://s3.us-west-2.amazonaws.com/backups.example.com/c.db")
+        var pathStyle = aws
+        pathStyle.forcePathStyle = true
+        #expect(try url(pathStyle, bucket: "my-etcd-backups", key: "c.db") == "https://s3.us-west-2.amazonaws.com/my-etcd-backups/c.db")
+    }
+
+    @Test("custom endpoint: path-style by default, virtual-hosted when forcePathStyle is false")
+    func customEndpoint() throws {
+        let minio = S3Configuration(region: "us-east-1", endpoint: "https://minio.example.com:9000", credentials: credentials)
+        #expect(try url(minio, bucket: "backups", key: "x.db") == "https://minio.example.com:9000/backups/x.db")
+        var virtual = minio
+        virtual.forcePathStyle = false
+        #expect(try url(virtual, bucket: "backups", key: "x.db") == "https://backups.minio.example.com:9000/x.db")
+    }
+
+    @Test("a CA bundle that is not PEM is refused with a clear error")
+    func badCABundle() {
+        var configuration = S3Configuration(region: "us-east-1", credentials: credentials)
+        configuration.caBundlePEM = Array("not a certificate".utf8)
+        #expect(throws: S3Error.self) { _ = try S3Client(configuration: configuration) }
+    }
+}

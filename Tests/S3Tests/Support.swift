@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NIOCore
 import S3
+import TestSupport
 import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -41,23 +42,17 @@ struct S3TestServer: Sendable {
     }
 
     /// Size and SHA-256 of an object as boto3 reads it.
-    func readBack(_ key: String) throws -> (size: Int64, sha256: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("scripts/s3-read-object.py").path, endpoint, bucket, key]
+    func readBack(_ key: String) async throws -> (size: Int64, sha256: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["AWS_ACCESS_KEY_ID"] = credentials.accessKeyID
         environment["AWS_SECRET_ACCESS_KEY"] = credentials.secretAccessKey
         environment["AWS_DEFAULT_REGION"] = region
         if endpoint.hasPrefix("https"), let caFile { environment["AWS_CA_BUNDLE"] = caFile }
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "boto3 could not read back \(key)")
-        let fields = String(decoding: data, as: UTF8.self).split(separator: " ")
+        let result = try await ProcessRunner.run(
+            "python3", [repositoryRoot.appendingPathComponent("scripts/s3-read-object.py").path, endpoint, bucket, key],
+            environment: environment)
+        try #require(result.status == 0, "boto3 could not read back \(key): \(result.stderr)")
+        let fields = result.stdout.split(separator: " ")
         return (Int64(fields[0]) ?? -1, fields[1].trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
@@ -83,6 +78,9 @@ struct GeneratedBytes: AsyncSequence, Sendable {
 
         mutating func next() async throws -> ByteBuffer? {
             guard remaining > 0 else { return nil }
+            // Generating is CPU work on the cooperative pool (one thread per core): give other
+            // tests' tasks (timers among them) a turn between chunks.
+            await Task.yield()
             try Task.checkCancellation()
             let count = Swift.min(chunkSize, remaining)
             remaining -= count
