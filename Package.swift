@@ -55,7 +55,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "TalosAPI"),
+        .target(
+            name: "TalosAPI",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .target(name: "BackupOperator", dependencies: ["TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI"]),
         .target(
             name: "KubernetesTestServer",
@@ -115,6 +124,16 @@ let package = Package(
         // Helpers shared by the test targets (child processes without blocking the thread pool).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CronTests", dependencies: ["Cron", "TestSupport"]),
+        .testTarget(
+            name: "TalosAPITests",
+            dependencies: [
+                "TalosAPI", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         .testTarget(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", .product(name: "Yams", package: "Yams")]

@@ -1,1 +1,0 @@
-// The TalosAPI module is filled by a later issue; see README "Status".

@@ -1,0 +1,161 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import X509
+import Yams
+
+/// One talosconfig context, resolved: where to connect, which nodes to target, and the
+/// credentials for mutual TLS. Its description never shows the key.
+public struct TalosContext: Sendable, CustomStringConvertible {
+    public var name: String
+    /// `host:port` endpoints in order (port 50000 when the file gives none; IPv6 in brackets).
+    public var endpoints: [TalosEndpoint]
+    /// Nodes to target through the endpoints (gRPC metadata `node`); empty: the endpoint itself.
+    public var nodes: [String]
+    public var caPEM: String
+    public var certificatePEM: String
+    /// PKCS#8 or SEC1 PEM, relabelled from Talos' `ED25519 PRIVATE KEY` to `PRIVATE KEY`.
+    public var keyPEM: String
+
+    public var description: String {
+        "TalosContext(\(name), endpoints: \(endpoints.map(\.description)), nodes: \(nodes), key: <redacted>)"
+    }
+}
+
+/// A Talos API endpoint.
+public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public static let defaultPort = 50000
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int = defaultPort) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+    public init?(parsing text: String) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { return nil }
+        if trimmed.hasPrefix("[") {
+            guard let close = trimmed.firstIndex(of: "]") else { return nil }
+            host = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
+            let rest = trimmed[trimmed.index(after: close)...]
+            if rest.isEmpty {
+                port = Self.defaultPort
+            } else {
+                guard rest.hasPrefix(":"), let parsed = Int(rest.dropFirst()), (1...65535).contains(parsed) else { return nil }
+                port = parsed
+            }
+        } else if trimmed.filter({ $0 == ":" }).count > 1 {
+            host = trimmed  // a bare IPv6 address
+            port = Self.defaultPort
+        } else if let colon = trimmed.firstIndex(of: ":") {
+            guard let parsed = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
+            host = String(trimmed[..<colon])
+            port = parsed
+        } else {
+            host = trimmed
+            port = Self.defaultPort
+        }
+        guard !host.isEmpty else { return nil }
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Why a talosconfig cannot be used; the message names the context and field.
+public struct TalosconfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var source: String
+    public var context: String?
+    public var field: String?
+    public var problem: String
+
+    public var description: String {
+        var text = source
+        if let context { text += ", context \"\(context)\"" }
+        if let field { text += ", \(field)" }
+        return text + ": " + problem
+    }
+}
+
+/// Reads the standard talosconfig that `talosctl` writes:
+/// `context`, `contexts.<name>.endpoints/nodes/ca/crt/key` (base64 PEM), and the deprecated
+/// `target` (taken as the only node when `nodes` is absent).
+public enum Talosconfig {
+    /// Parses `text`; `source` names it in errors (a file path, or "Secret ns/name key k").
+    /// Picks `context` when given, else the file's current `context`.
+    public static func parse(_ text: String, source: String, context override: String? = nil) throws -> TalosContext {
+        func fail(_ context: String?, _ field: String?, _ problem: String) -> TalosconfigError {
+            TalosconfigError(source: source, context: context, field: field, problem: problem)
+        }
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw fail(nil, nil, "is not valid YAML")
+        }
+        guard let root = document as? [String: Any] else { throw fail(nil, nil, "is not a YAML mapping") }
+        guard let contexts = root["contexts"] as? [String: Any], !contexts.isEmpty else {
+            throw fail(nil, "contexts", "required: the talosconfig has no contexts")
+        }
+        guard let name = override ?? (root["context"] as? String), !name.isEmpty else {
+            throw fail(nil, "context", "not set and no context was given")
+        }
+        guard let context = contexts[name] as? [String: Any] else {
+            throw fail(name, nil, "no such context (the file has: \(contexts.keys.sorted().joined(separator: ", ")))")
+        }
+        let rawEndpoints = (context["endpoints"] as? [Any] ?? []).map { "\($0)" }
+        guard !rawEndpoints.isEmpty else { throw fail(name, "endpoints", "empty: at least one control-plane endpoint is needed") }
+        var endpoints: [TalosEndpoint] = []
+        for (index, raw) in rawEndpoints.enumerated() {
+            guard let endpoint = TalosEndpoint(parsing: raw) else {
+                throw fail(name, "endpoints[\(index)]", "\"\(raw)\" is not host, host:port or [ipv6]:port")
+            }
+            endpoints.append(endpoint)
+        }
+        var nodes = (context["nodes"] as? [Any] ?? []).map { "\($0)" }
+        if nodes.isEmpty, let target = context["target"] as? String, !target.isEmpty { nodes = [target] }
+
+        func pem(_ field: String, labels: [String]) throws -> String {
+            guard let encoded = context[field] as? String, !encoded.isEmpty else { throw fail(name, field, "required") }
+            guard let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) else {
+                throw fail(name, field, "is not valid base64")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            guard labels.contains(where: { text.contains("-----BEGIN \($0)-----") }) else {
+                throw fail(name, field, "does not hold a PEM \(labels.joined(separator: " or "))")
+            }
+            return text
+        }
+        let ca = try pem("ca", labels: ["CERTIFICATE"])
+        let certificatePEM = try pem("crt", labels: ["CERTIFICATE"])
+        var keyPEM = try pem("key", labels: ["ED25519 PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY"])
+        // Talos writes PKCS#8 Ed25519 keys under a label of its own.
+        keyPEM = keyPEM.replacingOccurrences(of: "ED25519 PRIVATE KEY", with: "PRIVATE KEY")
+
+        do {
+            let documents = try PEMDocument.parseMultiple(pemString: ca)
+            guard !documents.isEmpty else { throw TalosconfigError(source: source, problem: "empty") }
+            for document in documents { _ = try Certificate(pemDocument: document) }
+        } catch {
+            throw fail(name, "ca", "is not a valid PEM certificate")
+        }
+        let certificate: Certificate
+        do {
+            certificate = try Certificate(pemEncoded: certificatePEM)
+        } catch {
+            throw fail(name, "crt", "is not a valid PEM certificate")
+        }
+        let key: Certificate.PrivateKey
+        do {
+            key = try Certificate.PrivateKey(pemEncoded: keyPEM)
+        } catch {
+            throw fail(name, "key", "is not a valid PEM private key (Ed25519, ECDSA or RSA)")
+        }
+        guard key.publicKey == certificate.publicKey else {
+            throw fail(name, "key", "does not match the certificate in crt")
+        }
+        return TalosContext(name: name, endpoints: endpoints, nodes: nodes, caPEM: ca, certificatePEM: certificatePEM, keyPEM: keyPEM)
+    }
+}

@@ -1,0 +1,86 @@
+import Crypto
+import NIOCore
+
+/// The snapshot was not what etcd sent: its trailing SHA-256 does not match, or it is too
+/// short to carry one, or the stream broke before the end.
+public struct SnapshotCorrupt: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+
+    public init(reason: String) { self.reason = reason }
+
+    public var description: String { "etcd snapshot is corrupt: \(reason)" }
+}
+
+/// An etcd snapshot ends with a 32-byte SHA-256 of everything before it. This sequence passes
+/// the snapshot's bytes through unchanged (trailer included: `etcdctl snapshot restore` checks
+/// it) while hashing them, and holds the last 32 bytes back until the stream ends: only when
+/// they match is the rest released, so a consumer (an upload) never receives a complete-looking
+/// snapshot that is wrong. A mismatch, or a stream shorter than 32 bytes, throws
+/// ``SnapshotCorrupt``; an error of the underlying stream is rethrown as it is, never turned
+/// into a silently short snapshot.
+public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    public typealias Element = ByteBuffer
+    let base: Base
+
+    public init(_ base: Base) {
+        self.base = base
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(base: base.makeAsyncIterator())
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        var hasher = SHA256()
+        /// The last up-to-32 bytes seen, not yet released.
+        var held = ByteBuffer()
+        var finished = false
+        /// Total bytes, trailer included, once the stream has ended and verified.
+        public private(set) var verifiedSize: Int?
+
+        init(base: Base.AsyncIterator) {
+            self.base = base
+        }
+
+        public mutating func next() async throws -> ByteBuffer? {
+            guard !finished else { return nil }
+            while let chunk = try await base.next() {
+                guard chunk.readableBytes > 0 else { continue }
+                var combined = held
+                var incoming = chunk
+                combined.writeBuffer(&incoming)
+                // Release everything but the last 32 bytes, hashing what is released.
+                let releasable = combined.readableBytes - 32
+                guard releasable > 0 else {
+                    held = combined
+                    continue
+                }
+                let released = combined.readSlice(length: releasable)!
+                held = ByteBuffer(buffer: combined)
+                released.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                return released
+            }
+            finished = true
+            guard held.readableBytes == 32 else {
+                throw SnapshotCorrupt(reason: "the stream ended after \(held.readableBytes) bytes, too short to carry the 32-byte SHA-256 trailer")
+            }
+            let expected = Array(hasher.finalize())
+            let trailer = held.getBytes(at: held.readerIndex, length: 32)!
+            guard expected == trailer else {
+                throw SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer")
+            }
+            return held
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// A copy holding only the readable bytes of `buffer`.
+    init(buffer: ByteBuffer) {
+        var copy = ByteBufferAllocator().buffer(capacity: buffer.readableBytes)
+        var source = buffer
+        copy.writeBuffer(&source)
+        self = copy
+    }
+}

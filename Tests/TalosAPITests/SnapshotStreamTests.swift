@@ -1,0 +1,165 @@
+import Crypto
+import Foundation
+import NIOCore
+import TalosAPI
+import TestSupport
+import Testing
+
+/// A real etcd (Debian's etcd-server, installed by scripts/test) on free loopback ports.
+struct EtcdInstance {
+    let directory: URL
+    let clientURL: String
+    let process: ProcessRunner.Running
+
+    static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Starts etcd on `dataDirectory` (a fresh one when nil).
+    static func start(dataDirectory: URL? = nil) async throws -> EtcdInstance {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd"), "etcd is missing: run scripts/test, which installs Debian's etcd-server")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let clientPort = try freePort(), peerPort = try freePort()
+        let clientURL = "http://127.0.0.1:\(clientPort)"
+        let data = dataDirectory ?? directory.appendingPathComponent("data")
+        let process = try ProcessRunner.start("/usr/bin/etcd", [
+            "--name", "default", "--data-dir", data.path,
+            "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+            "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
+            "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
+        ])
+        let instance = EtcdInstance(directory: directory, clientURL: clientURL, process: process)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        process.stop()
+        Issue.record("etcd did not become healthy: \(process.stderrSoFar.suffix(500))")
+        throw CancellationError()
+    }
+
+    func etcdctl(_ arguments: [String]) async throws -> ProcessRunner.Result {
+        var environment = ProcessInfo.processInfo.environment
+        environment["ETCDCTL_API"] = "3"
+        return try await ProcessRunner.run("/usr/bin/etcdctl", ["--endpoints", clientURL] + arguments, environment: environment)
+    }
+
+    func stop() async {
+        process.stop()
+        _ = try? await process.finish()
+    }
+}
+
+/// A byte source that hands out `data` in chunks of `size`, then optionally fails.
+struct ChunkedBytes: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let data: [UInt8]
+    let size: Int
+    var failAfter: Int?
+
+    struct Broken: Error {}
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let data: [UInt8]
+        let size: Int
+        let failAfter: Int?
+        var offset = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            if let failAfter, offset >= failAfter { throw Broken() }
+            guard offset < data.count else { return nil }
+            let end = Swift.min(offset + size, data.count)
+            defer { offset = end }
+            return ByteBuffer(bytes: data[offset..<end])
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(data: data, size: size, failAfter: failAfter) }
+}
+
+func collect<S: AsyncSequence>(_ sequence: S) async throws -> [UInt8] where S.Element == ByteBuffer {
+    var bytes: [UInt8] = []
+    for try await chunk in sequence { bytes += chunk.readableBytesView }
+    return bytes
+}
+
+@Suite("Verified etcd snapshot stream, with a real etcd")
+struct SnapshotStreamTests {
+    /// A snapshot from a real etcd holding keys k0..k99, and that etcd's directory.
+    static func realSnapshot() async throws -> [UInt8] {
+        let etcd = try await EtcdInstance.start()
+        for index in 0..<100 { _ = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"]) }
+        let file = etcd.directory.appendingPathComponent("snapshot.db")
+        let saved = try await etcd.etcdctl(["snapshot", "save", file.path])
+        await etcd.stop()
+        try #require(saved.status == 0, "etcdctl snapshot save failed: \(saved.stderr)")
+        return Array(try Data(contentsOf: file))
+    }
+
+    @Test("passes a real snapshot through unchanged, in any chunking; the result restores and serves the keys")
+    func realSnapshotPasses() async throws {
+        let snapshot = try await Self.realSnapshot()
+        for size in [1, 7, 31, 32, 33, 4096, snapshot.count] {
+            let passed = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: size)))
+            #expect(passed == snapshot, "chunk size \(size)")
+        }
+        // What came out restores into a fresh etcd that serves the keys written before.
+        let restored = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: 4096)))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("restore-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("restored.db")
+        try Data(restored).write(to: file)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ETCDCTL_API"] = "3"
+        let status = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "status", file.path, "-w", "json"], environment: environment)
+        #expect(status.status == 0, "\(status.stderr)")
+        let data = directory.appendingPathComponent("data")
+        let restore = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "restore", file.path, "--data-dir", data.path], environment: environment)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let etcd = try await EtcdInstance.start(dataDirectory: data)
+        let value = try await etcd.etcdctl(["get", "k42", "--print-value-only"])
+        await etcd.stop()
+        #expect(value.stdout == "value-42\n")
+    }
+
+    @Test("one corrupted byte anywhere is SnapshotCorrupt, and the trailer is never released")
+    func corruptByte() async throws {
+        let snapshot = try await Self.realSnapshot()
+        for position in [0, snapshot.count / 2, snapshot.count - 33, snapshot.count - 1] {
+            var corrupted = snapshot
+            corrupted[position] ^= 0x01
+            var released: [UInt8] = []
+            await #expect(throws: SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer")) {
+                for try await chunk in VerifiedSnapshotStream(ChunkedBytes(data: corrupted, size: 1000)) { released += chunk.readableBytesView }
+            }
+            #expect(released.count == snapshot.count - 32)  // everything but the trailer
+        }
+    }
+
+    @Test("a truncated or tiny stream is SnapshotCorrupt; a broken source's error comes through")
+    func shortAndBroken() async throws {
+        let snapshot = try await Self.realSnapshot()
+        await #expect(throws: SnapshotCorrupt.self) {
+            _ = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: Array(snapshot.dropLast(10)), size: 512)))
+        }
+        await #expect(throws: SnapshotCorrupt(reason: "the stream ended after 20 bytes, too short to carry the 32-byte SHA-256 trailer")) {
+            _ = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: Array(snapshot.prefix(20)), size: 512)))
+        }
+        await #expect(throws: SnapshotCorrupt.self) {
+            _ = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: [], size: 512)))
+        }
+        await #expect(throws: ChunkedBytes.Broken.self) {
+            _ = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: 512, failAfter: 4096)))
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import TalosAPI
+import Testing
+import X509
+
+/// A PKI shaped like Talos': an Ed25519 CA and an Ed25519 client certificate with
+/// Organization `os:admin`, the key written as talosctl writes it (PKCS#8 under the label
+/// `ED25519 PRIVATE KEY`).
+struct TalosPKI {
+    let caPEM: String
+    let certificatePEM: String
+    let keyPEM: String
+
+    init(organization: String = "os:admin") throws {
+        let now = Date()
+        let caKey = Curve25519.Signing.PrivateKey()
+        let caName = try DistinguishedName { OrganizationName("talos"); CommonName("talos") }
+        let ca = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+            notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName, subject: caName,
+            signatureAlgorithm: .ed25519,
+            extensions: try Certificate.Extensions { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil)) },
+            issuerPrivateKey: .init(caKey))
+        let clientKey = Curve25519.Signing.PrivateKey()
+        let client = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(clientKey.publicKey),
+            notValidBefore: now - 60, notValidAfter: now + 3600, issuer: caName,
+            subject: try DistinguishedName { OrganizationName(organization) },
+            signatureAlgorithm: .ed25519,
+            extensions: try Certificate.Extensions { try ExtendedKeyUsage([.clientAuth]) },
+            issuerPrivateKey: .init(caKey))
+        caPEM = try ca.serializeAsPEM().pemString
+        certificatePEM = try client.serializeAsPEM().pemString
+        keyPEM = clientKey.pemRepresentation.replacingOccurrences(of: "PRIVATE KEY", with: "ED25519 PRIVATE KEY")
+    }
+
+    func talosconfig(context: String = "prod", endpoints: [String] = ["10.5.0.2", "10.5.0.3:50001"], nodes: [String]? = ["10.5.0.2"],
+                     key: String? = nil, extra: String = "") -> String {
+        func b64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        let nodeLines = nodes.map { "    nodes:\n" + $0.map { "      - \($0)\n" }.joined() } ?? ""
+        return """
+            context: \(context)
+            contexts:
+              \(context):
+                endpoints:
+            \(endpoints.map { "      - \"\($0)\"\n" }.joined())\(nodeLines)    ca: \(b64(caPEM))
+                crt: \(b64(certificatePEM))
+                key: \(key ?? b64(keyPEM))
+            \(extra)
+            """
+    }
+}
+
+@Suite("talosconfig")
+struct TalosconfigTests {
+    @Test("reads endpoints (default port 50000, IPv6), nodes and Ed25519 credentials as talosctl writes them")
+    func parses() throws {
+        let pki = try TalosPKI()
+        let context = try Talosconfig.parse(
+            pki.talosconfig(endpoints: ["10.5.0.2", "cp.example.com:50001", "[fd00::2]", "[fd00::3]:50002", "fd00::4"]),
+            source: "test")
+        #expect(context.name == "prod")
+        #expect(context.endpoints.map(\.description) == ["10.5.0.2:50000", "cp.example.com:50001", "[fd00::2]:50000", "[fd00::3]:50002", "[fd00::4]:50000"])
+        #expect(context.nodes == ["10.5.0.2"])
+        #expect(context.keyPEM.contains("-----BEGIN PRIVATE KEY-----"))
+        #expect(!context.description.contains("PRIVATE"))
+    }
+
+    @Test("the deprecated target is the node when nodes is absent; an explicit context is honoured")
+    func targetAndContext() throws {
+        let pki = try TalosPKI()
+        let text = pki.talosconfig(nodes: nil).replacingOccurrences(of: "    ca:", with: "    target: 10.5.0.9\n    ca:")
+        #expect(try Talosconfig.parse(text, source: "test").nodes == ["10.5.0.9"])
+        #expect(try Talosconfig.parse(pki.talosconfig(context: "staging"), source: "test", context: "staging").name == "staging")
+    }
+
+    @Test("errors name the problem", arguments: [
+        ("yaml", "test: is not valid YAML"),
+        ("no-contexts", "test, contexts: required: the talosconfig has no contexts"),
+        ("unknown-context", "test, context \"nope\": no such context (the file has: prod)"),
+        ("empty-endpoints", "test, context \"prod\", endpoints: empty: at least one control-plane endpoint is needed"),
+        ("bad-endpoint", "test, context \"prod\", endpoints[0]: \"host:99999\" is not host, host:port or [ipv6]:port"),
+        ("bad-base64", "test, context \"prod\", key: is not valid base64"),
+        ("not-pem", "test, context \"prod\", key: does not hold a PEM ED25519 PRIVATE KEY or PRIVATE KEY or EC PRIVATE KEY"),
+        ("mismatch", "test, context \"prod\", key: does not match the certificate in crt"),
+    ])
+    func errors(kind: String, message: String) throws {
+        let pki = try TalosPKI()
+        let text: String
+        var context: String?
+        switch kind {
+        case "yaml": text = "context: [unclosed"
+        case "no-contexts": text = "context: prod\n"
+        case "unknown-context": text = pki.talosconfig(); context = "nope"
+        case "empty-endpoints": text = pki.talosconfig(endpoints: [])
+        case "bad-endpoint": text = pki.talosconfig(endpoints: ["host:99999"])
+        case "bad-base64": text = pki.talosconfig(key: "not-base64!")
+        case "not-pem": text = pki.talosconfig(key: Data("hello".utf8).base64EncodedString())
+        default: text = pki.talosconfig(key: Data(try TalosPKI().keyPEM.utf8).base64EncodedString())
+        }
+        #expect(throws: TalosconfigError.self) { try Talosconfig.parse(text, source: "test", context: context) }
+        do {
+            _ = try Talosconfig.parse(text, source: "test", context: context)
+        } catch let error as TalosconfigError {
+            #expect(error.description == message)
+        }
+    }
+}
