@@ -332,9 +332,8 @@ actor ObjectStore {
         if resource.type == .namespaces {
             for (resourceKey, byKey) in objects {
                 guard let served = resources[resourceKey], served.type.namespaced else { continue }
-                for (objectKey, child) in byKey where objectKey.namespace == key.name {
+                for objectKey in byKey.keys where objectKey.namespace == key.name {
                     _ = try? delete(served, namespace: objectKey.namespace, name: objectKey.name, options: nil)
-                    _ = child
                 }
             }
         }

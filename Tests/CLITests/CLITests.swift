@@ -4,14 +4,7 @@ import Testing
 
 /// Runs the built `talos-etcd-backup` executable, as a user would.
 struct CLI {
-    static var executable: URL {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for directory in [besideTests, besideTests.deletingLastPathComponent()] {
-            let candidate = directory.appendingPathComponent("talos-etcd-backup")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        return repositoryRoot.appendingPathComponent(".build/debug/talos-etcd-backup")
-    }
+    static var executable: URL { TestHelpers.builtProduct("talos-etcd-backup", repositoryRoot: repositoryRoot) }
 
     static func run(_ arguments: String...) async throws -> ProcessRunner.Result {
         try await ProcessRunner.run(executable.path, arguments)

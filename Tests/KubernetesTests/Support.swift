@@ -4,6 +4,7 @@ import KubernetesTestServer
 import Logging
 import TalosBackupAPI
 import Synchronization
+import TestSupport
 import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath)
@@ -83,15 +84,7 @@ struct TimeoutError: Error { var what: String }
 
 /// The error `body` throws as a KubernetesError, or nil.
 func kubernetesError(_ body: () async throws -> Void) async -> KubernetesError? {
-    do {
-        try await body()
-        return nil
-    } catch let error as KubernetesError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)")
-        return nil
-    }
+    await TestHelpers.caught(KubernetesError.self, body)
 }
 
 /// A value shared between tasks in a test.

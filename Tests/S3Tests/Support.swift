@@ -119,13 +119,5 @@ func uniqueKey(_ name: String) -> String { "tests/\(UUID().uuidString.lowercased
 
 /// The S3Error `body` throws, or nil.
 func s3Error(_ body: () async throws -> Void) async -> S3Error? {
-    do {
-        try await body()
-        return nil
-    } catch let error as S3Error {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)")
-        return nil
-    }
+    await TestHelpers.caught(S3Error.self, body)
 }

@@ -11,24 +11,12 @@ struct EtcdInstance {
     let clientURL: String
     let process: ProcessRunner.Running
 
-    static func freePort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// Starts etcd on `dataDirectory` (a fresh one when nil).
     static func start(dataDirectory: URL? = nil) async throws -> EtcdInstance {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd"), "etcd is missing: run scripts/test, which installs Debian's etcd-server")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let clientPort = try freePort(), peerPort = try freePort()
+        let clientPort = TestHelpers.freePort(), peerPort = TestHelpers.freePort()
         let clientURL = "http://127.0.0.1:\(clientPort)"
         let data = dataDirectory ?? directory.appendingPathComponent("data")
         let process = try ProcessRunner.start("/usr/bin/etcd", [
