@@ -8,7 +8,7 @@ import X509
 /// A PKI shaped like Talos': an Ed25519 CA and an Ed25519 client certificate with
 /// Organization `os:admin`, the key written as talosctl writes it (PKCS#8 under the label
 /// `ED25519 PRIVATE KEY`).
-struct TalosPKI {
+struct TalosconfigFixture {
     let caPEM: String
     let certificatePEM: String
     let keyPEM: String
@@ -57,7 +57,7 @@ struct TalosPKI {
 struct TalosconfigTests {
     @Test("reads endpoints (default port 50000, IPv6), nodes and Ed25519 credentials as talosctl writes them")
     func parses() throws {
-        let pki = try TalosPKI()
+        let pki = try TalosconfigFixture()
         let context = try Talosconfig.parse(
             pki.talosconfig(endpoints: ["10.5.0.2", "cp.example.com:50001", "[fd00::2]", "[fd00::3]:50002", "fd00::4"]),
             source: "test")
@@ -70,7 +70,7 @@ struct TalosconfigTests {
 
     @Test("the deprecated target is the node when nodes is absent; an explicit context is honoured")
     func targetAndContext() throws {
-        let pki = try TalosPKI()
+        let pki = try TalosconfigFixture()
         let text = pki.talosconfig(nodes: nil).replacingOccurrences(of: "    ca:", with: "    target: 10.5.0.9\n    ca:")
         #expect(try Talosconfig.parse(text, source: "test").nodes == ["10.5.0.9"])
         #expect(try Talosconfig.parse(pki.talosconfig(context: "staging"), source: "test", context: "staging").name == "staging")
@@ -87,7 +87,7 @@ struct TalosconfigTests {
         ("mismatch", "test, context \"prod\", key: does not match the certificate in crt"),
     ])
     func errors(kind: String, message: String) throws {
-        let pki = try TalosPKI()
+        let pki = try TalosconfigFixture()
         let text: String
         var context: String?
         switch kind {
@@ -98,7 +98,7 @@ struct TalosconfigTests {
         case "bad-endpoint": text = pki.talosconfig(endpoints: ["host:99999"])
         case "bad-base64": text = pki.talosconfig(key: "not-base64!")
         case "not-pem": text = pki.talosconfig(key: Data("hello".utf8).base64EncodedString())
-        default: text = pki.talosconfig(key: Data(try TalosPKI().keyPEM.utf8).base64EncodedString())
+        default: text = pki.talosconfig(key: Data(try TalosconfigFixture().keyPEM.utf8).base64EncodedString())
         }
         #expect(throws: TalosconfigError.self) { try Talosconfig.parse(text, source: "test", context: context) }
         do {

@@ -1,0 +1,140 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import NIOCore
+import NIOSSL
+
+/// The Talos API over gRPC with mutual TLS, for the calls the operator makes.
+///
+/// Talos issues Ed25519 certificates; BoringSSL (NIOSSL) offers no Ed25519 signatures unless
+/// asked, and grpc-swift-nio-transport's `.tls` settings cannot ask, so the client installs its
+/// own `NIOSSLClientHandler` through the transport's `customSecure` mode (ALPN `h2`, which
+/// Talos' Go gRPC server requires). It trusts only the talosconfig's CA and checks the server's
+/// certificate against the endpoint's name or IP address.
+public struct TalosClient: Sendable {
+    public let context: TalosContext
+    /// Per call: connecting and the first response must happen within this.
+    public var timeout: Duration
+
+    public init(context: TalosContext, timeout: Duration = .seconds(30)) {
+        self.context = context
+        self.timeout = timeout
+    }
+
+    /// The TLS configuration of every connection.
+    func tlsConfiguration() throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(context.caPEM.utf8)))
+        tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(context.certificatePEM.utf8)).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(context.keyPEM.utf8), format: .pem))
+        tls.applicationProtocols = ["h2"]
+        let algorithms: [SignatureAlgorithm] = [
+            .ed25519, .ecdsaSecp256R1Sha256, .ecdsaSecp384R1Sha384, .rsaPssRsaeSha256, .rsaPssRsaeSha384, .rsaPkcs1Sha256,
+        ]
+        tls.signingSignatureAlgorithms = algorithms
+        tls.verifySignatureAlgorithms = algorithms
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
+
+    /// Runs `body` with a MachineService client connected to `endpoint`.
+    public func withMachineService<Result: Sendable>(
+        endpoint: TalosEndpoint,
+        _ body: (Machine_MachineService.Client<HTTP2ClientTransport.Posix>) async throws -> Result
+    ) async throws -> Result {
+        let sslContext = try NIOSSLContext(configuration: tlsConfiguration())
+        let isAddress = Self.isIPAddress(endpoint.host)
+        let serverHostname = isAddress ? nil : endpoint.host
+        let target: any ResolvableTarget = if endpoint.host.contains(":") {
+            .ipv6(address: endpoint.host, port: endpoint.port)
+        } else if isAddress {
+            .ipv4(address: endpoint.host, port: endpoint.port)
+        } else {
+            .dns(host: endpoint.host, port: endpoint.port)
+        }
+        let transport = try HTTP2ClientTransport.Posix(
+            target: target,
+            transportSecurity: .customSecure,
+            config: .defaults { config in
+                config.connection.maxIdleTime = nil
+                config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // The transport has built the HTTP/2 pipeline; TLS goes in front of it.
+                        let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
+                        try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+                    }
+                }
+            })
+        return try await withGRPCClient(transport: transport) { client in
+            try await body(Machine_MachineService.Client(wrapping: client))
+        }
+    }
+
+    /// Metadata that routes a call through an endpoint to `node` (none: the endpoint itself).
+    public static func metadata(node: String?) -> Metadata {
+        var metadata = Metadata()
+        if let node { metadata.addString(node, forKey: "node") }
+        return metadata
+    }
+
+    /// The etcd member status of `node`, through `endpoint`.
+    public func etcdStatus(endpoint: TalosEndpoint, node: String?) async throws -> Machine_EtcdMemberStatus {
+        var options = CallOptions.defaults
+        options.timeout = timeout
+        let callOptions = options
+        let response = try await withMachineService(endpoint: endpoint) { machine in
+            try await machine.etcdStatus(.init(), metadata: Self.metadata(node: node), options: callOptions)
+        }
+        guard let status = response.messages.first else {
+            throw RPCError(code: .internalError, message: "EtcdStatus answered without a member status")
+        }
+        if !status.metadata.error.isEmpty {
+            throw RPCError(code: .unavailable, message: "node \(node ?? endpoint.description): \(status.metadata.error)")
+        }
+        return status.memberStatus
+    }
+
+    /// Streams an etcd snapshot of `node` through `endpoint` into `consume`, verified on the
+    /// fly (see ``VerifiedSnapshotStream``). The RPC lives as long as `consume` runs;
+    /// cancelling the caller cancels the RPC.
+    public func etcdSnapshot<Result: Sendable>(
+        endpoint: TalosEndpoint, node: String?,
+        _ consume: @escaping @Sendable (VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
+    ) async throws -> Result {
+        try await withMachineService(endpoint: endpoint) { machine in
+            try await machine.etcdSnapshot(.init(), metadata: Self.metadata(node: node)) { response in
+                try await consume(VerifiedSnapshotStream(SnapshotChunks(messages: response.messages)))
+            }
+        }
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+/// The `common.Data` messages of an EtcdSnapshot response, as byte chunks. A message whose
+/// metadata carries an error (Talos' proxy reports upstream failures that way) ends the
+/// stream with that error rather than being taken as data.
+public struct SnapshotChunks: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let messages: RPCAsyncSequence<Common_Data, any Error>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var messages: RPCAsyncSequence<Common_Data, any Error>.AsyncIterator
+
+        public mutating func next() async throws -> ByteBuffer? {
+            while let message = try await messages.next() {
+                if !message.metadata.error.isEmpty {
+                    throw RPCError(code: .unavailable, message: "snapshot stream failed on node \(message.metadata.hostname): \(message.metadata.error)")
+                }
+                if message.bytes.isEmpty { continue }
+                return ByteBuffer(bytes: message.bytes)
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(messages: messages.makeAsyncIterator()) }
+}
