@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// The Talos API over gRPC with mutual TLS, for the calls the operator makes.
 ///
@@ -108,9 +109,59 @@ public struct TalosClient: Sendable {
         }
     }
 
+    /// Takes a verified snapshot, trying each node (or, without nodes, each endpoint itself)
+    /// through each endpoint in talosconfig order, and moving on only when a target cannot be
+    /// reached (connection refused, TLS failure, unavailable) before the first snapshot byte.
+    /// Before streaming, EtcdStatus of the chosen node gives db size, raft index and leader,
+    /// handed to `consume` with the stream. Any other failure (permission denied, a corrupt
+    /// snapshot, a stream broken after data flowed) is thrown as it is.
+    public func snapshot<Result: Sendable>(
+        _ consume: @escaping @Sendable (SnapshotSource, VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
+    ) async throws -> Result {
+        let targets: [(TalosEndpoint, String?)] = context.nodes.isEmpty
+            ? context.endpoints.map { ($0, nil) }
+            : context.nodes.flatMap { node in context.endpoints.map { ($0, node) } }
+        var failures: [String] = []
+        for (endpoint, node) in targets {
+            let described = node.map { "node \($0) via \(endpoint)" } ?? "endpoint \(endpoint)"
+            let started = Mutex(false)
+            do {
+                let status = try await etcdStatus(endpoint: endpoint, node: node)
+                let source = SnapshotSource(endpoint: endpoint, node: node ?? endpoint.host, status: status)
+                return try await etcdSnapshot(endpoint: endpoint, node: node) { stream in
+                    try await consume(source, stream.onFirstChunk { started.withLock { $0 = true } })
+                }
+            } catch let error as RPCError where Self.isUnreachable(error) && !started.withLock({ $0 }) {
+                failures.append("\(described): \(error.message)")
+            }
+        }
+        throw TalosUnreachable(failures: failures)
+    }
+
+    /// Errors that mean "this target cannot be reached", worth trying the next one for.
+    static func isUnreachable(_ error: RPCError) -> Bool {
+        [.unavailable, .deadlineExceeded].contains(error.code)
+    }
+
     static func isIPAddress(_ host: String) -> Bool {
         var v4 = in_addr(), v6 = in6_addr()
         return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+/// Which node served a snapshot, and its etcd status just before.
+public struct SnapshotSource: Sendable {
+    public var endpoint: TalosEndpoint
+    /// The node targeted (the endpoint's host when the talosconfig names no nodes).
+    public var node: String
+    public var status: Machine_EtcdMemberStatus
+}
+
+/// No endpoint or node could be reached; says what each attempt ran into.
+public struct TalosUnreachable: Error, Sendable, CustomStringConvertible {
+    public var failures: [String]
+    public var description: String {
+        "no Talos endpoint could serve the snapshot: " + failures.joined(separator: "; ")
     }
 }
 

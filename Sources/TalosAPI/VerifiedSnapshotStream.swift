@@ -22,12 +22,25 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
     public typealias Element = ByteBuffer
     let base: Base
 
+    let onFirst: (@Sendable () -> Void)?
+
     public init(_ base: Base) {
         self.base = base
+        self.onFirst = nil
+    }
+
+    private init(_ base: Base, onFirst: (@Sendable () -> Void)?) {
+        self.base = base
+        self.onFirst = onFirst
+    }
+
+    /// The same stream, calling `action` when the first bytes arrive from the source.
+    public func onFirstChunk(_ action: @escaping @Sendable () -> Void) -> Self {
+        Self(base, onFirst: action)
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: base.makeAsyncIterator())
+        Iterator(base: base.makeAsyncIterator(), onFirst: onFirst)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
@@ -39,14 +52,21 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
         /// Total bytes, trailer included, once the stream has ended and verified.
         public private(set) var verifiedSize: Int?
 
-        init(base: Base.AsyncIterator) {
+        var onFirst: (@Sendable () -> Void)?
+
+        init(base: Base.AsyncIterator, onFirst: (@Sendable () -> Void)?) {
             self.base = base
+            self.onFirst = onFirst
         }
 
         public mutating func next() async throws -> ByteBuffer? {
             guard !finished else { return nil }
             while let chunk = try await base.next() {
                 guard chunk.readableBytes > 0 else { continue }
+                if let onFirst {
+                    onFirst()
+                    self.onFirst = nil
+                }
                 var combined = held
                 var incoming = chunk
                 combined.writeBuffer(&incoming)

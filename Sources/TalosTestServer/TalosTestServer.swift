@@ -167,11 +167,14 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
                 try await response.write(message)
                 offset = end
                 if fault == .failMidStream { throw RPCError(code: .unavailable, message: "etcd snapshot stream failed") }
-                if fault == .stall { try await Task.sleep(for: .seconds(3600)) }
+                if fault == .stall {
+                    try? await context.cancellation.cancelled  // until the client gives up
+                    throw CancellationError()
+                }
             }
-        } catch is CancellationError {
-            server.state.withLock { $0.cancelledSnapshots += 1 }
-            throw CancellationError()
+        } catch {
+            if context.cancellation.isCancelled { server.state.withLock { $0.cancelledSnapshots += 1 } }
+            throw error
         }
     }
 

@@ -92,4 +92,75 @@ struct TalosClientTests {
             }
         }
     }
+
+    @Test("the first endpoint down: the next one serves, and the source says which")
+    func failover() async throws {
+        try await withNode { server in
+            let dead = "127.0.0.1:\(TestHelpers.freePort())"
+            let context = try Talosconfig.parse(try server.talosconfig(endpointsBefore: [dead]), source: "test")
+            let client = TalosClient(context: context, timeout: .seconds(5))
+            let (source, size) = try await client.snapshot { source, stream in
+                var size = 0
+                for try await chunk in stream { size += chunk.readableBytes }
+                return (source, size)
+            }
+            #expect(source.endpoint.description == server.endpoint)
+            #expect(source.status.dbSize > 0)
+            #expect(size > 32)
+
+            let nowhere = try Talosconfig.parse(try server.pki.talosconfig(role: "os:admin", endpoints: [dead]), source: "test")
+            await #expect(throws: TalosUnreachable.self) {
+                _ = try await TalosClient(context: nowhere, timeout: .seconds(5)).snapshot { _, stream in for try await _ in stream {} }
+            }
+        }
+    }
+
+    @Test("an expired client certificate is refused")
+    func expiredCertificate() async throws {
+        try await withNode { server in
+            let context = try Talosconfig.parse(try server.talosconfig(role: "os:admin", notAfter: Date() - 60), source: "test")
+            let client = TalosClient(context: context, timeout: .seconds(5))
+            await #expect(throws: RPCError.self) { _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil) }
+        }
+    }
+
+    @Test("cancelling the consumer cancels the RPC: the server sees it cancelled")
+    func cancellation() async throws {
+        try await withNode { server in
+            server.setFault(.stall)
+            let (client, endpoint) = try client(server)
+            let received = TestLocked(0)
+            let task = Task {
+                try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in
+                    for try await chunk in stream { received.withLock { $0 += chunk.readableBytes } }
+                }
+            }
+            try await waitUntil("the first chunk arrived") { received.withLock { $0 } > 0 }
+            task.cancel()
+            _ = await task.result
+            try await waitUntil("the server saw the cancellation") { server.cancelledSnapshots == 1 }
+        }
+    }
+}
+
+/// A value shared between tasks in a test.
+final class TestLocked<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+/// Polls until `condition` holds, failing after 10 s.
+func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("timed out waiting for: \(what)")
 }
