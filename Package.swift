@@ -119,6 +119,7 @@ let package = Package(
             dependencies: [
                 "Cron",
                 "TalosBackupAPI",
+                "TalosAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -166,7 +167,7 @@ let package = Package(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "TestSupport", "TalosTestServer"]),
         .testTarget(
             name: "KubernetesTests",
             dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport"]
