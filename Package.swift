@@ -124,6 +124,19 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "talos-test-server",
+            dependencies: [
+                "TalosTestServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "TalosBenchmark",
+            dependencies: ["TalosAPI"],
+            path: "Benchmarks/TalosBenchmark"
+        ),
+        .executableTarget(
             name: "CronBenchmark",
             dependencies: ["Cron"],
             path: "Benchmarks/CronBenchmark"
@@ -167,7 +180,7 @@ let package = Package(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "TestSupport", "TalosTestServer"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "TalosTestServer"]),
         .testTarget(
             name: "KubernetesTests",
             dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport"]

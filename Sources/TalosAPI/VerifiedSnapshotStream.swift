@@ -59,7 +59,14 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
             self.onFirst = onFirst
         }
 
+        /// Bytes already known to be releasable, handed out before reading further.
+        var pending: ByteBuffer?
+
         public mutating func next() async throws -> ByteBuffer? {
+            if let ready = pending {
+                pending = nil
+                return release(ready)
+            }
             guard !finished else { return nil }
             while let chunk = try await base.next() {
                 guard chunk.readableBytes > 0 else { continue }
@@ -67,10 +74,23 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
                     onFirst()
                     self.onFirst = nil
                 }
+                if chunk.readableBytes >= 32 {
+                    // The chunk's own last 32 bytes are the new held-back tail; everything
+                    // before them is released without copying (a slice of the same storage).
+                    let previous = held
+                    let body = chunk.getSlice(at: chunk.readerIndex, length: chunk.readableBytes - 32)!
+                    held = ByteBuffer(buffer: chunk.getSlice(at: chunk.readerIndex + chunk.readableBytes - 32, length: 32)!)
+                    if previous.readableBytes > 0 {
+                        if body.readableBytes > 0 { pending = body }
+                        return release(previous)
+                    }
+                    if body.readableBytes > 0 { return release(body) }
+                    continue
+                }
+                // A small chunk: join it to the tail (at most 63 bytes) and keep the last 32.
                 var combined = held
                 var incoming = chunk
                 combined.writeBuffer(&incoming)
-                // Release everything but the last 32 bytes, hashing what is released.
                 let releasable = combined.readableBytes - 32
                 guard releasable > 0 else {
                     held = combined
@@ -78,12 +98,11 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
                 }
                 let released = combined.readSlice(length: releasable)!
                 held = ByteBuffer(buffer: combined)
-                released.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                return released
+                return release(released)
             }
             finished = true
             guard held.readableBytes == 32 else {
-                throw SnapshotCorrupt(reason: "the stream ended after \(held.readableBytes) bytes, too short to carry the 32-byte SHA-256 trailer")
+                throw SnapshotCorrupt(reason: "the stream ended after \(totalReleased + held.readableBytes) bytes, too short to carry the 32-byte SHA-256 trailer")
             }
             let expected = Array(hasher.finalize())
             let trailer = held.getBytes(at: held.readerIndex, length: 32)!
@@ -91,6 +110,15 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
                 throw SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer")
             }
             return held
+        }
+
+        var totalReleased = 0
+
+        /// Hashes `bytes` (in release order) and hands them out.
+        private mutating func release(_ bytes: ByteBuffer) -> ByteBuffer {
+            bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            totalReleased += bytes.readableBytes
+            return bytes
         }
     }
 }

@@ -44,3 +44,38 @@ struct SnapshotCLITests {
         }
     }
 }
+
+@Suite("talos-test-server executable")
+struct TalosTestServerExecutableTests {
+    @Test("serves on the given port, writes the CA and three talosconfigs, stops on SIGTERM")
+    func runs() async throws {
+        let etcd = try await EtcdInstance.start()
+        defer { Task { await etcd.stop() } }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-pki-\(UUID().uuidString)")
+        let port = TestHelpers.freePort()
+        let server = try ProcessRunner.start(
+            TestHelpers.builtProduct("talos-test-server", repositoryRoot: repositoryRoot).path,
+            ["--port", String(port), "--etcd-endpoint", etcd.clientURL, "--pki-dir", directory.path])
+        defer { server.stop() }
+        let backupConfig = directory.appendingPathComponent("etcd-backup.talosconfig")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !FileManager.default.fileExists(atPath: backupConfig.path), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        #expect(files == ["admin.talosconfig", "ca.crt", "etcd-backup.talosconfig", "reader.talosconfig"])
+        #expect(try String(contentsOf: backupConfig, encoding: .utf8).contains("127.0.0.1:\(port)"))
+
+        let output = directory.appendingPathComponent("snapshot.db")
+        let taken = try await CLI.run("snapshot", "--talosconfig", backupConfig.path, "--output", output.path)
+        #expect(taken.status == 0, "\(taken.stderr)")
+        let refused = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("reader.talosconfig").path,
+                                        "--output", directory.appendingPathComponent("no.db").path)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("permissionDenied") || refused.stderr.contains("not authorized"))
+
+        kill(server.processIdentifier, SIGTERM)
+        let result = try await server.finish()
+        #expect(result.status == 0)
+    }
+}
