@@ -54,9 +54,9 @@ public final class TalosTestServer: Sendable {
     /// (roles os:admin, os:etcd:backup, os:reader) into `directory`.
     public func writePKI(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try Data(pki.caPEM.utf8).write(to: directory.appendingPathComponent("ca.crt"))
+        try Data(pki.caPEM.utf8).write(to: directory.appendingPathComponent("ca.crt"), options: .atomic)
         for (file, role) in [("admin", "os:admin"), ("etcd-backup", "os:etcd:backup"), ("reader", "os:reader")] {
-            try Data(try talosconfig(role: role).utf8).write(to: directory.appendingPathComponent("\(file).talosconfig"))
+            try Data(try talosconfig(role: role).utf8).write(to: directory.appendingPathComponent("\(file).talosconfig"), options: .atomic)
         }
     }
 

@@ -59,7 +59,8 @@ struct TalosTestServerExecutableTests {
         defer { server.stop() }
         let backupConfig = directory.appendingPathComponent("etcd-backup.talosconfig")
         let deadline = ContinuousClock.now + .seconds(20)
-        while !FileManager.default.fileExists(atPath: backupConfig.path), ContinuousClock.now < deadline {
+        let lastWritten = directory.appendingPathComponent("reader.talosconfig")
+        while !FileManager.default.fileExists(atPath: lastWritten.path), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()

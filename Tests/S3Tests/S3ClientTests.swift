@@ -210,8 +210,15 @@ struct MultipartFaultTests {
             // An endless source: only cancellation ends it.
             try await uploader.upload(GeneratedBytes(length: Int.max), bucket: server.bucket, key: key)
         }
-        try await Task.sleep(for: .milliseconds(1500))
-        #expect(try await !uploadsInProgress(server, key: key).isEmpty)  // it was under way
+        // Wait until the upload is under way (its multipart upload exists), however busy the
+        // machine is.
+        var started = false
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !started, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            started = try await !uploadsInProgress(server, key: key).isEmpty
+        }
+        #expect(started)
         task.cancel()
         _ = await task.result
         #expect(try await uploadsInProgress(server, key: key).isEmpty)
