@@ -27,7 +27,7 @@ struct TalosClientTests {
         return (TalosClient(context: context, timeout: .seconds(10)), context.endpoints[0])
     }
 
-    @Test("an etcd-backup role takes a verified snapshot that restores; EtcdStatus reports the member")
+    @Test("an etcd-backup role takes a verified snapshot that restores and serves the keys; EtcdStatus reports the member")
     func snapshot() async throws {
         try await withNode { server in
             let (client, endpoint) = try client(server)
@@ -46,6 +46,14 @@ struct TalosClientTests {
             environment["ETCDCTL_API"] = "3"
             let check = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "status", file.path], environment: environment)
             #expect(check.status == 0, "\(check.stderr)")
+            // It restores into a fresh etcd that serves the keys written before the snapshot.
+            let data = file.deletingLastPathComponent().appendingPathComponent("restored-\(UUID().uuidString)")
+            let restore = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "restore", file.path, "--data-dir", data.path], environment: environment)
+            #expect(restore.status == 0, "\(restore.stderr)")
+            let restored = try await EtcdInstance.start(dataDirectory: data)
+            let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
+            await restored.stop()
+            #expect(value.stdout == "value-7\n")
         }
     }
 
