@@ -121,6 +121,7 @@ let package = Package(
                 "TalosBackupAPI",
                 "TalosAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
@@ -178,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TalosBackupAPITests",
-            dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", .product(name: "Yams", package: "Yams")]
+            dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "TalosTestServer"]),
         .testTarget(

@@ -286,8 +286,6 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
     }
 
     private func etcdctl(_ arguments: [String]) async throws -> ProcessRunner.Result {
-        var environment = ProcessInfo.processInfo.environment
-        environment["ETCDCTL_API"] = "3"
-        return try await ProcessRunner.run("/usr/bin/etcdctl", ["--endpoints", server.etcdEndpoint] + arguments, environment: environment)
+        try await EtcdInstance.etcdctl(offline: ["--endpoints", server.etcdEndpoint] + arguments)
     }
 }

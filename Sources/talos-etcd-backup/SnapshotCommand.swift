@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import TalosAPI
 
@@ -66,16 +67,16 @@ struct SnapshotCommand: AsyncParsableCommand {
             let written = try await client.snapshot { source, stream in
                 let handle = try FileHandle(forWritingTo: temporary)
                 defer { try? handle.close() }
-                var hasher = SHA256Digest()
+                var hasher = SHA256()
                 var size = 0
                 for try await chunk in stream {
                     let bytes = Data(chunk.readableBytesView)
                     try handle.write(contentsOf: bytes)
-                    hasher.update(bytes)
+                    hasher.update(data: bytes)
                     size += bytes.count
                 }
                 try handle.synchronize()
-                return Written(node: source.node, size: size, sha256: hasher.hex())
+                return Written(node: source.node, size: size, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
             }
             _ = try? FileManager.default.removeItem(at: output)
             try FileManager.default.moveItem(at: temporary, to: output)

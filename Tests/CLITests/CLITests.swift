@@ -4,7 +4,7 @@ import Testing
 
 /// Runs the built `talos-etcd-backup` executable, as a user would.
 struct CLI {
-    static var executable: URL { TestHelpers.builtProduct("talos-etcd-backup", repositoryRoot: repositoryRoot) }
+    static var executable: URL { TestHelpers.builtProduct("talos-etcd-backup") }
 
     static func run(_ arguments: String...) async throws -> ProcessRunner.Result {
         try await ProcessRunner.run(executable.path, arguments)
@@ -15,8 +15,6 @@ struct CLI {
     }
 }
 
-let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 @Suite("talos-etcd-backup next-runs")
 struct NextRunsCLITests {

@@ -24,9 +24,7 @@ struct SnapshotCLITests {
             let size = try #require(try FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int)
             #expect(lines.dropFirst().first == "size: \(size) bytes")
             #expect(lines.last?.hasPrefix("sha256: ") == true)
-            var environment = ProcessInfo.processInfo.environment
-            environment["ETCDCTL_API"] = "3"
-            let status = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "status", output.path], environment: environment)
+            let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", output.path])
             #expect(status.status == 0, "\(status.stderr)")
 
             server.setFault(.corruptByte)
@@ -54,7 +52,7 @@ struct TalosTestServerExecutableTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-pki-\(UUID().uuidString)")
         let port = TestHelpers.freePort()
         let server = try ProcessRunner.start(
-            TestHelpers.builtProduct("talos-test-server", repositoryRoot: repositoryRoot).path,
+            TestHelpers.builtProduct("talos-test-server").path,
             ["--port", String(port), "--etcd-endpoint", etcd.clientURL, "--pki-dir", directory.path])
         defer { server.stop() }
         let backupConfig = directory.appendingPathComponent("etcd-backup.talosconfig")

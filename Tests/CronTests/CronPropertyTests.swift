@@ -109,9 +109,7 @@ struct CronPropertyTests {
     }
 
     private func runOracle(_ cases: [Case]) async throws -> [Answer] {
-        let script = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/croniter_oracle.py")
+        let script = repositoryRoot.appendingPathComponent("scripts/croniter_oracle.py")
         let encoder = JSONEncoder()
         var lines = Data()
         for testCase in cases {

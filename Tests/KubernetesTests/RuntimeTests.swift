@@ -3,6 +3,7 @@ import Foundation
 import KubernetesClient
 import KubernetesTestServer
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("Informer")

@@ -7,8 +7,6 @@ import Synchronization
 import TestSupport
 import Testing
 
-let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// A core ConfigMap, the simplest kind to exercise the client and runtime with.
 struct ConfigMap: KubernetesObject, Equatable {
@@ -69,29 +67,7 @@ func seedSchedule(name: String = "daily-backup-schedule") throws -> TalosEtcdBac
     return TalosEtcdBackupSchedule(metadata: ObjectMeta(name: name, namespace: "default"), spec: spec)
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("timed out waiting for: \(what)")
-    throw TimeoutError(what: what)
-}
-
-struct TimeoutError: Error { var what: String }
-
 /// The error `body` throws as a KubernetesError, or nil.
 func kubernetesError(_ body: () async throws -> Void) async -> KubernetesError? {
     await TestHelpers.caught(KubernetesError.self, body)
-}
-
-/// A value shared between tasks in a test.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) rethrows -> sending Result {
-        try mutex.withLock(body)
-    }
 }

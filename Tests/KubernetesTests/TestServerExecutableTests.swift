@@ -4,7 +4,7 @@ import Testing
 
 @Suite("kubernetes-test-server executable")
 struct TestServerExecutableTests {
-    static var executable: URL { TestHelpers.builtProduct("kubernetes-test-server", repositoryRoot: repositoryRoot) }
+    static var executable: URL { TestHelpers.builtProduct("kubernetes-test-server") }
 
     @Test("listens on the given port over TLS, writes a kubeconfig kubectl uses, logs requests, stops on SIGTERM")
     func runsUntilSigterm() async throws {

@@ -5,8 +5,6 @@ import S3
 import TestSupport
 import Testing
 
-let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// The S3 servers `scripts/test` starts (scripts/s3-test-services.py), from the environment.
 struct S3TestServer: Sendable {

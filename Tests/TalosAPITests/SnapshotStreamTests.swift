@@ -64,14 +64,9 @@ struct SnapshotStreamTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("restored.db")
         try Data(restored).write(to: file)
-        var environment = ProcessInfo.processInfo.environment
-        environment["ETCDCTL_API"] = "3"
-        let status = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "status", file.path, "-w", "json"], environment: environment)
+        let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path, "-w", "json"])
         #expect(status.status == 0, "\(status.stderr)")
-        let data = directory.appendingPathComponent("data")
-        let restore = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "restore", file.path, "--data-dir", data.path], environment: environment)
-        #expect(restore.status == 0, "\(restore.stderr)")
-        let etcd = try await EtcdInstance.start(dataDirectory: data)
+        let etcd = try await EtcdInstance.restoring(file)
         let value = try await etcd.etcdctl(["get", "k42", "--print-value-only"])
         await etcd.stop()
         #expect(value.stdout == "value-42\n")

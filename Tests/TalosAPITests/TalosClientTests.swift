@@ -42,15 +42,10 @@ struct TalosClientTests {
             #expect(bytes.count > 32)
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("talos-snapshot-\(UUID().uuidString).db")
             try Data(bytes).write(to: file)
-            var environment = ProcessInfo.processInfo.environment
-            environment["ETCDCTL_API"] = "3"
-            let check = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "status", file.path], environment: environment)
+            let check = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path])
             #expect(check.status == 0, "\(check.stderr)")
             // It restores into a fresh etcd that serves the keys written before the snapshot.
-            let data = file.deletingLastPathComponent().appendingPathComponent("restored-\(UUID().uuidString)")
-            let restore = try await ProcessRunner.run("/usr/bin/etcdctl", ["snapshot", "restore", file.path, "--data-dir", data.path], environment: environment)
-            #expect(restore.status == 0, "\(restore.stderr)")
-            let restored = try await EtcdInstance.start(dataDirectory: data)
+            let restored = try await EtcdInstance.restoring(file)
             let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
             await restored.stop()
             #expect(value.stdout == "value-7\n")
@@ -137,38 +132,16 @@ struct TalosClientTests {
         try await withNode { server in
             server.setFault(.stall)
             let (client, endpoint) = try client(server)
-            let received = TestLocked(0)
+            let received = Locked(0)
             let task = Task {
                 try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in
                     for try await chunk in stream { received.withLock { $0 += chunk.readableBytes } }
                 }
             }
-            try await waitUntil("the first chunk arrived") { received.withLock { $0 } > 0 }
+            try await eventually("the first chunk arrived") { received.withLock { $0 } > 0 }
             task.cancel()
             _ = await task.result
-            try await waitUntil("the server saw the cancellation") { server.cancelledSnapshots == 1 }
+            try await eventually("the server saw the cancellation") { server.cancelledSnapshots == 1 }
         }
     }
-}
-
-/// A value shared between tasks in a test.
-final class TestLocked<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-}
-
-/// Polls until `condition` holds, failing after 10 s.
-func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out waiting for: \(what)")
 }

@@ -1,6 +1,7 @@
 import KubernetesClient
 import Foundation
 import TalosBackupAPI
+import TestSupport
 import Testing
 
 @Suite("Generated CRDs")

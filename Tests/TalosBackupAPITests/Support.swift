@@ -1,12 +1,10 @@
 import KubernetesClient
 import Foundation
 import TalosBackupAPI
+import TestSupport
 import Testing
 import Yams
 
-/// The repository root, found from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Every document of a YAML stream, as JSON trees.
 func yamlDocuments(_ text: String) throws -> [JSONValue] {

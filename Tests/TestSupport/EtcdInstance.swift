@@ -33,9 +33,23 @@ public struct EtcdInstance: Sendable {
     }
 
     public func etcdctl(_ arguments: [String]) async throws -> ProcessRunner.Result {
+        try await Self.etcdctl(offline: ["--endpoints", clientURL] + arguments)
+    }
+
+    /// etcdctl (v3 API) without an endpoint, e.g. `snapshot status`.
+    public static func etcdctl(offline arguments: [String]) async throws -> ProcessRunner.Result {
         var environment = ProcessInfo.processInfo.environment
         environment["ETCDCTL_API"] = "3"
-        return try await ProcessRunner.run("/usr/bin/etcdctl", ["--endpoints", clientURL] + arguments, environment: environment)
+        return try await ProcessRunner.run("/usr/bin/etcdctl", arguments, environment: environment)
+    }
+
+    /// Restores `snapshot` with `etcdctl snapshot restore` into a fresh data directory and
+    /// starts an etcd on it.
+    public static func restoring(_ snapshot: URL) async throws -> EtcdInstance {
+        let data = snapshot.deletingLastPathComponent().appendingPathComponent("restored-\(UUID().uuidString)")
+        let restore = try await etcdctl(offline: ["snapshot", "restore", snapshot.path, "--data-dir", data.path])
+        try #require(restore.status == 0, "etcdctl snapshot restore failed: \(restore.stderr)")
+        return try await start(dataDirectory: data)
     }
 
     public func stop() async {

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Small helpers the test targets share.
 public enum TestHelpers {
     /// A product `swift build` made (an executable of this package), found next to the test
-    /// bundle, else under `.build/debug` of `repositoryRoot`.
-    public static func builtProduct(_ name: String, repositoryRoot: URL) -> URL {
+    /// bundle, else under `.build/debug` of the repository.
+    public static func builtProduct(_ name: String) -> URL {
         let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for directory in [besideTests, besideTests.deletingLastPathComponent()] {
             let candidate = directory.appendingPathComponent(name)
