@@ -76,7 +76,16 @@ let package = Package(
             // The .proto sources of Generated/ (regenerate with scripts/generate-talos-api).
             exclude: ["Protos"]
         ),
-        .target(name: "BackupOperator", dependencies: ["TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI"]),
+        // The two reconcilers and the snapshot -> S3 pipeline.
+        .target(
+            name: "BackupOperator",
+            dependencies: [
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "KubernetesTestServer",
             dependencies: [
@@ -120,6 +129,12 @@ let package = Package(
                 "Cron",
                 "TalosBackupAPI",
                 "TalosAPI",
+                "BackupOperator",
+                "KubernetesClient",
+                "ControllerRuntime",
+                "S3",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -152,10 +167,13 @@ let package = Package(
             dependencies: ["S3", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Benchmarks/S3Benchmark"
         ),
+        // The S3 test servers scripts/test starts, for the S3 and end-to-end tests.
+        .target(name: "S3TestSupport", dependencies: ["S3", "TestSupport"], path: "Tests/S3TestSupport"),
         .testTarget(
             name: "S3Tests",
             dependencies: [
                 "S3",
+                "S3TestSupport",
                 "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -182,6 +200,15 @@ let package = Package(
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "TalosTestServer"]),
+        // The operator as a separate process against the Kubernetes test server, moto with
+        // authentication, and the Talos test server on a real etcd.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "talos-etcd-backup", "BackupOperator", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
+                "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
+            ]
+        ),
         .testTarget(
             name: "KubernetesTests",
             dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport"]

@@ -56,7 +56,15 @@ public final class LeaderElector: Sendable {
     /// ``LeadershipLost`` when renewal fails.
     public func run(whileLeader: @escaping @Sendable () async throws -> Void) async throws {
         var observed = Observed()
-        while !(try await tryAcquireOrRenew(&observed)) {
+        while true {
+            do {
+                if try await tryAcquireOrRenew(&observed) { break }
+            } catch let error where !(error is CancellationError) {
+                // An API server that is down or refuses (a missing namespace, RBAC) is retried,
+                // as client-go's leader election does: the process waits, it does not exit.
+                logger.warning("could not acquire the lease; retrying", metadata: [
+                    "lease": "\(configuration.namespace)/\(configuration.leaseName)", "error": "\(error)"])
+            }
             try await Task.sleep(for: configuration.retryPeriod)
         }
         logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.leaseName)"])

@@ -148,7 +148,7 @@ public struct MultipartUploader: Sendable {
                              metadata: ["key": "\(key)", "uploadID": "\(uploadID)", "error": "\(error)"])
             }
             do {
-                for stray in try await client.listMultipartUploads(bucket: bucket, prefix: key) where stray.key == key {
+                for stray in try await client.multipartUploads(bucket: bucket, key: key) {
                     try await client.abortMultipartUpload(bucket: bucket, key: key, uploadID: stray.uploadID)
                     logger.info("aborted a stray multipart upload of the same key", metadata: ["key": "\(key)"])
                 }

@@ -206,16 +206,35 @@ public final class S3Client: Sendable {
         _ = try await send("AbortMultipartUpload", "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)])
     }
 
-    /// In-progress multipart uploads under `prefix` (first 1,000).
+    /// In-progress multipart uploads under `prefix`, every page (following `key-marker` and
+    /// `upload-id-marker`).
     public func listMultipartUploads(bucket: String, prefix: String? = nil) async throws -> [S3MultipartUploadInfo] {
-        var query = [("uploads", "")]
-        if let prefix { query.append(("prefix", prefix)) }
-        let response = try await send("ListMultipartUploads", "GET", bucket: bucket, key: nil, query: query)
-        guard let document = XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
-        return document.children("Upload").compactMap { upload in
-            guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
-            return S3MultipartUploadInfo(key: key, uploadID: id)
-        }
+        var all: [S3MultipartUploadInfo] = []
+        var markers: (key: String, uploadID: String)?
+        repeat {
+            var query = [("uploads", "")]
+            if let prefix { query.append(("prefix", prefix)) }
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
+            let response = try await send("ListMultipartUploads", "GET", bucket: bucket, key: nil, query: query)
+            guard let document = XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
+            all += document.children("Upload").compactMap { upload in
+                guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
+                return S3MultipartUploadInfo(key: key, uploadID: id)
+            }
+            markers = nil
+            if document["IsTruncated"] == "true", let key = document["NextKeyMarker"], let id = document["NextUploadIdMarker"] {
+                markers = (key, id)
+            }
+        } while markers != nil
+        return all
+    }
+
+    /// In-progress multipart uploads of exactly `key`. The listing asks for the key's first
+    /// path segment as prefix and filters: some S3-compatible servers (moto among them) reject
+    /// the signature of a query value containing `/`, and a segment never contains one.
+    public func multipartUploads(bucket: String, key: String) async throws -> [S3MultipartUploadInfo] {
+        let segment = String(key.prefix { $0 != "/" })
+        return try await listMultipartUploads(bucket: bucket, prefix: segment.isEmpty ? nil : segment).filter { $0.key == key }
     }
 
     /// HeadObject: size, ETag and `x-amz-meta-*` metadata; throws `.noSuchKey` when absent.

@@ -25,6 +25,8 @@ public final class TalosTestServer: Sendable {
         case corruptByte
         /// Sends the first chunk, then nothing until the call is cancelled.
         case stall
+        /// Streams at about this rate, so a test can act while a transfer is under way.
+        case throttle(bytesPerSecond: Int)
     }
 
     public static let snapshotRoles: Set<String> = ["os:admin", "os:etcd:backup"]
@@ -189,6 +191,7 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
                 var message = Common_Data()
                 message.bytes = snapshot[offset..<end]
                 try await response.write(message)
+                try await Self.pace(message.bytes.count, fault)
                 offset = end
                 if fault == .failMidStream { throw RPCError(code: .unavailable, message: "etcd snapshot stream failed") }
                 if fault == .stall {
@@ -247,7 +250,15 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
         return response
     }
 
+    /// The pause after sending `count` bytes under a throttle fault.
+    static func pace(_ count: Int, _ fault: TalosTestServer.Fault) async throws {
+        if case .throttle(let rate) = fault, rate > 0 {
+            try await Task.sleep(for: .milliseconds(Int64(count) * 1000 / Int64(rate)))
+        }
+    }
+
     private func streamSynthetic(size: Int, to response: RPCWriter<Common_Data>) async throws {
+        let fault = server.state.withLock { $0.fault }
         var hasher = SHA256()
         var state: UInt64 = 0x2545_F491_4F6C_DD1D
         var sent = 0
@@ -268,6 +279,7 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
             message.bytes = Data(buffer[0..<count])
             hasher.update(data: message.bytes)
             try await response.write(message)
+            try await Self.pace(count, fault)
             sent += count
         }
         var trailer = Common_Data()

@@ -1,6 +1,8 @@
 import ArgumentParser
+import BackupOperator
 import Crypto
 import Foundation
+import S3
 import TalosAPI
 
 /// `snapshot`: one verified etcd snapshot to a local file, like `talosctl etcd snapshot`,
@@ -8,12 +10,15 @@ import TalosAPI
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
-        abstract: "Take one verified etcd snapshot of a Talos control plane to a local file.",
+        abstract: "Take one verified etcd snapshot of a Talos control plane to a local file or to S3.",
         discussion: """
-            The snapshot is written to a temporary file next to --output, flushed to disk, and \
-            renamed to --output only when its SHA-256 trailer checks out; a failed or corrupt \
-            snapshot leaves nothing behind. Endpoints and nodes are tried in talosconfig order. \
-            Prints the node that served it, its size and SHA-256.
+            To a file: the snapshot is written to a temporary file next to --output, flushed to \
+            disk, and renamed to --output only when its SHA-256 trailer checks out. To \
+            s3://BUCKET/KEY: it is streamed into a multipart upload (credentials from \
+            AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), the operator's own pipeline; an \
+            existing object is never overwritten. Either way a failed or corrupt snapshot leaves \
+            nothing behind. Endpoints and nodes are tried in talosconfig order. Prints the node \
+            that served it, its size and SHA-256.
             """)
 
     @Option(help: "talosconfig file, as talosctl writes it.")
@@ -25,8 +30,14 @@ struct SnapshotCommand: AsyncParsableCommand {
     @Option(help: "Node to snapshot (default: the context's nodes, else its endpoints).")
     var node: String?
 
-    @Option(help: "File to write the snapshot to.")
+    @Option(help: "File to write the snapshot to, or s3://BUCKET/KEY.")
     var output: String
+
+    @Option(help: "Region of the bucket (for s3:// output).")
+    var s3Region: String = "us-east-1"
+
+    @Option(help: "S3-compatible endpoint URL (default: AWS for the region); path-style addressing is used with it.")
+    var s3Endpoint: String?
 
     func run() async throws {
         let text: String
@@ -39,7 +50,11 @@ struct SnapshotCommand: AsyncParsableCommand {
         do {
             var context = try Talosconfig.parse(text, source: "talosconfig \(talosconfig)", context: self.context)
             if let node { context.nodes = [node] }
-            let written = try await Self.snapshot(TalosClient(context: context), to: URL(fileURLWithPath: output))
+            let written = if output.hasPrefix("s3://") {
+                try await snapshotToS3(context)
+            } else {
+                try await Self.snapshot(TalosClient(context: context), to: URL(fileURLWithPath: output))
+            }
             print("node: \(written.node)")
             print("size: \(written.size) bytes")
             print("sha256: \(written.sha256)")
@@ -47,6 +62,25 @@ struct SnapshotCommand: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(1)
         }
+    }
+
+    /// The operator's pipeline (Talos stream -> trailer check -> multipart upload) to
+    /// `s3://BUCKET/KEY`.
+    func snapshotToS3(_ context: TalosContext) async throws -> Written {
+        let location = output.dropFirst("s3://".count)
+        guard let slash = location.firstIndex(of: "/"), slash != location.startIndex, location.index(after: slash) != location.endIndex else {
+            throw ValidationError("--output \(output): expected s3://BUCKET/KEY")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard let accessKeyID = environment["AWS_ACCESS_KEY_ID"], let secretAccessKey = environment["AWS_SECRET_ACCESS_KEY"] else {
+            throw ValidationError("s3:// output needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+        }
+        let destination = BackupDestination(
+            s3: S3Configuration(region: s3Region, endpoint: s3Endpoint,
+                                credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey)),
+            bucket: String(location[..<slash]), key: String(location[location.index(after: slash)...]))
+        let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")
+        return Written(node: stored.node, size: Int(stored.size), sha256: stored.sha256)
     }
 
     struct Written: Sendable {

@@ -6,7 +6,6 @@ struct TalosEtcdBackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "talos-etcd-backup",
         abstract: "Scheduled etcd backups of Talos Linux control planes into S3-compatible storage.",
-        discussion: "The operator itself (`run`) arrives with the controllers; today this binary offers the offline tools below.",
-        subcommands: [NextRunsCommand.self, CRDsCommand.self, SnapshotCommand.self]
+        subcommands: [RunCommand.self, SnapshotCommand.self, NextRunsCommand.self, CRDsCommand.self]
     )
 }

@@ -4,20 +4,6 @@ import KubernetesTestServer
 import TestSupport
 import Testing
 
-/// Runs kubectl (on the machine image; scripts/test installs Debian's kubernetes-client where
-/// it is missing) against a kubeconfig.
-struct Kubectl {
-    let kubeconfig: String
-
-    func run(_ arguments: [String], stdin: String? = nil) async throws -> ProcessRunner.Result {
-        try await ProcessRunner.run("kubectl", ["--kubeconfig", kubeconfig] + arguments, stdin: stdin.map { Data($0.utf8) })
-    }
-
-    func start(_ arguments: [String]) throws -> ProcessRunner.Running {
-        try ProcessRunner.start("kubectl", ["--kubeconfig", kubeconfig] + arguments)
-    }
-}
-
 @Suite("kubectl accepts the Kubernetes test server")
 struct KubectlTests {
     @Test("apply, get -o json, printer columns, merge and status patches, strict fields, watch, delete and wait")

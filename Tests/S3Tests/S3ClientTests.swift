@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import S3
+import S3TestSupport
 import Testing
 
 @Suite("S3 client against moto with SigV4 authentication on")
@@ -149,9 +150,9 @@ struct MultipartFaultTests {
     func uploadsInProgress(_ server: S3TestServer, key: String) async throws -> [S3MultipartUploadInfo] {
         let client = try server.client()
         defer { Task { try? await client.shutdown() } }
-        // Listed without a prefix and filtered: moto-auth rejects even boto3's signature for a
-        // prefix containing '/'.
-        return try await client.listMultipartUploads(bucket: server.bucket).filter { $0.key == key }
+        // The keys have '/' in them: this also proves multipartUploads(bucket:key:) works on a
+        // server (moto with authentication) that rejects '/' in a query value's signature.
+        return try await client.multipartUploads(bucket: server.bucket, key: key)
     }
 
     @Test("a connection cut mid-part is retried and the object is still right")

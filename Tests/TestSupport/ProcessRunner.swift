@@ -24,6 +24,9 @@ public enum ProcessRunner {
 
         public func stop() { if process.isRunning { process.terminate() } }
 
+        /// Sends `signal` (SIGKILL to simulate a crash, SIGTERM for a clean stop).
+        public func send(_ signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }
+
         public func finish() async throws -> Result {
             var statuses = exited.makeAsyncIterator()
             let status = await statuses.next() ?? -1

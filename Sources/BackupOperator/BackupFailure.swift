@@ -1,0 +1,60 @@
+import Foundation
+import GRPCCore
+import KubernetesClient
+import S3
+import TalosAPI
+
+/// Why a backup attempt failed, as its `Failed` condition and Warning Event say it: a reason
+/// from DESIGN.md's list and a message that names what to fix (the Secret, the key, the bucket).
+public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var message: String
+    /// False when trying again cannot help (an invalid spec, an object that is not ours):
+    /// the backup fails at once instead of using up its attempts.
+    public var retryable: Bool
+
+    public init(reason: String, message: String, retryable: Bool = true) {
+        self.reason = reason
+        self.message = message
+        self.retryable = retryable
+    }
+
+    public var description: String { "\(reason): \(message)" }
+
+    public enum Reason {
+        public static let invalidSpec = "InvalidSpec"
+        public static let unsupported = "Unsupported"
+        public static let talosConfigNotFound = "TalosConfigNotFound"
+        public static let talosConfigInvalid = "TalosConfigInvalid"
+        public static let credentialsNotFound = "CredentialsNotFound"
+        public static let talosUnreachable = "TalosUnreachable"
+        public static let talosError = "TalosError"
+        public static let snapshotCorrupt = "SnapshotCorrupt"
+        public static let uploadFailed = "UploadFailed"
+        public static let objectExists = "ObjectExists"
+        public static let internalError = "InternalError"
+    }
+
+    /// The failure any error of the pipeline amounts to.
+    public static func classify(_ error: any Error) -> BackupFailure {
+        switch error {
+        case let failure as BackupFailure:
+            return failure
+        case let corrupt as SnapshotCorrupt:
+            return BackupFailure(reason: Reason.snapshotCorrupt, message: "\(corrupt); the upload was aborted and nothing was stored")
+        case let unreachable as TalosUnreachable:
+            return BackupFailure(reason: Reason.talosUnreachable, message: unreachable.description)
+        case let rpc as RPCError:
+            let what = rpc.code == .permissionDenied
+                ? "the talosconfig's certificate may not take etcd snapshots (it needs role os:admin or os:etcd:backup)"
+                : "the Talos API failed"
+            return BackupFailure(reason: Reason.talosError, message: "\(what): \(rpc.code): \(rpc.message)")
+        case let s3 as S3Error:
+            return BackupFailure(reason: Reason.uploadFailed, message: "\(s3.operation) failed: \(s3.description) (S3 code \(s3.code))")
+        case let kubernetes as KubernetesError:
+            return BackupFailure(reason: Reason.internalError, message: "Kubernetes API: \(kubernetes.description)")
+        default:
+            return BackupFailure(reason: Reason.internalError, message: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import Logging
+import S3
+import Synchronization
+import TalosAPI
+import TalosBackupAPI
+
+/// Reconciles one `TalosEtcdBackup`: takes its snapshot once, reports it, and deletes its
+/// object when the backup is deleted (DESIGN.md section 2, "Backup controller").
+///
+/// - A backup gets the finalizer `talos.alperen.cloud/etcd-backup` before anything is stored.
+/// - Each attempt: credentials from Secrets (read with GET, never cached or logged), then the
+///   ``SnapshotTransfer``. Status goes Running (with `attempts`, `startTime`, `Progressing`)
+///   before the transfer and Succeeded or Failed after it, through the status subresource.
+/// - A failed attempt is retried after 10 s, then 20 s (exponential backoff) up to
+///   ``maxAttempts`` in all, then the backup is Failed with the last failure's reason. Failures
+///   retrying cannot fix (an invalid spec, an object that is not ours) fail at once.
+/// - A Succeeded or Failed backup is never run again. A Running backup found by a process that
+///   did not start it (the previous one died or lost the lease) is run again under the same key.
+/// - A shutdown (task cancellation) mid-transfer aborts the upload and leaves the status as it
+///   is, so the next leader picks the backup up.
+public final class BackupReconciler: Reconciler {
+    public static let finalizer = "talos.alperen.cloud/etcd-backup"
+    public static let maxAttempts = 3
+    /// Backoff before the second attempt (seconds of the operator's clock); doubles after.
+    public static let retryBaseDelay: TimeInterval = 10
+
+    let writer: ObjectWriter
+    let credentials: CredentialResolver
+    let transfer: any SnapshotTransfer
+    let events: EventRecorder
+    let clock: OperatorClock
+    let logger: Logger
+    /// When each backup in backoff may try again. Kept in memory, like controller-runtime's
+    /// rate limiter: after a restart the next attempt starts without waiting.
+    private let notBefore = Mutex<[ObjectKey: Date]>([:])
+
+    public init(client: KubernetesClient, secrets: any SecretReader, transfer: any SnapshotTransfer, events: EventRecorder,
+                clock: OperatorClock = .system, logger: Logger = Logger(label: "backup-controller")) {
+        self.writer = ObjectWriter(client: client)
+        self.credentials = CredentialResolver(secrets: secrets)
+        self.transfer = transfer
+        self.events = events
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        // A fresh read, not the cache: whether a backup already ran must never be decided on
+        // a stale copy.
+        guard var backup = try await writer.modify(TalosEtcdBackup.self, key, .object, { _ in }) else {
+            notBefore.withLock { _ = $0.removeValue(forKey: key) }
+            return .done
+        }
+        if backup.metadata.deletionTimestamp != nil {
+            try await finalize(backup)
+            return .done
+        }
+        if !(backup.metadata.finalizers ?? []).contains(Self.finalizer) {
+            guard let updated = try await writer.addFinalizer(Self.finalizer, to: TalosEtcdBackup.self, key) else { return .done }
+            backup = updated
+        }
+        if backup.status?.phase?.isFinished == true { return .done }
+        if let wait = notBefore.withLock({ $0[key] }), wait > clock.now() {
+            return .requeue(after: clock.realDuration(of: wait.timeIntervalSince(clock.now())))
+        }
+        return try await attempt(backup)
+    }
+
+    // MARK: One attempt
+
+    private func attempt(_ backup: TalosEtcdBackup) async throws -> ReconcileResult {
+        let key = backup.key
+        let namespace = key.namespace ?? "default"
+        let spec = backup.spec.withDefaults()
+        let s3 = spec.backupStorage.s3
+        let objectKey = BackupDestination.objectKey(
+            prefix: s3.prefix ?? Defaults.s3Prefix, namespace: namespace,
+            controlPlane: spec.talosControlPlaneRef.name, backupName: key.name)
+        let attempt = (backup.status?.attempts ?? 0) + 1
+        let generation = backup.metadata.generation
+
+        // Problems no retry can fix end the backup before it starts.
+        if let failure = Self.permanentProblem(backup) {
+            try await fail(backup, failure, attempt: attempt, objectKey: objectKey)
+            return .done
+        }
+
+        let started = clock.now()
+        guard try await writer.modify(TalosEtcdBackup.self, key, .status, { object in
+            var status = object.status ?? TalosEtcdBackupStatus()
+            status.phase = .running
+            status.attempts = attempt
+            status.startTime = status.startTime ?? KubeTime(started)
+            status.bucket = s3.bucket
+            status.filename = objectKey
+            var conditions = status.conditions ?? []
+            conditions.set(type: "Progressing", status: .true, reason: "Running",
+                           message: "attempt \(attempt) of \(Self.maxAttempts): streaming a snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)",
+                           observedGeneration: generation, now: started)
+            conditions.set(type: "Ready", status: .false, reason: "Running", message: "the backup is being taken",
+                           observedGeneration: generation, now: started)
+            status.conditions = conditions
+            object.status = status
+        }) != nil else { return .done }
+        await events.record(.init(backup), type: .normal, reason: "Started", action: "Backup",
+                            note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
+
+        do {
+            let talos = try await talosContext(spec, namespace: namespace)
+            let destination = try await destination(s3, key: objectKey, namespace: namespace)
+            let stored = try await transfer.store(talos: talos, destination: destination, owner: backup.metadata.uid ?? "")
+            try await succeed(backup, stored, objectKey: objectKey)
+            notBefore.withLock { _ = $0.removeValue(forKey: key) }
+            return .done
+        } catch where Task.isCancelled {
+            // Shutting down: the upload was aborted; the next leader runs the backup again.
+            logger.info("backup interrupted by shutdown; it will run again", metadata: ["backup": "\(key)"])
+            throw CancellationError()
+        } catch {
+            let failure = BackupFailure.classify(error)
+            if !failure.retryable || attempt >= Self.maxAttempts {
+                try await fail(backup, failure, attempt: attempt, objectKey: objectKey)
+                notBefore.withLock { _ = $0.removeValue(forKey: key) }
+                return .done
+            }
+            let delay = Self.retryBaseDelay * Double(1 << (attempt - 1))
+            let retryAt = clock.now() + delay
+            notBefore.withLock { $0[key] = retryAt }
+            logger.warning("backup attempt failed; retrying", metadata: [
+                "backup": "\(key)", "attempt": "\(attempt)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
+            let now = clock.now()
+            try await writer.modify(TalosEtcdBackup.self, key, .status) { object in
+                var conditions = object.status?.conditions ?? []
+                conditions.set(type: "Progressing", status: .true, reason: "Retrying",
+                               message: "attempt \(attempt) of \(Self.maxAttempts) failed (\(failure.reason): \(failure.message)); next attempt at \(KubeTime(retryAt))",
+                               observedGeneration: generation, now: now)
+                object.status?.conditions = conditions
+            }
+            await events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup",
+                                note: "attempt \(attempt) of \(Self.maxAttempts) failed: \(failure.message); retrying")
+            return .requeue(after: clock.realDuration(of: delay))
+        }
+    }
+
+    /// What makes this backup impossible to take, whatever the retries.
+    static func permanentProblem(_ backup: TalosEtcdBackup) -> BackupFailure? {
+        let errors = backup.validate()
+        if !errors.isEmpty {
+            return BackupFailure(reason: BackupFailure.Reason.invalidSpec,
+                                 message: errors.map(\.description).joined(separator: "; "), retryable: false)
+        }
+        if backup.spec.backupStorage.compression != nil {
+            return BackupFailure(reason: BackupFailure.Reason.unsupported,
+                                 message: "spec.backupStorage.compression is not supported by this version of the operator; remove it to store the snapshot uncompressed",
+                                 retryable: false)
+        }
+        if backup.spec.backupStorage.encryption != nil {
+            return BackupFailure(reason: BackupFailure.Reason.unsupported,
+                                 message: "spec.backupStorage.encryption is not supported by this version of the operator; the snapshot was not stored unencrypted",
+                                 retryable: false)
+        }
+        return nil
+    }
+
+    private func talosContext(_ spec: TalosEtcdBackupSpec, namespace: String) async throws -> TalosContext {
+        let (text, source) = try await credentials.talosconfig(controlPlane: spec.talosControlPlaneRef.name, namespace: namespace)
+        do {
+            return try Talosconfig.parse(text, source: source)
+        } catch let error as TalosconfigError {
+            throw BackupFailure(reason: BackupFailure.Reason.talosConfigInvalid, message: error.description)
+        }
+    }
+
+    private func destination(_ s3: S3Storage, key: String, namespace: String) async throws -> BackupDestination {
+        let field = "spec.backupStorage.s3"
+        let accessKeyID = try await credentials.value(of: (s3.accessKeyID.name, s3.accessKeyID.key), field: "\(field).accessKeyID", namespace: namespace)
+        let secretAccessKey = try await credentials.value(of: (s3.secretAccessKey.name, s3.secretAccessKey.key), field: "\(field).secretAccessKey", namespace: namespace)
+        var caBundle: [UInt8]?
+        if let ca = s3.caBundleSecretRef {
+            caBundle = try await credentials.bytes(of: (ca.name, ca.key), field: "\(field).caBundleSecretRef", namespace: namespace)
+        }
+        let configuration = S3Configuration(
+            region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
+            insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
+            credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
+        return BackupDestination(s3: configuration, bucket: s3.bucket, key: key)
+    }
+
+    // MARK: Outcomes
+
+    private func succeed(_ backup: TalosEtcdBackup, _ stored: StoredBackup, objectKey: String) async throws {
+        let now = clock.now()
+        let generation = backup.metadata.generation
+        let bucket = backup.spec.backupStorage.s3.bucket
+        try await writer.modify(TalosEtcdBackup.self, backup.key, .status) { object in
+            var status = object.status ?? TalosEtcdBackupStatus()
+            status.phase = .succeeded
+            status.filename = objectKey
+            status.bucket = bucket
+            status.size = stored.size
+            status.sha256 = stored.sha256
+            status.node = stored.node
+            status.completionTime = KubeTime(now)
+            var conditions = status.conditions ?? []
+            let message = "stored s3://\(bucket)/\(objectKey): \(stored.size) bytes from node \(stored.node), sha256 \(stored.sha256)"
+            conditions.set(type: "Ready", status: .true, reason: "Succeeded", message: message, observedGeneration: generation, now: now)
+            conditions.set(type: "Progressing", status: .false, reason: "Succeeded", message: "the backup is complete", observedGeneration: generation, now: now)
+            conditions.remove(type: "Failed")
+            status.conditions = conditions
+            object.status = status
+        }
+        logger.info("backup stored", metadata: ["backup": "\(backup.key)", "object": "s3://\(bucket)/\(objectKey)", "size": "\(stored.size)", "node": "\(stored.node)"])
+        await events.record(.init(backup), type: .normal, reason: "Succeeded", action: "Backup",
+                            note: "stored s3://\(bucket)/\(objectKey) (\(stored.size) bytes, sha256 \(stored.sha256)) from node \(stored.node)")
+    }
+
+    private func fail(_ backup: TalosEtcdBackup, _ failure: BackupFailure, attempt: Int, objectKey: String) async throws {
+        let now = clock.now()
+        let generation = backup.metadata.generation
+        let message = failure.retryable
+            ? "\(failure.message) (gave up after \(attempt) attempts)" : failure.message
+        try await writer.modify(TalosEtcdBackup.self, backup.key, .status) { object in
+            var status = object.status ?? TalosEtcdBackupStatus()
+            status.phase = .failed
+            status.attempts = attempt
+            status.startTime = status.startTime ?? KubeTime(now)
+            status.completionTime = KubeTime(now)
+            var conditions = status.conditions ?? []
+            conditions.set(type: "Failed", status: .true, reason: failure.reason, message: message, observedGeneration: generation, now: now)
+            conditions.set(type: "Ready", status: .false, reason: failure.reason, message: message, observedGeneration: generation, now: now)
+            conditions.set(type: "Progressing", status: .false, reason: failure.reason, message: "the backup failed", observedGeneration: generation, now: now)
+            status.conditions = conditions
+            object.status = status
+        }
+        logger.error("backup failed", metadata: ["backup": "\(backup.key)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
+        await events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup", note: "backup failed: \(message)")
+    }
+
+    // MARK: Deletion
+
+    /// Deletes the backup's object (only if this backup stored it), then lets the backup go.
+    /// While the store cannot be reached the finalizer stays and deletion is retried.
+    private func finalize(_ backup: TalosEtcdBackup) async throws {
+        guard (backup.metadata.finalizers ?? []).contains(Self.finalizer) else { return }
+        if let filename = backup.status?.filename {
+            do {
+                let destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
+                try await transfer.delete(destination, owner: backup.metadata.uid ?? "")
+                await events.record(.init(backup), type: .normal, reason: "Deleted", action: "Delete",
+                                    note: "deleted s3://\(destination.bucket)/\(filename)")
+            } catch {
+                let failure = BackupFailure.classify(error)
+                await events.record(.init(backup), type: .warning, reason: "DeleteFailed", action: "Delete",
+                                    note: "could not delete the backup's object \(filename): \(failure.message); retrying")
+                throw failure
+            }
+        }
+        try await writer.removeFinalizer(Self.finalizer, from: TalosEtcdBackup.self, backup.key)
+    }
+}

@@ -1,0 +1,265 @@
+import ControllerRuntime
+import Cron
+import Foundation
+import KubernetesClient
+import Logging
+import TalosBackupAPI
+
+/// Reconciles one `TalosEtcdBackupSchedule` the way the Kubernetes CronJob controller runs a
+/// CronJob (DESIGN.md section 2, "Schedule controller").
+///
+/// - Runs come from the Cron module in `timeZone`, counted from `lastScheduleTime` (or the
+///   creation time): when a run time has passed, one backup is created for the most recent one;
+///   older missed ones are dropped, and with `startingDeadlineSeconds` so is one older than the
+///   deadline (an Event `MissedSchedule` says so). Nothing is created at creation time.
+/// - A backup's name is `<schedule>-<unix seconds of the run>`, so a restart or a second
+///   replica creating it again gets AlreadyExists, which counts as created.
+/// - `concurrencyPolicy: Forbid` (the default) holds a due run while a backup of this schedule
+///   is active and creates it when that one finishes (as CronJob does); `Allow` does not wait.
+/// - The reconciler asks to be called again exactly at `nextScheduleTime`.
+/// - Retention keeps the newest `retention` successful backups by completion time; failed
+///   ones are kept, or trimmed oldest first to `failedBackupsHistoryLimit`. It applies while
+///   paused too. Running backups are never pruned.
+/// - Deleting the schedule deletes its backups (whose finalizers delete their objects) before
+///   the schedule's finalizer is removed.
+public struct ScheduleReconciler: Reconciler {
+    public static let finalizer = "talos.alperen.cloud/backup-schedule"
+
+    let client: KubernetesClient
+    let writer: ObjectWriter
+    let backups: ObjectCache<TalosEtcdBackup>
+    let events: EventRecorder
+    let clock: OperatorClock
+    let logger: Logger
+
+    /// `backups` is the cache of an informer over the same namespaces' backups.
+    public init(client: KubernetesClient, backups: ObjectCache<TalosEtcdBackup>, events: EventRecorder,
+                clock: OperatorClock = .system, logger: Logger = Logger(label: "schedule-controller")) {
+        self.client = client
+        self.writer = ObjectWriter(client: client)
+        self.backups = backups
+        self.events = events
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        guard var schedule = try await writer.modify(TalosEtcdBackupSchedule.self, key, .object, { _ in }) else { return .done }
+        if schedule.metadata.deletionTimestamp != nil {
+            return try await finalize(schedule)
+        }
+        if !(schedule.metadata.finalizers ?? []).contains(Self.finalizer) {
+            guard let updated = try await writer.addFinalizer(Self.finalizer, to: TalosEtcdBackupSchedule.self, key) else { return .done }
+            schedule = updated
+        }
+        let now = clock.now()
+        let generation = schedule.metadata.generation
+
+        if let invalid = Self.invalidity(schedule) {
+            try await writeStatus(schedule, now: now) { status in
+                status.nextScheduleTime = nil
+                var conditions = status.conditions ?? []
+                conditions.set(type: "Failed", status: .true, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
+                conditions.set(type: "Ready", status: .false, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
+                status.conditions = conditions
+            } onChange: {
+                await events.record(.init(schedule), type: .warning, reason: invalid.reason, action: "Validate", note: invalid.message)
+            }
+            return .done
+        }
+
+        let spec = schedule.spec.withDefaults()
+        var children = ownedBackups(of: schedule)
+        children = try await prune(children, spec: spec, schedule: schedule)
+        var active = children.filter { $0.status?.phase?.isFinished != true }.compactMap(\.metadata.name).sorted()
+        let lastSuccess = children.filter { Self.succeeded($0) }.compactMap { $0.status?.completionTime }.max()
+
+        if spec.paused == true {
+            try await writeStatus(schedule, now: now) { status in
+                status.activeBackups = active.isEmpty ? nil : active
+                status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
+                status.nextScheduleTime = nil
+                var conditions = status.conditions ?? []
+                conditions.set(type: "Ready", status: .false, reason: "Paused", message: "spec.paused is true: no new backups (retention still applies)",
+                               observedGeneration: generation, now: now)
+                conditions.set(type: "Failed", status: .false, reason: "Paused", message: "", observedGeneration: generation, now: now)
+                status.conditions = conditions
+            }
+            return .done
+        }
+
+        // Validated above, so this parses.
+        let cron = try CronSchedule(spec.schedule, timeZone: spec.timeZone)
+        let earliest = schedule.status?.lastScheduleTime?.date ?? schedule.metadata.creationTimestamp?.date ?? now
+        var lastScheduleTime = schedule.status?.lastScheduleTime
+        var creationFailure: BackupFailure?
+        if let due = cron.lastRun(atOrBefore: now, after: earliest) {
+            if let deadline = spec.startingDeadlineSeconds, now.timeIntervalSince(due) > Double(deadline) {
+                await events.record(.init(schedule), type: .warning, reason: "MissedSchedule", action: "Schedule",
+                                    note: "skipped the run of \(KubeTime(due)): more than startingDeadlineSeconds (\(deadline)) late")
+            } else if spec.effectiveConcurrencyPolicy == .forbid, !active.isEmpty {
+                logger.info("run held: a backup of this schedule is still active (concurrencyPolicy Forbid)",
+                            metadata: ["schedule": "\(key)", "due": "\(KubeTime(due))", "active": "\(active)"])
+            } else {
+                do {
+                    let name = try await createBackup(for: schedule, at: due)
+                    lastScheduleTime = KubeTime(due)
+                    if !active.contains(name) { active.append(name) }
+                } catch {
+                    creationFailure = BackupFailure(reason: "BackupCreationFailed", message: "could not create the backup for \(KubeTime(due)): \(error)")
+                }
+            }
+        }
+        let next = cron.nextRun(after: now)
+        try await writeStatus(schedule, now: now) { status in
+            status.lastScheduleTime = lastScheduleTime
+            status.activeBackups = active.isEmpty ? nil : active.sorted()
+            status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
+            status.nextScheduleTime = next.map(KubeTime.init)
+            var conditions = status.conditions ?? []
+            if let creationFailure {
+                conditions.set(type: "Failed", status: .true, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
+                conditions.set(type: "Ready", status: .false, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
+            } else {
+                let message = next.map { "next backup at \(KubeTime($0))" } ?? "the schedule has no further run"
+                conditions.set(type: "Ready", status: .true, reason: "Scheduled", message: message, observedGeneration: generation, now: now)
+                conditions.set(type: "Failed", status: .false, reason: "Scheduled", message: "", observedGeneration: generation, now: now)
+            }
+            status.conditions = conditions
+        }
+        if let creationFailure {
+            await events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: "Schedule", note: creationFailure.message)
+            throw creationFailure
+        }
+        guard let next else { return .done }
+        return .requeue(after: clock.realDuration(of: next.timeIntervalSince(now)))
+    }
+
+    // MARK: Validation
+
+    /// The reason and message of a schedule that cannot work, or nil.
+    static func invalidity(_ schedule: TalosEtcdBackupSchedule) -> (reason: String, message: String)? {
+        let errors = schedule.validate()
+        guard !errors.isEmpty else { return nil }
+        let message = errors.map(\.description).joined(separator: "; ")
+        let reason: String
+        if errors.contains(where: { $0.path == "spec.timeZone" }) {
+            reason = "InvalidTimeZone"
+        } else if errors.contains(where: { $0.path == "spec.schedule" }) {
+            reason = "InvalidSchedule"
+        } else if errors.contains(where: { $0.path == "metadata.name" }) {
+            reason = "InvalidName"
+        } else {
+            reason = "InvalidSpec"
+        }
+        return (reason, message)
+    }
+
+    // MARK: Backups
+
+    static func succeeded(_ backup: TalosEtcdBackup) -> Bool {
+        backup.status?.phase == .succeeded || (backup.status?.conditions ?? []).isTrue("Ready")
+    }
+
+    /// This schedule's backups that are not being deleted.
+    private func ownedBackups(of schedule: TalosEtcdBackupSchedule) -> [TalosEtcdBackup] {
+        guard let uid = schedule.metadata.uid else { return [] }
+        return backups.list(namespace: schedule.metadata.namespace).filter {
+            $0.metadata.controllerReference?.uid == uid && $0.metadata.deletionTimestamp == nil
+        }
+    }
+
+    /// Deletes the successful backups beyond `retention` and the failed ones beyond
+    /// `failedBackupsHistoryLimit`, oldest first; returns the backups that remain.
+    private func prune(_ children: [TalosEtcdBackup], spec: TalosEtcdBackupScheduleSpec, schedule: TalosEtcdBackupSchedule) async throws -> [TalosEtcdBackup] {
+        func newestFirst(_ a: TalosEtcdBackup, _ b: TalosEtcdBackup) -> Bool {
+            let left = a.status?.completionTime?.date ?? .distantPast, right = b.status?.completionTime?.date ?? .distantPast
+            return left != right ? left > right : (a.metadata.name ?? "") > (b.metadata.name ?? "")
+        }
+        let successful = children.filter { Self.succeeded($0) }.sorted(by: newestFirst)
+        var doomed = Array(successful.dropFirst(spec.retention ?? Defaults.retention))
+        if let limit = spec.failedBackupsHistoryLimit {
+            let failed = children.filter { $0.status?.phase == .failed && !Self.succeeded($0) }.sorted(by: newestFirst)
+            doomed += failed.dropFirst(limit)
+        }
+        for backup in doomed {
+            guard let name = backup.metadata.name else { continue }
+            do {
+                try await client.delete(TalosEtcdBackup.resourceType, namespace: backup.metadata.namespace, name: name,
+                                        options: DeleteOptions(preconditionUID: backup.metadata.uid))
+            } catch let error as KubernetesError where error.isNotFound || error.isConflict {
+                // Already gone (or replaced): nothing to prune.
+            }
+            let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup beyond retention"
+            await events.record(.init(schedule), type: .normal, reason: "BackupPruned", action: "Prune", note: "deleted \(kind) \(name)")
+        }
+        let removed = Set(doomed.compactMap(\.metadata.name))
+        return children.filter { !removed.contains($0.metadata.name ?? "") }
+    }
+
+    /// Creates the backup of the run at `time`; returns its name. AlreadyExists counts as
+    /// created: the name is a function of the run, so it is this run's backup.
+    private func createBackup(for schedule: TalosEtcdBackupSchedule, at time: Date) async throws -> String {
+        let scheduleName = schedule.metadata.name ?? ""
+        let name = "\(scheduleName)-\(Int64(time.timeIntervalSince1970))"
+        let backup = TalosEtcdBackup(
+            metadata: ObjectMeta(
+                name: name, namespace: schedule.metadata.namespace,
+                labels: [TalosEtcdBackupSchedule.backupScheduleLabel: scheduleName],
+                ownerReferences: [OwnerReference(
+                    apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: TalosEtcdBackupSchedule.resourceType.kind,
+                    name: scheduleName, uid: schedule.metadata.uid ?? "", controller: true, blockOwnerDeletion: true)]),
+            spec: schedule.spec.backupTemplate.spec)
+        do {
+            _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
+            logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])
+            await events.record(.init(schedule), type: .normal, reason: "BackupCreated", action: "Schedule",
+                                note: "created backup \(name) for the run of \(KubeTime(time))")
+        } catch let error as KubernetesError where error.isAlreadyExists {
+            logger.info("backup for this run already exists", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)"])
+        }
+        return name
+    }
+
+    // MARK: Status and deletion
+
+    /// Writes the schedule's status through the status subresource (conflicts retried on a
+    /// fresh read), with `observedGeneration`; calls `onChange` when a condition changed.
+    private func writeStatus(
+        _ schedule: TalosEtcdBackupSchedule, now: Date, _ change: (inout TalosEtcdBackupScheduleStatus) -> Void,
+        onChange: () async -> Void = {}
+    ) async throws {
+        var conditionsChanged = false
+        try await writer.modify(TalosEtcdBackupSchedule.self, schedule.key, .status) { object in
+            var status = object.status ?? TalosEtcdBackupScheduleStatus()
+            let before = status.conditions
+            status.observedGeneration = object.metadata.generation
+            change(&status)
+            conditionsChanged = before != status.conditions
+            object.status = status
+        }
+        if conditionsChanged { await onChange() }
+    }
+
+    /// Deletes every backup of the schedule, waits until they are gone (their own finalizers
+    /// delete their objects), then removes the schedule's finalizer.
+    private func finalize(_ schedule: TalosEtcdBackupSchedule) async throws -> ReconcileResult {
+        guard (schedule.metadata.finalizers ?? []).contains(Self.finalizer) else { return .done }
+        let name = schedule.metadata.name ?? ""
+        let remaining = try await client.listAll(
+            TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace,
+            options: ListOptions(labelSelector: "\(TalosEtcdBackupSchedule.backupScheduleLabel)=\(name)")
+        ).items.filter { $0.metadata.controllerReference?.uid == schedule.metadata.uid }
+        if remaining.isEmpty {
+            try await writer.removeFinalizer(Self.finalizer, from: TalosEtcdBackupSchedule.self, schedule.key)
+            return .done
+        }
+        for backup in remaining where backup.metadata.deletionTimestamp == nil {
+            do {
+                try await client.delete(TalosEtcdBackup.resourceType, namespace: backup.metadata.namespace, name: backup.metadata.name ?? "")
+            } catch let error as KubernetesError where error.isNotFound {}
+        }
+        // Each backup's deletion wakes this reconciler (it owns them); the requeue is a fallback.
+        return .requeue(after: .seconds(5))
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import KubernetesClient
+
+/// Reads one Secret's data when a backup needs it. The operator never lists or watches Secrets
+/// (DESIGN.md section 2), so this is a GET each time; tests can put anything behind it.
+public protocol SecretReader: Sendable {
+    /// The Secret's decoded `data`, or nil when there is no such Secret.
+    func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]?
+}
+
+/// Secrets from the Kubernetes API.
+public struct KubernetesSecretReader: SecretReader {
+    let client: KubernetesClient
+
+    public init(client: KubernetesClient) { self.client = client }
+
+    public func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+        let secret: GenericObject
+        do {
+            secret = try await client.get(GenericObject.self, .secrets, namespace: namespace, name: name)
+        } catch let error as KubernetesError where error.isNotFound {
+            return nil
+        }
+        guard case .object(let data)? = secret.raw["data"] else { return [:] }
+        var decoded: [String: [UInt8]] = [:]
+        for (key, value) in data {
+            if case .string(let base64) = value, let bytes = Data(base64Encoded: base64) { decoded[key] = Array(bytes) }
+        }
+        return decoded
+    }
+}
+
+/// The credentials one backup needs, resolved from its namespace's Secrets with reasons that
+/// name the Secret and key to fix.
+public struct CredentialResolver: Sendable {
+    let secrets: any SecretReader
+
+    public init(secrets: any SecretReader) { self.secrets = secrets }
+
+    /// The talosconfig of control plane `name`, looked up in DESIGN.md's order: Secret
+    /// `<name>-talosconfig`, key `talosconfig`, else key `<name>.talosconfig` (the Go
+    /// talos-operator's layout), else key `config` (a Talos ServiceAccount Secret).
+    public func talosconfig(controlPlane name: String, namespace: String) async throws -> (text: String, source: String) {
+        let secretName = "\(name)-talosconfig"
+        let keys = ["talosconfig", "\(name).talosconfig", "config"]
+        guard let data = try await secrets.secretData(namespace: namespace, name: secretName) else {
+            throw BackupFailure(
+                reason: BackupFailure.Reason.talosConfigNotFound,
+                message: "Secret \(namespace)/\(secretName) not found: create it with the control plane's talosconfig under key \"talosconfig\"")
+        }
+        for key in keys {
+            if let bytes = data[key] {
+                guard let text = String(bytes: bytes, encoding: .utf8) else {
+                    throw BackupFailure(reason: BackupFailure.Reason.talosConfigInvalid,
+                                        message: "Secret \(namespace)/\(secretName) key \"\(key)\" is not UTF-8 text")
+                }
+                return (text, "Secret \(namespace)/\(secretName) key \"\(key)\"")
+            }
+        }
+        throw BackupFailure(
+            reason: BackupFailure.Reason.talosConfigNotFound,
+            message: "Secret \(namespace)/\(secretName) has none of the keys \(keys.map { "\"\($0)\"" }.joined(separator: ", ")) holding a talosconfig")
+    }
+
+    /// The value of a Secret key selector, as text with surrounding whitespace trimmed.
+    public func value(of selector: (name: String, key: String), field: String, namespace: String) async throws -> String {
+        let bytes = try await self.bytes(of: selector, field: field, namespace: namespace)
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
+            throw BackupFailure(reason: BackupFailure.Reason.credentialsNotFound,
+                                message: "Secret \(namespace)/\(selector.name) key \"\(selector.key)\" (named by \(field)) is not UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Raw bytes of a Secret key (a CA bundle).
+    public func bytes(of selector: (name: String, key: String), field: String, namespace: String) async throws -> [UInt8] {
+        guard let data = try await secrets.secretData(namespace: namespace, name: selector.name) else {
+            throw BackupFailure(reason: BackupFailure.Reason.credentialsNotFound,
+                                message: "Secret \(namespace)/\(selector.name) named by \(field) not found")
+        }
+        guard let bytes = data[selector.key] else {
+            throw BackupFailure(reason: BackupFailure.Reason.credentialsNotFound,
+                                message: "Secret \(namespace)/\(selector.name) has no key \"\(selector.key)\" (named by \(field))")
+        }
+        return bytes
+    }
+}

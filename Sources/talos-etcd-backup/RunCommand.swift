@@ -1,0 +1,131 @@
+import ArgumentParser
+import BackupOperator
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import Logging
+import S3
+import ServiceLifecycle
+
+/// `run`: the operator. Both controllers against the kubeconfig (or the in-cluster service
+/// account), behind a Lease unless `--leader-elect=false`, until SIGTERM.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the operator: the TalosEtcdBackupSchedule and TalosEtcdBackup controllers.",
+        discussion: """
+            Configuration: --kubeconfig, else $KUBECONFIG, else the in-cluster service account, else \
+            ~/.kube/config. With leader election (the default) only the replica holding the Lease \
+            acts. SIGTERM or SIGINT stops taking work, aborts in-flight uploads (no parts are left \
+            behind; the backup runs again on the next leader) and releases the Lease.
+            """)
+
+    @Option(help: "kubeconfig file (default: $KUBECONFIG, the in-cluster service account, or ~/.kube/config).")
+    var kubeconfig: String?
+
+    @Option(help: "kubeconfig context (default: the current context).")
+    var context: String?
+
+    @Option(help: "Watch only this namespace (default: all namespaces).")
+    var namespace: String?
+
+    @Option(help: "Hold a Lease so that only one replica acts: true or false.")
+    var leaderElect: Bool = true
+
+    @Option(help: "Namespace of the Lease (default: $POD_NAMESPACE, else --namespace, else the configuration's namespace).")
+    var leaderElectionNamespace: String?
+
+    @Option(help: "Name of the Lease.")
+    var leaderElectionID: String = "talos-etcd-backup"
+
+    @Option(help: "Seconds a Lease lasts without renewal before another replica may take it.")
+    var leaseDurationSeconds: Int = 15
+
+    @Option(help: "Backups taken at the same time.")
+    var maxConcurrentBackups: Int = 2
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: "text or json.")
+    var logFormat: LogFormat = .text
+
+    // For tests: a clock that runs `clockScale` times faster from `clockEpoch` on, so a
+    // `* * * * *` schedule ticks every few real seconds. Not for production use.
+    @Option(help: .hidden)
+    var clockScale: Double = 1
+
+    @Option(help: .hidden)
+    var clockEpoch: String?
+
+    func validate() throws {
+        guard maxConcurrentBackups >= 1 else { throw ValidationError("--max-concurrent-backups must be at least 1") }
+        guard leaseDurationSeconds >= 3 else { throw ValidationError("--lease-duration-seconds must be at least 3") }
+        guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
+    }
+
+    func run() async throws {
+        LoggingSetup.bootstrap(level: logLevel, format: logFormat)
+        AllocatorTuning.returnLargeBuffersToTheSystem()
+        let logger = Logger(label: "talos-etcd-backup")
+
+        let configuration: KubernetesConfiguration
+        do {
+            configuration = if let kubeconfig {
+                try Kubeconfig.load(paths: [kubeconfig], context: context)
+            } else {
+                try KubernetesConfiguration.load(kubeconfigContext: context)
+            }
+        } catch {
+            logger.critical("cannot load the Kubernetes configuration: \(error)")
+            throw ExitCode(1)
+        }
+        let client = try KubernetesClient(configuration: configuration, logger: logger)
+
+        var clock = OperatorClock.system
+        if clockScale > 1 {
+            guard let epoch = clockEpoch.flatMap(KubeTime.parse) else {
+                logger.critical("--clock-scale needs --clock-epoch (RFC 3339)")
+                throw ExitCode(1)
+            }
+            clock = OperatorClock(epoch: epoch, scale: clockScale)
+            logger.warning("test clock: \(clockScale) times real time from \(KubeTime(epoch))")
+        }
+        var election: LeaderElector.Configuration?
+        if leaderElect {
+            let leaseNamespace = leaderElectionNamespace ?? ProcessInfo.processInfo.environment["POD_NAMESPACE"] ?? namespace ?? configuration.namespace
+            let duration = Duration.seconds(leaseDurationSeconds)
+            election = LeaderElector.Configuration(
+                leaseName: leaderElectionID, namespace: leaseNamespace,
+                leaseDuration: duration, renewDeadline: duration * 2 / 3, retryPeriod: duration / 5)
+        }
+        let backupOperator = BackupOperator(
+            client: client,
+            options: .init(namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock),
+            logger: logger)
+        let group = ServiceGroup(
+            services: [OperatorService(backupOperator: backupOperator)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        do {
+            try await group.run()
+        } catch {
+            logger.error("stopped: \(error)")
+            try? await client.shutdown()
+            throw ExitCode(1)
+        }
+        try? await client.shutdown()
+        logger.info("stopped")
+    }
+}
+
+/// The operator as a service of the lifecycle's group: a graceful shutdown cancels it.
+struct OperatorService: Service, CustomStringConvertible {
+    let backupOperator: BackupOperator
+    var description: String { "talos-etcd-backup operator" }
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await backupOperator.run()
+        }
+    }
+}

@@ -1,0 +1,283 @@
+import BackupOperator
+import Foundation
+import KubernetesClient
+import KubernetesTestServer
+import Logging
+import S3
+import S3TestSupport
+import TalosAPI
+import TalosBackupAPI
+import TalosTestServer
+import TestSupport
+import Testing
+
+/// Everything DESIGN.md section 5 names, running for one test: the Kubernetes test server (with
+/// the CRDs, driven by kubectl), moto with authentication on, the Talos test server on a real
+/// etcd holding keys k0..k19, and the operator started as separate processes on a test clock.
+/// Each test gets its own namespace and S3 prefix.
+struct Cluster: Sendable {
+    /// Operator clock speed: `* * * * *` ticks every two real seconds.
+    static let clockScale = 30.0
+    /// Real seconds between ticks of `* * * * *`.
+    static let tick = Duration.seconds(60 / clockScale)
+
+    let kubernetes: KubernetesTestServer
+    let client: KubernetesClient
+    let kubectl: Kubectl
+    let talos: TalosTestServer
+    let etcd: EtcdInstance
+    let s3: S3TestServer
+    let s3Client: S3Client
+    let namespace: String
+    let prefix: String
+    let epoch: Date
+    let directory: URL
+
+    static func with<T: Sendable>(_ body: (Cluster) async throws -> T) async throws -> T {
+        let etcd = try await EtcdInstance.start()
+        for index in 0..<20 { _ = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"]) }
+        do {
+            let result = try await with(etcd: etcd, body)
+            await etcd.stop()
+            return result
+        } catch {
+            await etcd.stop()
+            throw error
+        }
+    }
+
+    private static func with<T: Sendable>(etcd: EtcdInstance, _ body: (Cluster) async throws -> T) async throws -> T {
+        var logger = Logger(label: "kubernetes-test-server")
+        logger.logLevel = .critical
+        return try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { talos in
+            try await KubernetesTestServer.withRunning(.init(logger: logger)) { kubernetes in
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+                try kubernetes.writeKubeconfig(to: kubeconfig)
+                var clientLogger = Logger(label: "client")
+                clientLogger.logLevel = .critical
+                let client = try KubernetesClient(configuration: kubernetes.clientConfiguration(), logger: clientLogger)
+                let s3 = try S3TestServer.named("AUTH")
+                let s3Client = try s3.client()
+                let suffix = UUID().uuidString.prefix(6).lowercased()
+                let cluster = Cluster(
+                    kubernetes: kubernetes, client: client, kubectl: Kubectl(kubeconfig: kubeconfig), talos: talos, etcd: etcd,
+                    s3: s3, s3Client: s3Client, namespace: "e2e-\(suffix)", prefix: "e2e-\(suffix)", epoch: Date(), directory: directory)
+                do {
+                    let crds = try await cluster.kubectl.run(["apply", "-f", repositoryRoot.appendingPathComponent("deploy/crds").path])
+                    try #require(crds.status == 0, "kubectl apply of the CRDs failed: \(crds.stderr)")
+                    let namespace = try await cluster.kubectl.run(["apply", "-f", "-"], stdin: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \(cluster.namespace)\n")
+                    try #require(namespace.status == 0, "kubectl apply of the namespace failed: \(namespace.stderr)")
+                    let result = try await body(cluster)
+                    try? await s3Client.shutdown()
+                    try? await client.shutdown()
+                    return result
+                } catch {
+                    try? await s3Client.shutdown()
+                    try? await client.shutdown()
+                    throw error
+                }
+            }
+        }
+    }
+
+    // MARK: The operator
+
+    /// Runs `body` with an operator process watching this test's namespace; stops it with
+    /// SIGTERM afterwards and prints its log when the body failed.
+    func withOperator<T: Sendable>(
+        name: String = "operator-a", arguments: [String] = [], _ body: (ProcessRunner.Running) async throws -> T
+    ) async throws -> T {
+        let process = try startOperator(name: name, arguments: arguments)
+        do {
+            let result = try await body(process)
+            process.send(SIGTERM)
+            _ = try await process.finish()
+            return result
+        } catch {
+            process.send(SIGTERM)
+            let output = try? await process.finish()
+            print("---- \(name) log ----\n\(output?.stderr ?? "")")
+            throw error
+        }
+    }
+
+    func startOperator(name: String, arguments: [String] = []) throws -> ProcessRunner.Running {
+        var environment = ProcessInfo.processInfo.environment
+        environment["POD_NAME"] = name
+        return try ProcessRunner.start(TestHelpers.builtProduct("talos-etcd-backup").path, [
+            "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
+            "--leader-election-namespace", namespace, "--lease-duration-seconds", "3", "--log-level", "debug",
+            "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,
+        ] + arguments, environment: environment)
+    }
+
+    // MARK: Manifests
+
+    /// The seed's S3 credentials Secret, the control plane's talosconfig Secret, and a schedule,
+    /// as one YAML document stream for `kubectl apply -f -`.
+    func manifests(schedule name: String, cron: String, retention: Int = 2, extraSpec: String = "",
+                   secretAccessKey: String? = nil, talosconfig: String? = nil) throws -> String {
+        let config = try talosconfig ?? talos.talosconfig(role: "os:etcd:backup")
+        let indented = config.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        return """
+            apiVersion: v1
+            kind: Secret
+            metadata:
+              name: my-s3-credentials
+            type: Opaque
+            stringData:
+              accessKeyID: "\(s3.credentials.accessKeyID)"
+              secretAccessKey: "\(secretAccessKey ?? s3.credentials.secretAccessKey)"
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata:
+              name: my-controlplane-talosconfig
+            type: Opaque
+            stringData:
+              talosconfig: |
+            \(indented)
+            ---
+            apiVersion: talos.alperen.cloud/v1alpha1
+            kind: TalosEtcdBackupSchedule
+            metadata:
+              name: \(name)
+            spec:
+              schedule: "\(cron)"
+              retention: \(retention)
+            \(extraSpec)
+              backupTemplate:
+                spec:
+                  talosControlPlaneRef:
+                    name: my-controlplane
+                  backupStorage:
+                    s3:
+                      bucket: \(s3.bucket)
+                      region: \(s3.region)
+                      endpoint: \(s3.endpoint)
+                      prefix: \(prefix)
+                      accessKeyID:
+                        name: my-s3-credentials
+                        key: accessKeyID
+                      secretAccessKey:
+                        name: my-s3-credentials
+                        key: secretAccessKey
+
+            """
+    }
+
+    /// A lone backup of control plane `controlPlane` (its talosconfig Secret is
+    /// `<controlPlane>-talosconfig`), reading S3 keys from Secret `credentials`.
+    func backupManifest(_ name: String, controlPlane: String = "my-controlplane", credentials: String = "my-s3-credentials",
+                        accessKeyIDKey: String = "accessKeyID") -> String {
+        """
+        apiVersion: talos.alperen.cloud/v1alpha1
+        kind: TalosEtcdBackup
+        metadata:
+          name: \(name)
+        spec:
+          talosControlPlaneRef:
+            name: \(controlPlane)
+          backupStorage:
+            s3:
+              bucket: \(s3.bucket)
+              region: \(s3.region)
+              endpoint: \(s3.endpoint)
+              prefix: \(prefix)
+              accessKeyID:
+                name: \(credentials)
+                key: \(accessKeyIDKey)
+              secretAccessKey:
+                name: \(credentials)
+                key: secretAccessKey
+
+        """
+    }
+
+    func apply(_ yaml: String) async throws {
+        let result = try await kubectl.run(["apply", "-n", namespace, "-f", "-"], stdin: yaml)
+        try #require(result.status == 0, "kubectl apply failed: \(result.stderr)")
+    }
+
+    func kubectlOK(_ arguments: [String]) async throws -> String {
+        let result = try await kubectl.run(["-n", namespace] + arguments)
+        try #require(result.status == 0, "kubectl \(arguments.joined(separator: " ")) failed: \(result.stderr)")
+        return result.stdout
+    }
+
+    // MARK: Observations
+
+    func backups() async throws -> [TalosEtcdBackup] {
+        try await client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace).items
+            .sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }
+    }
+
+    func backup(_ name: String) async throws -> TalosEtcdBackup? {
+        try await backups().first { $0.metadata.name == name }
+    }
+
+    func schedule(_ name: String) async throws -> TalosEtcdBackupSchedule {
+        try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
+    }
+
+    /// Objects under this test's prefix.
+    func objects() async throws -> [String] {
+        try await s3Client.listAllObjects(bucket: s3.bucket, prefix: prefix).map(\.key).sorted()
+    }
+
+    /// Multipart uploads in progress under this test's prefix.
+    func uploads() async throws -> [S3MultipartUploadInfo] {
+        try await s3Client.listMultipartUploads(bucket: s3.bucket, prefix: prefix)
+    }
+
+    struct RecordedEvent: Sendable {
+        var type: String
+        var reason: String
+        var note: String
+        var regarding: String
+    }
+
+    /// The Events in this test's namespace (`events.k8s.io/v1`, as `kubectl events` shows).
+    func events() async throws -> [RecordedEvent] {
+        try await client.listAll(GenericObject.self, .events, namespace: namespace).items.map { event in
+            let raw = event.raw
+            func text(_ key: String) -> String { if case .string(let value)? = raw[key] { value } else { "" } }
+            var regarding = ""
+            if case .object(let object)? = raw["regarding"], case .string(let name)? = object["name"] { regarding = name }
+            return RecordedEvent(type: text("type"), reason: text("reason"), note: text("note"), regarding: regarding)
+        }
+    }
+
+    /// Waits (at most `timeout`) for `condition`, polling every 100 ms.
+    func waitFor(_ what: String, timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation,
+                 _ condition: () async throws -> Bool) async throws {
+        try await eventually(timeout: timeout, what, sourceLocation: sourceLocation) {
+            try await Task.sleep(for: .milliseconds(100))
+            return try await condition()
+        }
+    }
+
+    /// Downloads `key` with boto3 and restores it with `etcdctl snapshot restore` into a fresh
+    /// etcd; returns the value of k7 there.
+    func restoreAndRead(_ key: String) async throws -> (size: Int64, sha256: String, k7: String) {
+        let file = directory.appendingPathComponent("restore-\(UUID().uuidString.prefix(8)).db")
+        let (size, sha256) = try await s3.readBack(key, saveTo: file)
+        let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path])
+        try #require(status.status == 0, "etcdctl snapshot status: \(status.stderr)")
+        let restored = try await EtcdInstance.restoring(file)
+        let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
+        await restored.stop()
+        return (size, sha256, value.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+extension TalosEtcdBackup {
+    var phase: BackupPhase? { status?.phase }
+    func condition(_ type: String) -> Condition? { status?.conditions?[type: type] }
+}
+
+extension TalosEtcdBackupSchedule {
+    func condition(_ type: String) -> Condition? { status?.conditions?[type: type] }
+}
