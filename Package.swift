@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "talos-etcd-backup", "BackupOperator", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
+                "talos-etcd-backup", "BackupOperator", "ControllerRuntime", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
                 "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
             ]
         ),

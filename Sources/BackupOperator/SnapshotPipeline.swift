@@ -53,7 +53,7 @@ public protocol SnapshotTransfer: Sendable {
 ///   same backup stored it (its `x-amz-meta-backup-uid` is `owner`: the process died between
 ///   completing the upload and writing the status), it is read back and verified instead of
 ///   being uploaded again; any other object is never overwritten (`ObjectExists`).
-/// - Multipart uploads left at the key by a killed process are aborted before starting again,
+/// - Multipart uploads left at the key by a killed process are aborted before anything else,
 ///   so a restart leaves no orphaned parts.
 /// - A corrupt or broken snapshot aborts the upload: nothing is stored.
 public struct TalosToS3Transfer: SnapshotTransfer {
@@ -76,6 +76,9 @@ public struct TalosToS3Transfer: SnapshotTransfer {
 
     public func store(talos: TalosContext, destination: BackupDestination, owner: String) async throws -> StoredBackup {
         try await withS3(destination) { client in
+            // First a request whose error carries S3's reason (a HEAD answer has no body), so a
+            // wrong secret says SignatureDoesNotMatch rather than just 403.
+            try await abortStrayUploads(client, destination)
             if let existing = try await existingObject(client, destination) {
                 guard existing.metadata[Self.ownerMetadataKey] == owner else {
                     throw BackupFailure(
@@ -86,7 +89,6 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 logger.info("object already stored by an earlier attempt; verifying it", metadata: ["object": "\(destination.url)"])
                 return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
             }
-            try await abortStrayUploads(client, destination)
             let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
             return try await TalosClient(context: talos, timeout: talosTimeout).snapshot { source, stream in
                 let uploader = MultipartUploader(

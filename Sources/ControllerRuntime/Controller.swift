@@ -94,6 +94,8 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
                 let result = try await reconciler.reconcile(key)
                 queue.forget(key)
                 if case .requeue(let delay) = result { queue.add(key, after: delay) }
+            } catch where Task.isCancelled {
+                // Shutting down: the key is not retried here; whoever runs next picks it up.
             } catch {
                 let failures = queue.failureCount(key)
                 logger.warning("reconcile failed; retrying with backoff", metadata: ["key": "\(key)", "error": "\(error)", "failures": "\(failures + 1)"])

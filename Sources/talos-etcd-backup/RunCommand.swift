@@ -124,8 +124,12 @@ struct OperatorService: Service, CustomStringConvertible {
     var description: String { "talos-etcd-backup operator" }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await backupOperator.run()
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await backupOperator.run()
+            }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            // The requested stop: in-flight work was cancelled and cleaned up.
         }
     }
 }

@@ -120,7 +120,6 @@ struct Cluster: Sendable {
     func manifests(schedule name: String, cron: String, retention: Int = 2, extraSpec: String = "",
                    secretAccessKey: String? = nil, talosconfig: String? = nil) throws -> String {
         let config = try talosconfig ?? talos.talosconfig(role: "os:etcd:backup")
-        let indented = config.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
         return """
             apiVersion: v1
             kind: Secret
@@ -131,14 +130,7 @@ struct Cluster: Sendable {
               accessKeyID: "\(s3.credentials.accessKeyID)"
               secretAccessKey: "\(secretAccessKey ?? s3.credentials.secretAccessKey)"
             ---
-            apiVersion: v1
-            kind: Secret
-            metadata:
-              name: my-controlplane-talosconfig
-            type: Opaque
-            stringData:
-              talosconfig: |
-            \(indented)
+            \(talosconfigSecret(controlPlane: "my-controlplane", config))
             ---
             apiVersion: talos.alperen.cloud/v1alpha1
             kind: TalosEtcdBackupSchedule
@@ -166,6 +158,12 @@ struct Cluster: Sendable {
                         key: secretAccessKey
 
             """
+    }
+
+    /// Secret `<controlPlane>-talosconfig` holding `talosconfig` under key `talosconfig`.
+    func talosconfigSecret(controlPlane: String, _ talosconfig: String) -> String {
+        let indented = talosconfig.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
+        return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \(controlPlane)-talosconfig\ntype: Opaque\nstringData:\n  talosconfig: |\n\(indented)"
     }
 
     /// A lone backup of control plane `controlPlane` (its talosconfig Secret is
@@ -203,7 +201,8 @@ struct Cluster: Sendable {
 
     func kubectlOK(_ arguments: [String]) async throws -> String {
         let result = try await kubectl.run(["-n", namespace] + arguments)
-        try #require(result.status == 0, "kubectl \(arguments.joined(separator: " ")) failed: \(result.stderr)")
+        // Only the verb: arguments may hold Secret data.
+        try #require(result.status == 0, "kubectl \(arguments.first ?? "") failed: \(result.stderr)")
         return result.stdout
     }
 

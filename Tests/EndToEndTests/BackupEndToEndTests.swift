@@ -1,0 +1,188 @@
+import BackupOperator
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import TalosBackupAPI
+import TestSupport
+import Testing
+
+@Suite("End to end: backups", .serialized)
+struct BackupEndToEndTests {
+    /// Waits until backup `name` is Succeeded or Failed and returns it.
+    func finished(_ cluster: Cluster, _ name: String, timeout: Duration = .seconds(30)) async throws -> TalosEtcdBackup {
+        try await cluster.waitFor("backup \(name) to finish", timeout: timeout) {
+            try await cluster.backup(name)?.phase?.isFinished == true
+        }
+        return try #require(try await cluster.backup(name))
+    }
+
+    @Test("each failure names its cause on the Failed condition and in a Warning Event, after 3 attempts; failover and nothing stored on failure")
+    func failuresNameTheirCause() async throws {
+        try await Cluster.with { cluster in
+            // The seed's Secrets, a second Secret with a wrong secret key, and control planes
+            // whose first endpoint is down.
+            try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+            let wrong = """
+                apiVersion: v1
+                kind: Secret
+                metadata:
+                  name: wrong-s3-credentials
+                stringData:
+                  accessKeyID: "\(cluster.s3.credentials.accessKeyID)"
+                  secretAccessKey: "not-the-secret"
+                """
+            try await cluster.apply(wrong)
+            let deadPort = TestHelpers.freePort()
+            let failover = try cluster.talos.talosconfig(endpointsBefore: ["127.0.0.1:\(deadPort)"])
+            try await cluster.apply(cluster.talosconfigSecret(controlPlane: "failover", failover))
+
+            try await cluster.withOperator { _ in
+                try await cluster.apply(cluster.backupManifest("no-talosconfig", controlPlane: "ghost"))
+                try await cluster.apply(cluster.backupManifest("missing-key", accessKeyIDKey: "nope"))
+                try await cluster.apply(cluster.backupManifest("wrong-secret", credentials: "wrong-s3-credentials"))
+                try await cluster.apply(cluster.backupManifest("first-node-down", controlPlane: "failover"))
+
+                let noConfig = try await finished(cluster, "no-talosconfig")
+                #expect(noConfig.phase == .failed)
+                #expect(noConfig.status?.attempts == 3, "retried up to 3 attempts")
+                #expect(noConfig.condition("Failed")?.reason == "TalosConfigNotFound")
+                #expect(noConfig.condition("Failed")?.message.contains("\(cluster.namespace)/ghost-talosconfig") == true)
+                #expect(noConfig.condition("Ready")?.status == .false)
+                #expect(noConfig.status?.completionTime != nil)
+
+                let missingKey = try await finished(cluster, "missing-key")
+                #expect(missingKey.condition("Failed")?.reason == "CredentialsNotFound")
+                #expect(missingKey.condition("Failed")?.message.contains("my-s3-credentials has no key \"nope\"") == true)
+
+                let wrongSecret = try await finished(cluster, "wrong-secret")
+                #expect(wrongSecret.condition("Failed")?.reason == "UploadFailed")
+                #expect(wrongSecret.condition("Failed")?.message.contains("SignatureDoesNotMatch") == true, "S3's own reason")
+
+                let failedOver = try await finished(cluster, "first-node-down")
+                #expect(failedOver.phase == .succeeded, "the second endpoint served the snapshot")
+                #expect(failedOver.status?.attempts == 1)
+
+                let events = try await cluster.events()
+                #expect(events.contains { $0.type == "Warning" && $0.reason == "TalosConfigNotFound" && $0.regarding == "no-talosconfig" && $0.note.contains("ghost-talosconfig") })
+                #expect(events.contains { $0.type == "Warning" && $0.reason == "CredentialsNotFound" && $0.regarding == "missing-key" && $0.note.contains("\"nope\"") })
+                #expect(events.contains { $0.type == "Warning" && $0.reason == "UploadFailed" && $0.regarding == "wrong-secret" })
+                #expect(try await cluster.objects() == [try #require(failedOver.status?.filename)], "only the successful backup stored anything")
+
+                // A corrupted snapshot: SnapshotCorrupt, nothing in S3, no parts left.
+                cluster.talos.setFault(.corruptByte)
+                try await cluster.apply(cluster.backupManifest("corrupt"))
+                let corrupt = try await finished(cluster, "corrupt")
+                cluster.talos.setFault(.none)
+                #expect(corrupt.phase == .failed)
+                #expect(corrupt.condition("Failed")?.reason == "SnapshotCorrupt")
+                #expect(events.count < (try await cluster.events()).count)
+                #expect(try await cluster.objects().count == 1, "the corrupt snapshot stored nothing")
+                #expect(try await cluster.uploads().isEmpty)
+
+                // A spec the operator cannot honour fails at once, without storing anything.
+                let compressed = cluster.backupManifest("compressed").replacingOccurrences(
+                    of: "    s3:\n", with: "    compression:\n      type: zstd\n    s3:\n")
+                try await cluster.apply(compressed)
+                let unsupported = try await finished(cluster, "compressed")
+                #expect(unsupported.condition("Failed")?.reason == "Unsupported")
+                #expect(unsupported.status?.attempts == 1)
+
+                // A finished backup is never run again.
+                let before = try #require(try await cluster.backup("no-talosconfig"))
+                try await Task.sleep(for: Cluster.tick)
+                #expect(try await cluster.backup("no-talosconfig")?.status == before.status)
+
+                // Deleting a failed backup leaves nothing behind; deleting the successful one
+                // deletes its object.
+                _ = try await cluster.kubectlOK(["delete", "teb", "first-node-down", "corrupt", "--wait=true", "--timeout=20s"])
+                #expect(try await cluster.objects().isEmpty)
+            }
+        }
+    }
+
+    @Test("SIGTERM mid-upload aborts the upload and releases the lease; SIGKILL mid-upload and a restart give one good object, no orphaned parts")
+    func interruptedUploads() async throws {
+        try await Cluster.with { cluster in
+            // 40 MiB at 8 MiB/s: five seconds of upload to interrupt.
+            let size = 40 * 1024 * 1024
+            cluster.talos.serveSyntheticSnapshots(size: size)
+            cluster.talos.setFault(.throttle(bytesPerSecond: 8 * 1024 * 1024))
+            try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+
+            // SIGTERM while parts are in flight: a clean stop.
+            let first = try cluster.startOperator(name: "operator-a")
+            try await cluster.apply(cluster.backupManifest("big"))
+            try await cluster.waitFor("a multipart upload in progress") { !(try await cluster.uploads().isEmpty) }
+            first.send(SIGTERM)
+            let stopped = try await first.finish()
+            #expect(stopped.status == 0, "\(stopped.stderr)")
+            #expect(try await cluster.uploads().isEmpty, "SIGTERM aborted the multipart upload")
+            let lease = try await cluster.client.get(Lease.self, .leases, namespace: cluster.namespace, name: "talos-etcd-backup")
+            #expect(lease.spec?.holderIdentity == nil || lease.spec?.holderIdentity == "", "the lease was released")
+            let interrupted = try #require(try await cluster.backup("big"))
+            #expect(interrupted.phase == .running && interrupted.status?.attempts == 1)
+
+            // SIGKILL while parts are in flight: the parts stay behind, for now.
+            let second = try cluster.startOperator(name: "operator-b")
+            try await cluster.waitFor("the backup's second attempt to upload") {
+                let attempts = try await cluster.backup("big")?.status?.attempts
+                let uploads = try await cluster.uploads()
+                return attempts == 2 && !uploads.isEmpty
+            }
+            second.send(SIGKILL)
+            _ = try await second.finish()
+            #expect(!(try await cluster.uploads().isEmpty))
+
+            // A restarted operator runs the backup again under the same key and cleans up.
+            try await cluster.withOperator(name: "operator-c") { _ in
+                let done = try await finished(cluster, "big", timeout: .seconds(60))
+                #expect(done.phase == .succeeded)
+                #expect(done.status?.attempts == 3)
+                #expect(done.status?.size == Int64(size + 32))
+                let key = try #require(done.status?.filename)
+                #expect(try await cluster.objects() == [key], "one object, no duplicate")
+                #expect(try await cluster.uploads().isEmpty, "no orphaned parts")
+                let readBack = try await cluster.s3.readBack(key)
+                #expect(readBack.size == done.status?.size)
+                #expect(readBack.sha256 == done.status?.sha256)
+            }
+        }
+    }
+
+    @Test("two operators: one leader; after the leader is killed the other takes over without duplicate backups")
+    func leaderHandover() async throws {
+        try await Cluster.with { cluster in
+            try await cluster.withOperator(name: "operator-a") { a in
+                try await cluster.withOperator(name: "operator-b") { b in
+                    try await cluster.apply(try cluster.manifests(schedule: "ha", cron: "* * * * *", retention: 20))
+                    try await cluster.waitFor("two successful backups") {
+                        try await cluster.backups().filter { $0.phase == .succeeded }.count >= 2
+                    }
+                    let lease = try await cluster.client.get(Lease.self, .leases, namespace: cluster.namespace, name: "talos-etcd-backup")
+                    let leader = try #require(lease.spec?.holderIdentity)
+                    let (killed, standby, survivor) = leader.hasPrefix("operator-a") ? (a, b, "operator-b") : (b, a, "operator-a")
+                    #expect(!standby.stderrSoFar.contains("starting controllers"), "only the leader runs the controllers")
+                    killed.send(SIGKILL)
+                    try await cluster.waitFor("the other operator to take the lease") {
+                        let lease = try await cluster.client.get(Lease.self, .leases, namespace: cluster.namespace, name: "talos-etcd-backup")
+                        return lease.spec?.holderIdentity?.hasPrefix(survivor) == true
+                    }
+                    let before = try await cluster.backups().count
+                    try await cluster.waitFor("two more successful backups under the new leader") {
+                        try await cluster.backups().filter { $0.phase == .succeeded }.count >= before + 2
+                    }
+                    _ = try await cluster.kubectlOK(["patch", "tebs", "ha", "--type", "merge", "-p", #"{"spec":{"paused":true}}"#])
+                    try await cluster.waitFor("no active backups") {
+                        try await cluster.backups().allSatisfy { $0.phase?.isFinished == true }
+                    }
+                    let backups = try await cluster.backups()
+                    #expect(backups.allSatisfy { $0.phase == .succeeded })
+                    let ticks = backups.compactMap { Int64(($0.metadata.name ?? "").dropFirst("ha-".count)) }
+                    #expect(Set(ticks).count == backups.count && ticks.allSatisfy { $0 % 60 == 0 }, "one backup per tick")
+                    #expect(try await cluster.objects() == backups.compactMap(\.status?.filename).sorted(), "one object per backup, none extra")
+                    #expect(try await cluster.uploads().isEmpty)
+                }
+            }
+        }
+    }
+}
