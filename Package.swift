@@ -202,6 +202,17 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "TalosTestServer"]),
         // The operator as a separate process against the Kubernetes test server, moto with
         // authentication, and the Talos test server on a real etcd.
+        // The reconcilers called step by step against the Kubernetes test server (and moto and
+        // the Talos test server for the backup reconciler), with a clock set by hand.
+        .testTarget(
+            name: "BackupOperatorTests",
+            dependencies: [
+                "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
+                "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

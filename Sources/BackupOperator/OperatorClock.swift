@@ -1,26 +1,32 @@
 import Foundation
 
-/// The time the schedule controller reads, and how long to wait in real time for a span of it.
+/// The time the controllers read, and how long to wait in real time for a span of it.
 ///
-/// In production it is the system clock. Tests run the operator with a scaled clock
+/// In production it is the system clock. End-to-end tests run the operator with a scaled clock
 /// (`--clock-scale 30 --clock-epoch T`: from `T` on, 30 seconds pass per real second), so a
 /// `* * * * *` schedule ticks every two real seconds and a suite sees several ticks quickly,
 /// with the cron engine, the requeue delays and the backoff all exercised unchanged.
 /// Processes given the same epoch and scale agree on the time, as two operator replicas must.
+/// Reconciler tests set the time directly with ``init(scale:now:)``.
 public struct OperatorClock: Sendable {
-    public var epoch: Date
-    public var scale: Double
+    public let scale: Double
+    private let read: @Sendable () -> Date
 
     public init(epoch: Date, scale: Double) {
-        self.epoch = epoch
+        let scale = max(scale, 1)
+        self.scale = scale
+        self.read = { scale == 1 ? Date() : epoch + Date().timeIntervalSince(epoch) * scale }
+    }
+
+    /// A clock that reads `now` (tests move it by hand).
+    public init(scale: Double = 1, now: @escaping @Sendable () -> Date) {
         self.scale = max(scale, 1)
+        self.read = now
     }
 
     public static let system = OperatorClock(epoch: Date(timeIntervalSince1970: 0), scale: 1)
 
-    public func now() -> Date {
-        scale == 1 ? Date() : epoch + Date().timeIntervalSince(epoch) * scale
-    }
+    public func now() -> Date { read() }
 
     /// Real time to wait for `interval` seconds of this clock to pass.
     public func realDuration(of interval: TimeInterval) -> Duration {

@@ -1,0 +1,229 @@
+import BackupOperator
+import ControllerRuntime
+import Cron
+import Foundation
+import KubernetesClient
+import TalosBackupAPI
+import TestSupport
+import Testing
+
+@Suite("Schedule reconciler: CronJob run rules, concurrency, retention, deletion (against the Kubernetes test server)")
+struct ScheduleReconcilerTests {
+    func reconciler(_ environment: ReconcilerEnvironment) -> ScheduleReconciler {
+        ScheduleReconciler(client: environment.client, backups: environment.backups.cache, events: environment.events,
+                           clock: environment.clock, logger: quietLogger("schedule"))
+    }
+
+    /// Creates a schedule every five minutes; returns it and its first run after creation.
+    func createSchedule(_ environment: ReconcilerEnvironment, name: String = "nightly", configure: (inout TalosEtcdBackupScheduleSpec) -> Void = { _ in }) async throws -> (TalosEtcdBackupSchedule, Date) {
+        var spec = TalosEtcdBackupScheduleSpec(schedule: "*/5 * * * *", backupTemplate: BackupTemplate(spec: backupSpec()))
+        configure(&spec)
+        let schedule = try await environment.client.create(
+            TalosEtcdBackupSchedule(metadata: ObjectMeta(name: name, namespace: environment.namespace), spec: spec),
+            TalosEtcdBackupSchedule.resourceType, namespace: environment.namespace)
+        let created = try #require(schedule.metadata.creationTimestamp?.date)
+        let first = try #require(try CronSchedule("*/5 * * * *").nextRun(after: created))
+        return (schedule, first)
+    }
+
+    func key(_ name: String) -> ObjectKey { ObjectKey(namespace: "default", name: name) }
+
+    /// Writes a backup's status as the backup controller would.
+    func setStatus(_ environment: ReconcilerEnvironment, _ name: String, phase: BackupPhase, completion: Date?) async throws {
+        var backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: name)
+        var status = TalosEtcdBackupStatus()
+        status.phase = phase
+        status.completionTime = completion.map(KubeTime.init)
+        var conditions: [Condition] = []
+        if phase == .succeeded { conditions.set(type: "Ready", status: .true, reason: "Succeeded", message: "", now: completion ?? Date()) }
+        if phase == .failed { conditions.set(type: "Failed", status: .true, reason: "UploadFailed", message: "", now: completion ?? Date()) }
+        status.conditions = conditions
+        backup.status = status
+        _ = try await environment.client.updateStatus(backup, TalosEtcdBackup.resourceType, namespace: "default", name: name)
+    }
+
+    @Test("nothing at creation; requeue at the next run; after missed runs one backup for the most recent; a second creation of it is AlreadyExists")
+    func missedRuns() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (schedule, first) = try await createSchedule(environment)
+            let created = try #require(schedule.metadata.creationTimestamp?.date)
+
+            environment.setTime(created)
+            let atCreation = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames().isEmpty, "no backup at creation time")
+            #expect(atCreation == .requeue(after: .milliseconds(Int64((first.timeIntervalSince(created) * 1000).rounded(.up)))))
+            var status = try #require(try await environment.schedule("nightly").status)
+            #expect(status.nextScheduleTime == KubeTime(first))
+            #expect(status.lastScheduleTime == nil)
+            #expect(try await environment.schedule("nightly").metadata.finalizers == [ScheduleReconciler.finalizer])
+
+            // Four runs missed (the controller was down): one backup, for the most recent.
+            let latest = first + 3 * 300
+            environment.setTime(latest + 10)
+            let result = try await reconciler.reconcile(key("nightly"))
+            #expect(result == .requeue(after: .seconds(290)))
+            let name = "nightly-\(Int64(latest.timeIntervalSince1970))"
+            #expect(try await environment.backupNames() == [name])
+            let backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: name)
+            #expect(backup.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] == "nightly")
+            #expect(backup.metadata.controllerReference?.uid == schedule.metadata.uid)
+            #expect(backup.spec == schedule.spec.backupTemplate.spec)
+            status = try #require(try await environment.schedule("nightly").status)
+            #expect(status.lastScheduleTime == KubeTime(latest))
+            #expect(status.activeBackups == [name])
+            #expect(status.nextScheduleTime == KubeTime(latest + 300))
+            #expect(try await environment.schedule("nightly").condition("Ready")?.status == .true)
+
+            // Another replica (or a restart before the status write) runs the same tick again
+            // after that backup finished: AlreadyExists counts as created, no duplicate.
+            try await setStatus(environment, name, phase: .succeeded, completion: latest + 20)
+            try await environment.syncCache()
+            var stale = try await environment.schedule("nightly")
+            stale.status?.lastScheduleTime = nil
+            _ = try await environment.client.updateStatus(stale, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == [name])
+            #expect(try await environment.schedule("nightly").status?.lastScheduleTime == KubeTime(latest))
+        }
+    }
+
+    @Test("startingDeadlineSeconds: a run older than the deadline is skipped with a MissedSchedule event")
+    func startingDeadline() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (_, first) = try await createSchedule(environment) { $0.startingDeadlineSeconds = 30 }
+            environment.setTime(first + 45)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames().isEmpty)
+            #expect(try await environment.eventReasons().contains("MissedSchedule"))
+            environment.setTime(first + 300 + 10)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == ["nightly-\(Int64((first + 300).timeIntervalSince1970))"])
+        }
+    }
+
+    @Test("Forbid holds a due run while a backup is active and creates it once that one finishes; Allow does not wait")
+    func concurrencyPolicy() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (_, first) = try await createSchedule(environment)
+            let tick = { (n: Int) in "nightly-\(Int64((first + Double(n) * 300).timeIntervalSince1970))" }
+            environment.setTime(first + 1)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == [tick(0)])
+            try await environment.syncCache()
+
+            environment.setTime(first + 300 + 1)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == [tick(0)], "Forbid: held while \(tick(0)) is active")
+            #expect(try await environment.schedule("nightly").status?.activeBackups == [tick(0)])
+
+            try await setStatus(environment, tick(0), phase: .succeeded, completion: first + 60)
+            try await environment.syncCache()
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == [tick(0), tick(1)], "the held run is created once the active one finished")
+            try await environment.syncCache()
+
+            var schedule = try await environment.schedule("nightly")
+            schedule.spec.concurrencyPolicy = "Allow"
+            _ = try await environment.client.update(schedule, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
+            environment.setTime(first + 600 + 1)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == [tick(0), tick(1), tick(2)], "Allow: created alongside the active one")
+            #expect(try await environment.schedule("nightly").status?.activeBackups == [tick(1), tick(2)])
+        }
+    }
+
+    @Test("retention keeps the newest successful backups, failedBackupsHistoryLimit trims failed ones, running ones stay; also while paused")
+    func retention() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (schedule, first) = try await createSchedule(environment) {
+                $0.retention = 2
+                $0.failedBackupsHistoryLimit = 1
+                $0.paused = true
+            }
+            let owner = OwnerReference(apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: TalosEtcdBackupSchedule.kind,
+                                       name: "nightly", uid: schedule.metadata.uid ?? "", controller: true)
+            let plan: [(String, BackupPhase?, Double)] = [
+                ("ok-1", .succeeded, 10), ("ok-2", .succeeded, 20), ("ok-3", .succeeded, 30), ("ok-4", .succeeded, 40),
+                ("bad-1", .failed, 15), ("bad-2", .failed, 25), ("bad-3", .failed, 35), ("running", .running, 0),
+            ]
+            for (name, phase, minutes) in plan {
+                let backup = TalosEtcdBackup(
+                    metadata: ObjectMeta(name: name, namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: "nightly"],
+                                         ownerReferences: [owner]),
+                    spec: backupSpec())
+                _ = try await environment.client.create(backup, TalosEtcdBackup.resourceType, namespace: "default")
+                if let phase {
+                    try await setStatus(environment, name, phase: phase, completion: phase.isFinished ? first + minutes * 60 : nil)
+                }
+            }
+            // Someone else's backup with the same label but no owner reference is not ours to prune.
+            _ = try await environment.client.create(
+                TalosEtcdBackup(metadata: ObjectMeta(name: "unowned", namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: "nightly"]), spec: backupSpec()),
+                TalosEtcdBackup.resourceType, namespace: "default")
+            try await environment.syncCache()
+            environment.setTime(first + 3600)
+            #expect(try await reconciler.reconcile(key("nightly")) == .done, "paused: no requeue")
+            #expect(try await environment.backupNames() == ["bad-3", "ok-3", "ok-4", "running", "unowned"])
+            let status = try #require(try await environment.schedule("nightly").status)
+            #expect(status.lastSuccessfulBackupTime == KubeTime(first + 40 * 60))
+            #expect(status.activeBackups == ["running"])
+            #expect(status.nextScheduleTime == nil)
+            let paused = try await environment.schedule("nightly")
+            #expect(paused.condition("Ready")?.status == .false && paused.condition("Ready")?.reason == "Paused")
+            #expect(try await environment.eventReasons().filter { $0 == "BackupPruned" }.count == 4)
+        }
+    }
+
+    @Test("a schedule name longer than 63 characters is InvalidName, not a crash")
+    func longName() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let name = String(repeating: "a", count: 70)
+            _ = try await createSchedule(environment, name: name)
+            environment.setTime(Date() + 3600)
+            #expect(try await reconciler(environment).reconcile(key(name)) == .done)
+            let schedule = try await environment.schedule(name)
+            #expect(schedule.condition("Failed")?.reason == "InvalidName")
+            #expect(schedule.condition("Failed")?.message.contains("63") == true)
+            #expect(try await environment.backupNames().isEmpty)
+        }
+    }
+
+    @Test("deleting a schedule deletes its backups first, then the schedule goes")
+    func deletion() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (_, first) = try await createSchedule(environment) { $0.concurrencyPolicy = "Allow" }
+            for n in 0..<2 {
+                environment.setTime(first + Double(n) * 300 + 1)
+                _ = try await reconciler.reconcile(key("nightly"))
+            }
+            #expect(try await environment.backupNames().count == 2)
+            // A backup finalizer (the backup controller's) holds one backup for a while.
+            let held = try #require(try await environment.backupNames().first)
+            var backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: held)
+            backup.metadata.finalizers = ["example.com/hold"]
+            _ = try await environment.client.update(backup, TalosEtcdBackup.resourceType, namespace: "default", name: held)
+
+            try await environment.client.delete(TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
+            #expect(try await reconciler.reconcile(key("nightly")) == .requeue(after: .seconds(5)))
+            #expect(try await environment.backupNames() == [held], "the unheld backup is gone, the held one is being deleted")
+            #expect(try await environment.schedule("nightly").metadata.deletionTimestamp != nil, "the schedule waits for its backups")
+
+            backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: held)
+            backup.metadata.finalizers = nil
+            _ = try await environment.client.update(backup, TalosEtcdBackup.resourceType, namespace: "default", name: held)
+            #expect(try await reconciler.reconcile(key("nightly")) == .done)
+            #expect(try await environment.backupNames().isEmpty)
+            let gone = await TestHelpers.caught(KubernetesError.self) { _ = try await environment.schedule("nightly") }
+            #expect(gone?.isNotFound == true)
+        }
+    }
+}
+
+extension TalosEtcdBackupSchedule {
+    func condition(_ type: String) -> Condition? { status?.conditions?[type: type] }
+}

@@ -1,0 +1,93 @@
+import BackupOperator
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import KubernetesTestServer
+import Logging
+import TalosBackupAPI
+import TestSupport
+import Testing
+
+func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .critical
+    return logger
+}
+
+/// An in-process Kubernetes test server with the CRDs, a client, an informer keeping a cache of
+/// backups, and a clock the test sets by hand: reconcilers are called directly, step by step.
+struct ReconcilerEnvironment: Sendable {
+    let client: KubernetesClient
+    let backups: Informer<TalosEtcdBackup>
+    let events: EventRecorder
+    let time: Locked<Date>
+    let namespace = "default"
+
+    var clock: OperatorClock {
+        let time = self.time
+        return OperatorClock { time.withLock { $0 } }
+    }
+
+    func setTime(_ date: Date) { time.withLock { $0 = date } }
+
+    static func with(_ body: (ReconcilerEnvironment) async throws -> Void) async throws {
+        try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
+            let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
+            for crd in CustomResourceDefinitions.all {
+                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
+            }
+            let environment = ReconcilerEnvironment(
+                client: client, backups: Informer(client: client, logger: quietLogger("informer")),
+                events: EventRecorder(client: client, reportingController: "test", reportingInstance: "test", logger: quietLogger("events")),
+                time: Locked(Date()))
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await environment.backups.run() }
+                    await environment.backups.waitForSync()
+                    try await body(environment)
+                    group.cancelAll()
+                }
+                try await client.shutdown()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+    }
+
+    /// Waits until the backup cache agrees with the server about which backups exist.
+    func syncCache() async throws {
+        try await eventually("the backup cache to catch up") {
+            let listed = try await client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace).items
+            let cached = backups.cache.list(namespace: namespace)
+            return Set(listed.map { "\($0.metadata.name ?? "")@\($0.metadata.resourceVersion ?? "")" })
+                == Set(cached.map { "\($0.metadata.name ?? "")@\($0.metadata.resourceVersion ?? "")" })
+        }
+    }
+
+    func backupNames() async throws -> [String] {
+        try await client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace).items
+            .compactMap(\.metadata.name).sorted()
+    }
+
+    func schedule(_ name: String) async throws -> TalosEtcdBackupSchedule {
+        try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
+    }
+
+    func eventReasons() async throws -> [String] {
+        try await client.listAll(GenericObject.self, .events, namespace: namespace).items.compactMap { event in
+            if case .string(let reason)? = event.raw["reason"] { reason } else { nil }
+        }
+    }
+}
+
+/// A backup spec; what it points at does not matter to the schedule controller.
+func backupSpec(bucket: String = "etcd-backups", endpoint: String? = "http://127.0.0.1:1", controlPlane: String = "my-controlplane") -> TalosEtcdBackupSpec {
+    TalosEtcdBackupSpec(
+        talosControlPlaneRef: .init(name: controlPlane),
+        backupStorage: BackupStorage(s3: S3Storage(
+            bucket: bucket, region: "us-east-1",
+            accessKeyID: .init(name: "s3-credentials", key: "accessKeyID"),
+            secretAccessKey: .init(name: "s3-credentials", key: "secretAccessKey"),
+            endpoint: endpoint)))
+}
