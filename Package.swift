@@ -199,7 +199,7 @@ let package = Package(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "TalosTestServer"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "S3TestSupport", "TalosTestServer"]),
         // The operator as a separate process against the Kubernetes test server, moto with
         // authentication, and the Talos test server on a real etcd.
         // The reconcilers called step by step against the Kubernetes test server (and moto and

@@ -10,8 +10,8 @@ struct CLI {
         try await ProcessRunner.run(executable.path, arguments)
     }
 
-    static func run(with arguments: [String]) async throws -> ProcessRunner.Result {
-        try await ProcessRunner.run(executable.path, arguments)
+    static func run(with arguments: [String], environment: [String: String]? = nil) async throws -> ProcessRunner.Result {
+        try await ProcessRunner.run(executable.path, arguments, environment: environment)
     }
 }
 

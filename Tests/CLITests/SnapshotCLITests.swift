@@ -1,4 +1,5 @@
 import Foundation
+import S3TestSupport
 import TalosTestServer
 import TestSupport
 import Testing
@@ -39,6 +40,54 @@ struct SnapshotCLITests {
             let missing = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("nope").path, "--output", corrupt.path)
             #expect(missing.status == 1)
             #expect(missing.stderr.contains("cannot read talosconfig"))
+        }
+    }
+}
+
+@Suite("talos-etcd-backup snapshot to S3")
+struct SnapshotToS3CLITests {
+    @Test("--output s3://BUCKET/KEY streams a verified snapshot into S3 (moto with SigV4 on); an existing object is never overwritten; a wrong secret says so")
+    func snapshotToS3() async throws {
+        let s3 = try S3TestServer.named("AUTH")
+        let etcd = try await EtcdInstance.start()
+        _ = try await etcd.etcdctl(["put", "cli", "works"])
+        do {
+            try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { server in
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-s3-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let config = directory.appendingPathComponent("talosconfig")
+                try Data(try server.talosconfig(role: "os:etcd:backup").utf8).write(to: config)
+                let key = "cli-\(UUID().uuidString.prefix(8))/etcd.db"
+                var environment = ProcessInfo.processInfo.environment
+                environment["AWS_ACCESS_KEY_ID"] = s3.credentials.accessKeyID
+                environment["AWS_SECRET_ACCESS_KEY"] = s3.credentials.secretAccessKey
+                let arguments = ["snapshot", "--talosconfig", config.path, "--output", "s3://\(s3.bucket)/\(key)",
+                                 "--s3-region", s3.region, "--s3-endpoint", s3.endpoint]
+
+                let result = try await CLI.run(with: arguments, environment: environment)
+                #expect(result.status == 0, "\(result.stderr)")
+                let lines = result.stdout.split(separator: "\n").map(String.init)
+                #expect(lines.first == "node: 127.0.0.1")
+                let stored = try await s3.readBack(key)
+                #expect(lines.dropFirst().first == "size: \(stored.size) bytes")
+                #expect(lines.last == "sha256: \(stored.sha256)")
+
+                let again = try await CLI.run(with: arguments, environment: environment)
+                #expect(again.status == 1)
+                #expect(again.stderr.contains("already exists"), "\(again.stderr)")
+                #expect(try await s3.readBack(key).sha256 == stored.sha256)
+
+                environment["AWS_SECRET_ACCESS_KEY"] = "wrong"
+                let other = arguments.map { $0.replacingOccurrences(of: key, with: key + ".2") }
+                let denied = try await CLI.run(with: other, environment: environment)
+                #expect(denied.status == 1)
+                #expect(denied.stderr.contains("signature does not match"), "\(denied.stderr)")
+                #expect(!denied.stderr.contains(s3.credentials.secretAccessKey))
+            }
+            await etcd.stop()
+        } catch {
+            await etcd.stop()
+            throw error
         }
     }
 }

@@ -1,0 +1,174 @@
+import BackupOperator
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import NIOCore
+import S3
+import S3TestSupport
+import TalosAPI
+import TalosBackupAPI
+import TalosTestServer
+import TestSupport
+import Testing
+
+@Suite("Backup reconciler: credentials, never overwriting, adopting its own object (Kubernetes test server, moto, Talos test server on etcd)")
+struct BackupReconcilerTests {
+    struct Setup: Sendable {
+        let environment: ReconcilerEnvironment
+        let talos: TalosTestServer
+        let s3: S3TestServer
+        let s3Client: S3Client
+        let prefix: String
+        let reconciler: BackupReconciler
+    }
+
+    func with(_ body: (Setup) async throws -> Void) async throws {
+        let etcd = try await EtcdInstance.start()
+        _ = try await etcd.etcdctl(["put", "k7", "value-7"])
+        do {
+            try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { talos in
+                try await ReconcilerEnvironment.with { environment in
+                    let s3 = try S3TestServer.named("AUTH")
+                    let s3Client = try s3.client()
+                    let setup = Setup(
+                        environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
+                        reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
+                                                     transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
+                                                     logger: quietLogger("backup")))
+                    try await setSecret(environment, "s3-credentials", ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey])
+                    try await setSecret(environment, "my-controlplane-talosconfig", ["talosconfig": try talos.talosconfig()])
+                    do {
+                        try await body(setup)
+                        try await s3Client.shutdown()
+                    } catch {
+                        try? await s3Client.shutdown()
+                        throw error
+                    }
+                }
+            }
+            await etcd.stop()
+        } catch {
+            await etcd.stop()
+            throw error
+        }
+    }
+
+    func setSecret(_ environment: ReconcilerEnvironment, _ name: String, _ data: [String: String]) async throws {
+        let object: JSONValue = [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": .string(name), "namespace": "default"],
+            "data": .object(data.mapValues { .string(Data($0.utf8).base64EncodedString()) }),
+        ]
+        try? await environment.client.delete(.secrets, namespace: "default", name: name)
+        _ = try await environment.client.create(try GenericObject(raw: object), .secrets, namespace: "default")
+    }
+
+    func createBackup(_ setup: Setup, _ name: String, controlPlane: String = "my-controlplane") async throws -> TalosEtcdBackup {
+        var spec = backupSpec(bucket: setup.s3.bucket, endpoint: setup.s3.endpoint, controlPlane: controlPlane)
+        spec.backupStorage.s3.prefix = setup.prefix
+        return try await setup.environment.client.create(
+            TalosEtcdBackup(metadata: ObjectMeta(name: name, namespace: "default"), spec: spec), TalosEtcdBackup.resourceType, namespace: "default")
+    }
+
+    func backup(_ setup: Setup, _ name: String) async throws -> TalosEtcdBackup {
+        try await setup.environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: name)
+    }
+
+    func objectKey(_ setup: Setup, _ name: String) -> String { "\(setup.prefix)/default/my-controlplane/\(name).db" }
+
+    @Test("an object already at the key that is not this backup's is never overwritten (ObjectExists, at once) nor deleted with the backup")
+    func neverOverwrites() async throws {
+        try await with { setup in
+            let key = objectKey(setup, "taken")
+            let etag = try await setup.s3Client.putObject(bucket: setup.s3.bucket, key: key, body: ByteBuffer(string: "someone else's object"))
+            _ = try await createBackup(setup, "taken")
+            #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "taken")) == .done)
+            let failed = try await backup(setup, "taken")
+            #expect(failed.status?.phase == .failed)
+            #expect(failed.status?.attempts == 1, "no retry can fix this")
+            #expect(failed.status?.conditions?[type: "Failed"]?.reason == "ObjectExists")
+            #expect(failed.status?.conditions?[type: "Failed"]?.message.contains(key) == true)
+            #expect(try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: key).etag == etag)
+
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "taken")
+            _ = try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "taken"))
+            #expect(try await setup.environment.backupNames().isEmpty, "the finalizer was removed")
+            #expect(try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: key).etag == etag, "the foreign object is untouched")
+            try await setup.s3Client.deleteObject(bucket: setup.s3.bucket, key: key)
+        }
+    }
+
+    @Test("a backup whose upload completed but whose status was lost adopts its own object after verifying it, without a new snapshot")
+    func adoptsItsOwnObject() async throws {
+        try await with { setup in
+            _ = try await createBackup(setup, "lost-status")
+            let key = ObjectKey(namespace: "default", name: "lost-status")
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            let stored = try await backup(setup, "lost-status")
+            #expect(stored.status?.phase == .succeeded)
+
+            // The status write after the upload never happened; Talos would now refuse a
+            // snapshot (a reader's certificate), so only adopting the object can succeed.
+            var lost = stored
+            lost.status?.phase = .running
+            lost.status?.sha256 = nil
+            lost.status?.size = nil
+            _ = try await setup.environment.client.updateStatus(lost, TalosEtcdBackup.resourceType, namespace: "default", name: "lost-status")
+            try await setSecret(setup.environment, "my-controlplane-talosconfig",
+                                ["talosconfig": try setup.talos.talosconfig(role: "os:reader")])
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            let adopted = try await backup(setup, "lost-status")
+            #expect(adopted.status?.phase == .succeeded)
+            #expect(adopted.status?.attempts == 2)
+            #expect(adopted.status?.sha256 == stored.status?.sha256, "verified and hashed again from S3")
+            #expect(adopted.status?.size == stored.status?.size)
+            #expect(adopted.status?.node == stored.status?.node)
+
+            // Deleting it deletes its object.
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "lost-status")
+            _ = try await setup.reconciler.reconcile(key)
+            let missing = await TestHelpers.caught(S3Error.self) {
+                _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey(setup, "lost-status"))
+            }
+            #expect(missing?.kind == .noSuchKey)
+        }
+    }
+
+    @Test("talosconfig lookup order: key talosconfig, else <name>.talosconfig, else config; a broken one is TalosConfigInvalid after 3 attempts")
+    func talosconfigLookup() async throws {
+        try await with { setup in
+            let environment = setup.environment
+            let resolver = CredentialResolver(secrets: KubernetesSecretReader(client: environment.client))
+            let config = try setup.talos.talosconfig()
+            try await setSecret(environment, "alt-talosconfig", ["alt.talosconfig": config, "config": "not this one"])
+            try await setSecret(environment, "sa-talosconfig", ["config": config])
+            try await setSecret(environment, "empty-talosconfig", ["other": config])
+            #expect(try await resolver.talosconfig(controlPlane: "alt", namespace: "default").source == "Secret default/alt-talosconfig key \"alt.talosconfig\"")
+            #expect(try await resolver.talosconfig(controlPlane: "sa", namespace: "default").source == "Secret default/sa-talosconfig key \"config\"")
+            let none = await TestHelpers.caught(BackupFailure.self) { _ = try await resolver.talosconfig(controlPlane: "empty", namespace: "default") }
+            #expect(none?.reason == "TalosConfigNotFound")
+            #expect(none?.message.contains("\"talosconfig\", \"empty.talosconfig\", \"config\"") == true)
+
+            try await setSecret(environment, "broken-talosconfig", ["talosconfig": "context: [unclosed"])
+            _ = try await createBackup(setup, "broken", controlPlane: "broken")
+            let key = ObjectKey(namespace: "default", name: "broken")
+            var now = Date()
+            for attempt in 1...3 {
+                environment.setTime(now)
+                let result = try await setup.reconciler.reconcile(key)
+                #expect(try await backup(setup, "broken").status?.attempts == attempt)
+                if attempt < 3 {
+                    #expect(result == .requeue(after: .seconds(10 << (attempt - 1))), "exponential backoff")
+                    // Before the backoff has passed, nothing is attempted.
+                    #expect(try await setup.reconciler.reconcile(key) != .done)
+                    #expect(try await backup(setup, "broken").status?.attempts == attempt)
+                    #expect(try await backup(setup, "broken").status?.conditions?[type: "Progressing"]?.reason == "Retrying")
+                }
+                now += 100
+            }
+            let broken = try await backup(setup, "broken")
+            #expect(broken.status?.phase == .failed)
+            #expect(broken.status?.conditions?[type: "Failed"]?.reason == "TalosConfigInvalid")
+            #expect(broken.status?.conditions?[type: "Failed"]?.message.contains("broken-talosconfig") == true)
+        }
+    }
+}
