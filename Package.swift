@@ -153,6 +153,11 @@ let package = Package(
             path: "Benchmarks/TalosBenchmark"
         ),
         .executableTarget(
+            name: "PipelineBenchmark",
+            dependencies: ["BackupOperator", "TalosAPI", "S3"],
+            path: "Benchmarks/PipelineBenchmark"
+        ),
+        .executableTarget(
             name: "CronBenchmark",
             dependencies: ["Cron"],
             path: "Benchmarks/CronBenchmark"

@@ -1,0 +1,36 @@
+import BackupOperator
+import Foundation
+import S3
+import TalosAPI
+
+// The operator's snapshot path end to end: a verified snapshot stream from talos-test-server
+// (its own process, serving a generated snapshot) through TalosToS3Transfer (the backup
+// controller's transfer, 8 MiB parts, 2 in flight) into moto with authentication on (the
+// S3_TEST_AUTH_* server). Prints throughput and this process's peak resident memory.
+// Run with: scripts/benchmark-pipeline
+let talosconfig = CommandLine.arguments[1]
+let sizeMiB = Int(CommandLine.arguments[2])!
+AllocatorTuning.returnLargeBuffersToTheSystem()
+
+func peakResidentMiB() -> Double {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+}
+
+let environment = ProcessInfo.processInfo.environment
+let context = try Talosconfig.parse(try String(contentsOfFile: talosconfig, encoding: .utf8), source: talosconfig)
+let destination = BackupDestination(
+    s3: S3Configuration(
+        region: environment["S3_TEST_REGION"] ?? "us-east-1", endpoint: environment["S3_TEST_AUTH_ENDPOINT"]!,
+        credentials: S3Credentials(accessKeyID: environment["S3_TEST_AUTH_ACCESS_KEY_ID"]!,
+                                   secretAccessKey: environment["S3_TEST_AUTH_SECRET_ACCESS_KEY"]!)),
+    bucket: environment["S3_TEST_BUCKET"] ?? "etcd-backups", key: "pipeline-benchmark/\(UUID().uuidString).db")
+let clock = ContinuousClock()
+let start = clock.now
+let stored = try await TalosToS3Transfer(talosTimeout: .seconds(60)).store(talos: context, destination: destination, owner: "benchmark")
+let elapsed = clock.now - start
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+print(String(format: "pipeline Talos -> S3: %d MiB in %.2f s = %.1f MiB/s, peak RSS %.1f MiB",
+             Int(stored.size >> 20), seconds, Double(stored.size) / 1_048_576 / seconds, peakResidentMiB()))
+precondition(stored.size == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(stored.size)")
