@@ -48,11 +48,28 @@ public struct TalosPKI: Sendable {
         serverKeyPEM = serverKey.pemRepresentation
     }
 
+    /// The kind of client key: Ed25519 as Talos issues them, or ECDSA P-256.
+    public enum ClientKeyType: Sendable {
+        case ed25519, p256
+    }
+
     /// A client certificate and key for `role`, valid from `notBefore` to `notAfter`.
-    public func clientCredentials(role: String, notBefore: Date = Date() - 300, notAfter: Date = Date() + 86_400) throws -> (certificatePEM: String, keyPEM: String) {
-        let key = Curve25519.Signing.PrivateKey()
+    public func clientCredentials(role: String, keyType: ClientKeyType = .ed25519, notBefore: Date = Date() - 300, notAfter: Date = Date() + 86_400) throws -> (certificatePEM: String, keyPEM: String) {
+        let publicKey: Certificate.PublicKey
+        let keyPEM: String
+        switch keyType {
+        case .ed25519:
+            let key = Curve25519.Signing.PrivateKey()
+            publicKey = .init(key.publicKey)
+            // talosctl writes PKCS#8 Ed25519 keys under this label.
+            keyPEM = key.pemRepresentation.replacingOccurrences(of: "PRIVATE KEY", with: "ED25519 PRIVATE KEY")
+        case .p256:
+            let key = P256.Signing.PrivateKey()
+            publicKey = .init(key.publicKey)
+            keyPEM = key.pemRepresentation
+        }
         let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            version: .v3, serialNumber: .init(), publicKey: publicKey,
             notValidBefore: notBefore, notValidAfter: notAfter, issuer: caName,
             subject: try DistinguishedName { OrganizationName(role) },
             signatureAlgorithm: .ed25519,
@@ -61,14 +78,12 @@ public struct TalosPKI: Sendable {
                 try ExtendedKeyUsage([.clientAuth])
             },
             issuerPrivateKey: .init(caKey))
-        // talosctl writes PKCS#8 Ed25519 keys under this label.
-        return (try certificate.serializeAsPEM().pemString,
-                key.pemRepresentation.replacingOccurrences(of: "PRIVATE KEY", with: "ED25519 PRIVATE KEY"))
+        return (try certificate.serializeAsPEM().pemString, keyPEM)
     }
 
     /// A talosconfig (context `test`) for `role`, reaching `endpoints` and targeting `nodes`.
-    public func talosconfig(role: String, endpoints: [String], nodes: [String] = [], notAfter: Date = Date() + 86_400) throws -> String {
-        let (certificate, key) = try clientCredentials(role: role, notAfter: notAfter)
+    public func talosconfig(role: String, endpoints: [String], nodes: [String] = [], keyType: ClientKeyType = .ed25519, notAfter: Date = Date() + 86_400) throws -> String {
+        let (certificate, key) = try clientCredentials(role: role, keyType: keyType, notAfter: notAfter)
         func b64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
         var text = "context: test\ncontexts:\n  test:\n    endpoints:\n"
         for endpoint in endpoints { text += "      - \"\(endpoint)\"\n" }

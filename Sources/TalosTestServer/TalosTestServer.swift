@@ -41,6 +41,8 @@ public final class TalosTestServer: Sendable {
         var roles: [String: String] = [:]
         var cancelledSnapshots = 0
         var port = 0
+        var snapshotNodes: [String] = []
+        var unreachableNodes: Set<String> = []
     }
 
     /// Port to listen on; 0 picks a free one.
@@ -72,12 +74,21 @@ public final class TalosTestServer: Sendable {
     /// a test etcd holds. nil serves real snapshots again.
     public func serveSyntheticSnapshots(size: Int?) { state.withLock { $0.syntheticSnapshotSize = size } }
 
+    /// The `node` metadata of each EtcdSnapshot call, in order ("" for a call without one).
+    public var snapshotNodes: [String] { state.withLock { $0.snapshotNodes } }
+
+    /// Nodes this server, acting as the endpoint's proxy, cannot reach: calls targeting them
+    /// get what Talos' apid answers for a node that is down (EtcdStatus: a message whose
+    /// metadata carries the error; EtcdSnapshot: Unavailable).
+    public func setUnreachableNodes(_ nodes: Set<String>) { state.withLock { $0.unreachableNodes = nodes } }
+
     /// Snapshot calls whose client went away before the end.
     public var cancelledSnapshots: Int { state.withLock { $0.cancelledSnapshots } }
 
     /// A talosconfig for `role` pointing at this server (and `extraEndpoints` first, when given).
-    public func talosconfig(role: String = "os:etcd:backup", endpointsBefore: [String] = [], nodes: [String] = [], notAfter: Date = Date() + 86_400) throws -> String {
-        try pki.talosconfig(role: role, endpoints: endpointsBefore + [endpoint], nodes: nodes, notAfter: notAfter)
+    public func talosconfig(role: String = "os:etcd:backup", endpointsBefore: [String] = [], nodes: [String] = [],
+                            keyType: TalosPKI.ClientKeyType = .ed25519, notAfter: Date = Date() + 86_400) throws -> String {
+        try pki.talosconfig(role: role, endpoints: endpointsBefore + [endpoint], nodes: nodes, keyType: keyType, notAfter: notAfter)
     }
 
     /// Runs `body` while the server listens on a free 127.0.0.1 port.
@@ -169,14 +180,31 @@ private final class RoleRecorder: ChannelInboundHandler, Sendable {
     }
 }
 
-private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
+/// The service at the level that sees request metadata (the `node` a call targets).
+private struct MachineService: Machine_MachineService.ServiceProtocol {
     let server: TalosTestServer
 
-    func etcdSnapshot(request: Machine_EtcdSnapshotRequest, response: RPCWriter<Common_Data>, context: ServerContext) async throws {
+    static func node(_ metadata: Metadata) -> String {
+        metadata[stringValues: "node"].first(where: { _ in true }) ?? ""
+    }
+
+    func etcdSnapshot(request: ServerRequest<Machine_EtcdSnapshotRequest>, context: ServerContext) async throws -> StreamingServerResponse<Common_Data> {
+        let node = Self.node(request.metadata)
+        server.state.withLock { $0.snapshotNodes.append(node) }
         let role = server.role(of: context.remotePeer) ?? "<none>"
         guard TalosTestServer.snapshotRoles.contains(role) else {
             throw RPCError(code: .permissionDenied, message: "not authorized")
         }
+        if server.state.withLock({ $0.unreachableNodes.contains(node) }) {
+            throw RPCError(code: .unavailable, message: "rpc error: code = Unavailable desc = connection error: dial tcp \(node):50000: connect: connection refused")
+        }
+        return StreamingServerResponse { writer in
+            try await snapshot(response: writer, context: context)
+            return [:]
+        }
+    }
+
+    private func snapshot(response: RPCWriter<Common_Data>, context: ServerContext) async throws {
         if let size = server.state.withLock({ $0.syntheticSnapshotSize }) {
             return try await streamSynthetic(size: size, to: response)
         }
@@ -205,8 +233,21 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
         }
     }
 
-    func etcdStatus(request: Google_Protobuf_Empty, context: ServerContext) async throws -> Machine_EtcdStatusResponse {
+    func etcdStatus(request: ServerRequest<Google_Protobuf_Empty>, context: ServerContext) async throws -> ServerResponse<Machine_EtcdStatusResponse> {
         guard server.role(of: context.remotePeer) != nil else { throw RPCError(code: .permissionDenied, message: "not authorized") }
+        let node = Self.node(request.metadata)
+        if server.state.withLock({ $0.unreachableNodes.contains(node) }) {
+            var entry = Machine_EtcdStatus()
+            entry.metadata.hostname = node
+            entry.metadata.error = "rpc error: code = Unavailable desc = connection error: dial tcp \(node):50000: connect: connection refused"
+            var response = Machine_EtcdStatusResponse()
+            response.messages = [entry]
+            return ServerResponse(message: response)
+        }
+        return ServerResponse(message: try await status())
+    }
+
+    private func status() async throws -> Machine_EtcdStatusResponse {
         if let size = server.state.withLock({ $0.syntheticSnapshotSize }) {
             var entry = Machine_EtcdStatus()
             entry.metadata.hostname = "talos-test-node"
@@ -239,7 +280,11 @@ private struct MachineService: Machine_MachineService.SimpleServiceProtocol {
         return response
     }
 
-    func version(request: Google_Protobuf_Empty, context: ServerContext) async throws -> Machine_VersionResponse {
+    func version(request: ServerRequest<Google_Protobuf_Empty>, context: ServerContext) async throws -> ServerResponse<Machine_VersionResponse> {
+        ServerResponse(message: version())
+    }
+
+    private func version() -> Machine_VersionResponse {
         var version = Machine_Version()
         version.metadata.hostname = "talos-test-node"
         version.version.tag = "v1.9.0-test"

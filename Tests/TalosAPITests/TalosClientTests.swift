@@ -118,6 +118,49 @@ struct TalosClientTests {
         }
     }
 
+    @Test("the node metadata reaches the server; the first node down: the next node serves; no nodes: no metadata")
+    func nodes() async throws {
+        try await withNode { server in
+            server.setUnreachableNodes(["10.5.0.1"])
+            let context = try Talosconfig.parse(try server.talosconfig(nodes: ["10.5.0.1", "10.5.0.2"]), source: "test")
+            let (source, size) = try await TalosClient(context: context, timeout: .seconds(5)).snapshot { source, stream in
+                var size = 0
+                for try await chunk in stream { size += chunk.readableBytes }
+                return (source, size)
+            }
+            #expect(source.node == "10.5.0.2")
+            #expect(size > 32)
+            #expect(server.snapshotNodes == ["10.5.0.2"], "the snapshot call targeted the second node by metadata")
+
+            // Every node down: TalosUnreachable naming each.
+            server.setUnreachableNodes(["10.5.0.1", "10.5.0.2"])
+            let unreachable = await TestHelpers.caught(TalosUnreachable.self) {
+                _ = try await TalosClient(context: context, timeout: .seconds(5)).snapshot { _, stream in for try await _ in stream {} }
+            }
+            #expect(unreachable?.failures.count == 2)
+            #expect(unreachable?.description.contains("node 10.5.0.1") == true)
+
+            // Without nodes the endpoint itself is asked: no node metadata.
+            let direct = try Talosconfig.parse(try server.talosconfig(), source: "test")
+            _ = try await TalosClient(context: direct, timeout: .seconds(5)).snapshot { _, stream in for try await _ in stream {} }
+            #expect(server.snapshotNodes.last == "")
+        }
+    }
+
+    @Test("an ECDSA P-256 client certificate works too")
+    func ecdsaClientCertificate() async throws {
+        try await withNode { server in
+            let context = try Talosconfig.parse(try server.talosconfig(keyType: .p256), source: "test")
+            #expect(context.keyPEM.contains("PRIVATE KEY") && !context.keyPEM.contains("ED25519"))
+            let size = try await TalosClient(context: context, timeout: .seconds(5)).snapshot { _, stream in
+                var size = 0
+                for try await chunk in stream { size += chunk.readableBytes }
+                return size
+            }
+            #expect(size > 32)
+        }
+    }
+
     @Test("an expired client certificate is refused")
     func expiredCertificate() async throws {
         try await withNode { server in
