@@ -10,4 +10,12 @@ public enum AllocatorTuning {
     public static func returnLargeBuffersToTheSystem() {
         _ = allocator_tuning_set_mmap_threshold(1 << 20)
     }
+
+    /// Bytes allocated and in use, and bytes the allocator holds free, for telling buffering
+    /// (in use grows) from fragmentation (free grows) in the benchmarks.
+    public static func heapBytes() -> (inUse: Int, heldFree: Int) {
+        var inUse: UInt = 0, heldFree: UInt = 0
+        allocator_tuning_heap_bytes(&inUse, &heldFree)
+        return (Int(inUse), Int(heldFree))
+    }
 }

@@ -22,6 +22,14 @@ public struct TalosClient: Sendable {
         self.timeout = timeout
     }
 
+    /// The HTTP/2 receive window. It bounds how far Talos may run ahead of the consumer (an
+    /// upload slower than the snapshot stream). With the transport's default (8 MiB) the client
+    /// buffered most of the snapshot when the consumer was slow: heap in use reached 268 MiB
+    /// for a 256 MiB snapshot read at about 100 MiB/s. With 256 KiB it stays near 23 MiB
+    /// whatever the snapshot's size or the consumer's speed (measured up to 1 GiB at 32 MiB/s),
+    /// and a fast consumer still reads about 250 MiB/s over loopback (scripts/benchmark-talos).
+    public static let receiveWindow = 256 * 1024
+
     /// The TLS configuration of every connection.
     func tlsConfiguration() throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -58,6 +66,7 @@ public struct TalosClient: Sendable {
             transportSecurity: .customSecure,
             config: .defaults { config in
                 config.connection.maxIdleTime = nil
+                config.http2.targetWindowSize = Self.receiveWindow
                 config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         // The transport has built the HTTP/2 pipeline; TLS goes in front of it.

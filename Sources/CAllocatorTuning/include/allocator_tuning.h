@@ -6,4 +6,8 @@
 /// the C library has no such setting.
 int allocator_tuning_set_mmap_threshold(int bytes);
 
+/// Bytes the allocator has handed out and not yet had back (in use), and bytes it holds free
+/// (glibc's mallinfo2: uordblks + hblkhd, and fordblks). Both 0 without glibc.
+void allocator_tuning_heap_bytes(unsigned long *in_use, unsigned long *held_free);
+
 #endif
