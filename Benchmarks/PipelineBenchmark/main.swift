@@ -10,6 +10,7 @@ import TalosAPI
 // Run with: scripts/benchmark-pipeline
 let talosconfig = CommandLine.arguments[1]
 let sizeMiB = Int(CommandLine.arguments[2])!
+let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : TalosToS3Transfer().maxConcurrentParts
 AllocatorTuning.returnLargeBuffersToTheSystem()
 
 func peakResidentMiB() -> Double {
@@ -49,7 +50,7 @@ try await withThrowingTaskGroup(of: Outcome.self) { group in
         return .peaks(inUse: inUse, heldFree: heldFree)
     }
     group.addTask {
-        .stored(try await TalosToS3Transfer(talosTimeout: .seconds(60)).store(talos: context, destination: destination, owner: "benchmark"))
+        .stored(try await TalosToS3Transfer(maxConcurrentParts: partsInFlight, talosTimeout: .seconds(60)).store(talos: context, destination: destination, owner: "benchmark"))
     }
     while let outcome = try await group.next() {
         switch outcome {

@@ -27,7 +27,12 @@ struct APIResponder: HTTPResponder {
         do {
             try authenticate(request)
             if let failure = await faults.take(method: method, path: path) {
-                var error = APIError(code: failure.code, reason: failure.code == 429 ? "TooManyRequests" : "InternalError",
+                let reason = switch failure.code {
+                case 429: "TooManyRequests"
+                case 409: "Conflict"  // as if another writer got in first
+                default: "InternalError"
+                }
+                var error = APIError(code: failure.code, reason: reason,
                                      message: "injected fault: HTTP \(failure.code)")
                 if failure.code == 429 { error.details = StatusDetails() }
                 response = statusResponse(error, retryAfter: failure.retryAfterSeconds)

@@ -191,7 +191,8 @@ public final class KubernetesTestServer: Sendable {
     // MARK: Faults
 
     /// Answers the next `count` requests (matching `method` and a path fragment, when given)
-    /// with `code` (500, 429, ...), optionally with a `Retry-After`.
+    /// with `code` (500, 429, 409 Conflict as a lost optimistic-concurrency race, ...),
+    /// optionally with a `Retry-After`.
     public func failNextRequests(_ count: Int, code: Int, method: String? = nil, pathContains: String? = nil, retryAfterSeconds: Int? = nil) async {
         await faults.failNext(count, code: code, method: method, pathContains: pathContains, retryAfterSeconds: retryAfterSeconds)
     }

@@ -178,6 +178,22 @@ struct ScheduleReconcilerTests {
         }
     }
 
+    @Test("status writes go through /status and survive conflicts (a fresh read and another try)")
+    func statusWriteSurvivesConflicts() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let (schedule, _) = try await createSchedule(environment)
+            let created = try #require(schedule.metadata.creationTimestamp?.date)
+            environment.setTime(created)
+            // The next two status writes lose a race with another writer.
+            await environment.server.failNextRequests(2, code: 409, method: "PUT", pathContains: "/status")
+            _ = try await reconciler(environment).reconcile(key("nightly"))
+            let written = try await environment.schedule("nightly")
+            #expect(written.status?.nextScheduleTime != nil, "written on the third try")
+            #expect(written.condition("Ready")?.status == .true)
+            #expect(written.metadata.generation == schedule.metadata.generation, "the spec was not touched")
+        }
+    }
+
     @Test("a schedule name longer than 63 characters is InvalidName, not a crash")
     func longName() async throws {
         try await ReconcilerEnvironment.with { environment in

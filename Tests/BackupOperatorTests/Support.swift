@@ -17,6 +17,7 @@ func quietLogger(_ label: String) -> Logger {
 /// An in-process Kubernetes test server with the CRDs, a client, an informer keeping a cache of
 /// backups, and a clock the test sets by hand: reconcilers are called directly, step by step.
 struct ReconcilerEnvironment: Sendable {
+    let server: KubernetesTestServer
     let client: KubernetesClient
     let backups: Informer<TalosEtcdBackup>
     let events: EventRecorder
@@ -37,7 +38,7 @@ struct ReconcilerEnvironment: Sendable {
                 _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
             }
             let environment = ReconcilerEnvironment(
-                client: client, backups: Informer(client: client, logger: quietLogger("informer")),
+                server: server, client: client, backups: Informer(client: client, logger: quietLogger("informer")),
                 events: EventRecorder(client: client, reportingController: "test", reportingInstance: "test", logger: quietLogger("events")),
                 time: Locked(Date()))
             do {
