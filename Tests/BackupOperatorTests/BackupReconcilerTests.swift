@@ -133,6 +133,33 @@ struct BackupReconcilerTests {
         }
     }
 
+    @Test("deleting a backup while the store refuses keeps the finalizer and says why; once the store answers, object and backup go")
+    func deletionRetriesUntilTheStoreAnswers() async throws {
+        try await with { setup in
+            _ = try await createBackup(setup, "kept")
+            let key = ObjectKey(namespace: "default", name: "kept")
+            _ = try await setup.reconciler.reconcile(key)
+            let stored = try await backup(setup, "kept")
+            #expect(stored.status?.phase == .succeeded)
+
+            try await setSecret(setup.environment, "s3-credentials", ["accessKeyID": setup.s3.credentials.accessKeyID, "secretAccessKey": "rotated-wrongly"])
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "kept")
+            let failure = await TestHelpers.caught(BackupFailure.self) { _ = try await setup.reconciler.reconcile(key) }
+            #expect(failure?.reason == "UploadFailed")
+            #expect(try await backup(setup, "kept").metadata.finalizers == [BackupReconciler.finalizer], "the finalizer stays")
+            #expect(try await setup.environment.eventReasons().contains("DeleteFailed"))
+            _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey(setup, "kept"))
+
+            try await setSecret(setup.environment, "s3-credentials", ["accessKeyID": setup.s3.credentials.accessKeyID, "secretAccessKey": setup.s3.credentials.secretAccessKey])
+            _ = try await setup.reconciler.reconcile(key)
+            #expect(try await setup.environment.backupNames().isEmpty)
+            let missing = await TestHelpers.caught(S3Error.self) {
+                _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey(setup, "kept"))
+            }
+            #expect(missing?.kind == .noSuchKey)
+        }
+    }
+
     @Test("talosconfig lookup order: key talosconfig, else <name>.talosconfig, else config; a broken one is TalosConfigInvalid after 3 attempts")
     func talosconfigLookup() async throws {
         try await with { setup in

@@ -103,3 +103,33 @@ struct CRDsCLITests {
     }
 }
 
+
+@Suite("talos-etcd-backup run (options; the operator itself is in EndToEndTests)")
+struct RunCLITests {
+    @Test("--log-format json writes one JSON object per line; a bad kubeconfig is a clear error with exit status 1")
+    func jsonLogsAndBadConfiguration() async throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-kubeconfig-\(UUID().uuidString)").path
+        let result = try await CLI.run("run", "--kubeconfig", missing, "--log-format", "json")
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+            #expect(object["level"] != nil && object["time"] != nil && object["message"] != nil)
+        }
+        #expect(result.stderr.contains("cannot load the Kubernetes configuration"))
+        #expect(result.stderr.contains(missing))
+    }
+
+    @Test("invalid options are rejected before anything starts")
+    func invalidOptions() async throws {
+        let zero = try await CLI.run("run", "--max-concurrent-backups", "0")
+        #expect(zero.status != 0)
+        #expect(zero.stderr.contains("--max-concurrent-backups must be at least 1"))
+        let format = try await CLI.run("run", "--log-format", "xml")
+        #expect(format.status != 0)
+        #expect(format.stderr.contains("xml"))
+        let election = try await CLI.run("run", "--leader-elect", "maybe")
+        #expect(election.status != 0)
+    }
+}
