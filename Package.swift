@@ -158,6 +158,11 @@ let package = Package(
             path: "Benchmarks/PipelineBenchmark"
         ),
         .executableTarget(
+            name: "OperatorBenchmark",
+            dependencies: ["KubernetesClient", "TalosBackupAPI"],
+            path: "Benchmarks/OperatorBenchmark"
+        ),
+        .executableTarget(
             name: "CronBenchmark",
             dependencies: ["Cron"],
             path: "Benchmarks/CronBenchmark"

@@ -32,6 +32,10 @@ public struct BackupOperator: Sendable {
     }
 
     public static let name = "talos-etcd-backup"
+    /// Schedules reconciled at once. A schedule's reconcile is a few API requests, so many
+    /// run side by side: 1,000 schedules ticking together must each get their backup within a
+    /// second (DESIGN.md section 6; `scripts/benchmark-operator`).
+    static let scheduleWorkers = 16
 
     let client: KubernetesClient
     let options: Options
@@ -64,13 +68,15 @@ public struct BackupOperator: Sendable {
 
         let backupController = Controller(
             name: "talosetcdbackup", primary: backupInformer,
-            reconciler: BackupReconciler(client: client, secrets: KubernetesSecretReader(client: client), transfer: options.transfer,
+            reconciler: BackupReconciler(client: client, cache: backupInformer.cache, secrets: KubernetesSecretReader(client: client),
+                                         transfer: options.transfer,
                                          events: events, clock: options.clock, logger: logger),
             workers: options.maxConcurrentBackups, logger: logger)
         let scheduleController = Controller(
             name: "talosetcdbackupschedule", primary: scheduleInformer,
-            reconciler: ScheduleReconciler(client: client, backups: ownedBackupInformer.cache, events: events, clock: options.clock, logger: logger),
-            workers: 2, logger: logger
+            reconciler: ScheduleReconciler(client: client, cache: scheduleInformer.cache, backups: ownedBackupInformer.cache, events: events,
+                                           clock: options.clock, logger: logger),
+            workers: Self.scheduleWorkers, logger: logger
         ).owning(ownedBackupInformer)
 
         logger.info("starting controllers", metadata: [

@@ -28,6 +28,8 @@ public final class BackupReconciler: Reconciler {
     public static let retryBaseDelay: TimeInterval = 10
 
     let writer: ObjectWriter
+    /// The informer's cache of backups; nil reads each backup from the API server (tests).
+    let cache: ObjectCache<TalosEtcdBackup>?
     let credentials: CredentialResolver
     let transfer: any SnapshotTransfer
     let events: EventRecorder
@@ -37,9 +39,11 @@ public final class BackupReconciler: Reconciler {
     /// rate limiter: after a restart the next attempt starts without waiting.
     private let notBefore = Mutex<[ObjectKey: Date]>([:])
 
-    public init(client: KubernetesClient, secrets: any SecretReader, transfer: any SnapshotTransfer, events: EventRecorder,
+    public init(client: KubernetesClient, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
+                transfer: any SnapshotTransfer, events: EventRecorder,
                 clock: OperatorClock = .system, logger: Logger = Logger(label: "backup-controller")) {
         self.writer = ObjectWriter(client: client)
+        self.cache = cache
         self.credentials = CredentialResolver(secrets: secrets)
         self.transfer = transfer
         self.events = events
@@ -48,9 +52,9 @@ public final class BackupReconciler: Reconciler {
     }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        // A fresh read, not the cache: whether a backup already ran must never be decided on
-        // a stale copy.
-        guard var backup = try await writer.modify(TalosEtcdBackup.self, key, .object, { _ in }) else {
+        // The cached copy may be behind; that is safe because an attempt starts with a status
+        // write carrying its resourceVersion, which a newer object refuses (see `attempt`).
+        guard var backup = try await writer.current(key, in: cache) else {
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
             return .done
         }
@@ -59,7 +63,7 @@ public final class BackupReconciler: Reconciler {
             return .done
         }
         if !(backup.metadata.finalizers ?? []).contains(Self.finalizer) {
-            guard let updated = try await writer.addFinalizer(Self.finalizer, to: TalosEtcdBackup.self, key) else { return .done }
+            guard let updated = try await writer.addFinalizer(Self.finalizer, to: backup) else { return .done }
             backup = updated
         }
         if backup.status?.phase?.isFinished == true { return .done }
@@ -89,22 +93,33 @@ public final class BackupReconciler: Reconciler {
         }
 
         let started = clock.now()
-        guard try await writer.modify(TalosEtcdBackup.self, key, .status, { object in
-            var status = object.status ?? TalosEtcdBackupStatus()
-            status.phase = .running
-            status.attempts = attempt
-            status.startTime = status.startTime ?? KubeTime(started)
-            status.bucket = s3.bucket
-            status.filename = objectKey
-            var conditions = status.conditions ?? []
-            conditions.set(type: "Progressing", status: .true, reason: "Running",
-                           message: "attempt \(attempt) of \(Self.maxAttempts): streaming a snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)",
-                           observedGeneration: generation, now: started)
-            conditions.set(type: "Ready", status: .false, reason: "Running", message: "the backup is being taken",
-                           observedGeneration: generation, now: started)
-            status.conditions = conditions
-            object.status = status
-        }) != nil else { return .done }
+        let running: TalosEtcdBackup
+        do {
+            guard let written = try await writer.modify(TalosEtcdBackup.self, key, .status, from: backup, { object in
+                // On a conflict this runs again on a fresh read: if that shows the backup
+                // finished, or another attempt counted, this one must not start.
+                guard object.status?.phase?.isFinished != true, (object.status?.attempts ?? 0) == attempt - 1 else {
+                    throw AttemptSuperseded()
+                }
+                var status = object.status ?? TalosEtcdBackupStatus()
+                status.phase = .running
+                status.attempts = attempt
+                status.startTime = status.startTime ?? KubeTime(started)
+                status.bucket = s3.bucket
+                status.filename = objectKey
+                var conditions = status.conditions ?? []
+                conditions.set(type: "Progressing", status: .true, reason: "Running",
+                               message: "attempt \(attempt) of \(Self.maxAttempts): streaming a snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)",
+                               observedGeneration: generation, now: started)
+                conditions.set(type: "Ready", status: .false, reason: "Running", message: "the backup is being taken",
+                               observedGeneration: generation, now: started)
+                status.conditions = conditions
+                object.status = status
+            }) else { return .done }
+            running = written
+        } catch is AttemptSuperseded {
+            return .done
+        }
         await events.record(.init(backup), type: .normal, reason: "Started", action: "Backup",
                             note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
 
@@ -112,7 +127,7 @@ public final class BackupReconciler: Reconciler {
             let talos = try await talosContext(spec, namespace: namespace)
             let destination = try await destination(s3, key: objectKey, namespace: namespace)
             let stored = try await transfer.store(talos: talos, destination: destination, owner: backup.metadata.uid ?? "")
-            try await succeed(backup, stored, objectKey: objectKey)
+            try await succeed(running, stored, objectKey: objectKey)
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
             return .done
         } catch where Task.isCancelled {
@@ -122,7 +137,7 @@ public final class BackupReconciler: Reconciler {
         } catch {
             let failure = BackupFailure.classify(error)
             if !failure.retryable || attempt >= Self.maxAttempts {
-                try await fail(backup, failure, attempt: attempt, objectKey: objectKey)
+                try await fail(running, failure, attempt: attempt, objectKey: objectKey)
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
             }
@@ -132,7 +147,7 @@ public final class BackupReconciler: Reconciler {
             logger.warning("backup attempt failed; retrying", metadata: [
                 "backup": "\(key)", "attempt": "\(attempt)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
             let now = clock.now()
-            try await writer.modify(TalosEtcdBackup.self, key, .status) { object in
+            try await writer.modify(TalosEtcdBackup.self, key, .status, from: running) { object in
                 var conditions = object.status?.conditions ?? []
                 conditions.set(type: "Progressing", status: .true, reason: "Retrying",
                                message: "attempt \(attempt) of \(Self.maxAttempts) failed (\(failure.reason): \(failure.message)); next attempt at \(KubeTime(retryAt))",
@@ -195,7 +210,7 @@ public final class BackupReconciler: Reconciler {
         let now = clock.now()
         let generation = backup.metadata.generation
         let bucket = backup.spec.backupStorage.s3.bucket
-        try await writer.modify(TalosEtcdBackup.self, backup.key, .status) { object in
+        try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .succeeded
             status.filename = objectKey
@@ -222,7 +237,8 @@ public final class BackupReconciler: Reconciler {
         let generation = backup.metadata.generation
         let message = failure.retryable
             ? "\(failure.message) (gave up after \(attempt) attempts)" : failure.message
-        try await writer.modify(TalosEtcdBackup.self, backup.key, .status) { object in
+        try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+            guard object.status?.phase?.isFinished != true else { return }  // a fresh read: already decided
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .failed
             status.attempts = attempt
@@ -258,6 +274,10 @@ public final class BackupReconciler: Reconciler {
                 throw failure
             }
         }
-        try await writer.removeFinalizer(Self.finalizer, from: TalosEtcdBackup.self, backup.key)
+        try await writer.removeFinalizer(Self.finalizer, from: backup)
     }
 }
+
+/// A fresh read showed that the attempt about to start is not needed (the backup finished, or
+/// another attempt was counted): the cached copy was behind.
+private struct AttemptSuperseded: Error {}

@@ -27,16 +27,19 @@ public struct ScheduleReconciler: Reconciler {
 
     let client: KubernetesClient
     let writer: ObjectWriter
+    /// The informer's cache of schedules; nil reads each schedule from the API server (tests).
+    let cache: ObjectCache<TalosEtcdBackupSchedule>?
     let backups: ObjectCache<TalosEtcdBackup>
     let events: EventRecorder
     let clock: OperatorClock
     let logger: Logger
 
     /// `backups` is the cache of an informer over the same namespaces' backups.
-    public init(client: KubernetesClient, backups: ObjectCache<TalosEtcdBackup>, events: EventRecorder,
-                clock: OperatorClock = .system, logger: Logger = Logger(label: "schedule-controller")) {
+    public init(client: KubernetesClient, cache: ObjectCache<TalosEtcdBackupSchedule>? = nil, backups: ObjectCache<TalosEtcdBackup>,
+                events: EventRecorder, clock: OperatorClock = .system, logger: Logger = Logger(label: "schedule-controller")) {
         self.client = client
         self.writer = ObjectWriter(client: client)
+        self.cache = cache
         self.backups = backups
         self.events = events
         self.clock = clock
@@ -44,12 +47,14 @@ public struct ScheduleReconciler: Reconciler {
     }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        guard var schedule = try await writer.modify(TalosEtcdBackupSchedule.self, key, .object, { _ in }) else { return .done }
+        // A cached copy that is behind is harmless: a run it thinks is due gets AlreadyExists,
+        // and status writes carry its resourceVersion, so they are redone on a fresh read.
+        guard var schedule = try await writer.current(key, in: cache) else { return .done }
         if schedule.metadata.deletionTimestamp != nil {
             return try await finalize(schedule)
         }
         if !(schedule.metadata.finalizers ?? []).contains(Self.finalizer) {
-            guard let updated = try await writer.addFinalizer(Self.finalizer, to: TalosEtcdBackupSchedule.self, key) else { return .done }
+            guard let updated = try await writer.addFinalizer(Self.finalizer, to: schedule) else { return .done }
             schedule = updated
         }
         let now = clock.now()
@@ -112,7 +117,8 @@ public struct ScheduleReconciler: Reconciler {
         }
         let next = cron.nextRun(after: now)
         try await writeStatus(schedule, now: now) { status in
-            status.lastScheduleTime = lastScheduleTime
+            // Never backwards (a fresh read after a conflict may know a later run).
+            status.lastScheduleTime = [status.lastScheduleTime, lastScheduleTime].compactMap { $0 }.max()
             status.activeBackups = active.isEmpty ? nil : active.sorted()
             status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
             status.nextScheduleTime = next.map(KubeTime.init)
@@ -230,7 +236,7 @@ public struct ScheduleReconciler: Reconciler {
         onChange: () async -> Void = {}
     ) async throws {
         var conditionsChanged = false
-        try await writer.modify(TalosEtcdBackupSchedule.self, schedule.key, .status) { object in
+        try await writer.modify(TalosEtcdBackupSchedule.self, schedule.key, .status, from: schedule) { object in
             var status = object.status ?? TalosEtcdBackupScheduleStatus()
             let before = status.conditions
             status.observedGeneration = object.metadata.generation
@@ -251,7 +257,7 @@ public struct ScheduleReconciler: Reconciler {
             options: ListOptions(labelSelector: "\(TalosEtcdBackupSchedule.backupScheduleLabel)=\(name)")
         ).items.filter { $0.metadata.controllerReference?.uid == schedule.metadata.uid }
         if remaining.isEmpty {
-            try await writer.removeFinalizer(Self.finalizer, from: TalosEtcdBackupSchedule.self, schedule.key)
+            try await writer.removeFinalizer(Self.finalizer, from: schedule)
             return .done
         }
         for backup in remaining where backup.metadata.deletionTimestamp == nil {

@@ -44,6 +44,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Backups taken at the same time.")
     var maxConcurrentBackups: Int = 2
 
+    @Option(name: .customLong("kube-api-qps"), help: "Client-side limit on requests per second to the API server (sustained).")
+    var kubeAPIQPS: Double = 500
+
+    @Option(name: .customLong("kube-api-burst"), help: "Client-side limit on requests to the API server (burst).")
+    var kubeAPIBurst: Int = 1000
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -60,6 +66,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard maxConcurrentBackups >= 1 else { throw ValidationError("--max-concurrent-backups must be at least 1") }
+        guard kubeAPIQPS > 0, kubeAPIBurst >= 1 else { throw ValidationError("--kube-api-qps and --kube-api-burst must be positive") }
         guard leaseDurationSeconds >= 3 else { throw ValidationError("--lease-duration-seconds must be at least 3") }
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
     }
@@ -69,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
         AllocatorTuning.returnLargeBuffersToTheSystem()
         let logger = Logger(label: "talos-etcd-backup")
 
-        let configuration: KubernetesConfiguration
+        var configuration: KubernetesConfiguration
         do {
             configuration = if let kubeconfig {
                 try Kubeconfig.load(paths: [kubeconfig], context: context)
@@ -80,6 +87,8 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("cannot load the Kubernetes configuration: \(error)")
             throw ExitCode(1)
         }
+        configuration.queriesPerSecond = kubeAPIQPS
+        configuration.burst = kubeAPIBurst
         let client = try KubernetesClient(configuration: configuration, logger: logger)
 
         var clock = OperatorClock.system

@@ -1,0 +1,100 @@
+import Foundation
+import KubernetesClient
+import TalosBackupAPI
+
+// The control-plane target of DESIGN.md section 6: 1,000 schedules in 100 namespaces.
+//   OperatorBenchmark setup KUBECONFIG            CRDs, 100 namespaces, 1,000 `* * * * *` schedules
+//   OperatorBenchmark measure KUBECONFIG PID      the operator (process PID) with them: time to
+//                                                 reconcile all, resident memory, CPU while idle
+//                                                 between ticks, and how long after its scheduled
+//                                                 time each backup of the next tick was created.
+// Run with: scripts/benchmark-operator
+/// A line on standard output, written at once (print buffers when the output is a file).
+func report(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+
+let mode = CommandLine.arguments[1]
+let client = try KubernetesClient(configuration: Kubeconfig.load(paths: [CommandLine.arguments[2]]))
+let namespaces = 100, perNamespace = 10
+
+func schedules() async throws -> [TalosEtcdBackupSchedule] {
+    try await client.listAll(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, options: ListOptions(limit: 500)).items
+}
+
+/// Resident set (VmRSS) and peak (VmHWM) of `pid` in MiB, and its CPU seconds (user + system).
+func processFigures(_ pid: String) -> (rss: Double, peak: Double, cpu: Double) {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    func field(_ name: String) -> Double {
+        let line = status.split(separator: "\n").first { $0.hasPrefix(name) } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+    let stat = ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").split(separator: ")").last?.split(separator: " ") ?? []
+    let ticks = stat.count > 13 ? (Double(stat[11]) ?? 0) + (Double(stat[12]) ?? 0) : 0
+    return (field("VmRSS:"), field("VmHWM:"), ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
+}
+
+switch mode {
+case "setup":
+    for crd in CustomResourceDefinitions.all {
+        _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
+    }
+    // Compression is not supported yet, so each backup fails at once (no Talos, no S3, no
+    // retries): what is measured is the control plane, and Forbid never holds a run.
+    let spec = TalosEtcdBackupSpec(
+        talosControlPlaneRef: .init(name: "bench"),
+        backupStorage: BackupStorage(
+            s3: S3Storage(
+                bucket: "etcd-backups", region: "us-east-1", accessKeyID: .init(name: "s3", key: "id"),
+                secretAccessKey: .init(name: "s3", key: "secret"), endpoint: "http://127.0.0.1:1"),
+            compression: Compression(type: "zstd")))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for n in 0..<namespaces {
+            group.addTask {
+                let namespace = "team-\(n)"
+                _ = try await client.create(try GenericObject(raw: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(namespace)]]), .namespaces)
+                for s in 0..<perNamespace {
+                    let schedule = TalosEtcdBackupSchedule(
+                        metadata: ObjectMeta(name: "schedule-\(s)", namespace: namespace),
+                        spec: TalosEtcdBackupScheduleSpec(schedule: "* * * * *", backupTemplate: BackupTemplate(spec: spec), retention: 1,
+                                                          failedBackupsHistoryLimit: 1))
+                    _ = try await client.create(schedule, TalosEtcdBackupSchedule.resourceType, namespace: namespace)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    report("created \(namespaces * perNamespace) schedules in \(namespaces) namespaces")
+
+case "measure":
+    let pid = CommandLine.arguments[3]
+    let clock = ContinuousClock()
+    let start = clock.now
+    while try await schedules().filter({ $0.status?.nextScheduleTime != nil }).count < namespaces * perNamespace {
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    report("all \(namespaces * perNamespace) schedules reconciled \(clock.now - start) after the operator started")
+    // The first tick at least 5 s away: every schedule's backup, and how late each was
+    // created (whole seconds, the resolution of creationTimestamp).
+    let tick = (Int(Date().timeIntervalSince1970 + 5) / 60 + 1) * 60
+    var backups: [TalosEtcdBackup] = []
+    while backups.count < namespaces * perNamespace, Int(Date().timeIntervalSince1970) < tick + 30 {
+        try await Task.sleep(for: .milliseconds(250))
+        backups = try await client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, options: ListOptions(limit: 500)).items
+            .filter { $0.metadata.name?.hasSuffix("-\(tick)") == true }
+    }
+    var histogram: [Int: Int] = [:]
+    for backup in backups {
+        if let created = backup.metadata.creationTimestamp { histogram[Int(created.date.timeIntervalSince1970) - tick, default: 0] += 1 }
+    }
+    report("backups for the tick at \(KubeTime(Date(timeIntervalSince1970: TimeInterval(tick)))): \(backups.count) of \(namespaces * perNamespace); "
+          + "seconds after the scheduled time: " + histogram.sorted { $0.key < $1.key }.map { "\($0.key) s: \($0.value)" }.joined(separator: ", "))
+    // Idle: from 30 s to 50 s after the tick, when that tick's work is long done.
+    try await Task.sleep(for: .seconds(max(0, Double(tick + 30) - Date().timeIntervalSince1970)))
+    let before = processFigures(pid)
+    try await Task.sleep(for: .seconds(20))
+    let after = processFigures(pid)
+    report(String(format: "idle between ticks: %.2f%% of one core over 20 s; resident %.1f MiB, peak %.1f MiB",
+                 (after.cpu - before.cpu) / 20 * 100, after.rss, after.peak))
+default:
+    fatalError("mode: setup or measure")
+}
+try await client.shutdown()
