@@ -21,6 +21,7 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String { "\(reason): \(message)" }
 
+    /// The reasons the `Failed` condition and Warning Events use (DESIGN.md section 1).
     public enum Reason {
         public static let invalidSpec = "InvalidSpec"
         public static let unsupported = "Unsupported"

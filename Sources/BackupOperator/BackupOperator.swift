@@ -11,6 +11,7 @@ import TalosBackupAPI
 /// behind: the uploader aborts on cancellation) and releases the lease, so another replica
 /// takes over at once.
 public struct BackupOperator: Sendable {
+    /// What `talos-etcd-backup run`'s options decide.
     public struct Options: Sendable {
         /// Watch only this namespace; nil watches all.
         public var namespace: String?
