@@ -138,12 +138,13 @@ struct ConfigurationTests {
         try await withServer(.init(authentication: .token("from-plugin"), logger: quietLogger("server"))) { server, _ in
             let directory = try temporaryDirectory()
             let counter = directory.appendingPathComponent("runs")
-            // Prints a token that expires in about three seconds and counts its runs.
+            // Prints a token that expires in six to seven seconds (whole seconds) and counts its
+            // runs; the first two requests must fit well inside that even on a loaded machine.
             try write("""
                 #!/bin/sh
                 echo run >> "\(counter.path)"
                 [ "$KUBERNETES_EXEC_INFO" != "" ] || { echo "no exec info" >&2; exit 3; }
-                expiry=$(date -u -d '+3 seconds' +%Y-%m-%dT%H:%M:%SZ)
+                expiry=$(date -u -d '+7 seconds' +%Y-%m-%dT%H:%M:%SZ)
                 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$TOKEN" "$expiry"
                 """, to: directory.appendingPathComponent("plugin.sh"), executable: true)
             try write("""
@@ -167,7 +168,7 @@ struct ConfigurationTests {
             _ = try await client.list(GenericObject.self, .namespaces)
             _ = try await client.list(GenericObject.self, .namespaces)
             #expect(try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count == 1)  // cached
-            try await Task.sleep(for: .seconds(4))
+            try await Task.sleep(for: .seconds(8))
             _ = try await client.list(GenericObject.self, .namespaces)
             #expect(try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count == 2)  // expired: run again
             try await client.shutdown()
