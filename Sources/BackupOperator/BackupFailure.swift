@@ -31,6 +31,7 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         public static let talosUnreachable = "TalosUnreachable"
         public static let talosError = "TalosError"
         public static let snapshotCorrupt = "SnapshotCorrupt"
+        public static let snapshotStalled = "SnapshotStalled"
         public static let uploadFailed = "UploadFailed"
         public static let objectExists = "ObjectExists"
         public static let internalError = "InternalError"

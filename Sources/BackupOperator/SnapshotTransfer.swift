@@ -56,18 +56,22 @@ public protocol SnapshotTransfer: Sendable {
 /// - Multipart uploads left at the key by a killed process are aborted before anything else,
 ///   so a restart leaves no orphaned parts.
 /// - A corrupt or broken snapshot aborts the upload: nothing is stored.
+/// - A stream that stops moving for `stallTimeout` is cancelled and fails (`SnapshotStalled`).
 public struct TalosToS3Transfer: SnapshotTransfer {
     /// Part size and parallelism: 8 MiB × 2 in flight keeps one backup near 30 MiB of buffers.
     public var partSize: Int
     public var maxConcurrentParts: Int
     public var talosTimeout: Duration
+    /// How long the snapshot stream may go without a new chunk, first byte included.
+    public var stallTimeout: Duration
     let logger: Logger
 
     public init(partSize: Int = 8 * 1024 * 1024, maxConcurrentParts: Int = 2, talosTimeout: Duration = .seconds(30),
-                logger: Logger = Logger(label: "snapshot-transfer")) {
+                stallTimeout: Duration = .seconds(120), logger: Logger = Logger(label: "snapshot-transfer")) {
         self.partSize = partSize
         self.maxConcurrentParts = maxConcurrentParts
         self.talosTimeout = talosTimeout
+        self.stallTimeout = stallTimeout
         self.logger = logger
     }
 
@@ -90,13 +94,17 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
             }
             let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
-            return try await TalosClient(context: talos, timeout: talosTimeout).snapshot { source, stream in
-                let uploader = MultipartUploader(
-                    client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
-                    metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
-                let result = try await uploader.upload(
-                    stream, bucket: destination.bucket, key: destination.key, sizeHint: Int64(source.status.dbSize))
-                return StoredBackup(node: source.node, size: result.size, sha256: result.sha256)
+            let talosClient = TalosClient(context: talos, timeout: talosTimeout)
+            return try await StallWatchdog(limit: stallTimeout).run { progressed in
+                try await talosClient.snapshot { source, stream in
+                    let uploader = MultipartUploader(
+                        client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
+                        metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
+                    let result = try await uploader.upload(
+                        ObservedChunks(base: stream, observe: progressed),
+                        bucket: destination.bucket, key: destination.key, sizeHint: Int64(source.status.dbSize))
+                    return StoredBackup(node: source.node, size: result.size, sha256: result.sha256)
+                }
             }
         }
     }

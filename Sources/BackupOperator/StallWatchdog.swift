@@ -1,0 +1,67 @@
+import Foundation
+import NIOCore
+import Synchronization
+
+/// Fails a transfer whose snapshot stream stops moving. A Talos node that stops sending (or a
+/// store that stops taking parts, which stops the stream too) must not hold a backup, and
+/// with `concurrencyPolicy: Forbid` every later backup of its schedule, forever: after
+/// `limit` without a new chunk the transfer is cancelled (its upload aborted) and the attempt
+/// fails with `SnapshotStalled`, to be retried like any other failure.
+struct StallWatchdog: Sendable {
+    let limit: Duration
+
+    /// Runs `body`, which reports progress by calling the closure it is given.
+    func run<T: Sendable>(_ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T) async throws -> T {
+        let lastProgress = LastProgress()
+        let limit = self.limit
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                let clock = ContinuousClock()
+                while true {
+                    try await Task.sleep(for: min(limit / 4, .seconds(1)))
+                    let idle = clock.now - lastProgress.instant
+                    if idle > limit {
+                        throw BackupFailure(
+                            reason: BackupFailure.Reason.snapshotStalled,
+                            message: "no snapshot data for \(idle.components.seconds) s (limit \(limit.components.seconds) s): the Talos stream or the upload stalled; the upload was aborted")
+                    }
+                }
+            }
+            group.addTask { try await body { lastProgress.touch() } }
+            while let result = try await group.next() {
+                if let value = result {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            preconditionFailure("the watchdog only ends by throwing")
+        }
+    }
+}
+
+/// When the stream last moved.
+private final class LastProgress: Sendable {
+    private let state = Mutex(ContinuousClock.now)
+    var instant: ContinuousClock.Instant { state.withLock { $0 } }
+    func touch() { state.withLock { $0 = .now } }
+}
+
+/// The chunks of `base`, calling `observe` as each arrives.
+struct ObservedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let observe: @Sendable () -> Void
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let observe: @Sendable () -> Void
+
+        mutating func next() async throws -> ByteBuffer? {
+            let chunk = try await base.next()
+            if chunk != nil { observe() }
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), observe: observe) }
+}
