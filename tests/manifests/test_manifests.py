@@ -145,3 +145,23 @@ def test_broken_manifests_are_rejected(breakage):
     assert list(validator("TalosEtcdBackupSchedule").iter_errors(doc)) == []
     BROKEN[breakage](doc)
     assert list(validator("TalosEtcdBackupSchedule").iter_errors(doc)) != []
+
+
+RBAC = os.path.join(ROOT, "deploy", "rbac", "operator-rbac.yaml")
+
+
+def test_rbac_manifests_are_valid():
+    docs = load_all(RBAC)
+    assert {doc["kind"] for doc in docs} == {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_rbac_grants_secrets_get_only():
+    """DESIGN.md section 2: Secrets are read with GET; never listed or watched."""
+    role = next(doc for doc in load_all(RBAC) if doc["kind"] == "ClusterRole")
+    secret_rules = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert [rule["verbs"] for rule in secret_rules] == [["get"]]
+    plurals = {crd["spec"]["names"]["plural"] for crd in crds().values()}
+    granted = {resource for rule in role["rules"] for resource in rule["resources"]}
+    assert plurals <= granted and {f"{plural}/status" for plural in plurals} <= granted
