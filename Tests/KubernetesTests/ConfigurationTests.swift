@@ -140,6 +140,10 @@ struct ConfigurationTests {
             let counter = directory.appendingPathComponent("runs")
             // Prints a token that expires in six to seven seconds (whole seconds) and counts its
             // runs; the first two requests must fit well inside that even on a loaded machine.
+            // It runs through /bin/sh: executing a file just rewritten can fail with "text file
+            // busy" while another test's child process still holds the write descriptor. The
+            // shell is named relative to the kubeconfig's directory, which must resolve it.
+            let relativeShell = String(repeating: "../", count: directory.pathComponents.count - 1) + "bin/sh"
             try write("""
                 #!/bin/sh
                 echo run >> "\(counter.path)"
@@ -156,7 +160,8 @@ struct ConfigurationTests {
                   user:
                     exec:
                       apiVersion: client.authentication.k8s.io/v1
-                      command: ./plugin.sh
+                      command: \(relativeShell)
+                      args: ['\(directory.appendingPathComponent("plugin.sh").path)']
                       env: [{name: TOKEN, value: from-plugin}]
                 contexts:
                 - name: c
