@@ -167,11 +167,13 @@ public struct ScheduleReconciler: Reconciler {
         backup.status?.phase == .succeeded || (backup.status?.conditions ?? []).isTrue("Ready")
     }
 
-    /// This schedule's backups that are not being deleted.
+    /// This schedule's backups that are not being deleted: those in its namespace with label
+    /// `talos.alperen.cloud/backup-schedule=<name>`, as DESIGN.md defines retention (the
+    /// schedule sets that label and a controller ownerReference on every backup it creates).
     private func ownedBackups(of schedule: TalosEtcdBackupSchedule) -> [TalosEtcdBackup] {
-        guard let uid = schedule.metadata.uid else { return [] }
+        guard let name = schedule.metadata.name else { return [] }
         return backups.list(namespace: schedule.metadata.namespace).filter {
-            $0.metadata.controllerReference?.uid == uid && $0.metadata.deletionTimestamp == nil
+            $0.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] == name && $0.metadata.deletionTimestamp == nil
         }
     }
 
@@ -255,7 +257,7 @@ public struct ScheduleReconciler: Reconciler {
         let remaining = try await client.listAll(
             TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace,
             options: ListOptions(labelSelector: "\(TalosEtcdBackupSchedule.backupScheduleLabel)=\(name)")
-        ).items.filter { $0.metadata.controllerReference?.uid == schedule.metadata.uid }
+        ).items
         if remaining.isEmpty {
             try await writer.removeFinalizer(Self.finalizer, from: schedule)
             return .done

@@ -160,21 +160,26 @@ struct ScheduleReconcilerTests {
                     try await setStatus(environment, name, phase: phase, completion: phase.isFinished ? first + minutes * 60 : nil)
                 }
             }
-            // Someone else's backup with the same label but no owner reference is not ours to prune.
-            _ = try await environment.client.create(
-                TalosEtcdBackup(metadata: ObjectMeta(name: "unowned", namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: "nightly"]), spec: backupSpec()),
-                TalosEtcdBackup.resourceType, namespace: "default")
+            // DESIGN.md: retention counts the backups with the schedule's label, so a labelled
+            // backup without an owner reference (made by hand) counts too; one with another
+            // schedule's label does not.
+            for (name, label, minutes) in [("labelled", "nightly", 5.0), ("other-schedule", "weekly", 1.0)] {
+                _ = try await environment.client.create(
+                    TalosEtcdBackup(metadata: ObjectMeta(name: name, namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: label]), spec: backupSpec()),
+                    TalosEtcdBackup.resourceType, namespace: "default")
+                try await setStatus(environment, name, phase: .succeeded, completion: first + minutes * 60)
+            }
             try await environment.syncCache()
             environment.setTime(first + 3600)
             #expect(try await reconciler.reconcile(key("nightly")) == .done, "paused: no requeue")
-            #expect(try await environment.backupNames() == ["bad-3", "ok-3", "ok-4", "running", "unowned"])
+            #expect(try await environment.backupNames() == ["bad-3", "ok-3", "ok-4", "other-schedule", "running"])
             let status = try #require(try await environment.schedule("nightly").status)
             #expect(status.lastSuccessfulBackupTime == KubeTime(first + 40 * 60))
             #expect(status.activeBackups == ["running"])
             #expect(status.nextScheduleTime == nil)
             let paused = try await environment.schedule("nightly")
             #expect(paused.condition("Ready")?.status == .false && paused.condition("Ready")?.reason == "Paused")
-            #expect(try await environment.eventReasons().filter { $0 == "BackupPruned" }.count == 4)
+            #expect(try await environment.eventReasons().filter { $0 == "BackupPruned" }.count == 5)
         }
     }
 
