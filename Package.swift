@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Cron"),
         // CRD types, defaults, validation and CRD manifest generation.
         .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesClient"]),
-        // Filled by later issues (see README "Status").
+        // Our Kubernetes client: configuration, REST, watch, errors, object metadata.
         .target(
             name: "KubernetesClient",
             dependencies: [
