@@ -26,7 +26,11 @@ struct APIResponder: HTTPResponder {
         let response: Response
         do {
             try authenticate(request)
-            if let failure = await faults.take(method: method, path: path) {
+            if (request.headers[.contentType] ?? "").hasPrefix("application/vnd.kubernetes.protobuf") {
+                // As an API server without protobuf answers; clients then resend as JSON.
+                response = statusResponse(APIError(code: 415, reason: "UnsupportedMediaType",
+                                                   message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/strategic-merge-patch+json"))
+            } else if let failure = await faults.take(method: method, path: path) {
                 let reason = switch failure.code {
                 case 429: "TooManyRequests"
                 case 409: "Conflict"  // as if another writer got in first

@@ -23,6 +23,12 @@ struct KubectlTests {
             #expect(seed.status == 0, "\(seed.stderr)")
             #expect(seed.stdout == "secret/my-s3-credentials created\ntalosetcdbackupschedule.talos.alperen.cloud/daily-backup-schedule created\n")
 
+            // Protobuf bodies (kubectl create of core kinds) are refused as a server without
+            // protobuf refuses them: 415, naming the media types it takes.
+            let protobuf = try await kubectl.run(["create", "namespace", "created-with-protobuf"])
+            #expect(protobuf.status != 0)
+            #expect(protobuf.stderr.contains("UnsupportedMediaType") && protobuf.stderr.contains("application/json"), "\(protobuf.stderr)")
+
             let json = try await kubectl.run(["get", "tebs", "daily-backup-schedule", "-o", "json"])
             #expect(json.status == 0, "\(json.stderr)")
             let object = try JSONValue.parse(Data(json.stdout.utf8))
