@@ -147,19 +147,21 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // /proc figures and durations, shared by the benchmarks.
+        .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
             name: "TalosBenchmark",
-            dependencies: ["TalosAPI"],
+            dependencies: ["BenchmarkSupport", "TalosAPI"],
             path: "Benchmarks/TalosBenchmark"
         ),
         .executableTarget(
             name: "PipelineBenchmark",
-            dependencies: ["BackupOperator", "TalosAPI", "S3"],
+            dependencies: ["BenchmarkSupport", "BackupOperator", "TalosAPI", "S3"],
             path: "Benchmarks/PipelineBenchmark"
         ),
         .executableTarget(
             name: "OperatorBenchmark",
-            dependencies: ["KubernetesClient", "TalosBackupAPI"],
+            dependencies: ["BenchmarkSupport", "KubernetesClient", "TalosBackupAPI"],
             path: "Benchmarks/OperatorBenchmark"
         ),
         .executableTarget(
@@ -169,12 +171,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "KubernetesBenchmark",
-            dependencies: ["KubernetesClient", "ControllerRuntime", "TalosBackupAPI"],
+            dependencies: ["BenchmarkSupport", "KubernetesClient", "ControllerRuntime", "TalosBackupAPI"],
             path: "Benchmarks/KubernetesBenchmark"
         ),
         .executableTarget(
             name: "S3Benchmark",
-            dependencies: ["S3", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["BenchmarkSupport", "S3", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Benchmarks/S3Benchmark"
         ),
         // The S3 test servers scripts/test starts, for the S3 and end-to-end tests.
@@ -191,7 +193,7 @@ let package = Package(
             ]
         ),
         // Helpers shared by the test targets (child processes without blocking the thread pool).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "CronTests", dependencies: ["Cron", "TestSupport"]),
         .testTarget(
             name: "TalosAPITests",
@@ -219,6 +221,7 @@ let package = Package(
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
                 "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import ControllerRuntime
 import Foundation
 import KubernetesClient
@@ -9,16 +10,7 @@ import TalosBackupAPI
 // memory is not counted. Run with: scripts/benchmark-kubernetes
 let objectCount = Int(ProcessInfo.processInfo.environment["OBJECTS"] ?? "10000")!
 
-func residentMiB() -> Double {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-    let kib = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-    return kib / 1024
-}
 
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
 
 let serverPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubernetes-test-server").path
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
@@ -41,7 +33,7 @@ configuration.burst = 100_000
 let client = try KubernetesClient(configuration: configuration, logger: logger)
 for crd in CustomResourceDefinitions.all { _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions) }
 
-let baseline = residentMiB()
+let baseline = ProcessFigures.memoryMiB("VmRSS")
 let clock = ContinuousClock()
 let spec = TalosEtcdBackupSpec(
     talosControlPlaneRef: .init(name: "prod-controlplane"),
@@ -61,7 +53,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     try await group.waitForAll()
 }
 let created = clock.now - createStart
-print("created \(objectCount) TalosEtcdBackup objects in \(String(format: "%.2f", seconds(created))) s (\(Int(Double(objectCount) / seconds(created))) creates/s, 8 concurrent clients)")
+print("created \(objectCount) TalosEtcdBackup objects in \(String(format: "%.2f", created.inSeconds)) s (\(Int(Double(objectCount) / created.inSeconds)) creates/s, 8 concurrent clients)")
 
 let informer = Informer<TalosEtcdBackup>(client: client, logger: logger)
 let syncStart = clock.now
@@ -69,8 +61,8 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await informer.run() }
     await informer.waitForSync()
     let synced = clock.now - syncStart
-    print("informer synced \(informer.cache.count) objects in \(String(format: "%.2f", seconds(synced))) s (list pages of 500)")
-    print("resident memory: \(String(format: "%.1f", residentMiB())) MiB with the cache (\(String(format: "%.1f", baseline)) MiB before the objects existed)")
+    print("informer synced \(informer.cache.count) objects in \(String(format: "%.2f", synced.inSeconds)) s (list pages of 500)")
+    print("resident memory: \(String(format: "%.1f", ProcessFigures.memoryMiB("VmRSS"))) MiB with the cache (\(String(format: "%.1f", baseline)) MiB before the objects existed)")
     group.cancelAll()
 }
 try await client.shutdown()
@@ -85,7 +77,7 @@ for _ in 0..<keys {
     queue.done(key)
 }
 let single = clock.now - queueStart
-print("work queue, 1 worker: \(Int(Double(keys) / seconds(single))) keys/s (add + next + done)")
+print("work queue, 1 worker: \(Int(Double(keys) / single.inSeconds)) keys/s (add + next + done)")
 
 let shared = WorkQueue<Int>()
 let parallelStart = clock.now
@@ -96,4 +88,4 @@ await withTaskGroup(of: Void.self) { group in
     }
 }
 let parallel = clock.now - parallelStart
-print("work queue, 4 workers and a producer: \(Int(Double(keys) / seconds(parallel))) keys/s")
+print("work queue, 4 workers and a producer: \(Int(Double(keys) / parallel.inSeconds)) keys/s")

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import KubernetesClient
 import TalosBackupAPI
@@ -22,14 +23,7 @@ func schedules() async throws -> [TalosEtcdBackupSchedule] {
 
 /// Resident set (VmRSS) and peak (VmHWM) of `pid` in MiB, and its CPU seconds (user + system).
 func processFigures(_ pid: String) -> (rss: Double, peak: Double, cpu: Double) {
-    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-    func field(_ name: String) -> Double {
-        let line = status.split(separator: "\n").first { $0.hasPrefix(name) } ?? ""
-        return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-    }
-    let stat = ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").split(separator: ")").last?.split(separator: " ") ?? []
-    let ticks = stat.count > 13 ? (Double(stat[11]) ?? 0) + (Double(stat[12]) ?? 0) : 0
-    return (field("VmRSS:"), field("VmHWM:"), ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
+    (ProcessFigures.memoryMiB("VmRSS", pid: pid), ProcessFigures.memoryMiB("VmHWM", pid: pid), ProcessFigures.cpuSeconds(pid: pid))
 }
 
 switch mode {

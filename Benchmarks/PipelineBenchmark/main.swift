@@ -1,4 +1,5 @@
 import BackupOperator
+import BenchmarkSupport
 import Foundation
 import S3
 import TalosAPI
@@ -13,11 +14,6 @@ let sizeMiB = Int(CommandLine.arguments[2])!
 let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : TalosToS3Transfer().maxConcurrentParts
 AllocatorTuning.returnLargeBuffersToTheSystem()
 
-func peakResidentMiB() -> Double {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-}
 
 let environment = ProcessInfo.processInfo.environment
 let context = try Talosconfig.parse(try String(contentsOfFile: talosconfig, encoding: .utf8), source: talosconfig)
@@ -63,9 +59,9 @@ try await withThrowingTaskGroup(of: Outcome.self) { group in
     }
 }
 let elapsed = clock.now - start
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let seconds = elapsed.inSeconds
 print(String(format: "pipeline Talos -> S3: %d MiB in %.2f s = %.1f MiB/s, peak RSS %.1f MiB (heap in use at most %.1f MiB, held free at most %.1f MiB)",
-             Int(stored!.size >> 20), seconds, Double(stored!.size) / 1_048_576 / seconds, peakResidentMiB(),
+             Int(stored!.size >> 20), seconds, Double(stored!.size) / 1_048_576 / seconds, ProcessFigures.peakResidentMiB(),
              Double(peakInUse) / 1_048_576, Double(peakFree) / 1_048_576))
 precondition(stored!.size == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(stored!.size)")
 

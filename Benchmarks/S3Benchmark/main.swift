@@ -1,4 +1,5 @@
 import Crypto
+import BenchmarkSupport
 import Foundation
 import NIOCore
 import S3
@@ -11,11 +12,6 @@ let environment = ProcessInfo.processInfo.environment
 let sizeMiB = Int(CommandLine.arguments.dropFirst().first ?? "1024")!
 let size = sizeMiB * 1024 * 1024
 
-func peakResidentMiB() -> Double {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-}
 
 /// 1 MiB chunks of pseudo-random bytes (xorshift), generated as they are consumed.
 struct Generated: AsyncSequence, Sendable {
@@ -54,9 +50,9 @@ let concurrency = Int(environment["MAX_PARTS"] ?? "4")!
 let result = try await MultipartUploader(client: client, maxConcurrentParts: concurrency).upload(
     Generated(length: size), bucket: environment["S3_TEST_BUCKET"] ?? "etcd-backups", key: "benchmark-\(sizeMiB)-mib.db")
 let elapsed = clock.now - start
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let seconds = elapsed.inSeconds
 print(String(format: "swift uploader: %d MiB in %.2f s = %.1f MiB/s, %d parts, peak RSS %.1f MiB",
-             sizeMiB, seconds, Double(sizeMiB) / seconds, result.partCount, peakResidentMiB()))
+             sizeMiB, seconds, Double(sizeMiB) / seconds, result.partCount, ProcessFigures.peakResidentMiB()))
 try await client.shutdown()
 
 // Client-side costs per byte, to see what competes with the server for the CPU.
@@ -73,7 +69,7 @@ do {
     _ = sha.finalize()
     let shaTime = clock.now - shaStart
     func rate(_ duration: Duration) -> Double {
-        1024 / (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        1024 / duration.inSeconds
     }
     print(String(format: "client-side per byte: CRC-32 %.0f MiB/s, SHA-256 %.0f MiB/s (crc %08x)", rate(crcTime), rate(shaTime), crc.value))
 }

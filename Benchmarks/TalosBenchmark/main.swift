@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import TalosAPI
 
@@ -7,11 +8,6 @@ import TalosAPI
 let talosconfig = CommandLine.arguments[1]
 let sizeMiB = Int(CommandLine.arguments[2])!
 
-func peakResidentMiB() -> Double {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-}
 
 let context = try Talosconfig.parse(try String(contentsOfFile: talosconfig, encoding: .utf8), source: talosconfig)
 let client = TalosClient(context: context, timeout: .seconds(60))
@@ -23,7 +19,7 @@ let size = try await client.snapshot { _, stream in
     return total
 }
 let elapsed = clock.now - start
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let seconds = elapsed.inSeconds
 print(String(format: "talos client: %d MiB verified in %.2f s = %.1f MiB/s, peak RSS %.1f MiB",
-             size >> 20, seconds, Double(size) / 1_048_576 / seconds, peakResidentMiB()))
+             size >> 20, seconds, Double(size) / 1_048_576 / seconds, ProcessFigures.peakResidentMiB()))
 precondition(size == sizeMiB * 1024 * 1024 + 32, "unexpected snapshot size \(size)")

@@ -91,6 +91,14 @@ public final class TalosTestServer: Sendable {
         try pki.talosconfig(role: role, endpoints: endpointsBefore + [endpoint], nodes: nodes, keyType: keyType, notAfter: notAfter)
     }
 
+    /// Runs `body` with a server in front of a fresh etcd holding keys `k0`...`k19` (values
+    /// `value-<n>`); stops both afterwards.
+    public static func withRunningOnFreshEtcd<T: Sendable>(_ body: (TalosTestServer) async throws -> T) async throws -> T {
+        try await EtcdInstance.withRunning { etcd in
+            try await withRunning(etcdEndpoint: etcd.clientURL, body)
+        }
+    }
+
     /// Runs `body` while the server listens on a free 127.0.0.1 port.
     public static func withRunning<T: Sendable>(etcdEndpoint: String, _ body: (TalosTestServer) async throws -> T) async throws -> T {
         let server = try TalosTestServer(etcdEndpoint: etcdEndpoint)

@@ -23,33 +23,25 @@ struct BackupReconcilerTests {
     }
 
     func with(_ body: (Setup) async throws -> Void) async throws {
-        let etcd = try await EtcdInstance.start()
-        _ = try await etcd.etcdctl(["put", "k7", "value-7"])
-        do {
-            try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { talos in
-                try await ReconcilerEnvironment.with { environment in
-                    let s3 = try S3TestServer.named("AUTH")
-                    let s3Client = try s3.client()
-                    let setup = Setup(
-                        environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
-                        reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
-                                                     transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
-                                                     logger: quietLogger("backup")))
-                    try await setSecret(environment, "s3-credentials", ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey])
-                    try await setSecret(environment, "my-controlplane-talosconfig", ["talosconfig": try talos.talosconfig()])
-                    do {
-                        try await body(setup)
-                        try await s3Client.shutdown()
-                    } catch {
-                        try? await s3Client.shutdown()
-                        throw error
-                    }
+        try await TalosTestServer.withRunningOnFreshEtcd { talos in
+            try await ReconcilerEnvironment.with { environment in
+                let s3 = try S3TestServer.named("AUTH")
+                let s3Client = try s3.client()
+                let setup = Setup(
+                    environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
+                    reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
+                                                 transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
+                                                 logger: quietLogger("backup")))
+                try await setSecret(environment, "s3-credentials", ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey])
+                try await setSecret(environment, "my-controlplane-talosconfig", ["talosconfig": try talos.talosconfig()])
+                do {
+                    try await body(setup)
+                    try await s3Client.shutdown()
+                } catch {
+                    try? await s3Client.shutdown()
+                    throw error
                 }
             }
-            await etcd.stop()
-        } catch {
-            await etcd.stop()
-            throw error
         }
     }
 
@@ -94,6 +86,22 @@ struct BackupReconcilerTests {
             #expect(try await setup.environment.backupNames().isEmpty, "the finalizer was removed")
             #expect(try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: key).etag == etag, "the foreign object is untouched")
             try await setup.s3Client.deleteObject(bucket: setup.s3.bucket, key: key)
+        }
+    }
+
+    @Test("a spec the API server accepts but the operator cannot use fails at once with InvalidSpec, naming the field")
+    func invalidSpec() async throws {
+        try await with { setup in
+            var spec = backupSpec(bucket: "Not_A_Bucket", endpoint: setup.s3.endpoint)
+            spec.backupStorage.s3.prefix = setup.prefix
+            _ = try await setup.environment.client.create(
+                TalosEtcdBackup(metadata: ObjectMeta(name: "invalid", namespace: "default"), spec: spec), TalosEtcdBackup.resourceType, namespace: "default")
+            #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "invalid")) == .done)
+            let invalid = try await backup(setup, "invalid")
+            #expect(invalid.status?.phase == .failed)
+            #expect(invalid.status?.attempts == 1)
+            #expect(invalid.status?.conditions?[type: "Failed"]?.reason == "InvalidSpec")
+            #expect(invalid.status?.conditions?[type: "Failed"]?.message.contains("spec.backupStorage.s3.bucket") == true)
         }
     }
 

@@ -199,6 +199,28 @@ struct ScheduleReconcilerTests {
         }
     }
 
+    @Test("a backup the API server refuses to create: Failed/BackupCreationFailed, an Event, a retry that clears it")
+    func creationFailure() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (_, first) = try await createSchedule(environment)
+            environment.setTime(first + 1)
+            await environment.server.failNextRequests(1, code: 403, method: "POST", pathContains: "talosetcdbackups")
+            let failure = await TestHelpers.caught(BackupFailure.self) { _ = try await reconciler.reconcile(key("nightly")) }
+            #expect(failure?.reason == "BackupCreationFailed")
+            let failed = try await environment.schedule("nightly")
+            #expect(failed.condition("Failed")?.status == .true && failed.condition("Failed")?.reason == "BackupCreationFailed")
+            #expect(failed.condition("Ready")?.status == .false)
+            #expect(failed.status?.lastScheduleTime == nil, "the run is still due")
+            #expect(try await environment.eventReasons().contains("BackupCreationFailed"))
+            #expect(try await environment.backupNames().isEmpty)
+
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == ["nightly-\(Int64(first.timeIntervalSince1970))"])
+            #expect(try await environment.schedule("nightly").condition("Failed")?.status == .false)
+        }
+    }
+
     @Test("a schedule name longer than 63 characters is InvalidName, not a crash")
     func longName() async throws {
         try await ReconcilerEnvironment.with { environment in

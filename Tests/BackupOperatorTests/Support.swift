@@ -8,11 +8,6 @@ import TalosBackupAPI
 import TestSupport
 import Testing
 
-func quietLogger(_ label: String) -> Logger {
-    var logger = Logger(label: label)
-    logger.logLevel = .critical
-    return logger
-}
 
 /// An in-process Kubernetes test server with the CRDs, a client, an informer keeping a cache of
 /// backups, and a clock the test sets by hand: reconcilers are called directly, step by step.

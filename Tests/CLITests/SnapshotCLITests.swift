@@ -8,10 +8,7 @@ import Testing
 struct SnapshotCLITests {
     @Test("writes a verified snapshot and prints node, size and SHA-256; a corrupt one leaves no file")
     func snapshot() async throws {
-        let etcd = try await EtcdInstance.start()
-        _ = try await etcd.etcdctl(["put", "cli", "works"])
-        defer { Task { await etcd.stop() } }
-        try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { server in
+        try await TalosTestServer.withRunningOnFreshEtcd { server in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-snapshot-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let config = directory.appendingPathComponent("talosconfig")
@@ -49,45 +46,37 @@ struct SnapshotToS3CLITests {
     @Test("--output s3://BUCKET/KEY streams a verified snapshot into S3 (moto with SigV4 on); an existing object is never overwritten; a wrong secret says so")
     func snapshotToS3() async throws {
         let s3 = try S3TestServer.named("AUTH")
-        let etcd = try await EtcdInstance.start()
-        _ = try await etcd.etcdctl(["put", "cli", "works"])
-        do {
-            try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { server in
-                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-s3-\(UUID().uuidString)")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                let config = directory.appendingPathComponent("talosconfig")
-                try Data(try server.talosconfig(role: "os:etcd:backup").utf8).write(to: config)
-                let key = "cli-\(UUID().uuidString.prefix(8))/etcd.db"
-                var environment = ProcessInfo.processInfo.environment
-                environment["AWS_ACCESS_KEY_ID"] = s3.credentials.accessKeyID
-                environment["AWS_SECRET_ACCESS_KEY"] = s3.credentials.secretAccessKey
-                let arguments = ["snapshot", "--talosconfig", config.path, "--output", "s3://\(s3.bucket)/\(key)",
-                                 "--s3-region", s3.region, "--s3-endpoint", s3.endpoint]
+        try await TalosTestServer.withRunningOnFreshEtcd { server in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-s3-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let config = directory.appendingPathComponent("talosconfig")
+            try Data(try server.talosconfig(role: "os:etcd:backup").utf8).write(to: config)
+            let key = "cli-\(UUID().uuidString.prefix(8))/etcd.db"
+            var environment = ProcessInfo.processInfo.environment
+            environment["AWS_ACCESS_KEY_ID"] = s3.credentials.accessKeyID
+            environment["AWS_SECRET_ACCESS_KEY"] = s3.credentials.secretAccessKey
+            let arguments = ["snapshot", "--talosconfig", config.path, "--output", "s3://\(s3.bucket)/\(key)",
+                             "--s3-region", s3.region, "--s3-endpoint", s3.endpoint]
 
-                let result = try await CLI.run(with: arguments, environment: environment)
-                #expect(result.status == 0, "\(result.stderr)")
-                let lines = result.stdout.split(separator: "\n").map(String.init)
-                #expect(lines.first == "node: 127.0.0.1")
-                let stored = try await s3.readBack(key)
-                #expect(lines.dropFirst().first == "size: \(stored.size) bytes")
-                #expect(lines.last == "sha256: \(stored.sha256)")
+            let result = try await CLI.run(with: arguments, environment: environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first == "node: 127.0.0.1")
+            let stored = try await s3.readBack(key)
+            #expect(lines.dropFirst().first == "size: \(stored.size) bytes")
+            #expect(lines.last == "sha256: \(stored.sha256)")
 
-                let again = try await CLI.run(with: arguments, environment: environment)
-                #expect(again.status == 1)
-                #expect(again.stderr.contains("already exists"), "\(again.stderr)")
-                #expect(try await s3.readBack(key).sha256 == stored.sha256)
+            let again = try await CLI.run(with: arguments, environment: environment)
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("already exists"), "\(again.stderr)")
+            #expect(try await s3.readBack(key).sha256 == stored.sha256)
 
-                environment["AWS_SECRET_ACCESS_KEY"] = "wrong"
-                let other = arguments.map { $0.replacingOccurrences(of: key, with: key + ".2") }
-                let denied = try await CLI.run(with: other, environment: environment)
-                #expect(denied.status == 1)
-                #expect(denied.stderr.contains("signature does not match"), "\(denied.stderr)")
-                #expect(!denied.stderr.contains(s3.credentials.secretAccessKey))
-            }
-            await etcd.stop()
-        } catch {
-            await etcd.stop()
-            throw error
+            environment["AWS_SECRET_ACCESS_KEY"] = "wrong"
+            let other = arguments.map { $0.replacingOccurrences(of: key, with: key + ".2") }
+            let denied = try await CLI.run(with: other, environment: environment)
+            #expect(denied.status == 1)
+            #expect(denied.stderr.contains("signature does not match"), "\(denied.stderr)")
+            #expect(!denied.stderr.contains(s3.credentials.secretAccessKey))
         }
     }
 }
@@ -96,34 +85,34 @@ struct SnapshotToS3CLITests {
 struct TalosTestServerExecutableTests {
     @Test("serves on the given port, writes the CA and three talosconfigs, stops on SIGTERM")
     func runs() async throws {
-        let etcd = try await EtcdInstance.start()
-        defer { Task { await etcd.stop() } }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-pki-\(UUID().uuidString)")
-        let port = TestHelpers.freePort()
-        let server = try ProcessRunner.start(
-            TestHelpers.builtProduct("talos-test-server").path,
-            ["--port", String(port), "--etcd-endpoint", etcd.clientURL, "--pki-dir", directory.path])
-        defer { server.stop() }
-        let backupConfig = directory.appendingPathComponent("etcd-backup.talosconfig")
-        let deadline = ContinuousClock.now + .seconds(20)
-        let lastWritten = directory.appendingPathComponent("reader.talosconfig")
-        while !FileManager.default.fileExists(atPath: lastWritten.path), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        try await EtcdInstance.withRunning { etcd in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-pki-\(UUID().uuidString)")
+            let port = TestHelpers.freePort()
+            let server = try ProcessRunner.start(
+                TestHelpers.builtProduct("talos-test-server").path,
+                ["--port", String(port), "--etcd-endpoint", etcd.clientURL, "--pki-dir", directory.path])
+            defer { server.stop() }
+            let backupConfig = directory.appendingPathComponent("etcd-backup.talosconfig")
+            let deadline = ContinuousClock.now + .seconds(20)
+            let lastWritten = directory.appendingPathComponent("reader.talosconfig")
+            while !FileManager.default.fileExists(atPath: lastWritten.path), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+            #expect(files == ["admin.talosconfig", "ca.crt", "etcd-backup.talosconfig", "reader.talosconfig"])
+            #expect(try String(contentsOf: backupConfig, encoding: .utf8).contains("127.0.0.1:\(port)"))
+
+            let output = directory.appendingPathComponent("snapshot.db")
+            let taken = try await CLI.run("snapshot", "--talosconfig", backupConfig.path, "--output", output.path)
+            #expect(taken.status == 0, "\(taken.stderr)")
+            let refused = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("reader.talosconfig").path,
+                                            "--output", directory.appendingPathComponent("no.db").path)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("permissionDenied") || refused.stderr.contains("not authorized"))
+
+            kill(server.processIdentifier, SIGTERM)
+            let result = try await server.finish()
+            #expect(result.status == 0)
         }
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
-        #expect(files == ["admin.talosconfig", "ca.crt", "etcd-backup.talosconfig", "reader.talosconfig"])
-        #expect(try String(contentsOf: backupConfig, encoding: .utf8).contains("127.0.0.1:\(port)"))
-
-        let output = directory.appendingPathComponent("snapshot.db")
-        let taken = try await CLI.run("snapshot", "--talosconfig", backupConfig.path, "--output", output.path)
-        #expect(taken.status == 0, "\(taken.stderr)")
-        let refused = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("reader.talosconfig").path,
-                                        "--output", directory.appendingPathComponent("no.db").path)
-        #expect(refused.status == 1)
-        #expect(refused.stderr.contains("permissionDenied") || refused.stderr.contains("not authorized"))
-
-        kill(server.processIdentifier, SIGTERM)
-        let result = try await server.finish()
-        #expect(result.status == 0)
     }
 }

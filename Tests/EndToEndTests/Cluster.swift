@@ -25,7 +25,6 @@ struct Cluster: Sendable {
     let client: KubernetesClient
     let kubectl: Kubectl
     let talos: TalosTestServer
-    let etcd: EtcdInstance
     let s3: S3TestServer
     let s3Client: S3Client
     let namespace: String
@@ -34,35 +33,18 @@ struct Cluster: Sendable {
     let directory: URL
 
     static func with<T: Sendable>(_ body: (Cluster) async throws -> T) async throws -> T {
-        let etcd = try await EtcdInstance.start()
-        for index in 0..<20 { _ = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"]) }
-        do {
-            let result = try await with(etcd: etcd, body)
-            await etcd.stop()
-            return result
-        } catch {
-            await etcd.stop()
-            throw error
-        }
-    }
-
-    private static func with<T: Sendable>(etcd: EtcdInstance, _ body: (Cluster) async throws -> T) async throws -> T {
-        var logger = Logger(label: "kubernetes-test-server")
-        logger.logLevel = .critical
-        return try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL) { talos in
-            try await KubernetesTestServer.withRunning(.init(logger: logger)) { kubernetes in
+        try await TalosTestServer.withRunningOnFreshEtcd { talos in
+            try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { kubernetes in
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString.prefix(8))")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 let kubeconfig = directory.appendingPathComponent("kubeconfig").path
                 try kubernetes.writeKubeconfig(to: kubeconfig)
-                var clientLogger = Logger(label: "client")
-                clientLogger.logLevel = .critical
-                let client = try KubernetesClient(configuration: kubernetes.clientConfiguration(), logger: clientLogger)
+                let client = try KubernetesClient(configuration: kubernetes.clientConfiguration(), logger: quietLogger("client"))
                 let s3 = try S3TestServer.named("AUTH")
                 let s3Client = try s3.client()
                 let suffix = UUID().uuidString.prefix(6).lowercased()
                 let cluster = Cluster(
-                    kubernetes: kubernetes, client: client, kubectl: Kubectl(kubeconfig: kubeconfig), talos: talos, etcd: etcd,
+                    kubernetes: kubernetes, client: client, kubectl: Kubectl(kubeconfig: kubeconfig), talos: talos,
                     s3: s3, s3Client: s3Client, namespace: "e2e-\(suffix)", prefix: "e2e-\(suffix)", epoch: Date(), directory: directory)
                 do {
                     let crds = try await cluster.kubectl.run(["apply", "-f", repositoryRoot.appendingPathComponent("deploy/crds").path])

@@ -2,6 +2,7 @@ import Foundation
 import KubernetesClient
 import KubernetesTestServer
 import TalosBackupAPI
+import TestSupport
 import Testing
 
 @Suite("Kubernetes REST client against the test server")

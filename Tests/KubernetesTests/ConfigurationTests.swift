@@ -1,6 +1,7 @@
 import Foundation
 import KubernetesClient
 import KubernetesTestServer
+import TestSupport
 import Testing
 
 /// A fresh temporary directory.

@@ -265,6 +265,30 @@ struct LeaderElectionTimingTests {
         }
     }
 
+    @Test("acquiring a lease the server refuses (its namespace is missing) is retried, not fatal")
+    func acquisitionRetriesErrors() async throws {
+        try await withServer { server, client in
+            let elector = LeaderElector(client: client, configuration: .init(
+                leaseName: "l", namespace: "created-later", identity: "only",
+                leaseDuration: .seconds(2), renewDeadline: .milliseconds(800), retryPeriod: .milliseconds(100)),
+                logger: quietLogger("le"))
+            let leading = Locked(false)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await elector.run {
+                        leading.withLock { $0 = true }
+                        try await Task.sleep(for: .seconds(30))
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(!leading.withLock { $0 }, "no lease without its namespace")
+                _ = try await client.create(try GenericObject(raw: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "created-later"]]), .namespaces)
+                try await eventually("leadership once the namespace exists") { leading.withLock { $0 } }
+                group.cancelAll()
+            }
+        }
+    }
+
     @Test("a leader that cannot renew stops its work within the renew deadline")
     func lostLease() async throws {
         try await withServer { server, client in

@@ -22,11 +22,6 @@ struct ConfigMap: KubernetesObject, Equatable {
     }
 }
 
-func quietLogger(_ label: String) -> Logger {
-    var logger = Logger(label: label)
-    logger.logLevel = .critical
-    return logger
-}
 
 /// Runs `body` with a test server and a client for it, then shuts both down.
 func withServer<T: Sendable>(

@@ -10,16 +10,7 @@ import Testing
 struct TalosClientTests {
     /// Runs `body` with an etcd holding k0..k19 and a Talos test server in front of it.
     func withNode<T: Sendable>(_ body: (TalosTestServer) async throws -> T) async throws -> T {
-        let etcd = try await EtcdInstance.start()
-        for index in 0..<20 { _ = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"]) }
-        do {
-            let result = try await TalosTestServer.withRunning(etcdEndpoint: etcd.clientURL, body)
-            await etcd.stop()
-            return result
-        } catch {
-            await etcd.stop()
-            throw error
-        }
+        try await TalosTestServer.withRunningOnFreshEtcd(body)
     }
 
     func client(_ server: TalosTestServer, role: String = "os:etcd:backup") throws -> (TalosClient, TalosEndpoint) {

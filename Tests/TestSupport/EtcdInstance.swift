@@ -32,6 +32,21 @@ public struct EtcdInstance: Sendable {
         throw CancellationError()
     }
 
+    /// Runs `body` with a fresh etcd holding keys `k0`...`k<keys-1>` (values `value-<n>`), and
+    /// stops it afterwards, whether `body` returned or threw.
+    public static func withRunning<T: Sendable>(keys: Int = 20, _ body: (EtcdInstance) async throws -> T) async throws -> T {
+        let etcd = try await start()
+        do {
+            for index in 0..<keys { _ = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"]) }
+            let result = try await body(etcd)
+            await etcd.stop()
+            return result
+        } catch {
+            await etcd.stop()
+            throw error
+        }
+    }
+
     public func etcdctl(_ arguments: [String]) async throws -> ProcessRunner.Result {
         try await Self.etcdctl(offline: ["--endpoints", clientURL] + arguments)
     }

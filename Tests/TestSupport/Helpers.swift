@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TestSupport
 import Testing
 
@@ -41,4 +42,12 @@ public enum TestHelpers {
             return nil
         }
     }
+}
+
+/// A logger that only reports critical problems: test servers and clients in tests log at
+/// this level so the test output stays readable.
+public func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .critical
+    return logger
 }

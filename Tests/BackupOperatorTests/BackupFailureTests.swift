@@ -1,0 +1,33 @@
+import BackupOperator
+import GRPCCore
+import KubernetesClient
+import S3
+@testable import TalosAPI
+import Testing
+
+@Suite("What each pipeline error amounts to: reason and message")
+struct BackupFailureTests {
+    @Test("each kind of error gets its reason, and a message that says what to fix")
+    func classification() {
+        let corrupt = BackupFailure.classify(SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer"))
+        #expect(corrupt.reason == "SnapshotCorrupt" && corrupt.message.contains("nothing was stored") && corrupt.retryable)
+
+        let unreachable = BackupFailure.classify(TalosUnreachable(failures: ["endpoint 10.0.0.1:50000: connection refused"]))
+        #expect(unreachable.reason == "TalosUnreachable" && unreachable.message.contains("10.0.0.1:50000: connection refused"))
+
+        let denied = BackupFailure.classify(RPCError(code: .permissionDenied, message: "not authorized"))
+        #expect(denied.reason == "TalosError" && denied.message.contains("os:etcd:backup") && denied.message.contains("not authorized"))
+        let broken = BackupFailure.classify(RPCError(code: .unavailable, message: "stream reset"))
+        #expect(broken.reason == "TalosError" && !broken.message.contains("os:etcd:backup"))
+
+        let s3 = BackupFailure.classify(S3Error(code: "NoSuchBucket", message: "The specified bucket does not exist", statusCode: 404,
+                                                operation: "CreateMultipartUpload", bucket: "etcd", key: "k", region: "eu-west-1"))
+        #expect(s3.reason == "UploadFailed" && s3.message.contains("bucket etcd does not exist in eu-west-1") && s3.message.contains("NoSuchBucket"))
+
+        let kubernetes = BackupFailure.classify(KubernetesError(code: 500, status: nil, request: "PUT /apis/x"))
+        #expect(kubernetes.reason == "InternalError" && kubernetes.message.contains("PUT /apis/x"))
+
+        let named = BackupFailure(reason: "ObjectExists", message: "s3://b/k exists", retryable: false)
+        #expect(BackupFailure.classify(named) == named, "a BackupFailure stays as it is")
+    }
+}
