@@ -27,14 +27,19 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        // Calendar arithmetic and RFC 3339: the one time codec, I/O-free.
+        .target(name: "Timestamps"),
+        // Bounds for awaits that have none of their own (a deadline, an idle timeout).
+        .target(name: "Deadline"),
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
-        .target(name: "Cron"),
+        .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
         .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesClient"]),
         // Our Kubernetes client: configuration, REST, watch, errors, object metadata.
         .target(
             name: "KubernetesClient",
             dependencies: [
+                "Timestamps", "Deadline",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -44,7 +49,7 @@ let package = Package(
         ),
         .target(
             name: "ControllerRuntime",
-            dependencies: ["KubernetesClient", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["KubernetesClient", "Deadline", .product(name: "Logging", package: "swift-log")]
         ),
         // glibc's mallopt, which Swift's Glibc module does not expose.
         .target(name: "CAllocatorTuning"),
@@ -80,7 +85,7 @@ let package = Package(
         .target(
             name: "BackupOperator",
             dependencies: [
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron",
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,6 +132,7 @@ let package = Package(
             name: "talos-etcd-backup",
             dependencies: [
                 "Cron",
+                "Timestamps",
                 "TalosBackupAPI",
                 "TalosAPI",
                 "BackupOperator",
@@ -194,7 +200,7 @@ let package = Package(
         ),
         // Helpers shared by the test targets (child processes without blocking the thread pool).
         .target(name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
-        .testTarget(name: "CronTests", dependencies: ["Cron", "TestSupport"]),
+        .testTarget(name: "CronTests", dependencies: ["Cron", "Timestamps", "TestSupport"]),
         .testTarget(
             name: "TalosAPITests",
             dependencies: [

@@ -115,7 +115,7 @@ public struct ScheduleReconciler: Reconciler {
                 }
             }
         }
-        let next = cron.nextRun(after: now)
+        let next = cron.nextRun(after: now, anchor: lastScheduleTime?.date ?? earliest)
         try await writeStatus(schedule, now: now) { status in
             // Never backwards (a fresh read after a conflict may know a later run).
             status.lastScheduleTime = [status.lastScheduleTime, lastScheduleTime].compactMap { $0 }.max()

@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import Synchronization
+import Deadline
 
 /// Fails a transfer whose snapshot stream stops moving. A Talos node that stops sending (or a
 /// store that stops taking parts, which stops the stream too) must not hold a backup, and
@@ -12,38 +12,13 @@ struct StallWatchdog: Sendable {
 
     /// Runs `body`, which reports progress by calling the closure it is given.
     func run<T: Sendable>(_ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T) async throws -> T {
-        let lastProgress = LastProgress()
         let limit = self.limit
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                let clock = ContinuousClock()
-                while true {
-                    try await Task.sleep(for: min(limit / 4, .seconds(1)))
-                    let idle = clock.now - lastProgress.instant
-                    if idle > limit {
-                        throw BackupFailure(
-                            reason: BackupFailure.Reason.snapshotStalled,
-                            message: "no snapshot data for \(idle.components.seconds) s (limit \(limit.components.seconds) s): the Talos stream or the upload stalled; the upload was aborted")
-                    }
-                }
-            }
-            group.addTask { try await body { lastProgress.touch() } }
-            while let result = try await group.next() {
-                if let value = result {
-                    group.cancelAll()
-                    return value
-                }
-            }
-            preconditionFailure("the watchdog only ends by throwing")
-        }
+        return try await withIdleTimeout(limit, idle: { idle in
+            BackupFailure(
+                reason: BackupFailure.Reason.snapshotStalled,
+                message: "no snapshot data for \(idle.components.seconds) s (limit \(limit.components.seconds) s): the Talos stream or the upload stalled; the upload was aborted")
+        }, body)
     }
-}
-
-/// When the stream last moved.
-private final class LastProgress: Sendable {
-    private let state = Mutex(ContinuousClock.now)
-    var instant: ContinuousClock.Instant { state.withLock { $0 } }
-    func touch() { state.withLock { $0 = .now } }
 }
 
 /// The chunks of `base`, calling `observe` as each arrives.

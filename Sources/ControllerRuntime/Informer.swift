@@ -1,6 +1,7 @@
 import Foundation
 import KubernetesClient
 import Logging
+import Deadline
 import Synchronization
 
 /// A change an informer saw.
@@ -21,25 +22,45 @@ public enum InformerEvent<Object: KubernetesObject>: Sendable {
 /// resourceVersion (with bookmarks); when the watch breaks it resumes from the last version
 /// seen, and on 410 Gone it lists again and delivers the difference, deletions that happened
 /// while disconnected included. Errors back off exponentially (up to 30 s).
+///
+/// Nothing stops it for good:
+/// - an object this program's types cannot read is logged, counted (``undecodableObjects``)
+///   and skipped; the rest of the list or watch goes on (a cached older version of it stays);
+/// - a watch that sends nothing, not even a bookmark, for `watchTimeoutSeconds` plus
+///   ``idleGrace`` is abandoned and resumed (a proxy or load balancer that stopped forwarding
+///   without closing the connection);
+/// - a watch that ends at once without an event counts as a failure and backs off, as
+///   client-go's "very short watch" does, instead of reconnecting in a hot loop.
 public final class Informer<Object: KubernetesObject>: Sendable {
     public let cache = ObjectCache<Object>()
     private let client: KubernetesClient
     private let namespace: String?
     private let labelSelector: String?
     private let watchTimeoutSeconds: Int
+    /// How long past its server-side timeout a silent watch is given before it is abandoned.
+    public let idleGrace: Duration
     private let logger: Logger
+    private let undecodable = Atomic<Int>(0)
     private let synced = Mutex(false)
     private let syncWaiters = Mutex<(waiters: [CheckedContinuation<Void, Never>], cancelled: Bool)>(([], false))
 
-    public init(client: KubernetesClient, namespace: String? = nil, labelSelector: String? = nil, watchTimeoutSeconds: Int = 300, logger: Logger = Logger(label: "informer")) {
+    /// `watchTimeoutSeconds` is the server-side length of one watch; with `idleGrace` it bounds
+    /// how long a silently dead connection goes unnoticed (by default 30 s + 15 s, so a change
+    /// made behind a dead connection is seen within a minute).
+    public init(client: KubernetesClient, namespace: String? = nil, labelSelector: String? = nil, watchTimeoutSeconds: Int = 30,
+                idleGrace: Duration = .seconds(15), logger: Logger = Logger(label: "informer")) {
         self.client = client
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.watchTimeoutSeconds = watchTimeoutSeconds
+        self.idleGrace = idleGrace
         var logger = logger
         logger[metadataKey: "resource"] = "\(Object.resourceType)"
         self.logger = logger
     }
+
+    /// Objects skipped so far because they could not be decoded.
+    public var undecodableObjects: Int { undecodable.load(ordering: .relaxed) }
 
     /// Whether the first list has been stored.
     public var hasSynced: Bool { synced.withLock { $0 } }
@@ -79,7 +100,12 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                     version = try await relist(onEvent: onEvent)
                     failures = 0
                 }
-                version = try await watch(from: version!, onEvent: onEvent)
+                let started = ContinuousClock.now
+                let outcome = try await watch(from: version!, onEvent: onEvent)
+                version = outcome.version
+                if outcome.events == 0, ContinuousClock.now - started < .seconds(1) {
+                    throw VeryShortWatch()
+                }
                 failures = 0
             } catch let error as KubernetesError where error.isGone {
                 logger.info("watch history expired; listing again", metadata: ["error": "\(error.message)"])
@@ -97,6 +123,24 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         }
     }
 
+    /// A watch that ended at once with no event: the server (or something in between) is
+    /// refusing watches in a way that would otherwise make a hot loop.
+    struct VeryShortWatch: Error, CustomStringConvertible {
+        var description: String { "very short watch: the watch ended within a second without an event" }
+    }
+
+    /// A watch that sent nothing for longer than it should have.
+    struct IdleWatch: Error, CustomStringConvertible {
+        var idleFor: Duration
+        var description: String { "the watch sent nothing for \(idleFor.components.seconds) s (not even a bookmark); reconnecting" }
+    }
+
+    private func skip(_ object: UndecodableObject, during: String) {
+        undecodable.add(1, ordering: .relaxed)
+        logger.error("skipping an object that cannot be decoded", metadata: [
+            "object": "\(object)", "during": "\(during)"])
+    }
+
     /// Lists everything, replaces the cache, and reports the difference.
     private func relist(onEvent: @Sendable (InformerEvent<Object>) async -> Void) async throws -> String {
         let list = try await client.listAll(Object.self, Object.resourceType, namespace: namespace,
@@ -112,6 +156,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 await onEvent(.added(object))
             }
         }
+        for object in list.undecodable {
+            skip(object, during: "list")
+            if let name = object.name { seen.insert(ObjectKey(namespace: object.namespace, name: name)) }  // keep what was cached
+        }
         for key in cache.keys.subtracting(seen) {
             if let removed = cache.remove(key) { await onEvent(.deleted(removed)) }
         }
@@ -119,31 +167,45 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         return list.metadata.resourceVersion ?? "0"
     }
 
-    /// Watches until the stream ends; returns the last resourceVersion seen.
-    private func watch(from start: String, onEvent: @Sendable (InformerEvent<Object>) async -> Void) async throws -> String {
-        var version = start
+    /// Watches until the stream ends; returns the last resourceVersion seen and how many events
+    /// (bookmarks included) arrived.
+    private func watch(from start: String, onEvent: @escaping @Sendable (InformerEvent<Object>) async -> Void) async throws -> (version: String, events: Int) {
         let stream = try await client.watch(Object.self, Object.resourceType, namespace: namespace, options: WatchOptions(
             labelSelector: labelSelector, resourceVersion: start, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds))
-        for try await event in stream {
-            switch event {
-            case .added(let object), .modified(let object):
-                version = object.metadata.resourceVersion ?? version
-                if let previous = cache.upsert(object) {
-                    await onEvent(.updated(old: previous, new: object))
-                } else {
-                    await onEvent(.added(object))
+        let limit = Duration.seconds(watchTimeoutSeconds) + idleGrace
+        return try await withIdleTimeout(limit, idle: { IdleWatch(idleFor: $0) }) { [self] progressed in
+            var version = start
+            var events = 0
+            for try await event in stream {
+                progressed()
+                events += 1
+                switch event {
+                case .added(let object), .modified(let object):
+                    version = object.metadata.resourceVersion ?? version
+                    if let previous = cache.upsert(object) {
+                        await onEvent(.updated(old: previous, new: object))
+                    } else {
+                        await onEvent(.added(object))
+                    }
+                case .deleted(let object):
+                    version = object.metadata.resourceVersion ?? version
+                    let removed = cache.remove(object.key) ?? object
+                    await onEvent(.deleted(removed))
+                case .bookmark(let resourceVersion):
+                    if !resourceVersion.isEmpty { version = resourceVersion }
+                case .undecodable(let type, let object):
+                    version = object.resourceVersion ?? version
+                    skip(object, during: "watch \(type)")
+                    if type == "DELETED", let name = object.name,
+                       let removed = cache.remove(ObjectKey(namespace: object.namespace, name: name)) {
+                        await onEvent(.deleted(removed))
+                    }
+                case .error(let status):
+                    throw KubernetesError(code: status.code ?? 500, status: status, request: "watch \(Object.resourceType)")
                 }
-            case .deleted(let object):
-                version = object.metadata.resourceVersion ?? version
-                let removed = cache.remove(object.key) ?? object
-                await onEvent(.deleted(removed))
-            case .bookmark(let resourceVersion):
-                if !resourceVersion.isEmpty { version = resourceVersion }
-            case .error(let status):
-                throw KubernetesError(code: status.code ?? 500, status: status, request: "watch \(Object.resourceType)")
             }
+            return (version, events)
         }
-        return version
     }
 
     private func markSynced() {

@@ -11,6 +11,8 @@ public enum CronError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidField(field: CronField, value: String, reason: String)
     /// An `@` descriptor that is not one of the supported ones.
     case unknownDescriptor(String)
+    /// `@every` followed by something that is not a Go duration.
+    case invalidInterval(expression: String, reason: String)
     /// A `CRON_TZ=`/`TZ=` prefix without a zone or without an expression after it.
     case malformedTimeZonePrefix(String)
     /// The zone is not an IANA time zone name known to this system.
@@ -27,7 +29,9 @@ public enum CronError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidField(let field, let value, let reason):
             return "\(field) field \"\(value)\": \(reason)"
         case .unknownDescriptor(let descriptor):
-            return "unknown descriptor \"\(descriptor)\"; supported: @yearly @annually @monthly @weekly @daily @midnight @hourly"
+            return "unknown descriptor \"\(descriptor)\"; supported: @yearly @annually @monthly @weekly @daily @midnight @hourly @every <duration>"
+        case .invalidInterval(let expression, let reason):
+            return "schedule \"\(expression)\": \(reason)"
         case .malformedTimeZonePrefix(let prefix):
             return "time zone prefix \"\(prefix)\" must be CRON_TZ=<zone> or TZ=<zone> followed by a space and the expression"
         case .invalidTimeZone(let zone):

@@ -1,3 +1,5 @@
+import Timestamps
+
 /// A parsed five-field cron expression, with the semantics of the Kubernetes CronJob
 /// (robfig/cron v3 `ParseStandard`) as DESIGN.md section 3 states them.
 ///
@@ -14,11 +16,16 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     let hours: UInt64
     let daysOfMonth: UInt64
     let months: UInt64
-    let daysOfWeek: UInt64  // 0 = Sunday; 7 is folded into 0
-    /// A day field that starts with `*` or `?` (including `*/n`) is unrestricted: then a day
-    /// matches when both day fields match; when both are restricted, when either does.
+    let daysOfWeek: UInt64  // 0 = Sunday ... 6 = Saturday
+    /// robfig's "star bit": a day field with a part `*` or `?` without a step above 1 is
+    /// unrestricted. When either day field is, a day matches when both match; when both are
+    /// restricted, when either does. `*/2` is restricted (DESIGN.md section 3).
     let dayOfMonthUnrestricted: Bool
     let dayOfWeekUnrestricted: Bool
+    /// `@every <duration>`: runs at a constant interval (whole seconds, at least one) from the
+    /// schedule's anchor (its last scheduled time, else its creation), in no time zone; the
+    /// five fields are unused.
+    public let interval: Int64?
 
     public var description: String { source }
 
@@ -27,12 +34,14 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
         "@hourly": "0 * * * *",
     ]
+    private static let everyPrefix = "@every "
 
-    /// Parses `expression`; throws a ``CronError`` that names the bad field and value.
+    /// Parses `expression` as robfig/cron v3 `ParseStandard` does (what the Kubernetes API server
+    /// accepts for a CronJob); throws a ``CronError`` that names the bad field and value.
     public init(parsing expression: String) throws(CronError) {
         source = expression
-        var text = Substring(expression).trimmingWhitespace()
-        if text.isEmpty { throw .empty }
+        var text = Substring(expression)
+        if text.allSatisfy(\.isWhitespace) { throw .empty }
 
         var prefixZone: String?
         if text.hasPrefix("CRON_TZ=") || text.hasPrefix("TZ=") {
@@ -48,26 +57,31 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         }
         timeZonePrefix = prefixZone
 
+        // Like robfig, a descriptor is the whole remaining text, matched exactly (no trimming).
         if text.hasPrefix("@") {
+            if text.hasPrefix(Self.everyPrefix) {
+                let seconds = try GoDuration.wholeSeconds(String(text.dropFirst(Self.everyPrefix.count)), expression: String(text))
+                (minutes, hours, daysOfMonth, months, daysOfWeek) = (0, 0, 0, 0, 0)
+                (dayOfMonthUnrestricted, dayOfWeekUnrestricted) = (true, true)
+                interval = seconds
+                return
+            }
             guard let expanded = Self.descriptors[String(text)] else {
                 throw .unknownDescriptor(String(text))
             }
             text = Substring(expanded)
         }
+        interval = nil
 
         let fields = text.split(whereSeparator: \.isWhitespace)
         guard fields.count == 5 else {
             throw .wrongFieldCount(found: fields.count, expression: expression)
         }
-        minutes = try Self.parseField(fields[0], .minute)
-        hours = try Self.parseField(fields[1], .hour)
-        daysOfMonth = try Self.parseField(fields[2], .dayOfMonth)
-        months = try Self.parseField(fields[3], .month)
-        var dow = try Self.parseField(fields[4], .dayOfWeek)
-        if dow & (1 << 7) != 0 { dow = (dow | 1) & ~(1 << 7) }
-        daysOfWeek = dow
-        dayOfMonthUnrestricted = fields[2].first == "*" || fields[2].first == "?"
-        dayOfWeekUnrestricted = fields[4].first == "*" || fields[4].first == "?"
+        minutes = try Self.parseField(fields[0], .minute).bits
+        hours = try Self.parseField(fields[1], .hour).bits
+        (daysOfMonth, dayOfMonthUnrestricted) = try Self.parseField(fields[2], .dayOfMonth)
+        months = try Self.parseField(fields[3], .month).bits
+        (daysOfWeek, dayOfWeekUnrestricted) = try Self.parseField(fields[4], .dayOfWeek)
     }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.source == rhs.source }
@@ -75,78 +89,89 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
 
     // MARK: Parsing
 
-    private static func parseField(_ field: Substring, _ kind: CronField) throws(CronError) -> UInt64 {
+    /// A comma-separated list; like robfig, empty elements are skipped (`1,,2` is `1,2`).
+    private static func parseField(_ field: Substring, _ kind: CronField) throws(CronError) -> (bits: UInt64, star: Bool) {
         var bits: UInt64 = 0
-        for part in field.split(separator: ",", omittingEmptySubsequences: false) {
-            bits |= try parsePart(part, of: field, kind)
+        var star = false
+        for part in field.split(separator: ",") {
+            let parsed = try parsePart(part, of: field, kind)
+            bits |= parsed.bits
+            star = star || parsed.star
         }
-        return bits
+        return (bits, star)
     }
 
-    /// One comma-separated part: `*`, `?`, `v`, `a-b`, each optionally followed by `/step`.
-    private static func parsePart(_ part: Substring, of field: Substring, _ kind: CronField) throws(CronError) -> UInt64 {
+    /// One comma-separated part, as robfig's `getRange`: `*`, `?`, `v`, `a-b`, each optionally
+    /// followed by `/step`. `*` or `?` stands for the whole range whatever follows a `-`.
+    private static func parsePart(_ part: Substring, of field: Substring, _ kind: CronField) throws(CronError) -> (bits: UInt64, star: Bool) {
         func fail(_ reason: String) -> CronError {
             .invalidField(field: kind, value: String(field), reason: reason)
         }
-        if part.isEmpty { throw fail("empty list element") }
         let rangeAndStep = part.split(separator: "/", omittingEmptySubsequences: false)
         guard rangeAndStep.count <= 2 else { throw fail("\"\(part)\" has more than one \"/\"") }
-        let range = rangeAndStep[0]
+        let ends = rangeAndStep[0].split(separator: "-", omittingEmptySubsequences: false)
         let bounds = kind.bounds
-        let maxValue = kind == .dayOfWeek ? 6 : bounds.upperBound  // `*` and `a/n` end at Saturday
         var low: Int, high: Int
-        if range == "*" || range == "?" {
-            (low, high) = (bounds.lowerBound, maxValue)
+        var star = false
+        if ends[0] == "*" || ends[0] == "?" {
+            (low, high, star) = (bounds.lowerBound, bounds.upperBound, true)
         } else {
-            let ends = range.split(separator: "-", omittingEmptySubsequences: false)
-            guard ends.count <= 2, !ends.contains(where: \.isEmpty) else {
-                throw fail("\"\(range)\" is not a value or a range a-b")
-            }
+            guard ends.count <= 2 else { throw fail("\"\(rangeAndStep[0])\" has more than one \"-\"") }
             low = try value(ends[0], kind, field)
             high = ends.count == 2 ? try value(ends[1], kind, field) : low
-            if ends.count == 1 && rangeAndStep.count == 2 { high = maxValue }  // "a/n" means a-max/n
-            if low > high {
-                throw fail("range \"\(range)\" starts after it ends")
-            }
         }
         var step = 1
         if rangeAndStep.count == 2 {
-            let text = rangeAndStep[1]
-            guard let parsed = Int(text), text.allSatisfy(\.isASCII), text.first != "+", text.first != "-" else {
-                throw fail("step \"\(text)\" is not a positive number")
+            guard let parsed = goInteger(rangeAndStep[1]) else {
+                throw fail("step \"\(rangeAndStep[1])\" is not a positive number")
             }
             guard parsed > 0 else { throw fail("step must be at least 1, not \(parsed)") }
             step = parsed
+            if ends.count == 1 { high = bounds.upperBound }  // "a/n" means a-max/n
+            if step > 1 { star = false }
         }
+        guard bounds.contains(low) else {
+            throw fail("\(low) is out of range \(bounds.lowerBound)-\(bounds.upperBound)")
+        }
+        guard bounds.contains(high) else {
+            throw fail("\(high) is out of range \(bounds.lowerBound)-\(bounds.upperBound)")
+        }
+        guard low <= high else { throw fail("range \"\(rangeAndStep[0])\" starts after it ends") }
         var bits: UInt64 = 0
         var v = low
         while v <= high {
             bits |= 1 << UInt64(v)
             v += step
         }
-        return bits
+        return (bits, star)
     }
 
     private static func value(_ text: Substring, _ kind: CronField, _ field: Substring) throws(CronError) -> Int {
         if let named = kind.names[text.lowercased()] { return named }
-        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(text) else {
+        guard let number = goInteger(text) else {
             let hint = kind.names.isEmpty ? "a number" : "a number or a name (\(kind == .month ? "jan-dec" : "sun-sat"))"
             throw .invalidField(field: kind, value: String(field), reason: "\"\(text)\" is not \(hint)")
-        }
-        guard kind.bounds.contains(number) else {
-            throw .invalidField(
-                field: kind, value: String(field),
-                reason: "\(number) is out of range \(kind.bounds.lowerBound)-\(kind.bounds.upperBound)")
         }
         return number
     }
 
+    /// Go's `strconv.Atoi` as robfig uses it: decimal digits after an optional `+` (a `-`
+    /// never reaches here as a sign: it separates a range). Nil for anything else or overflow.
+    private static func goInteger(_ text: Substring) -> Int? {
+        let digits = text.first == "+" ? text.dropFirst() : text
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(digits)
+    }
+
     // MARK: Matching wall-clock readings
 
-    /// Whether some date can ever match (false for e.g. `0 0 30 2 *`).
+    /// Whether some date can ever match (false for e.g. `0 0 30 2 *`, or a field of commas only).
     public var canEverMatch: Bool {
-        if !dayOfMonthUnrestricted && !dayOfWeekUnrestricted { return true }  // OR: any weekday occurs in every month
-        if dayOfMonthUnrestricted { return true }  // every weekday occurs in every month
+        if interval != nil { return true }
+        if minutes == 0 || hours == 0 || months == 0 { return false }
+        if dayOfMonthUnrestricted { return daysOfWeek != 0 }  // every weekday occurs in every month
+        if !dayOfWeekUnrestricted && daysOfWeek != 0 { return true }  // either day field: same reason
+        // Only day-of-month can match: some allowed day must exist in some allowed month.
         let longest: [Int: Int] = [1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31]
         for month in 1...12 where months & (1 << UInt64(month)) != 0 {
             for day in 1...longest[month]! where daysOfMonth & (1 << UInt64(day)) != 0 { return true }

@@ -14,14 +14,14 @@ public enum CronField: Int, CaseIterable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Smallest and largest value the field accepts (day-of-week accepts 7 as Sunday).
+    /// Smallest and largest value the field accepts (day-of-week is 0-6: 7 is an error, as in robfig/cron and Kubernetes).
     var bounds: ClosedRange<Int> {
         switch self {
         case .minute: 0...59
         case .hour: 0...23
         case .dayOfMonth: 1...31
         case .month: 1...12
-        case .dayOfWeek: 0...7
+        case .dayOfWeek: 0...6
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Timestamps
 
 /// A cron expression read in a time zone: the thing that answers "when is the next run?".
 ///
@@ -41,6 +42,9 @@ public struct CronSchedule: Sendable {
     /// The first run strictly after `date`, or nil when the expression can never match
     /// (for example `0 0 30 2 *`).
     public func nextRun(after date: Date) -> Date? {
+        if let interval = expression.interval {  // robfig's ConstantDelaySchedule.Next
+            return Self.date(Int64(date.timeIntervalSince1970.rounded(.down)) + interval)
+        }
         guard expression.canEverMatch else { return nil }
         var segmentStart = Int64(date.timeIntervalSince1970.rounded(.down))
         var strictly = true  // runs must be strictly after `date`; later segments include their start
@@ -69,6 +73,16 @@ public struct CronSchedule: Sendable {
         return nil
     }
 
+    /// The first run strictly after `date` of a schedule whose runs count from `anchor` (its
+    /// last scheduled time, else its creation): for `@every` the runs are `anchor + k * interval`,
+    /// as the CronJob controller computes them; for any other expression the anchor is irrelevant.
+    public func nextRun(after date: Date, anchor: Date) -> Date? {
+        guard let interval = expression.interval else { return nextRun(after: date) }
+        let start = Int64(anchor.timeIntervalSince1970.rounded(.down))
+        let elapsed = max(0, Int64(date.timeIntervalSince1970.rounded(.down)) - start)
+        return Self.date(start + (elapsed / interval + 1) * interval)
+    }
+
     /// The next `count` runs strictly after `date`, fewer when the schedule runs out.
     public func nextRuns(after date: Date, count: Int) -> [Date] {
         var runs: [Date] = []
@@ -85,6 +99,11 @@ public struct CronSchedule: Sendable {
     /// ``nextRun(after:)``, so a long outage of an every-minute schedule costs a few dozen
     /// steps, not one per missed minute.
     public func lastRun(atOrBefore date: Date, after earliest: Date) -> Date? {
+        if let interval = expression.interval {
+            let start = Int64(earliest.timeIntervalSince1970.rounded(.down))
+            let runs = (Int64(date.timeIntervalSince1970.rounded(.down)) - start) / interval
+            return runs >= 1 ? Self.date(start + runs * interval) : nil
+        }
         guard var low = nextRun(after: earliest), low <= date else { return nil }
         var high = date  // no run lies in (high, date] once a probe there came back empty
         while let following = nextRun(after: low), following <= date {

@@ -11,6 +11,9 @@ public enum WatchEvent<Object: Decodable & Sendable>: Sendable {
     case bookmark(resourceVersion: String)
     /// The server ended the watch with an error, e.g. 410 Gone for a too-old resourceVersion.
     case error(Status)
+    /// An ADDED, MODIFIED or DELETED event (`type`) whose object this program's types cannot
+    /// read: the watch goes on, and the consumer decides what to do with it.
+    case undecodable(type: String, UndecodableObject)
 }
 
 /// The events of a watch, parsed incrementally from the chunked response body (one JSON
@@ -61,9 +64,12 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
         private func decodeEvent(_ line: Data) throws -> WatchEvent<Object> {
             let type = try decoder.decode(Header.self, from: line).type
             switch type {
-            case "ADDED": return .added(try decoder.decode(Envelope<Object>.self, from: line).object)
-            case "MODIFIED": return .modified(try decoder.decode(Envelope<Object>.self, from: line).object)
-            case "DELETED": return .deleted(try decoder.decode(Envelope<Object>.self, from: line).object)
+            case "ADDED", "MODIFIED", "DELETED":
+                let lossy = try decoder.decode(Envelope<Lossy<Object>>.self, from: line).object
+                guard let object = lossy.value else {
+                    return .undecodable(type: type, lossy.failure ?? UndecodableObject(error: "unreadable object"))
+                }
+                return type == "ADDED" ? .added(object) : type == "MODIFIED" ? .modified(object) : .deleted(object)
             case "BOOKMARK":
                 let meta = try decoder.decode(Envelope<MetadataOnly>.self, from: line).object
                 return .bookmark(resourceVersion: meta.metadata?.resourceVersion ?? "")

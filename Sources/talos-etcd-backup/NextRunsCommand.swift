@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cron
 import Foundation
+import Timestamps
 
 /// `next-runs`: the offline answer to "when will this expression run?", computed by the same
 /// code the schedule controller uses.

@@ -1,6 +1,7 @@
 import Cron
 import Foundation
 import Testing
+import Timestamps
 
 /// The next `count` runs of `expression` after `from`, as RFC 3339 strings.
 func runs(_ expression: String, timeZone: String? = nil, from: String, count: Int = 5) throws -> [String] {

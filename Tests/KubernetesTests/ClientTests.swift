@@ -183,6 +183,7 @@ struct ClientTests {
                 case .deleted: seen.append("DELETED")
                 case .bookmark(let version): bookmark = !version.isEmpty
                 case .error(let status): Issue.record("unexpected \(status)")
+                case .undecodable(_, let object): Issue.record("unexpected undecodable \(object)")
                 }
                 if seen.count == 3 && bookmark { break }
             }

@@ -1,8 +1,10 @@
 import Foundation
+import Timestamps
 
 /// A Kubernetes `metav1.Time`: an instant written as RFC 3339 in UTC with second precision.
 ///
-/// Decoding also accepts fractional seconds and numeric offsets, which other clients send.
+/// Decoding also accepts fractional seconds (any number of digits) and numeric offsets, which
+/// other clients send and the API server accepts for `format: date-time`.
 public struct KubeTime: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
     public var date: Date
 
@@ -25,11 +27,11 @@ public struct KubeTime: Codable, Sendable, Hashable, Comparable, CustomStringCon
         try container.encode(description)
     }
 
-    public var description: String { date.formatted(Date.ISO8601FormatStyle()) }
+    public var description: String { RFC3339.format(date) }
 
     /// Parses RFC 3339 (`2026-03-09T06:30:00Z`, `...07:30:00.25+01:00`).
     public static func parse(_ text: String) -> Date? {
-        try? Date.ISO8601FormatStyle().parse(text)
+        RFC3339.parse(text)
     }
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.date < rhs.date }

@@ -1,4 +1,5 @@
 import Foundation
+import Timestamps
 
 /// Any Kubernetes object the client and controller runtime handle generically: it has
 /// metadata, and it knows its resource type.
@@ -40,7 +41,7 @@ public struct MicroTime: Codable, Sendable, Hashable, Comparable, CustomStringCo
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
-        guard let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) ?? KubeTime.parse(text) else {
+        guard let date = RFC3339.parse(text) else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "\"\(text)\" is not an RFC 3339 timestamp")
         }
         self.date = date
@@ -51,12 +52,7 @@ public struct MicroTime: Codable, Sendable, Hashable, Comparable, CustomStringCo
         try container.encode(description)
     }
 
-    public var description: String {
-        let whole = date.timeIntervalSince1970.rounded(.down)
-        let micros = Int((date.timeIntervalSince1970 - whole) * 1_000_000)
-        let base = KubeTime(date).description.dropLast()  // drop "Z"
-        return base + "." + String(format: "%06d", micros) + "Z"
-    }
+    public var description: String { RFC3339.format(date, fractionDigits: 6) }
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.date < rhs.date }
 }

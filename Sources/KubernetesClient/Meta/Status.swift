@@ -61,13 +61,18 @@ public struct ListMeta: Codable, Sendable, Equatable {
 }
 
 /// A list response: `{"kind": "...List", "metadata": {...}, "items": [...]}`.
+///
+/// One item that does not decode as `Item` does not fail the list: it lands in
+/// ``undecodable`` with what could be read of it, so a controller goes on with the rest.
 public struct ObjectList<Item: Decodable & Sendable>: Decodable, Sendable {
     public var metadata: ListMeta
     public var items: [Item]
+    public var undecodable: [UndecodableObject]
 
-    public init(metadata: ListMeta, items: [Item]) {
+    public init(metadata: ListMeta, items: [Item], undecodable: [UndecodableObject] = []) {
         self.metadata = metadata
         self.items = items
+        self.undecodable = undecodable
     }
 
     private enum CodingKeys: String, CodingKey { case metadata, items }
@@ -75,6 +80,63 @@ public struct ObjectList<Item: Decodable & Sendable>: Decodable, Sendable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         metadata = try container.decodeIfPresent(ListMeta.self, forKey: .metadata) ?? ListMeta()
-        items = try container.decodeIfPresent([Item].self, forKey: .items) ?? []
+        let decoded = try container.decodeIfPresent([Lossy<Item>].self, forKey: .items) ?? []
+        items = decoded.compactMap(\.value)
+        undecodable = decoded.compactMap(\.failure)
+    }
+}
+
+/// An object the API server sent that this program's types cannot read: its identity (as far
+/// as it can be read) and why, for a log line and a metric.
+public struct UndecodableObject: Sendable, Equatable, CustomStringConvertible {
+    public var namespace: String?
+    public var name: String?
+    public var resourceVersion: String?
+    public var error: String
+
+    public init(namespace: String? = nil, name: String? = nil, resourceVersion: String? = nil, error: String) {
+        self.namespace = namespace
+        self.name = name
+        self.resourceVersion = resourceVersion
+        self.error = error
+    }
+
+    public var description: String {
+        "\(namespace.map { "\($0)/" } ?? "")\(name ?? "(unnamed)") at resourceVersion \(resourceVersion ?? "?"): \(error)"
+    }
+}
+
+/// Decodes `Value`, or keeps the object's metadata and the error when that fails.
+struct Lossy<Value: Decodable>: Decodable {
+    var value: Value?
+    var failure: UndecodableObject?
+
+    private struct MetadataOnly: Decodable {
+        struct Meta: Decodable { var name: String?; var namespace: String?; var resourceVersion: String? }
+        var metadata: Meta?
+    }
+
+    init(from decoder: any Decoder) throws {
+        do {
+            value = try Value(from: decoder)
+        } catch {
+            let meta = (try? MetadataOnly(from: decoder))?.metadata
+            failure = UndecodableObject(namespace: meta?.namespace, name: meta?.name, resourceVersion: meta?.resourceVersion,
+                                        error: Self.describe(error))
+        }
+    }
+
+    /// Where in the object and what: "status.startTime: ... is not an RFC 3339 timestamp".
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        let (path, detail): ([any CodingKey], String) = switch error {
+        case .dataCorrupted(let context): (context.codingPath, context.debugDescription)
+        case .keyNotFound(let key, let context): (context.codingPath + [key], "is required")
+        case .typeMismatch(_, let context): (context.codingPath, context.debugDescription)
+        case .valueNotFound(_, let context): (context.codingPath, context.debugDescription)
+        @unknown default: ([], "\(error)")
+        }
+        let field = path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return field.isEmpty ? detail : "\(field.drop(while: { $0 == "." })): \(detail)"
     }
 }

@@ -1,14 +1,22 @@
 import Foundation
 
-/// RFC 3339 timestamps as Kubernetes writes them (`2026-03-09T06:30:00Z`): second precision, UTC.
+/// RFC 3339 timestamps as Kubernetes writes them: `2026-03-09T06:30:00Z` (`metav1.Time`, second
+/// precision) or `2026-03-09T06:30:00.250000Z` (`metav1.MicroTime`), always UTC.
 ///
-/// Parsing also takes fractional seconds and numeric offsets, which other clients send.
-/// Kept here, next to the calendar arithmetic it reuses, so the API types, the CLI and the
-/// controllers format times one way.
+/// Parsing takes any number of fractional digits and numeric offsets, as the API server does
+/// (`format: date-time`). The one time codec of the project: the Kubernetes types, the cron
+/// schedules, the CLI and the test servers all read and write times through it.
 public enum RFC3339 {
-    /// `date` in UTC with a `Z` suffix, fractional seconds dropped (as `metav1.Time` does).
+    /// `date` in UTC with a `Z` suffix, the fraction of the second dropped (as `metav1.Time` does).
     public static func format(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        format(date, fractionDigits: 0)
+    }
+
+    /// `date` in UTC with a `Z` suffix and `fractionDigits` (0-9) digits of the second's
+    /// fraction (6 for `metav1.MicroTime`).
+    public static func format(_ date: Date, fractionDigits: Int) -> String {
+        let instant = date.timeIntervalSince1970
+        let seconds = Int64(instant.rounded(.down))
         let day = CivilTime.floorDiv(seconds, CivilTime.secondsPerDay)
         let secondOfDay = seconds - day * CivilTime.secondsPerDay
         let (year, month, dayOfMonth) = CivilTime.date(days: day)
@@ -17,7 +25,18 @@ public enum RFC3339 {
             return String(repeating: "0", count: max(0, width - digits.count)) + digits
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(dayOfMonth, 2))T"
-            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2))Z"
+            + "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2))"
+            + fraction(instant - Double(seconds), digits: fractionDigits) + "Z"
+    }
+
+    private static func fraction(_ value: Double, digits: Int) -> String {
+        guard digits > 0 else { return "" }
+        let scale = (0..<min(digits, 9)).reduce(Int64(1)) { product, _ in product * 10 }
+        // Nearest, not truncated: a Date holds about 0.2 µs of precision today, so 0.25 may be
+        // stored as 0.2499998 and must still print 250000.
+        let units = min(scale - 1, Int64((value * Double(scale)).rounded()))
+        let text = String(units)
+        return "." + String(repeating: "0", count: min(digits, 9) - text.count) + text
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil when `text` is not such a timestamp.

@@ -1,0 +1,67 @@
+import Cron
+import Foundation
+import Testing
+import Timestamps
+
+/// Cases where robfig/cron v3 (the Kubernetes CronJob's parser and scheduler) differs from
+/// other cron implementations, pinned with the values robfig's rules give (its `getRange`
+/// star bit, `dayMatches`, `ConstantDelaySchedule`); DESIGN.md section 3.
+@Suite("Cron matches robfig/cron v3")
+struct CronRobfigParityTests {
+    // 2026-11-27 is a Friday; 2026-11-30 a Monday.
+    let from = "2026-11-27T12:00:00Z"
+
+    @Test("a day field with a step above 1 is restricted: odd days OR Mondays")
+    func stepRestrictsDayOfMonth() throws {
+        #expect(try runs("0 0 */2 * 1", from: from, count: 5)
+            == ["2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z",
+                "2026-12-03T00:00:00Z", "2026-12-05T00:00:00Z"])
+        #expect(try runs("0 0 ?/2 * 1", from: from, count: 2) == ["2026-11-29T00:00:00Z", "2026-11-30T00:00:00Z"])
+        // Day-of-week with a step, day-of-month a value: the 1st OR Sun/Tue/Thu/Sat.
+        #expect(try runs("0 0 1 * */2", from: from, count: 4)
+            == ["2026-11-28T00:00:00Z", "2026-11-29T00:00:00Z", "2026-12-01T00:00:00Z", "2026-12-03T00:00:00Z"])
+    }
+
+    @Test("a step of 1, or a star anywhere in the list, keeps a day field unrestricted: Mondays only")
+    func stepOfOneKeepsStar() throws {
+        let mondays = ["2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"]
+        #expect(try runs("0 0 */1 * 1", from: from, count: 2) == mondays)
+        #expect(try runs("0 0 *,1 * 1", from: from, count: 2) == mondays)
+        #expect(try runs("0 0 * * */2", from: from, count: 3)
+            == ["2026-11-28T00:00:00Z", "2026-11-29T00:00:00Z", "2026-12-01T00:00:00Z"])
+    }
+
+    @Test("what Go's Atoi and robfig's splitting accept")
+    func lenientForms() throws {
+        #expect(try runs("+5 0 * * *", from: from, count: 1) == ["2026-11-28T00:05:00Z"])
+        #expect(try runs("*/+20 13 * * *", from: from, count: 3)
+            == ["2026-11-27T13:00:00Z", "2026-11-27T13:20:00Z", "2026-11-27T13:40:00Z"])
+        #expect(try runs("05 13 * * *", from: from, count: 1) == ["2026-11-27T13:05:00Z"])
+        // `*` followed by `-n` is still the whole range; empty list elements are skipped.
+        #expect(try runs("0 *-5 * * *", from: from, count: 2) == ["2026-11-27T13:00:00Z", "2026-11-27T14:00:00Z"])
+        #expect(try runs("1,,2 13 * * *", from: from, count: 2) == ["2026-11-27T13:01:00Z", "2026-11-27T13:02:00Z"])
+        // A field of commas only matches nothing: valid, but never runs.
+        #expect(try runs(", 0 * * *", from: from, count: 1) == [])
+    }
+
+    @Test("@every counts from the anchor in whole seconds, at least one")
+    func every() throws {
+        let anchor = try #require(RFC3339.parse("2026-11-27T12:00:00.750Z"))
+        let schedule = try CronSchedule("@every 1h30m")
+        #expect(schedule.expression.interval == 5_400)
+        // robfig's Next drops the fraction of a second, then adds the interval.
+        #expect(schedule.nextRun(after: anchor).map(RFC3339.format) == "2026-11-27T13:30:00Z")
+        let later = try #require(RFC3339.parse("2026-11-27T16:10:00Z"))
+        #expect(schedule.nextRun(after: later, anchor: anchor).map(RFC3339.format) == "2026-11-27T16:30:00Z")
+        #expect(schedule.lastRun(atOrBefore: later, after: anchor).map(RFC3339.format) == "2026-11-27T15:00:00Z")
+        #expect(schedule.lastRun(atOrBefore: try #require(RFC3339.parse("2026-11-27T13:29:59Z")), after: anchor) == nil)
+        #expect(try CronSchedule("@every 500ms").expression.interval == 1)
+        #expect(try CronSchedule("@every 1.5s").expression.interval == 1)
+        #expect(try CronSchedule("@every 2.5m").expression.interval == 150)
+        #expect(try CronSchedule("@every 0").expression.interval == 1)
+        #expect(try CronSchedule("@every 1h0m0s").expression.interval == 3_600)
+        // The time zone does not move an interval.
+        #expect(try CronSchedule("@every 1h", timeZone: "Asia/Tokyo").nextRun(after: later, anchor: anchor).map(RFC3339.format)
+            == "2026-11-27T17:00:00Z")
+    }
+}
