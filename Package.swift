@@ -199,7 +199,14 @@ let package = Package(
             ]
         ),
         // Helpers shared by the test targets (child processes without blocking the thread pool).
-        .target(name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport"),
         .testTarget(name: "CronTests", dependencies: ["Cron", "Timestamps", "TestSupport"]),
         .testTarget(
             name: "TalosAPITests",

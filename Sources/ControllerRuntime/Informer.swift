@@ -97,8 +97,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         while !Task.isCancelled {
             do {
                 if version == nil {
-                    version = try await relist(onEvent: onEvent)
-                    failures = 0
+                    version = try await relist(onEvent: onEvent)  // failures reset only by a watch that worked
                 }
                 let started = ContinuousClock.now
                 let outcome = try await watch(from: version!, onEvent: onEvent)

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Deadline
 import Foundation
 import Logging
 import NIOCore
@@ -102,12 +103,14 @@ public final class KubernetesClient: Sendable {
         var options = options
         var page = try await list(type, resource, namespace: namespace, options: options)
         var items = page.items
+        var undecodable = page.undecodable
         while let token = page.metadata.continue, !token.isEmpty {
             options.continueToken = token
             page = try await list(type, resource, namespace: namespace, options: options)
             items += page.items
+            undecodable += page.undecodable
         }
-        return ObjectList(metadata: page.metadata, items: items)
+        return ObjectList(metadata: page.metadata, items: items, undecodable: undecodable)
     }
 
     public func create<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String? = nil) async throws -> T {
@@ -196,14 +199,21 @@ public final class KubernetesClient: Sendable {
 
             let failure: KubernetesError
             do {
+                // The deadline covers the whole exchange: AsyncHTTPClient's own ends with the
+                // response head, so the body is read under the time that is left.
+                let deadline = ContinuousClock.now + configuration.requestTimeout
                 let response = try await http.execute(request, deadline: .now() + .init(configuration.requestTimeout))
                 let code = Int(response.status.code)
                 if (200..<300).contains(code) {
                     if streaming { return .streaming(response.body) }
-                    let buffer = try await response.body.collect(upTo: 256 * 1024 * 1024)
+                    let buffer = try await withDeadline(deadline - .now, "reading the response to \(description)") {
+                        try await response.body.collect(upTo: 256 * 1024 * 1024)
+                    }
                     return .complete(Data(buffer.readableBytesView))
                 }
-                let buffer = try await response.body.collect(upTo: 4 * 1024 * 1024)
+                let buffer = try await withDeadline(deadline - .now, "reading the response to \(description)") {
+                    try await response.body.collect(upTo: 4 * 1024 * 1024)
+                }
                 failure = Self.error(code: code, body: Data(buffer.readableBytesView), request: description,
                                      retryAfter: response.headers.first(name: "Retry-After"))
             } catch let error as KubernetesError {

@@ -216,6 +216,11 @@ public final class KubernetesTestServer: Sendable {
         get async { await store.openWatchCount }
     }
 
+    /// Watch requests answered since the server started.
+    public var watchesStarted: Int {
+        get async { await store.watchesStarted }
+    }
+
     public var currentResourceVersion: String {
         get async { await store.currentResourceVersion }
     }

@@ -402,6 +402,7 @@ actor ObjectStore {
     /// Registers a watch. From a resourceVersion, replays what happened after it (410 Gone
     /// when that is no longer kept); without one, starts with every current object as ADDED.
     func watch(_ resource: ServedResource, namespace: String?, labels: Selector, fields: Selector, from version: String?) throws -> (id: UUID, initial: [WatchMessage], stream: AsyncStream<WatchMessage>) {
+        watchesStarted += 1
         let (stream, continuation) = AsyncStream<WatchMessage>.makeStream()
         let watcher = Watcher(resource: resource.key, namespace: namespace, labels: labels, fields: fields, continuation: continuation)
         var initial: [WatchMessage] = []
@@ -456,4 +457,6 @@ actor ObjectStore {
     }
 
     var openWatchCount: Int { watchers.count }
+    /// Watch requests answered since the start.
+    private(set) var watchesStarted = 0
 }

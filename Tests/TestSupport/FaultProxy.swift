@@ -4,13 +4,17 @@ import Synchronization
 
 /// A TCP proxy on 127.0.0.1 in front of a server, which can cut connections: the next
 /// `cutNext` connections to carry more than `cutAfterBytes` upstream (or every such connection,
-/// when `cutAlways`) are closed at that point, as a dropped connection mid-part would be.
-final class FaultProxy: Sendable {
+/// when `cutAlways`) are closed at that point, as a dropped connection mid-part would be. It
+/// can also freeze the connections open at a moment: they stay open but carry nothing more in
+/// either direction (a proxy or NAT that lost its state), while new connections work.
+public final class FaultProxy: Sendable {
     private struct Faults {
         var cutNext = 0
         var cutAlways = false
         var cutAfterBytes = 1_048_576
         var cuts = 0
+        var connections = 0
+        var frozenBelow = 0
     }
 
     private final class State: Sendable {
@@ -20,19 +24,24 @@ final class FaultProxy: Sendable {
     private let state = State()
     private let channel: any Channel
     private let group: MultiThreadedEventLoopGroup
-    let port: Int
+    public let port: Int
 
-    init(targetHost: String, targetPort: Int) async throws {
+    public init(targetHost: String, targetPort: Int) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
         let state = self.state
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { inbound in
-                ClientBootstrap(group: inbound.eventLoop)
+                let connection = state.faults.withLock { faults in
+                    defer { faults.connections += 1 }
+                    return faults.connections
+                }
+                let frozen: @Sendable () -> Bool = { state.faults.withLock { connection < $0.frozenBelow } }
+                return ClientBootstrap(group: inbound.eventLoop)
                     .connect(host: targetHost, port: targetPort)
                     .flatMap { outbound in
-                        let upstream = Relay(peer: outbound) { forwarded in
+                        let upstream = Relay(peer: outbound, frozen: frozen) { forwarded in
                             state.faults.withLock { faults -> Bool in
                                 guard forwarded > faults.cutAfterBytes else { return false }
                                 if faults.cutAlways || faults.cutNext > 0 {
@@ -43,7 +52,7 @@ final class FaultProxy: Sendable {
                                 return false
                             }
                         }
-                        let downstream = Relay(peer: inbound) { _ in false }
+                        let downstream = Relay(peer: inbound, frozen: frozen) { _ in false }
                         return inbound.pipeline.addHandler(upstream).flatMap { outbound.pipeline.addHandler(downstream) }
                     }
             }
@@ -51,19 +60,28 @@ final class FaultProxy: Sendable {
         port = channel.localAddress?.port ?? 0
     }
 
+    /// From now on, every connection open now carries nothing in either direction and is
+    /// never closed by the proxy; connections made later work.
+    public func freezeOpenConnections() {
+        state.faults.withLock { $0.frozenBelow = $0.connections }
+    }
+
+    /// Connections accepted so far.
+    public var connections: Int { state.faults.withLock { $0.connections } }
+
     /// Cut the next `count` connections after `bytes` bytes upstream.
-    func cutNext(_ count: Int, afterBytes bytes: Int) {
+    public func cutNext(_ count: Int, afterBytes bytes: Int) {
         state.faults.withLock { $0.cutNext = count; $0.cutAfterBytes = bytes }
     }
 
     /// Cut every connection after `bytes` bytes upstream (a permanent failure).
-    func cutAlways(afterBytes bytes: Int) {
+    public func cutAlways(afterBytes bytes: Int) {
         state.faults.withLock { $0.cutAlways = true; $0.cutAfterBytes = bytes }
     }
 
-    var cuts: Int { state.faults.withLock { $0.cuts } }
+    public var cuts: Int { state.faults.withLock { $0.cuts } }
 
-    func shutdown() async throws {
+    public func shutdown() async throws {
         try await channel.close()
         try await group.shutdownGracefully()
     }
@@ -72,18 +90,20 @@ final class FaultProxy: Sendable {
     private final class Relay: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         let peer: any Channel
+        let frozen: @Sendable () -> Bool
         let shouldCut: @Sendable (Int) -> Bool
         var forwarded = 0
         var cut = false
 
-        init(peer: any Channel, shouldCut: @escaping @Sendable (Int) -> Bool) {
+        init(peer: any Channel, frozen: @escaping @Sendable () -> Bool, shouldCut: @escaping @Sendable (Int) -> Bool) {
             self.peer = peer
+            self.frozen = frozen
             self.shouldCut = shouldCut
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            guard !cut else { return }
+            guard !cut, !frozen() else { return }
             forwarded += buffer.readableBytes
             if shouldCut(forwarded) {
                 cut = true
@@ -95,7 +115,7 @@ final class FaultProxy: Sendable {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            peer.close(promise: nil)
+            if !frozen() { peer.close(promise: nil) }  // a frozen connection never tells the other side
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
