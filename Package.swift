@@ -242,8 +242,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "talos-etcd-backup", "BackupOperator", "ControllerRuntime", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
-                "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
+                "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "ControllerRuntime", "TalosBackupAPI", "KubernetesClient",
+                "KubernetesTestServer", "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "Deadline",
             ]
         ),
         .testTarget(

@@ -21,14 +21,18 @@ public struct BackupOperator: Sendable {
         public var leaderElection: LeaderElector.Configuration?
         public var clock: OperatorClock
         public var transfer: any SnapshotTransfer
+        /// Called as soon as the lease is lost, before in-flight work has wound down.
+        public var onLeadershipLost: @Sendable () -> Void
 
         public init(namespace: String? = nil, maxConcurrentBackups: Int = 2, leaderElection: LeaderElector.Configuration? = nil,
-                    clock: OperatorClock = .system, transfer: any SnapshotTransfer = TalosToS3Transfer()) {
+                    clock: OperatorClock = .system, transfer: any SnapshotTransfer = TalosToS3Transfer(),
+                    onLeadershipLost: @escaping @Sendable () -> Void = {}) {
             self.namespace = namespace
             self.maxConcurrentBackups = maxConcurrentBackups
             self.leaderElection = leaderElection
             self.clock = clock
             self.transfer = transfer
+            self.onLeadershipLost = onLeadershipLost
         }
     }
 
@@ -53,7 +57,7 @@ public struct BackupOperator: Sendable {
     public func run() async throws {
         if let election = options.leaderElection {
             let elector = LeaderElector(client: client, configuration: election, logger: logger)
-            try await elector.run { try await runControllers(identity: election.identity) }
+            try await elector.run(onLeadershipLost: options.onLeadershipLost) { try await runControllers(identity: election.identity) }
         } else {
             try await runControllers(identity: LeaderElector.defaultIdentity())
         }

@@ -1,6 +1,7 @@
 import Foundation
 import KubernetesClient
 import Logging
+import Deadline
 
 /// Leader election on a `coordination.k8s.io/v1` Lease, as client-go does it: take the lease
 /// when it is free or its holder has not renewed it for `leaseDuration` (measured on this
@@ -54,7 +55,11 @@ public final class LeaderElector: Sendable {
     /// Waits to become leader, runs `whileLeader` for as long as leadership lasts, and
     /// releases the lease when `whileLeader` returns or the task is cancelled. Throws
     /// ``LeadershipLost`` when renewal fails.
-    public func run(whileLeader: @escaping @Sendable () async throws -> Void) async throws {
+    ///
+    /// `onLeadershipLost` is called the moment renewal has failed, before the work has wound
+    /// down: a process that must exit when it loses the lease (so that it never acts without it)
+    /// can bound the time it gives the work to stop.
+    public func run(onLeadershipLost: @escaping @Sendable () -> Void = {}, whileLeader: @escaping @Sendable () async throws -> Void) async throws {
         var observed = Observed()
         while true {
             do {
@@ -72,7 +77,14 @@ public final class LeaderElector: Sendable {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await whileLeader() }
-                group.addTask { [self] in try await self.keepRenewing(renewing) }
+                group.addTask { [self] in
+                    do {
+                        try await self.keepRenewing(renewing)
+                    } catch let lost as LeadershipLost {
+                        onLeadershipLost()
+                        throw lost
+                    }
+                }
                 try await group.next()  // the work ended, or renewal failed
                 group.cancelAll()
             }
@@ -84,9 +96,18 @@ public final class LeaderElector: Sendable {
     }
 
     /// The release must reach the API server although the caller may have been cancelled
-    /// (that is how a clean shutdown arrives), so it runs in a task of its own, awaited here.
+    /// (that is how a clean shutdown arrives), so it runs in a task of its own, awaited here,
+    /// and for at most the renew deadline (5 s at most): an API server that does not answer
+    /// must not hold up a shutdown; the lease then expires on its own.
     private func releaseEvenIfCancelled() async {
-        await Task { await self.release() }.value
+        let limit = min(configuration.renewDeadline, .seconds(5))
+        await Task {
+            do {
+                try await withDeadline(limit, "releasing the lease") { await self.release() }
+            } catch {
+                self.logger.warning("could not release the lease in time; it expires on its own", metadata: ["error": "\(error)"])
+            }
+        }.value
     }
 
     struct Observed {

@@ -17,7 +17,11 @@ struct RunCommand: AsyncParsableCommand {
             Configuration: --kubeconfig, else $KUBECONFIG, else the in-cluster service account, else \
             ~/.kube/config. With leader election (the default) only the replica holding the Lease \
             acts. SIGTERM or SIGINT stops taking work, aborts in-flight uploads (no parts are left \
-            behind; the backup runs again on the next leader) and releases the Lease.
+            behind; the backup runs again on the next leader) and releases the Lease; whatever is \
+            not done after --shutdown-grace-period-seconds is abandoned and the process exits \
+            (status 1). A replica that cannot renew its Lease within the renew deadline (2/3 of \
+            the lease duration) stops acting and exits with status 1 within 5 seconds more, so \
+            that it is restarted, as controller-runtime's managers do.
             """)
 
     @Option(help: "kubeconfig file (default: $KUBECONFIG, the in-cluster service account, or ~/.kube/config).")
@@ -40,6 +44,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds a Lease lasts without renewal before another replica may take it.")
     var leaseDurationSeconds: Int = 15
+
+    @Option(help: "Seconds a stop (SIGTERM, SIGINT, a lost Lease) may take to release the Lease and abort uploads before the process exits anyway.")
+    var shutdownGracePeriodSeconds: Int = 10
 
     @Option(help: "Backups taken at the same time.")
     var maxConcurrentBackups: Int = 2
@@ -68,6 +75,7 @@ struct RunCommand: AsyncParsableCommand {
         guard maxConcurrentBackups >= 1 else { throw ValidationError("--max-concurrent-backups must be at least 1") }
         guard kubeAPIQPS > 0, kubeAPIBurst >= 1 else { throw ValidationError("--kube-api-qps and --kube-api-burst must be positive") }
         guard leaseDurationSeconds >= 3 else { throw ValidationError("--lease-duration-seconds must be at least 3") }
+        guard shutdownGracePeriodSeconds >= 1 else { throw ValidationError("--shutdown-grace-period-seconds must be at least 1") }
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
     }
 
@@ -108,17 +116,21 @@ struct RunCommand: AsyncParsableCommand {
                 leaseName: leaderElectionID, namespace: leaseNamespace,
                 leaseDuration: duration, renewDeadline: duration * 2 / 3, retryPeriod: duration / 5)
         }
+        let grace = Duration.seconds(shutdownGracePeriodSeconds)
+        let deadline = ProcessDeadline(logger: logger)
         let backupOperator = BackupOperator(
             client: client,
-            options: .init(namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock),
+            options: .init(namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock,
+                           onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") }),
             logger: logger)
         let group = ServiceGroup(
-            services: [OperatorService(backupOperator: backupOperator)],
+            services: [OperatorService(backupOperator: backupOperator, onStop: { deadline.arm(after: grace, status: 1, reason: "the shutdown") })],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         do {
             try await group.run()
         } catch {
             logger.error("stopped: \(error)")
+            deadline.arm(after: grace, status: 1, reason: "the shutdown")
             try? await client.shutdown()
             throw ExitCode(1)
         }
@@ -127,15 +139,21 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// The operator as a service of the lifecycle's group: a graceful shutdown cancels it.
+/// The operator as a service of the lifecycle's group: a graceful shutdown cancels it, after
+/// calling `onStop` (which bounds how long the stop may take).
 struct OperatorService: Service, CustomStringConvertible {
     let backupOperator: BackupOperator
+    let onStop: @Sendable () -> Void
     var description: String { "talos-etcd-backup operator" }
 
     func run() async throws {
         do {
-            try await cancelWhenGracefulShutdown {
-                try await backupOperator.run()
+            try await withGracefulShutdownHandler {
+                try await cancelWhenGracefulShutdown {
+                    try await backupOperator.run()
+                }
+            } onGracefulShutdown: {
+                onStop()
             }
         } catch is CancellationError where Task.isShuttingDownGracefully {
             // The requested stop: in-flight work was cancelled and cleaned up.

@@ -1,4 +1,5 @@
 import BackupOperator
+import Deadline
 import Foundation
 import KubernetesClient
 import KubernetesTestServer
@@ -21,7 +22,6 @@ struct Cluster: Sendable {
     /// Real seconds between ticks of `* * * * *`.
     static let tick = Duration.seconds(60 / clockScale)
 
-    let kubernetes: KubernetesTestServer
     let client: KubernetesClient
     let kubectl: Kubectl
     let talos: TalosTestServer
@@ -35,33 +35,65 @@ struct Cluster: Sendable {
     static func with<T: Sendable>(_ body: (Cluster) async throws -> T) async throws -> T {
         try await TalosTestServer.withRunningOnFreshEtcd { talos in
             try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { kubernetes in
-                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString.prefix(8))")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let directory = try makeDirectory()
                 let kubeconfig = directory.appendingPathComponent("kubeconfig").path
                 try kubernetes.writeKubeconfig(to: kubeconfig)
-                let client = try KubernetesClient(configuration: kubernetes.clientConfiguration(), logger: quietLogger("client"))
-                let s3 = try S3TestServer.named("AUTH")
-                let s3Client = try s3.client()
-                let suffix = UUID().uuidString.prefix(6).lowercased()
-                let cluster = Cluster(
-                    kubernetes: kubernetes, client: client, kubectl: Kubectl(kubeconfig: kubeconfig), talos: talos,
-                    s3: s3, s3Client: s3Client, namespace: "e2e-\(suffix)", prefix: "e2e-\(suffix)", epoch: Date(), directory: directory)
-                do {
-                    let crds = try await cluster.kubectl.run(["apply", "-f", repositoryRoot.appendingPathComponent("deploy/crds").path])
-                    try #require(crds.status == 0, "kubectl apply of the CRDs failed: \(crds.stderr)")
-                    let namespace = try await cluster.kubectl.run(["apply", "-f", "-"], stdin: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \(cluster.namespace)\n")
-                    try #require(namespace.status == 0, "kubectl apply of the namespace failed: \(namespace.stderr)")
-                    let result = try await body(cluster)
-                    try? await s3Client.shutdown()
-                    try? await client.shutdown()
-                    return result
-                } catch {
-                    try? await s3Client.shutdown()
-                    try? await client.shutdown()
-                    throw error
-                }
+                return try await with(talos: talos, kubeconfig: kubeconfig, directory: directory, body)
             }
         }
+    }
+
+    /// The same, with the Kubernetes test server as a separate process that a test can kill,
+    /// freeze (SIGSTOP) and restart.
+    static func withAPIServerProcess<T: Sendable>(_ body: (Cluster, APIServerProcess) async throws -> T) async throws -> T {
+        try await TalosTestServer.withRunningOnFreshEtcd { talos in
+            let directory = try makeDirectory()
+            let apiServer = try await APIServerProcess.start(kubeconfig: directory.appendingPathComponent("kubeconfig").path)
+            do {
+                let result = try await with(talos: talos, kubeconfig: apiServer.kubeconfig, directory: directory) { try await body($0, apiServer) }
+                await apiServer.stop()
+                return result
+            } catch {
+                await apiServer.stop()
+                throw error
+            }
+        }
+    }
+
+    private static func makeDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    private static func with<T: Sendable>(talos: TalosTestServer, kubeconfig: String, directory: URL, _ body: (Cluster) async throws -> T) async throws -> T {
+        let client = try KubernetesClient(configuration: Kubeconfig.load(paths: [kubeconfig]), logger: quietLogger("client"))
+        let s3 = try S3TestServer.named("AUTH")
+        let s3Client = try s3.client()
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let cluster = Cluster(
+            client: client, kubectl: Kubectl(kubeconfig: kubeconfig), talos: talos,
+            s3: s3, s3Client: s3Client, namespace: "e2e-\(suffix)", prefix: "e2e-\(suffix)", epoch: Date(), directory: directory)
+        do {
+            try await cluster.installCRDsAndNamespace()
+            let result = try await body(cluster)
+            try? await s3Client.shutdown()
+            try? await client.shutdown()
+            return result
+        } catch {
+            try? await s3Client.shutdown()
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    /// The CRDs (with kubectl, from deploy/crds) and this test's namespace: what an API server
+    /// that lost its state needs again.
+    func installCRDsAndNamespace() async throws {
+        let crds = try await kubectl.run(["apply", "-f", repositoryRoot.appendingPathComponent("deploy/crds").path])
+        try #require(crds.status == 0, "kubectl apply of the CRDs failed: \(crds.stderr)")
+        let created = try await kubectl.run(["apply", "-f", "-"], stdin: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \(namespace)\n")
+        try #require(created.status == 0, "kubectl apply of the namespace failed: \(created.stderr)")
     }
 
     // MARK: The operator
@@ -75,22 +107,32 @@ struct Cluster: Sendable {
         do {
             let result = try await body(process)
             process.send(SIGTERM)
-            _ = try await process.finish()
+            _ = try await Self.exit(of: process, within: .seconds(15))
             return result
         } catch {
             process.send(SIGTERM)
-            let output = try? await process.finish()
-            print("---- \(name) log ----\n\(output?.stderr ?? "")")
+            let output = try? await Self.exit(of: process, within: .seconds(15))
+            print("---- \(name) log ----\n\(output?.stderr ?? process.stderrSoFar)")
             throw error
         }
     }
 
-    func startOperator(name: String, arguments: [String] = []) throws -> ProcessRunner.Running {
+    /// The process's result once it has exited; fails (and kills it) if that takes longer than `limit`.
+    static func exit(of process: ProcessRunner.Running, within limit: Duration) async throws -> ProcessRunner.Result {
+        do {
+            return try await withDeadline(limit, "the operator's exit") { try await process.finish() }
+        } catch {
+            process.send(SIGKILL)
+            throw error
+        }
+    }
+
+    func startOperator(name: String, leaseDurationSeconds: Int = 3, arguments: [String] = []) throws -> ProcessRunner.Running {
         var environment = ProcessInfo.processInfo.environment
         environment["POD_NAME"] = name
         return try ProcessRunner.start(TestHelpers.builtProduct("talos-etcd-backup").path, [
             "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
-            "--leader-election-namespace", namespace, "--lease-duration-seconds", "3", "--log-level", "debug",
+            "--leader-election-namespace", namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
             "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,
         ] + arguments, environment: environment)
     }
