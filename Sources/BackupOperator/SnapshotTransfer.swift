@@ -102,7 +102,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                         metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
                     let result = try await uploader.upload(
                         ObservedChunks(base: stream, observe: progressed),
-                        bucket: destination.bucket, key: destination.key, sizeHint: Int64(source.status.dbSize))
+                        bucket: destination.bucket, key: destination.key, sizeHint: source.status.map { Int64($0.dbSize) })
                     return StoredBackup(node: source.node, size: result.size, sha256: result.sha256)
                 }
             }

@@ -122,8 +122,11 @@ public struct TalosClient: Sendable {
     /// through each endpoint in talosconfig order, and moving on only when a target cannot be
     /// reached (connection refused, TLS failure, unavailable) before the first snapshot byte.
     /// Before streaming, EtcdStatus of the chosen node gives db size, raft index and leader,
-    /// handed to `consume` with the stream. Any other failure (permission denied, a corrupt
-    /// snapshot, a stream broken after data flowed) is thrown as it is.
+    /// handed to `consume` with the stream. EtcdStatus is best effort: older Talos releases
+    /// allow it for `os:admin` only (and a stand-in may not serve it), so PermissionDenied or
+    /// Unimplemented means the snapshot is taken without it. Any other failure (permission
+    /// denied on the snapshot, a corrupt snapshot, a stream broken after data flowed) is thrown
+    /// as it is.
     public func snapshot<Result: Sendable>(
         _ consume: @escaping @Sendable (SnapshotSource, VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
     ) async throws -> Result {
@@ -135,7 +138,7 @@ public struct TalosClient: Sendable {
             let described = node.map { "node \($0) via \(endpoint)" } ?? "endpoint \(endpoint)"
             let started = Mutex(false)
             do {
-                let status = try await etcdStatus(endpoint: endpoint, node: node)
+                let status = try await optionalEtcdStatus(endpoint: endpoint, node: node)
                 let source = SnapshotSource(endpoint: endpoint, node: node ?? endpoint.host, status: status)
                 return try await etcdSnapshot(endpoint: endpoint, node: node) { stream in
                     try await consume(source, stream.onFirstChunk { started.withLock { $0 = true } })
@@ -145,6 +148,16 @@ public struct TalosClient: Sendable {
             }
         }
         throw TalosUnreachable(failures: failures)
+    }
+
+    /// EtcdStatus where the talosconfig's role may call it; nil where Talos refuses it as not
+    /// allowed or not implemented. Unreachable targets still throw (for failover).
+    func optionalEtcdStatus(endpoint: TalosEndpoint, node: String?) async throws -> Machine_EtcdMemberStatus? {
+        do {
+            return try await etcdStatus(endpoint: endpoint, node: node)
+        } catch let error as RPCError where [.permissionDenied, .unimplemented].contains(error.code) {
+            return nil
+        }
     }
 
     /// Errors that mean "this target cannot be reached", worth trying the next one for.
@@ -163,7 +176,8 @@ public struct SnapshotSource: Sendable {
     public var endpoint: TalosEndpoint
     /// The node targeted (the endpoint's host when the talosconfig names no nodes).
     public var node: String
-    public var status: Machine_EtcdMemberStatus
+    /// Nil when the node's Talos does not let this talosconfig's role call EtcdStatus.
+    public var status: Machine_EtcdMemberStatus?
 }
 
 /// No endpoint or node could be reached; says what each attempt ran into.
