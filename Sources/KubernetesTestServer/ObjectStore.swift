@@ -228,11 +228,14 @@ actor ObjectStore {
         resourceVersion += 1
         next.set(.string(String(resourceVersion)), at: ["metadata", "resourceVersion"])
         let key = Key(namespace: namespace ?? "", name: name)
+        if next["metadata"]?["deletionTimestamp"] != nil, (next["metadata"]?["finalizers"]?.stringArray ?? []).isEmpty {
+            // As a real API server: the write that removes the last finalizer of a terminating
+            // object deletes it; watchers see only the DELETED event, no MODIFIED before it.
+            try finalize(resource, key: key, object: next, orphan: false)
+            return next
+        }
         objects[resource.key]?[key] = next
         record(resource, .modified, next, previous: current)
-        if next["metadata"]?["deletionTimestamp"] != nil, (next["metadata"]?["finalizers"]?.stringArray ?? []).isEmpty {
-            try finalize(resource, key: key, object: next, orphan: false)
-        }
         if resource.type == .customResourceDefinitions, let served = ServedResource.from(crd: next) {
             resources[served.key] = served
         }

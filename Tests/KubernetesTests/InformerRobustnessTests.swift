@@ -121,3 +121,32 @@ struct InformerRobustnessTests {
         }
     }
 }
+
+@Suite("Kubernetes test server behaves as a real API server")
+struct TestServerFidelityTests {
+    @Test("removing the last finalizer of a terminating object: watchers see DELETED only, no MODIFIED first")
+    func lastFinalizerRemoval() async throws {
+        try await withServer { _, client in
+            var object = ConfigMap("held")
+            object.metadata.finalizers = ["example.com/hold"]
+            let created = try await client.create(object, ConfigMap.resourceType, namespace: "default")
+            try await client.delete(ConfigMap.resourceType, namespace: "default", name: "held")
+            let stream = try await client.watch(ConfigMap.self, ConfigMap.resourceType, namespace: "default", options: WatchOptions(
+                resourceVersion: created.metadata.resourceVersion, allowWatchBookmarks: false, timeoutSeconds: 5))
+            _ = try await client.patch(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "held",
+                                       mergePatch: ["metadata": ["finalizers": .null]])
+            var seen: [String] = []
+            for try await event in stream {
+                switch event {
+                case .added: seen.append("ADDED")
+                case .modified(let object): seen.append(object.metadata.finalizers == nil ? "MODIFIED without finalizers" : "MODIFIED")
+                case .deleted: seen.append("DELETED")
+                default: break
+                }
+                if seen.last == "DELETED" { break }
+            }
+            #expect(seen == ["MODIFIED", "DELETED"], "the delete's MODIFIED (deletionTimestamp set), then DELETED only")
+            #expect(await kubernetesError { _ = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "held") }?.isNotFound == true)
+        }
+    }
+}
