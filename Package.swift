@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Calendar arithmetic and RFC 3339: the one time codec, I/O-free.
@@ -49,7 +50,11 @@ let package = Package(
         ),
         .target(
             name: "ControllerRuntime",
-            dependencies: ["KubernetesClient", "Deadline", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "KubernetesClient", "Deadline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
         ),
         // glibc's mallopt, which Swift's Glibc module does not expose.
         .target(name: "CAllocatorTuning"),

@@ -1,12 +1,17 @@
 import Foundation
 import KubernetesClient
 import Logging
+import OrderedCollections
 import Synchronization
 
 /// Records `events.k8s.io/v1` Events about objects, as `kubectl describe` and
 /// `kubectl events` show them. A repeat of the same event (same object, type, reason, action
 /// and note) updates the first one's `series.count` instead of creating another object.
 /// Recording never fails the caller: a failure is logged.
+///
+/// The series it remembers are a bounded LRU (``seriesCapacity``, 4,096 as in client-go's
+/// event correlator): an operator that reports many distinct events keeps flat memory; a
+/// repeat of a forgotten event starts a new Event object.
 public final class EventRecorder: Sendable {
     public enum EventType: String, Sendable { case normal = "Normal", warning = "Warning" }
 
@@ -44,13 +49,29 @@ public final class EventRecorder: Sendable {
     private let controller: String
     private let instance: String
     private let logger: Logger
-    private let series = Mutex<[SeriesKey: (name: String, count: Int)]>([:])
+    /// Least recently used first.
+    private let series = Mutex<OrderedDictionary<SeriesKey, (name: String, count: Int)>>([:])
+    public let seriesCapacity: Int
 
-    public init(client: KubernetesClient, reportingController: String, reportingInstance: String, logger: Logger = Logger(label: "events")) {
+    public init(client: KubernetesClient, reportingController: String, reportingInstance: String, seriesCapacity: Int = 4_096,
+                logger: Logger = Logger(label: "events")) {
         self.client = client
         self.controller = reportingController
         self.instance = reportingInstance
+        self.seriesCapacity = max(1, seriesCapacity)
         self.logger = logger
+    }
+
+    /// Event series remembered now (at most ``seriesCapacity``).
+    public var seriesCount: Int { series.withLock { $0.count } }
+
+    /// Stores `value` as the most recently used series, evicting the least recently used ones.
+    private func remember(_ key: SeriesKey, _ value: (name: String, count: Int)) {
+        series.withLock { series in
+            series.removeValue(forKey: key)
+            series[key] = value
+            while series.count > seriesCapacity { series.removeFirst() }
+        }
     }
 
     public func record(_ regarding: Regarding, type: EventType, reason: String, action: String, note: String) async {
@@ -62,7 +83,7 @@ public final class EventRecorder: Sendable {
             let patch: JSONValue = ["series": ["count": .integer(Int64(count)), "lastObservedTime": .string(now.description)]]
             do {
                 _ = try await client.patch(GenericObject.self, .events, namespace: namespace, name: existing.name, mergePatch: patch)
-                series.withLock { $0[key] = (existing.name, count) }
+                remember(key, (existing.name, count))
                 return
             } catch let error as KubernetesError where error.isNotFound {
                 series.withLock { _ = $0.removeValue(forKey: key) }  // expired: start a new one
@@ -87,7 +108,7 @@ public final class EventRecorder: Sendable {
         ]
         do {
             _ = try await client.create(try GenericObject(raw: event), .events, namespace: namespace)
-            series.withLock { $0[key] = (name, 1) }
+            remember(key, (name, 1))
         } catch {
             logger.warning("could not record event", metadata: ["reason": "\(reason)", "error": "\(error)"])
         }

@@ -28,7 +28,7 @@ public final class KubernetesClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.maxRetries = maxRetries
-        self.credentials = CredentialSource(configuration.credentials, server: configuration.server)
+        self.credentials = CredentialSource(configuration.credentials, server: configuration.server, pluginTimeout: configuration.requestTimeout)
         self.rateLimiter = RateLimiter(rate: configuration.queriesPerSecond, burst: configuration.burst)
         self.tls = try Self.tlsConfiguration(configuration)
         var httpConfiguration = HTTPClient.Configuration(

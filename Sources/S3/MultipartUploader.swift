@@ -37,6 +37,8 @@ public struct MultipartUploader: Sendable {
     public var partSize: Int
     public var maxConcurrentParts: Int
     public var metadata: [String: String]
+    /// Parts an upload may have: S3's limit, 10,000 (lowered only by tests of the limit).
+    public var partLimit = maximumParts
     private let logger: Logger
 
     public init(client: S3Client, partSize: Int = defaultPartSize, maxConcurrentParts: Int = 4, metadata: [String: String] = [:], logger: Logger = Logger(label: "s3-upload")) {
@@ -79,6 +81,11 @@ public struct MultipartUploader: Sendable {
                 }
 
                 func send(_ part: ByteBuffer, number: Int) async throws {
+                    // Checked for every part, the last one included.
+                    guard number <= partLimit else {
+                        throw S3Error(code: "TooManyParts", message: "more than \(partLimit) parts", statusCode: 0,
+                                      operation: "UploadPart", bucket: bucket, key: key, region: client.configuration.region)
+                    }
                     if uploadID == nil {
                         uploadID = try await client.createMultipartUpload(bucket: bucket, key: key, metadata: metadata)
                     }
@@ -103,10 +110,6 @@ public struct MultipartUploader: Sendable {
                         var slice = chunk.readSlice(length: take)!
                         buffer.writeBuffer(&slice)
                         if buffer.readableBytes == target {
-                            guard partNumber <= Self.maximumParts else {
-                                throw S3Error(code: "TooManyParts", message: "more than \(Self.maximumParts) parts", statusCode: 0,
-                                              operation: "UploadPart", bucket: bucket, key: key, region: client.configuration.region)
-                            }
                             try await send(buffer, number: partNumber)
                             partNumber += 1
                             buffer = ByteBufferAllocator().buffer(capacity: 0)

@@ -190,4 +190,68 @@ struct ConfigurationTests {
             try await failing.shutdown()
         }
     }
+
+    /// A kubeconfig whose user runs `script` (through /bin/sh) as its exec plugin.
+    func execKubeconfig(server: String, script: String, in directory: URL) throws -> String {
+        let relativeShell = String(repeating: "../", count: directory.pathComponents.count - 1) + "bin/sh"
+        try write(script, to: directory.appendingPathComponent("plugin.sh"), executable: true)
+        let path = directory.appendingPathComponent("config")
+        try write("""
+            clusters:
+            - name: k
+              cluster: {server: '\(server)'}
+            users:
+            - name: u
+              user:
+                exec:
+                  apiVersion: client.authentication.k8s.io/v1
+                  command: \(relativeShell)
+                  args: ['\(directory.appendingPathComponent("plugin.sh").path)']
+            contexts:
+            - name: c
+              context: {cluster: k, user: u}
+            current-context: c
+            """, to: path)
+        return path.path
+    }
+
+    @Test("exec plugins: more than a pipe holds on stdout and stderr, a plugin that hangs, concurrent callers share one run")
+    func execPluginFailureModes() async throws {
+        try await withServer(.init(authentication: .token("from-plugin"), logger: quietLogger("server"))) { server, _ in
+            let directory = try temporaryDirectory()
+            let counter = directory.appendingPathComponent("runs")
+            // 200 KiB of diagnostics and 200 KiB of leading white space before the credential.
+            let chatty = try execKubeconfig(server: server.url, script: """
+                #!/bin/sh
+                echo run >> "\(counter.path)"
+                sleep 0.5
+                head -c 204800 /dev/zero | tr '\\0' 'x' >&2
+                head -c 204800 /dev/zero | tr '\\0' ' '
+                printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-plugin"}}'
+                """, in: directory)
+            var configuration = try Kubeconfig.load(paths: [chatty])
+            configuration.requestTimeout = .seconds(20)
+            let client = try KubernetesClient(configuration: configuration, maxRetries: 0)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { _ = try await client.list(GenericObject.self, .namespaces) } }
+                try await group.waitForAll()
+            }
+            #expect(try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count == 1, "eight concurrent requests, one plugin run")
+            try await client.shutdown()
+
+            let hanging = try execKubeconfig(server: server.url, script: "#!/bin/sh\nsleep 60\n", in: directory)
+            var bounded = try Kubeconfig.load(paths: [hanging])
+            bounded.requestTimeout = .seconds(2)
+            let waiting = try KubernetesClient(configuration: bounded, maxRetries: 0)
+            let started = ContinuousClock.now
+            do {
+                _ = try await waiting.list(GenericObject.self, .namespaces)
+                Issue.record("a plugin that never finished was accepted")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("did not finish within 2"), "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            try await waiting.shutdown()
+        }
+    }
 }

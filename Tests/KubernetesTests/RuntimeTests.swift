@@ -337,4 +337,33 @@ struct EventRecorderTests {
             #expect(warning["reportingController"] == "talos.alperen.cloud/etcd-backup")
         }
     }
+
+    @Test("distinct events: the remembered series stay bounded (LRU); a recently repeated one survives eviction")
+    func seriesAreBounded() async throws {
+        try await withServer { _, client in
+            #expect(EventRecorder(client: client, reportingController: "c", reportingInstance: "test").seriesCapacity == 4_096,
+                    "client-go's event cache size")
+            let recorder = EventRecorder(client: client, reportingController: "c", reportingInstance: "test", seriesCapacity: 100, logger: quietLogger("e"))
+            let regarding = EventRecorder.Regarding(apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "subject", uid: nil)
+            await recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept")
+            // 500 distinct notes, the kept one repeated now and then: it stays recently used.
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: worker, to: 500, by: 8) {
+                            await recorder.record(regarding, type: .normal, reason: "Distinct", action: "Test", note: "event \(index)")
+                            if index % 50 == 0 { await recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept") }
+                        }
+                    }
+                }
+            }
+            #expect(recorder.seriesCount == 100)
+            await recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept")
+            let events = try await client.listAll(GenericObject.self, .events, namespace: "default").items
+            let kept = events.filter { $0["reason"] == "Kept" }
+            #expect(kept.count == 1, "the repeated series was never evicted")
+            #expect(kept.first?["series"]?["count"] == 12)
+            #expect(recorder.seriesCount == 100)
+        }
+    }
 }

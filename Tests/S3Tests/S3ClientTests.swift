@@ -227,6 +227,27 @@ struct MultipartFaultTests {
         try await client.shutdown()
     }
 
+    @Test("the part limit holds for the last part too: an upload that needs one part too many fails and is aborted",
+          arguments: [2 * MultipartUploader.minimumPartSize + 1, 3 * MultipartUploader.minimumPartSize])
+    func partLimitIncludesTheLastPart(length: Int) async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        let key = uniqueKey("too-many-parts.db")
+        var uploader = MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize)
+        uploader.partLimit = 2
+        await #expect(throws: S3Error.self) {
+            _ = try await uploader.upload(GeneratedBytes(length: length), bucket: server.bucket, key: key)
+        }
+        do {
+            _ = try await uploader.upload(GeneratedBytes(length: length), bucket: server.bucket, key: key)
+        } catch let error as S3Error {
+            #expect(error.code == "TooManyParts")
+        }
+        #expect(await s3Error { _ = try await client.headObject(bucket: server.bucket, key: key) }?.kind == .noSuchKey, "no object")
+        #expect(try await uploadsInProgress(server, key: key).isEmpty, "no parts left behind")
+        try await client.shutdown()
+    }
+
     @Test("part sizes double every 1,000 parts, so 10,000 parts cover 5 TiB")
     func partSizes() {
         let base = MultipartUploader.defaultPartSize

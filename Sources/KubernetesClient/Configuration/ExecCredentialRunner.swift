@@ -1,4 +1,6 @@
+import Deadline
 import Foundation
+import Synchronization
 
 /// Runs a `client.authentication.k8s.io` exec credential plugin and reads its `ExecCredential`.
 enum ExecCredentialRunner {
@@ -21,7 +23,8 @@ enum ExecCredentialRunner {
         var status: Status?
     }
 
-    static func run(_ plugin: ExecCredentialPlugin, server: String) async throws -> Credential {
+    /// Runs the plugin; it has `timeout` to print its credential and exit.
+    static func run(_ plugin: ExecCredentialPlugin, server: String, timeout: Duration) async throws -> Credential {
         let source = "exec credential plugin \(plugin.command)"
         let process = Process()
         let command = plugin.command.contains("/")
@@ -44,17 +47,43 @@ enum ExecCredentialRunner {
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: ConfigurationError(source: source, problem: "cannot be started: \(error.localizedDescription)"))
-            }
+        let (exited, exit) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { exit.yield($0.terminationStatus); exit.finish() }
+        do {
+            try process.run()
+        } catch {
+            throw ConfigurationError(source: source, problem: "cannot be started: \(error.localizedDescription)")
         }
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // Both pipes are drained while the plugin runs, so one that prints more than a pipe
+        // holds (64 KiB) cannot block on a full pipe; the run as a whole has a time limit.
+        let stdoutCollector = PipeCollector(output.fileHandleForReading)
+        let stderrCollector = PipeCollector(errors.fileHandleForReading)
+        defer {
+            stdoutCollector.stop()
+            stderrCollector.stop()
+        }
+        let status: Int32
+        do {
+            status = try await withDeadline(timeout, "\(source)") {
+                var statuses = exited.makeAsyncIterator()
+                let status = await statuses.next() ?? -1
+                // A child the plugin left behind may hold its pipes open: what was written by
+                // the time the plugin exited is what counts.
+                _ = try? await withDeadline(.seconds(2), "the plugin's output") {
+                    await stdoutCollector.waitForEnd()
+                    await stderrCollector.waitForEnd()
+                }
+                return status
+            }
+        } catch {
+            kill(process.processIdentifier, SIGKILL)
+            if error is DeadlineExceeded {
+                throw ConfigurationError(source: source, problem: "did not finish within \(timeout)")
+            }
+            throw error
+        }
+        let stdout = stdoutCollector.data
+        let stderr = String(decoding: stderrCollector.data, as: UTF8.self)
         guard status == 0 else {
             // The plugin's stderr is its own diagnostic, written for the user; its stdout may
             // hold a credential and is never shown.
@@ -84,5 +113,60 @@ enum ExecCredentialRunner {
             credential.expiration = date
         }
         return credential
+    }
+}
+
+/// Collects what a pipe delivers as it arrives (a Dispatch readability handler: no thread is
+/// blocked reading), until end of file or ``stop()``.
+private final class PipeCollector: Sendable {
+    private struct State {
+        var data = Data()
+        var ended = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let handle: FileHandle
+    private let state = Mutex(State())
+
+    init(_ handle: FileHandle) {
+        self.handle = handle
+        handle.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            // Not `stop()` here: clearing the handler from inside it deadlocks Foundation on Linux.
+            if chunk.isEmpty { self?.finish() } else { self?.state.withLock { $0.data.append(chunk) } }
+        }
+    }
+
+    var data: Data { state.withLock { $0.data } }
+
+    /// Returns at end of file, at ``stop()``, or when the caller is cancelled.
+    func waitForEnd() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ended = state.withLock { state in
+                    if !state.ended { state.waiters.append(continuation) }
+                    return state.ended
+                }
+                if ended { continuation.resume() }
+            }
+        } onCancel: {
+            finish()
+        }
+    }
+
+    /// Stops reading (done, or giving up) and wakes every waiter.
+    func stop() {
+        handle.readabilityHandler = nil
+        finish()
+    }
+
+    /// End of file: wakes every waiter.
+    private func finish() {
+        let waiters = state.withLock { state in
+            state.ended = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 }
