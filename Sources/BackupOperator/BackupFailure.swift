@@ -34,7 +34,22 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         public static let snapshotStalled = "SnapshotStalled"
         public static let uploadFailed = "UploadFailed"
         public static let objectExists = "ObjectExists"
+        public static let attemptsExhausted = "AttemptsExhausted"
         public static let internalError = "InternalError"
+    }
+
+    /// Whether a failure to reach a stored object is one waiting cannot fix: the credentials
+    /// Secret or key is gone, the bucket is gone, or the store refuses the key. Connection
+    /// failures, 5xx and throttling are transient.
+    public static func isPermanentStoreFailure(_ error: any Error) -> Bool {
+        switch error {
+        case let failure as BackupFailure:
+            return failure.reason == Reason.credentialsNotFound
+        case let s3 as S3Error:
+            return [.noSuchBucket, .accessDenied, .signatureDoesNotMatch, .invalidAccessKeyId].contains(s3.kind)
+        default:
+            return false
+        }
     }
 
     /// The failure any error of the pipeline amounts to.

@@ -23,6 +23,8 @@ public struct BackupOperator: Sendable {
         public var transfer: any SnapshotTransfer
         /// Called as soon as the lease is lost, before in-flight work has wound down.
         public var onLeadershipLost: @Sendable () -> Void
+        /// How long a deleted backup waits for an object the store refuses to delete.
+        public var objectDeletionTimeout: TimeInterval = BackupReconciler.defaultObjectDeletionTimeout
 
         public init(namespace: String? = nil, maxConcurrentBackups: Int = 2, leaderElection: LeaderElector.Configuration? = nil,
                     clock: OperatorClock = .system, transfer: any SnapshotTransfer = TalosToS3Transfer(),
@@ -74,8 +76,8 @@ public struct BackupOperator: Sendable {
         let backupController = Controller(
             name: "talosetcdbackup", primary: backupInformer,
             reconciler: BackupReconciler(client: client, cache: backupInformer.cache, secrets: KubernetesSecretReader(client: client),
-                                         transfer: options.transfer,
-                                         events: events, clock: options.clock, logger: logger),
+                                         transfer: options.transfer, events: events, clock: options.clock, instance: identity,
+                                         objectDeletionTimeout: options.objectDeletionTimeout, logger: logger),
             workers: options.maxConcurrentBackups, logger: logger)
         let scheduleController = Controller(
             name: "talosetcdbackupschedule", primary: scheduleInformer,

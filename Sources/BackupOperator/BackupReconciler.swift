@@ -1,4 +1,5 @@
 import ControllerRuntime
+import Deadline
 import Foundation
 import KubernetesClient
 import Logging
@@ -18,14 +19,35 @@ import TalosBackupAPI
 ///   ``maxAttempts`` in all, then the backup is Failed with the last failure's reason. Failures
 ///   retrying cannot fix (an invalid spec, an object that is not ours) fail at once.
 /// - A Succeeded or Failed backup is never run again. A Running backup found by a process that
-///   did not start it (the previous one died or lost the lease) is run again under the same key.
+///   did not start it (the previous one died or lost the lease) is run again under the same key,
+///   unless all ``maxAttempts`` were started already (a process killed during every attempt,
+///   for example out of memory): then it fails with `AttemptsExhausted`.
+/// - Fencing: an attempt writes its outcome only while the status still names it (`attempts`
+///   and `attemptedBy`, this reconciler's ``instance``). A process that stalled while another
+///   took over and finished the backup drops its late result with a log line.
 /// - A shutdown (task cancellation) mid-transfer aborts the upload and leaves the status as it
 ///   is, so the next leader picks the backup up.
+///
+/// Deletion always finishes, and never loses a stored object silently:
+/// - a backup that never completed an upload goes without needing the store (multipart uploads
+///   an attempt may have left are aborted if the store answers within a few seconds);
+/// - a Succeeded backup's object is deleted where `status.bucket`/`status.filename` say it was
+///   stored; transient failures (unreachable store, 5xx, throttling) keep the finalizer and
+///   retry with backoff; permanent ones (credentials Secret or key gone, bucket gone, access
+///   denied) retry for ``objectDeletionTimeout``, then the backup goes with a Warning Event
+///   `ObjectLeftInStore` naming the object and why.
 public final class BackupReconciler: Reconciler {
     public static let finalizer = "talos.alperen.cloud/etcd-backup"
     public static let maxAttempts = 3
     /// Backoff before the second attempt (seconds of the operator's clock); doubles after.
     public static let retryBaseDelay: TimeInterval = 10
+    /// How long, after a backup's deletion, a stored object that cannot be deleted for a reason
+    /// waiting cannot fix keeps the backup (10 minutes by default).
+    public static let defaultObjectDeletionTimeout: TimeInterval = 600
+
+    /// This operator process, as `status.attemptedBy` names it.
+    public let instance: String
+    public let objectDeletionTimeout: TimeInterval
 
     let writer: ObjectWriter
     /// The informer's cache of backups; nil reads each backup from the API server (tests).
@@ -41,7 +63,11 @@ public final class BackupReconciler: Reconciler {
 
     public init(client: KubernetesClient, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
                 transfer: any SnapshotTransfer, events: EventRecorder,
-                clock: OperatorClock = .system, logger: Logger = Logger(label: "backup-controller")) {
+                clock: OperatorClock = .system, instance: String = LeaderElector.defaultIdentity(),
+                objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout,
+                logger: Logger = Logger(label: "backup-controller")) {
+        self.instance = instance
+        self.objectDeletionTimeout = objectDeletionTimeout
         self.writer = ObjectWriter(client: client)
         self.cache = cache
         self.credentials = CredentialResolver(secrets: secrets)
@@ -59,14 +85,23 @@ public final class BackupReconciler: Reconciler {
             return .done
         }
         if backup.metadata.deletionTimestamp != nil {
-            try await finalize(backup)
-            return .done
+            return try await finalize(backup)
         }
         if !(backup.metadata.finalizers ?? []).contains(Self.finalizer) {
             guard let updated = try await writer.addFinalizer(Self.finalizer, to: backup) else { return .done }
             backup = updated
         }
         if backup.status?.phase?.isFinished == true { return .done }
+        if let started = backup.status?.attempts, started >= Self.maxAttempts {
+            // Not finished, yet every attempt was started: each was interrupted (the process
+            // died or lost its lease during it). A fourth would likely die the same way.
+            let failure = BackupFailure(
+                reason: BackupFailure.Reason.attemptsExhausted,
+                message: "all \(Self.maxAttempts) attempts were started and none finished: the operator stopped during each (look for restarts, for example OOMKilled, in the operator's pods)",
+                retryable: false)
+            try await fail(backup, failure, attempt: started, fence: nil)
+            return .done
+        }
         if let wait = notBefore.withLock({ $0[key] }), wait > clock.now() {
             return .requeue(after: clock.realDuration(of: wait.timeIntervalSince(clock.now())))
         }
@@ -88,7 +123,7 @@ public final class BackupReconciler: Reconciler {
 
         // Problems no retry can fix end the backup before it starts.
         if let failure = Self.permanentProblem(backup) {
-            try await fail(backup, failure, attempt: attempt, objectKey: objectKey)
+            try await fail(backup, failure, attempt: attempt, fence: nil)
             return .done
         }
 
@@ -104,9 +139,8 @@ public final class BackupReconciler: Reconciler {
                 var status = object.status ?? TalosEtcdBackupStatus()
                 status.phase = .running
                 status.attempts = attempt
+                status.attemptedBy = instance
                 status.startTime = status.startTime ?? KubeTime(started)
-                status.bucket = s3.bucket
-                status.filename = objectKey
                 var conditions = status.conditions ?? []
                 conditions.set(type: "Progressing", status: .true, reason: "Running",
                                message: "attempt \(attempt) of \(Self.maxAttempts): streaming a snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)",
@@ -127,8 +161,11 @@ public final class BackupReconciler: Reconciler {
             let talos = try await talosContext(spec, namespace: namespace)
             let destination = try await destination(s3, key: objectKey, namespace: namespace)
             let stored = try await transfer.store(talos: talos, destination: destination, owner: backup.metadata.uid ?? "")
-            try await succeed(running, stored, objectKey: objectKey)
+            try await succeed(running, stored, attempt: attempt, objectKey: objectKey)
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
+            return .done
+        } catch let stale as StaleAttempt {
+            logger.warning("dropping the result of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
             return .done
         } catch where Task.isCancelled {
             // Shutting down: the upload was aborted; the next leader runs the backup again.
@@ -137,7 +174,11 @@ public final class BackupReconciler: Reconciler {
         } catch {
             let failure = BackupFailure.classify(error)
             if !failure.retryable || attempt >= Self.maxAttempts {
-                try await fail(running, failure, attempt: attempt, objectKey: objectKey)
+                do {
+                    try await fail(running, failure, attempt: attempt, fence: attempt)
+                } catch let stale as StaleAttempt {
+                    logger.warning("dropping the failure of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
+                }
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
             }
@@ -147,12 +188,19 @@ public final class BackupReconciler: Reconciler {
             logger.warning("backup attempt failed; retrying", metadata: [
                 "backup": "\(key)", "attempt": "\(attempt)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
             let now = clock.now()
-            try await writer.modify(TalosEtcdBackup.self, key, .status, from: running) { object in
-                var conditions = object.status?.conditions ?? []
+            do {
+                try await writer.modify(TalosEtcdBackup.self, key, .status, from: running) { object in
+                    try self.checkFence(object, attempt: attempt)
+                    var conditions = object.status?.conditions ?? []
                 conditions.set(type: "Progressing", status: .true, reason: "Retrying",
                                message: "attempt \(attempt) of \(Self.maxAttempts) failed (\(failure.reason): \(failure.message)); next attempt at \(KubeTime(retryAt))",
-                               observedGeneration: generation, now: now)
-                object.status?.conditions = conditions
+                                   observedGeneration: generation, now: now)
+                    object.status?.conditions = conditions
+                }
+            } catch let stale as StaleAttempt {
+                logger.warning("dropping the failure of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
+                notBefore.withLock { _ = $0.removeValue(forKey: key) }
+                return .done
             }
             await events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup",
                                 note: "attempt \(attempt) of \(Self.maxAttempts) failed: \(failure.message); retrying")
@@ -206,11 +254,21 @@ public final class BackupReconciler: Reconciler {
 
     // MARK: Outcomes
 
-    private func succeed(_ backup: TalosEtcdBackup, _ stored: StoredBackup, objectKey: String) async throws {
+    /// Throws ``StaleAttempt`` unless `object`'s status still records attempt `attempt` of this
+    /// instance, unfinished.
+    private func checkFence(_ object: TalosEtcdBackup, attempt: Int) throws {
+        let status = object.status
+        guard status?.phase?.isFinished != true, status?.attempts == attempt, status?.attemptedBy == instance else {
+            throw StaleAttempt(current: "phase \(status?.phase?.rawValue ?? "none"), attempt \(status?.attempts ?? 0) by \(status?.attemptedBy ?? "nobody")")
+        }
+    }
+
+    private func succeed(_ backup: TalosEtcdBackup, _ stored: StoredBackup, attempt: Int, objectKey: String) async throws {
         let now = clock.now()
         let generation = backup.metadata.generation
         let bucket = backup.spec.backupStorage.s3.bucket
         try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+            try self.checkFence(object, attempt: attempt)
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .succeeded
             status.filename = objectKey
@@ -232,12 +290,15 @@ public final class BackupReconciler: Reconciler {
                             note: "stored s3://\(bucket)/\(objectKey) (\(stored.size) bytes, sha256 \(stored.sha256)) from node \(stored.node)")
     }
 
-    private func fail(_ backup: TalosEtcdBackup, _ failure: BackupFailure, attempt: Int, objectKey: String) async throws {
+    /// Fails the backup. With `fence`, only while the status still records that attempt of
+    /// this instance (``StaleAttempt`` otherwise).
+    private func fail(_ backup: TalosEtcdBackup, _ failure: BackupFailure, attempt: Int, fence: Int?) async throws {
         let now = clock.now()
         let generation = backup.metadata.generation
         let message = failure.retryable
             ? "\(failure.message) (gave up after \(attempt) attempts)" : failure.message
         try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+            if let fence { try self.checkFence(object, attempt: fence) }
             guard object.status?.phase?.isFinished != true else { return }  // a fresh read: already decided
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .failed
@@ -257,25 +318,69 @@ public final class BackupReconciler: Reconciler {
 
     // MARK: Deletion
 
-    /// Deletes the backup's object (only if this backup stored it), then lets the backup go.
-    /// While the store cannot be reached the finalizer stays and deletion is retried.
-    private func finalize(_ backup: TalosEtcdBackup) async throws {
-        guard (backup.metadata.finalizers ?? []).contains(Self.finalizer) else { return }
-        if let filename = backup.status?.filename {
+    /// Lets a deleted backup go once its stored object is deleted, or recorded as left behind.
+    private func finalize(_ backup: TalosEtcdBackup) async throws -> ReconcileResult {
+        guard (backup.metadata.finalizers ?? []).contains(Self.finalizer) else { return .done }
+        if backup.status?.phase == .succeeded, let filename = backup.status?.filename {
+            let bucket = backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket
+            let object = "s3://\(bucket)/\(filename)"
             do {
-                let destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
+                var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
+                destination.bucket = bucket
                 try await transfer.delete(destination, owner: backup.metadata.uid ?? "")
-                await events.record(.init(backup), type: .normal, reason: "Deleted", action: "Delete",
-                                    note: "deleted s3://\(destination.bucket)/\(filename)")
+                await events.record(.init(backup), type: .normal, reason: "Deleted", action: "Delete", note: "deleted \(object)")
+            } catch where Task.isCancelled {
+                throw CancellationError()
             } catch {
                 let failure = BackupFailure.classify(error)
-                await events.record(.init(backup), type: .warning, reason: "DeleteFailed", action: "Delete",
-                                    note: "could not delete the backup's object \(filename): \(failure.message); retrying")
-                throw failure
+                guard BackupFailure.isPermanentStoreFailure(error) else {
+                    await events.record(.init(backup), type: .warning, reason: "DeleteFailed", action: "Delete",
+                                        note: "could not delete \(object): \(failure.message); retrying")
+                    throw failure  // transient: the work queue retries with backoff
+                }
+                let deleted = backup.metadata.deletionTimestamp?.date ?? clock.now()
+                let giveUpAt = deleted + objectDeletionTimeout
+                if clock.now() < giveUpAt {
+                    await events.record(.init(backup), type: .warning, reason: "DeleteFailed", action: "Delete",
+                                        note: "could not delete \(object): \(failure.message); retrying until \(KubeTime(giveUpAt)), then the object is left in the store")
+                    return .requeue(after: clock.realDuration(of: min(giveUpAt.timeIntervalSince(clock.now()), objectDeletionTimeout / 10)))
+                }
+                await events.record(.init(backup), type: .warning, reason: "ObjectLeftInStore", action: "Delete",
+                                    note: "\(object) was left in the store: \(failure.message); delete it by hand or with a bucket lifecycle rule")
+                logger.error("backup deleted; its object was left in the store", metadata: ["backup": "\(backup.key)", "object": "\(object)", "reason": "\(failure.message)"])
             }
+        } else if (backup.status?.attempts ?? 0) > 0 {
+            await cleanUpUnfinishedAttempt(backup)
         }
         try await writer.removeFinalizer(Self.finalizer, from: backup)
+        return .done
     }
+
+    /// A backup that never completed an upload stored nothing to delete; an interrupted attempt
+    /// may have left a multipart upload (or, if the process died between completing the upload
+    /// and writing the status, this backup's own object). Best effort, for a few seconds: the
+    /// deletion never waits on the store.
+    private func cleanUpUnfinishedAttempt(_ backup: TalosEtcdBackup) async {
+        let namespace = backup.metadata.namespace ?? "default"
+        let spec = backup.spec.withDefaults()
+        let key = BackupDestination.objectKey(prefix: spec.backupStorage.s3.prefix ?? Defaults.s3Prefix, namespace: namespace,
+                                              controlPlane: spec.talosControlPlaneRef.name, backupName: backup.metadata.name ?? "")
+        do {
+            let destination = try await destination(spec.backupStorage.s3, key: key, namespace: namespace)
+            let transfer = self.transfer, owner = backup.metadata.uid ?? ""
+            try await withDeadline(.seconds(5), "cleaning up after an unfinished attempt") {
+                try await transfer.delete(destination, owner: owner)
+            }
+        } catch {
+            logger.info("no clean-up after an unfinished backup (best effort)", metadata: ["backup": "\(backup.key)", "error": "\(error)"])
+        }
+    }
+}
+
+/// The status no longer records the attempt that is about to write its outcome: another
+/// instance took the backup over (and may have finished it).
+private struct StaleAttempt: Error {
+    var current: String
 }
 
 /// A fresh read showed that the attempt about to start is not needed (the backup finished, or

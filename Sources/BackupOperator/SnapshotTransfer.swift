@@ -32,6 +32,12 @@ public struct StoredBackup: Sendable, Equatable {
     public var size: Int64
     /// Hex SHA-256 of the stored object.
     public var sha256: String
+
+    public init(node: String, size: Int64, sha256: String) {
+        self.node = node
+        self.size = size
+        self.sha256 = sha256
+    }
 }
 
 /// Moves one etcd snapshot from Talos into object storage, and deletes stored ones. The seam

@@ -166,14 +166,15 @@ public enum CustomResourceDefinitions {
                 "phase": Schema.string(
                     "Pending, Running, Succeeded or Failed. Succeeded and Failed are final.",
                     enumValues: BackupPhase.allCases.map(\.rawValue)),
-                "filename": Schema.string("Object key of the stored snapshot."),
-                "bucket": Schema.string("Bucket the snapshot is stored in."),
+                "filename": Schema.string("Object key of the stored snapshot; set when the upload completed, and what deleting the backup deletes."),
+                "bucket": Schema.string("Bucket the snapshot is stored in; set when the upload completed."),
                 "size": Schema.integer("Size of the stored object in bytes.", minimum: 0),
                 "sha256": Schema.string("Hex SHA-256 of the stored object.", pattern: "^[0-9a-f]{64}$"),
                 "node": Schema.string("Talos node that served the snapshot."),
                 "startTime": Schema.dateTime("When the first attempt started."),
                 "completionTime": Schema.dateTime("When the backup succeeded or finally failed."),
-                "attempts": Schema.integer("Number of attempts made.", minimum: 0, format: "int32"),
+                "attempts": Schema.integer("Number of attempts started (at most 3; a backup found with 3 started and none finished fails with AttemptsExhausted).", minimum: 0, format: "int32"),
+                "attemptedBy": Schema.string("Operator instance that started the current attempt; an attempt writes its result only while attempts and attemptedBy still name it."),
                 "conditions": Schema.conditions,
             ])
     }

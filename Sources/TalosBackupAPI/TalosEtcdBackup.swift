@@ -172,6 +172,9 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     public var startTime: KubeTime?
     public var completionTime: KubeTime?
     public var attempts: Int?
+    /// The operator instance that started the current attempt: with `attempts`, the fencing
+    /// token an attempt's result must still match to be written.
+    public var attemptedBy: String?
     public var conditions: [Condition]?
 
     public init() {}

@@ -48,6 +48,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds a stop (SIGTERM, SIGINT, a lost Lease) may take to release the Lease and abort uploads before the process exits anyway.")
     var shutdownGracePeriodSeconds: Int = 10
 
+    @Option(help: "Seconds a deleted backup waits for a stored object that the store refuses to delete (credentials or bucket gone, access denied) before it goes anyway, leaving the object and a Warning Event ObjectLeftInStore.")
+    var objectDeletionTimeoutSeconds: Int = 600
+
     @Option(help: "Backups taken at the same time.")
     var maxConcurrentBackups: Int = 2
 
@@ -75,6 +78,7 @@ struct RunCommand: AsyncParsableCommand {
         guard maxConcurrentBackups >= 1 else { throw ValidationError("--max-concurrent-backups must be at least 1") }
         guard kubeAPIQPS > 0, kubeAPIBurst >= 1 else { throw ValidationError("--kube-api-qps and --kube-api-burst must be positive") }
         guard leaseDurationSeconds >= 3 else { throw ValidationError("--lease-duration-seconds must be at least 3") }
+        guard objectDeletionTimeoutSeconds >= 0 else { throw ValidationError("--object-deletion-timeout-seconds must not be negative") }
         guard shutdownGracePeriodSeconds >= 1 else { throw ValidationError("--shutdown-grace-period-seconds must be at least 1") }
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
     }
@@ -118,11 +122,11 @@ struct RunCommand: AsyncParsableCommand {
         }
         let grace = Duration.seconds(shutdownGracePeriodSeconds)
         let deadline = ProcessDeadline(logger: logger)
-        let backupOperator = BackupOperator(
-            client: client,
-            options: .init(namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock,
-                           onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") }),
-            logger: logger)
+        var options = BackupOperator.Options(
+            namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock,
+            onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") })
+        options.objectDeletionTimeout = TimeInterval(objectDeletionTimeoutSeconds)
+        let backupOperator = BackupOperator(client: client, options: options, logger: logger)
         let group = ServiceGroup(
             services: [OperatorService(backupOperator: backupOperator, onStop: { deadline.arm(after: grace, status: 1, reason: "the shutdown") })],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -1,0 +1,208 @@
+import BackupOperator
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import NIOCore
+import S3
+import Synchronization
+import TalosAPI
+import TalosBackupAPI
+import TestSupport
+import Testing
+
+/// A transfer whose store and delete do what a test scripts, and count their calls: for the
+/// reconciler's decisions around the network (fencing, deletion policy).
+final class ScriptedTransfer: SnapshotTransfer {
+    let onStore: @Sendable () async throws -> StoredBackup
+    let onDelete: @Sendable () async throws -> Void
+    private let calls = Mutex((stores: 0, deletes: 0))
+
+    init(store: @escaping @Sendable () async throws -> StoredBackup = { throw BackupFailure(reason: "UploadFailed", message: "scripted", retryable: false) },
+         delete: @escaping @Sendable () async throws -> Void = {}) {
+        onStore = store
+        onDelete = delete
+    }
+
+    var stores: Int { calls.withLock { $0.stores } }
+    var deletes: Int { calls.withLock { $0.deletes } }
+
+    func store(talos: TalosContext, destination: BackupDestination, owner: String) async throws -> StoredBackup {
+        calls.withLock { $0.stores += 1 }
+        return try await onStore()
+    }
+
+    func delete(_ destination: BackupDestination, owner: String) async throws {
+        calls.withLock { $0.deletes += 1 }
+        try await onDelete()
+    }
+}
+
+extension BackupReconcilerTests {
+    func reconciler(_ setup: Setup, _ transfer: any SnapshotTransfer, instance: String = "operator-test") -> BackupReconciler {
+        BackupReconciler(client: setup.environment.client, secrets: KubernetesSecretReader(client: setup.environment.client),
+                         transfer: transfer, events: setup.environment.events, clock: setup.environment.clock, instance: instance,
+                         logger: quietLogger("backup"))
+    }
+
+    func eventNotes(_ setup: Setup, reason: String) async throws -> [String] {
+        try await setup.environment.client.listAll(GenericObject.self, .events, namespace: "default").items.compactMap { event in
+            guard event.raw["reason"] == .string(reason), case .string(let note)? = event.raw["note"] else { return nil }
+            return note
+        }
+    }
+
+    @Test("fencing: A blocks inside its upload, B takes over and finishes attempt 2, then A returns: A's size, sha256 and node never appear")
+    func staleAttemptIsDropped() async throws {
+        try await with { setup in
+            let (released, release) = AsyncStream<Void>.makeStream()
+            let stale = reconciler(setup, ScriptedTransfer(store: {
+                for await _ in released {}
+                return StoredBackup(node: "node-a", size: 111, sha256: String(repeating: "a", count: 64))
+            }), instance: "operator-a")
+            let current = reconciler(setup, ScriptedTransfer(store: {
+                StoredBackup(node: "node-b", size: 222, sha256: String(repeating: "b", count: 64))
+            }), instance: "operator-b")
+            _ = try await createBackup(setup, "contested")
+            let key = ObjectKey(namespace: "default", name: "contested")
+            try await withThrowingTaskGroup(of: ReconcileResult.self) { group in
+                group.addTask { try await stale.reconcile(key) }
+                try await eventually("operator-a's attempt is running") {
+                    let status = try await backup(setup, "contested").status
+                    return status?.attempts == 1 && status?.attemptedBy == "operator-a"
+                }
+                #expect(try await current.reconcile(key) == .done)
+                let taken = try await backup(setup, "contested")
+                #expect(taken.status?.phase == .succeeded)
+                #expect(taken.status?.attempts == 2)
+                #expect(taken.status?.attemptedBy == "operator-b")
+                release.finish()
+                #expect(try await group.next() == .done)
+            }
+            let final = try await backup(setup, "contested")
+            #expect(final.status?.node == "node-b")
+            #expect(final.status?.size == 222)
+            #expect(final.status?.sha256 == String(repeating: "b", count: 64))
+        }
+    }
+
+    @Test("a backup found Running with every attempt started fails with AttemptsExhausted instead of starting a fourth")
+    func attemptsHaveACeiling() async throws {
+        try await with { setup in
+            let transfer = ScriptedTransfer()
+            let created = try await createBackup(setup, "killed-each-time")
+            var running = created
+            running.status = TalosEtcdBackupStatus()
+            running.status?.phase = .running
+            running.status?.attempts = BackupReconciler.maxAttempts
+            running.status?.attemptedBy = "operator-killed"
+            _ = try await setup.environment.client.updateStatus(running, TalosEtcdBackup.resourceType, namespace: "default", name: "killed-each-time")
+            #expect(try await reconciler(setup, transfer).reconcile(ObjectKey(namespace: "default", name: "killed-each-time")) == .done)
+            let failed = try await backup(setup, "killed-each-time")
+            #expect(failed.status?.phase == .failed)
+            #expect(failed.status?.attempts == 3)
+            #expect(failed.status?.conditions?[type: "Failed"]?.reason == "AttemptsExhausted")
+            #expect(transfer.stores == 0, "no fourth attempt")
+            #expect(try await setup.environment.eventReasons().contains("AttemptsExhausted"))
+        }
+    }
+
+    @Test("a backup that never completed an upload is deleted without waiting on the store, even one that hangs")
+    func unfinishedBackupDeletesWithoutTheStore() async throws {
+        try await with { setup in
+            let hanging = ScriptedTransfer(delete: { try await Task.sleep(for: .seconds(3_600)) })
+            let reconciler = reconciler(setup, hanging)
+            _ = try await createBackup(setup, "failed")
+            let key = ObjectKey(namespace: "default", name: "failed")
+            #expect(try await reconciler.reconcile(key) == .done)
+            let failed = try await backup(setup, "failed")
+            #expect(failed.status?.phase == .failed)
+            #expect(failed.status?.filename == nil, "nothing was stored, so nothing is recorded as stored")
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "failed")
+            let started = ContinuousClock.now
+            #expect(try await reconciler.reconcile(key) == .done)
+            #expect(ContinuousClock.now - started < .seconds(8), "the best-effort clean-up is bounded")
+            #expect(try await setup.environment.backupNames().isEmpty)
+
+            // Never attempted at all: no request to the store.
+            let untouched = ScriptedTransfer(delete: { Issue.record("the store was asked") })
+            var pending = TalosEtcdBackup(metadata: ObjectMeta(name: "never-run", namespace: "default", finalizers: [BackupReconciler.finalizer]),
+                                          spec: backupSpec(bucket: setup.s3.bucket, endpoint: setup.s3.endpoint))
+            pending.spec.backupStorage.s3.prefix = setup.prefix
+            _ = try await setup.environment.client.create(pending, TalosEtcdBackup.resourceType, namespace: "default")
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "never-run")
+            #expect(try await self.reconciler(setup, untouched).reconcile(ObjectKey(namespace: "default", name: "never-run")) == .done)
+            #expect(untouched.deletes == 0)
+            #expect(try await setup.environment.backupNames().isEmpty)
+        }
+    }
+
+    @Test("a Succeeded backup whose S3 Secret is gone: DeleteFailed until the deletion timeout, then ObjectLeftInStore naming the object, which stays")
+    func objectLeftInStore() async throws {
+        try await with { setup in
+            let real = reconciler(setup, TalosToS3Transfer())
+            _ = try await createBackup(setup, "orphaned")
+            let key = ObjectKey(namespace: "default", name: "orphaned")
+            #expect(try await real.reconcile(key) == .done)
+            let stored = try await backup(setup, "orphaned")
+            let filename = try #require(stored.status?.filename)
+            try await setup.environment.client.delete(.secrets, namespace: "default", name: "s3-credentials")
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "orphaned")
+
+            guard case .requeue = try await real.reconcile(key) else {
+                Issue.record("a permanent failure retries for a bounded time")
+                return
+            }
+            #expect(try await backup(setup, "orphaned").metadata.finalizers == [BackupReconciler.finalizer])
+            #expect(try await eventNotes(setup, reason: "DeleteFailed").contains { $0.contains("s3-credentials") })
+
+            setup.environment.setTime(Date() + BackupReconciler.defaultObjectDeletionTimeout + 1)
+            #expect(try await real.reconcile(key) == .done)
+            #expect(try await setup.environment.backupNames().isEmpty, "deletion finished")
+            let notes = try await eventNotes(setup, reason: "ObjectLeftInStore")
+            #expect(notes.count == 1)
+            #expect(notes.first?.contains("s3://\(setup.s3.bucket)/\(filename)") == true)
+            #expect(notes.first?.contains("s3-credentials") == true, "and why")
+            _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: filename)  // still there
+            try await setup.s3Client.deleteObject(bucket: setup.s3.bucket, key: filename)
+        }
+    }
+
+    @Test("deletion uses where the object was stored (status), not the spec edited since")
+    func deletionFollowsTheStatus() async throws {
+        try await with { setup in
+            let real = reconciler(setup, TalosToS3Transfer())
+            _ = try await createBackup(setup, "moved")
+            let key = ObjectKey(namespace: "default", name: "moved")
+            #expect(try await real.reconcile(key) == .done)
+            let filename = try #require(try await backup(setup, "moved").status?.filename)
+            _ = try await setup.environment.client.patch(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "moved",
+                                                         mergePatch: ["spec": ["backupStorage": ["s3": ["prefix": "elsewhere"]]]])
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "moved")
+            #expect(try await real.reconcile(key) == .done)
+            #expect(try await setup.environment.backupNames().isEmpty)
+            let missing = await TestHelpers.caught(S3Error.self) { _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: filename) }
+            #expect(missing?.kind == .noSuchKey, "the stored object was deleted")
+        }
+    }
+
+    @Test("a transient store failure keeps the finalizer and retries with backoff, past any deadline")
+    func transientFailuresRetry() async throws {
+        try await with { setup in
+            let unreachable = ScriptedTransfer(
+                store: { StoredBackup(node: "n", size: 1, sha256: String(repeating: "c", count: 64)) },
+                delete: { throw S3Error(code: "ConnectionFailed", message: "connection refused", statusCode: 0, operation: "HeadObject",
+                                        bucket: "b", key: "k", region: "us-east-1") })
+            let reconciler = reconciler(setup, unreachable)
+            _ = try await createBackup(setup, "unreachable")
+            let key = ObjectKey(namespace: "default", name: "unreachable")
+            #expect(try await reconciler.reconcile(key) == .done)
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "unreachable")
+            for offset in [0.0, BackupReconciler.defaultObjectDeletionTimeout * 10] {
+                setup.environment.setTime(Date() + offset)
+                await #expect(throws: BackupFailure.self) { _ = try await reconciler.reconcile(key) }
+                #expect(try await backup(setup, "unreachable").metadata.finalizers == [BackupReconciler.finalizer])
+            }
+            #expect(unreachable.deletes == 2)
+        }
+    }
+}
