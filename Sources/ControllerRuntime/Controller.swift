@@ -23,7 +23,14 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
     public let name: String
     public let queue = WorkQueue<ObjectKey>()
     private let primary: Informer<Primary>
-    private let owned: [@Sendable (WorkQueue<ObjectKey>) async throws -> Void]
+    private let owned: [OwnedSource]
+
+    /// An informer of an owned kind, as the controller runs it and waits for it.
+    private struct OwnedSource: Sendable {
+        var run: @Sendable (WorkQueue<ObjectKey>) async throws -> Void
+        var waitForSync: @Sendable () async -> Void
+        var cancelSyncWait: @Sendable () -> Void
+    }
     private let reconciler: any Reconciler
     private let workers: Int
     private let logger: Logger
@@ -32,7 +39,7 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
         self.init(name: name, primary: primary, owned: [], reconciler: reconciler, workers: workers, logger: logger)
     }
 
-    private init(name: String, primary: Informer<Primary>, owned: [@Sendable (WorkQueue<ObjectKey>) async throws -> Void], reconciler: any Reconciler, workers: Int, logger: Logger) {
+    private init(name: String, primary: Informer<Primary>, owned: [OwnedSource], reconciler: any Reconciler, workers: Int, logger: Logger) {
         self.name = name
         self.primary = primary
         self.owned = owned
@@ -46,7 +53,7 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
     /// This controller also watching `informer`'s kind: a change to an object whose controller
     /// ownerReference points at a `Primary` reconciles that owner.
     public func owning<Owned: KubernetesObject>(_ informer: Informer<Owned>) -> Controller<Primary> {
-        let source: @Sendable (WorkQueue<ObjectKey>) async throws -> Void = { queue in
+        let source = OwnedSource(run: { queue in
             try await informer.run { event in
                 let object = event.object
                 guard let owner = object.metadata.controllerReference,
@@ -55,12 +62,15 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
                 else { return }
                 queue.add(ObjectKey(namespace: object.metadata.namespace, name: owner.name))
             }
-        }
+        }, waitForSync: { await informer.waitForSync() }, cancelSyncWait: { informer.cancelSyncWait() })
         return Controller(name: name, primary: primary, owned: owned + [source], reconciler: reconciler, workers: workers, logger: logger)
     }
 
-    /// Runs until cancelled. On cancellation the queue stops handing out keys; in-flight
-    /// reconciles see the cancellation (an upload aborts, a request stops) and finish.
+    /// Runs until cancelled. Workers start only when every informer the controller reads (the
+    /// primary and the owned kinds) has synced: a reconciler must never decide on an empty
+    /// cache (a schedule would see none of its running backups and start another). On
+    /// cancellation the queue stops handing out keys; in-flight reconciles see the
+    /// cancellation (an upload aborts, a request stops) and finish.
     public func run() async throws {
         let queue = self.queue
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -69,12 +79,14 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
                 try await primary.run { event in queue.add(event.object.key) }
             }
             for source in owned {
-                group.addTask { try await source(queue) }
+                group.addTask { try await source.run(queue) }
             }
+            let owned = self.owned
             await withTaskCancellationHandler {
                 await primary.waitForSync()
+                for source in owned { await source.waitForSync() }
                 guard !Task.isCancelled else { return }
-                logger.info("cache synced; starting workers", metadata: ["workers": "\(workers)"])
+                logger.info("caches synced; starting workers", metadata: ["workers": "\(workers)"])
                 await withDiscardingTaskGroup { workerGroup in
                     for _ in 0..<workers {
                         workerGroup.addTask { [self] in await self.work() }
@@ -83,6 +95,7 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
             } onCancel: {
                 queue.shutDown()
                 primary.cancelSyncWait()
+                for source in owned { source.cancelSyncWait() }
             }
             group.cancelAll()
         }

@@ -21,7 +21,7 @@ struct APIResponder: HTTPResponder {
         var request = request
         let method = request.method.rawValue
         let path = request.uri.path
-        let latency = await faults.latency
+        let latency = await faults.latency(method: method, path: path)
         if latency > .zero { try await Task.sleep(for: latency) }
         let response: Response
         do {

@@ -13,6 +13,8 @@ actor Faults {
 
     private var failures: [Failure] = []
     private(set) var latency: Duration = .zero
+    /// Extra delays for requests whose path contains a string (and, optionally, of a method).
+    private var delays: [(method: String?, pathContains: String, delay: Duration)] = []
 
     func failNext(_ count: Int, code: Int, method: String?, pathContains: String?, retryAfterSeconds: Int?) {
         failures.append(Failure(code: code, remaining: count, method: method, pathContains: pathContains, retryAfterSeconds: retryAfterSeconds))
@@ -20,6 +22,17 @@ actor Faults {
 
     func setLatency(_ latency: Duration) {
         self.latency = latency
+    }
+
+    func delay(_ delay: Duration, method: String?, pathContains: String) {
+        delays.removeAll { $0.method == method && $0.pathContains == pathContains }
+        if delay > .zero { delays.append((method, pathContains, delay)) }
+    }
+
+    /// How long to hold this request before answering it.
+    func latency(method: String, path: String) -> Duration {
+        delays.filter { ($0.method == nil || $0.method == method) && path.contains($0.pathContains) }
+            .reduce(latency) { $0 + $1.delay }
     }
 
     /// The failure to answer this request with, if one is armed for it.

@@ -202,6 +202,12 @@ public final class KubernetesTestServer: Sendable {
         await faults.setLatency(latency)
     }
 
+    /// Delays requests whose path contains `pathContains` (of `method`, when given) by `delay`
+    /// on top of any latency; `.zero` removes the delay.
+    public func delayRequests(_ delay: Duration, method: String? = nil, pathContains: String) async {
+        await faults.delay(delay, method: method, pathContains: pathContains)
+    }
+
     /// Ends every open watch abruptly, as a dropped connection would.
     public func dropWatches() async {
         await store.dropWatches()

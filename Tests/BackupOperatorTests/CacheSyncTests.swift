@@ -1,0 +1,57 @@
+import BackupOperator
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import KubernetesTestServer
+import TalosBackupAPI
+import TestSupport
+import Testing
+
+@Suite("Controllers start only on synced caches")
+struct CacheSyncTests {
+    @Test("a slow backups list while a backup runs and a run is due (Forbid): the schedule controller waits for it and creates no second backup")
+    func scheduleWaitsForTheBackupsCache() async throws {
+        try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
+            let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
+            for crd in CustomResourceDefinitions.all {
+                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
+            }
+            // A schedule every minute whose last run was ten minutes ago: a run is due now.
+            let schedule = try await client.create(
+                TalosEtcdBackupSchedule(metadata: ObjectMeta(name: "busy", namespace: "default"),
+                                        spec: TalosEtcdBackupScheduleSpec(schedule: "* * * * *", backupTemplate: BackupTemplate(spec: backupSpec()))),
+                TalosEtcdBackupSchedule.resourceType, namespace: "default")
+            var withStatus = schedule
+            withStatus.status = TalosEtcdBackupScheduleStatus()
+            withStatus.status?.lastScheduleTime = KubeTime(Date() - 600)
+            _ = try await client.updateStatus(withStatus, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "busy")
+            // Its backup of that run is still Running.
+            var running = TalosEtcdBackup(
+                metadata: ObjectMeta(name: "busy-running", namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: "busy"]),
+                spec: backupSpec())
+            running.metadata.ownerReferences = [OwnerReference(apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: "TalosEtcdBackupSchedule",
+                                                               name: "busy", uid: schedule.metadata.uid!, controller: true)]
+            running = try await client.create(running, TalosEtcdBackup.resourceType, namespace: "default")
+            running.status = TalosEtcdBackupStatus()
+            running.status?.phase = .running
+            running.status?.attempts = 1
+            running.status?.attemptedBy = "another-operator"
+            _ = try await client.updateStatus(running, TalosEtcdBackup.resourceType, namespace: "default", name: "busy-running")
+
+            await server.delayRequests(.seconds(3), method: "GET", pathContains: "/talosetcdbackups")
+            // The backup controller's transfer never ends, so the backup stays Running.
+            let transfer = ScriptedTransfer(store: { try await Task.sleep(for: .seconds(3_600)); throw CancellationError() })
+            let backupOperator = BackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await backupOperator.run() }
+                try await Task.sleep(for: .seconds(6))  // the delayed list, the sync, and a reconcile
+                let names = try await client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default").items.compactMap(\.metadata.name)
+                #expect(names == ["busy-running"], "Forbid held the due run: no second backup")
+                let status = try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "busy").status
+                #expect(status?.activeBackups == ["busy-running"], "the schedule controller did reconcile, with the backup in its cache")
+                group.cancelAll()
+            }
+            try await client.shutdown()
+        }
+    }
+}
