@@ -101,16 +101,30 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             }
             let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
             let talosClient = TalosClient(context: talos, timeout: talosTimeout)
-            return try await StallWatchdog(limit: stallTimeout).run { progressed in
-                try await talosClient.snapshot { source, stream in
-                    let uploader = MultipartUploader(
-                        client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
-                        metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
-                    let result = try await uploader.upload(
-                        ObservedChunks(base: stream, observe: progressed),
-                        bucket: destination.bucket, key: destination.key, sizeHint: source.status.map { Int64($0.dbSize) })
-                    return StoredBackup(node: source.node, size: result.size, sha256: result.sha256)
+            do {
+                return try await StallWatchdog(limit: stallTimeout).run { progressed in
+                    try await talosClient.snapshot { source, stream in
+                        var uploader = MultipartUploader(
+                            client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
+                            metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
+                        uploader.onlyIfAbsent = true
+                        let result = try await uploader.upload(
+                            ObservedChunks(base: stream, observe: progressed),
+                            bucket: destination.bucket, key: destination.key, sizeHint: source.status.map { Int64($0.dbSize) })
+                        return StoredBackup(node: source.node, size: result.size, sha256: result.sha256)
+                    }
                 }
+            } catch let error as S3Error where error.kind == .preconditionFailed {
+                // Another writer completed the key first (or a retried completion of ours had
+                // already succeeded): the object there decides, as before the upload.
+                guard let existing = try await existingObject(client, destination), existing.metadata[Self.ownerMetadataKey] == owner else {
+                    throw BackupFailure(
+                        reason: BackupFailure.Reason.objectExists,
+                        message: "\(destination.url) was written by someone else during the upload; it is never overwritten",
+                        retryable: false)
+                }
+                logger.info("another attempt of this backup stored the object first; verifying it", metadata: ["object": "\(destination.url)"])
+                return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
             }
         }
     }
@@ -156,14 +170,17 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     }
 
     /// Reads a stored snapshot back through the same trailer check a fresh one passes.
+    /// The download has the same stall bound as a snapshot stream.
     private func verifyStored(_ client: S3Client, _ destination: BackupDestination, node: String) async throws -> StoredBackup {
-        let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
-        var hasher = SHA256()
-        var size: Int64 = 0
-        for try await chunk in VerifiedSnapshotStream(body) {
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            size += Int64(chunk.readableBytes)
+        try await StallWatchdog(limit: stallTimeout).run { progressed in
+            let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
+            var hasher = SHA256()
+            var size: Int64 = 0
+            for try await chunk in VerifiedSnapshotStream(ObservedChunks(base: body, observe: progressed)) {
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                size += Int64(chunk.readableBytes)
+            }
+            return StoredBackup(node: node, size: size, sha256: SigV4Signer.hex(hasher.finalize()))
         }
-        return StoredBackup(node: node, size: size, sha256: SigV4Signer.hex(hasher.finalize()))
     }
 }

@@ -39,6 +39,10 @@ public struct MultipartUploader: Sendable {
     public var metadata: [String: String]
     /// Parts an upload may have: S3's limit, 10,000 (lowered only by tests of the limit).
     public var partLimit = maximumParts
+    /// Write the object only if none exists at the key (`If-None-Match: *` on the final
+    /// PutObject or CompleteMultipartUpload): of two writers of one key, one fails with
+    /// PreconditionFailed, where the store supports conditional writes.
+    public var onlyIfAbsent = false
     private let logger: Logger
 
     public init(client: S3Client, partSize: Int = defaultPartSize, maxConcurrentParts: Int = 4, metadata: [String: String] = [:], logger: Logger = Logger(label: "s3-upload")) {
@@ -120,7 +124,7 @@ public struct MultipartUploader: Sendable {
 
                 guard uploadID != nil else {
                     // Smaller than one part: a single PutObject.
-                    let etag = try await client.putObject(bucket: bucket, key: key, body: buffer, metadata: metadata)
+                    let etag = try await client.putObject(bucket: bucket, key: key, body: buffer, metadata: metadata, ifNoneMatch: onlyIfAbsent)
                     return S3UploadResult(bucket: bucket, key: key, size: size, partCount: 0, etag: etag, sha256: digest)
                 }
                 if buffer.readableBytes > 0 {
@@ -128,7 +132,7 @@ public struct MultipartUploader: Sendable {
                     buffer = ByteBufferAllocator().buffer(capacity: 0)
                 }
                 while let done = try await group.next() { collect(done) }
-                let etag = try await client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID!, parts: parts)
+                let etag = try await client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID!, parts: parts, ifNoneMatch: onlyIfAbsent)
                 return S3UploadResult(bucket: bucket, key: key, size: size, partCount: parts.count, etag: etag, sha256: digest)
             }
         } catch {

@@ -248,6 +248,26 @@ struct MultipartFaultTests {
         try await client.shutdown()
     }
 
+    @Test("only if absent: an existing object is never overwritten by PutObject or CompleteMultipartUpload (If-None-Match: *)",
+          arguments: [1_000, 2 * MultipartUploader.minimumPartSize + 3])
+    func conditionalWrites(length: Int) async throws {
+        let server = try S3TestServer.named("AUTH")
+        let client = try server.client()
+        let key = uniqueKey("conditional.db")
+        let etag = try await client.putObject(bucket: server.bucket, key: key, body: ByteBuffer(string: "first writer"))
+        var uploader = MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize)
+        uploader.onlyIfAbsent = true
+        let refused = await s3Error { _ = try await uploader.upload(GeneratedBytes(length: length), bucket: server.bucket, key: key) }
+        #expect(refused?.kind == .preconditionFailed, "\(String(describing: refused))")
+        #expect(try await client.headObject(bucket: server.bucket, key: key).etag == etag, "the first writer's object stands")
+        #expect(try await uploadsInProgress(server, key: key).isEmpty)
+        // Where no object exists, the conditional write goes through.
+        let fresh = uniqueKey("conditional-fresh.db")
+        let stored = try await uploader.upload(GeneratedBytes(length: length), bucket: server.bucket, key: fresh)
+        #expect(stored.size == Int64(length))
+        try await client.shutdown()
+    }
+
     @Test("part sizes double every 1,000 parts, so 10,000 parts cover 5 TiB")
     func partSizes() {
         let base = MultipartUploader.defaultPartSize
