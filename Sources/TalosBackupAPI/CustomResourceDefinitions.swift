@@ -72,7 +72,7 @@ public enum CustomResourceDefinitions {
                     "A run missed by more than this many seconds (for example while the operator was down) is skipped instead of caught up. Unset means no deadline.",
                     minimum: 0),
                 "concurrencyPolicy": Schema.string(
-                    "Forbid skips a run while an earlier backup of this schedule is still active; Allow starts it anyway.",
+                    "Forbid holds a due run while an earlier backup of this schedule is still active and starts it when that one has finished (unless startingDeadlineSeconds has passed by then), as a CronJob does; Allow starts it anyway.",
                     enumValues: ConcurrencyPolicy.allCases.map(\.rawValue), defaultValue: Defaults.concurrencyPolicy.rawValue),
                 "failedBackupsHistoryLimit": Schema.integer(
                     "Number of failed backups to keep, oldest deleted first. Unset keeps every failed backup.", minimum: 0),
@@ -107,7 +107,7 @@ public enum CustomResourceDefinitions {
                     [
                         "s3": s3Storage,
                         "compression": Schema.object(
-                            "Compresses the snapshot before upload; the object key gets a .zst suffix. Unset means no compression.",
+                            "Compression of the snapshot before upload. Not supported by this version of the operator: a backup that sets it fails at once with reason Unsupported. Unset means no compression.",
                             required: ["type"],
                             [
                                 "type": Schema.string(
@@ -118,7 +118,7 @@ public enum CustomResourceDefinitions {
                                     maximum: ValidationLimits.zstdLevels.upperBound, format: "int32"),
                             ]),
                         "encryption": Schema.object(
-                            "Encrypts the snapshot before upload; the object key gets an .age suffix. Unset means no encryption.",
+                            "Encryption of the snapshot before upload. Not supported by this version of the operator: a backup that sets it fails at once with reason Unsupported, and nothing is stored unencrypted. Unset means no encryption.",
                             [
                                 "age": Schema.object(
                                     "age encryption to X25519 recipients; at least one recipient must be given.",

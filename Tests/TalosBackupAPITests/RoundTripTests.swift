@@ -132,7 +132,7 @@ enum FullObjects {
                 "bucket": .string("etcd-backups"), "size": .integer(1234),
                 "sha256": .string(String(repeating: "ab", count: 32)), "node": .string("10.5.0.2"),
                 "startTime": .string("2026-03-09T06:15:01Z"), "completionTime": .string("2026-03-09T06:16:10Z"),
-                "attempts": .integer(1), "conditions": .array([condition]),
+                "attempts": .integer(1), "attemptedBy": "operator-0_1a2b3c4d", "conditions": .array([condition]),
             ]),
         ])
     }

@@ -153,15 +153,68 @@ RBAC = os.path.join(ROOT, "deploy", "rbac", "operator-rbac.yaml")
 def test_rbac_manifests_are_valid():
     docs = load_all(RBAC)
     assert {doc["kind"] for doc in docs} == {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    assert {doc["metadata"]["name"] for doc in docs if doc["kind"] == "ClusterRole"} == {
+        "talos-etcd-backup", "talos-etcd-backup-editor", "talos-etcd-backup-viewer"}
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
+def operator_role():
+    return next(doc for doc in load_all(RBAC) if doc["kind"] == "ClusterRole" and doc["metadata"]["name"] == "talos-etcd-backup")
+
+
 def test_rbac_grants_secrets_get_only():
     """DESIGN.md section 2: Secrets are read with GET; never listed or watched."""
-    role = next(doc for doc in load_all(RBAC) if doc["kind"] == "ClusterRole")
+    role = operator_role()
     secret_rules = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
     assert [rule["verbs"] for rule in secret_rules] == [["get"]]
     plurals = {crd["spec"]["names"]["plural"] for crd in crds().values()}
     granted = {resource for rule in role["rules"] for resource in rule["resources"]}
     assert plurals <= granted and {f"{plural}/status" for plural in plurals} <= granted
+
+
+def grants(rules):
+    """(apiGroup, resource) -> set of verbs."""
+    table = {}
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                table.setdefault((group, resource), set()).update(rule["verbs"])
+    return table
+
+
+def readme_permissions():
+    """The README's permission table: rows `| group | resource | verbs |` after its heading."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    section = text.split("<!-- permissions:begin -->", 1)[1].split("<!-- permissions:end -->", 1)[0]
+    table = {}
+    for line in section.splitlines():
+        cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("API group", "") or set(cells[0]) <= {"-"}:
+            continue
+        group = "" if cells[0] == "(core)" else cells[0]
+        table[(group, cells[1])] = {verb.strip().strip("`") for verb in cells[2].split(",")}
+    return table
+
+
+def test_readme_permissions_are_the_manifests():
+    role = operator_role()
+    lease_role = next(doc for doc in load_all(RBAC) if doc["kind"] == "Role")
+    assert readme_permissions() == grants(role["rules"] + lease_role["rules"])
+
+
+def test_operator_role_has_no_wildcards_or_unused_verbs():
+    table = grants(operator_role()["rules"])
+    assert all("*" not in verbs for verbs in table.values())
+    # The operator never patches or deletes schedules, nor lists or watches Secrets or Events.
+    assert table[("talos.alperen.cloud", "talosetcdbackupschedules")] == {"get", "list", "watch", "update"}
+    assert table[("talos.alperen.cloud", "talosetcdbackupschedules/finalizers")] == {"update"}
+
+
+def test_editor_role_is_not_aggregated_and_viewer_is_read_only():
+    docs = {doc["metadata"]["name"]: doc for doc in load_all(RBAC) if doc["kind"] == "ClusterRole"}
+    assert not docs["talos-etcd-backup-editor"]["metadata"].get("labels")
+    viewer = docs["talos-etcd-backup-viewer"]
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in viewer["rules"])
