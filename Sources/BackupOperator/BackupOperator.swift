@@ -66,7 +66,12 @@ public struct BackupOperator: Sendable {
     }
 
     private func runControllers(identity: String) async throws {
-        let events = EventRecorder(client: client, reportingController: "talos.alperen.cloud/\(Self.name)", reportingInstance: identity, logger: logger)
+        // Events about objects in a namespace being deleted go to the operator's own Lease.
+        let fallback = options.leaderElection.map {
+            EventRecorder.Regarding(apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: $0.namespace, name: $0.leaseName, uid: nil)
+        }
+        let events = EventRecorder(client: client, reportingController: "talos.alperen.cloud/\(Self.name)", reportingInstance: identity,
+                                   fallback: fallback, logger: logger)
         let scheduleInformer = Informer<TalosEtcdBackupSchedule>(client: client, namespace: options.namespace, logger: logger)
         // Two informers over backups: one feeds the backup controller, the other the schedule
         // controller (its cache lists a schedule's backups; their changes wake the schedule).

@@ -9,6 +9,11 @@ import Synchronization
 /// and note) updates the first one's `series.count` instead of creating another object.
 /// Recording never fails the caller: a failure is logged.
 ///
+/// An Event must live in the namespace of the object it regards; when that namespace refuses
+/// new content (it is being deleted) or is gone, the Event goes to ``fallback`` (an object in
+/// the operator's own namespace, such as its Lease) with the original object as `related`, so
+/// a Warning about a namespace being deleted (an object left in the store) is not lost.
+///
 /// The series it remembers are a bounded LRU (``seriesCapacity``, 4,096 as in client-go's
 /// event correlator): an operator that reports many distinct events keeps flat memory; a
 /// repeat of a forgotten event starts a new Event object.
@@ -52,10 +57,12 @@ public final class EventRecorder: Sendable {
     /// Least recently used first.
     private let series = Mutex<OrderedDictionary<SeriesKey, (name: String, count: Int)>>([:])
     public let seriesCapacity: Int
+    public let fallback: Regarding?
 
     public init(client: KubernetesClient, reportingController: String, reportingInstance: String, seriesCapacity: Int = 4_096,
-                logger: Logger = Logger(label: "events")) {
+                fallback: Regarding? = nil, logger: Logger = Logger(label: "events")) {
         self.client = client
+        self.fallback = fallback
         self.controller = reportingController
         self.instance = reportingInstance
         self.seriesCapacity = max(1, seriesCapacity)
@@ -93,24 +100,46 @@ public final class EventRecorder: Sendable {
             }
         }
         let name = "\(regarding.name).\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-        var regardingJSON: [String: JSONValue] = [
-            "apiVersion": .string(regarding.apiVersion), "kind": .string(regarding.kind), "name": .string(regarding.name),
-        ]
-        if let namespace = regarding.namespace { regardingJSON["namespace"] = .string(namespace) }
-        if let uid = regarding.uid { regardingJSON["uid"] = .string(uid) }
-        let event: JSONValue = [
-            "apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": ["name": .string(name), "namespace": .string(namespace)],
-            "eventTime": .string(now.description),
-            "reportingController": .string(controller), "reportingInstance": .string(instance),
-            "action": .string(action), "reason": .string(reason), "note": .string(key.note), "type": .string(type.rawValue),
-            "regarding": .object(regardingJSON),
-        ]
         do {
-            _ = try await client.create(try GenericObject(raw: event), .events, namespace: namespace)
+            _ = try await client.create(try GenericObject(raw: event(name: name, regarding: regarding, related: nil, type: type, reason: reason,
+                                                                      action: action, note: key.note, now: now)),
+                                        .events, namespace: namespace)
             remember(key, (name, 1))
+        } catch let error as KubernetesError where (error.isForbidden || error.isNotFound) && fallback != nil {
+            // The object's namespace is being deleted or is gone.
+            let fallback = self.fallback!
+            let event = event(name: name, regarding: fallback, related: regarding, type: type, reason: reason, action: action,
+                              note: "\(regarding.kind) \(namespace)/\(regarding.name): \(key.note)", now: now)
+            do {
+                _ = try await client.create(try GenericObject(raw: event), .events, namespace: fallback.namespace ?? "default")
+            } catch {
+                logger.warning("could not record event", metadata: ["reason": "\(reason)", "error": "\(error)"])
+            }
         } catch {
             logger.warning("could not record event", metadata: ["reason": "\(reason)", "error": "\(error)"])
         }
+    }
+
+    private static func reference(_ object: Regarding) -> JSONValue {
+        var reference: [String: JSONValue] = [
+            "apiVersion": .string(object.apiVersion), "kind": .string(object.kind), "name": .string(object.name),
+        ]
+        if let namespace = object.namespace { reference["namespace"] = .string(namespace) }
+        if let uid = object.uid { reference["uid"] = .string(uid) }
+        return .object(reference)
+    }
+
+    private func event(name: String, regarding: Regarding, related: Regarding?, type: EventType, reason: String, action: String,
+                       note: String, now: MicroTime) -> JSONValue {
+        var event: [String: JSONValue] = [
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": ["name": .string(name), "namespace": .string(regarding.namespace ?? "default")],
+            "eventTime": .string(now.description),
+            "reportingController": .string(controller), "reportingInstance": .string(instance),
+            "action": .string(action), "reason": .string(reason), "note": .string(String(note.prefix(1024))), "type": .string(type.rawValue),
+            "regarding": Self.reference(regarding),
+        ]
+        if let related { event["related"] = Self.reference(related) }
+        return .object(event)
     }
 }

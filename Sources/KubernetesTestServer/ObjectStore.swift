@@ -299,6 +299,9 @@ actor ObjectStore {
             throw APIError.conflict(resource, name, "Precondition failed: ResourceVersion in precondition: \(version), ResourceVersion in object meta: \(current["metadata"]?["resourceVersion"]?.stringValue ?? "")")
         }
         let orphan = options?["propagationPolicy"]?.stringValue == "Orphan" || options?["orphanDependents"] == .bool(true)
+        if resource.type == .namespaces {
+            return try terminateNamespace(resource, key: key, current: current)
+        }
         let finalizers = current["metadata"]?["finalizers"]?.stringArray ?? []
         if finalizers.isEmpty {
             return try finalize(resource, key: key, object: current, orphan: orphan)
@@ -332,14 +335,7 @@ actor ObjectStore {
             resources[served.key] = nil
             objects[served.key] = nil
         }
-        if resource.type == .namespaces {
-            for (resourceKey, byKey) in objects {
-                guard let served = resources[resourceKey], served.type.namespaced else { continue }
-                for objectKey in byKey.keys where objectKey.namespace == key.name {
-                    _ = try? delete(served, namespace: objectKey.namespace, name: objectKey.name, options: nil)
-                }
-            }
-        }
+        if resource.type.namespaced, !key.namespace.isEmpty { removeNamespaceIfTerminatedAndEmpty(key.namespace) }
         if let uid = object["metadata"]?["uid"]?.stringValue {
             collectDependents(of: uid, orphan: orphan)
         }
@@ -367,10 +363,54 @@ actor ObjectStore {
     }
 
     private func requireNamespace(_ namespace: String) throws {
-        guard objects[ResourceType.namespaces.description]?[Key(namespace: "", name: namespace)] != nil else {
+        guard let object = objects[ResourceType.namespaces.description]?[Key(namespace: "", name: namespace)] else {
             throw APIError(code: 404, reason: "NotFound", message: "namespaces \"\(namespace)\" not found",
                            details: StatusDetails(name: namespace, kind: "namespaces"))
         }
+        if object["metadata"]?["deletionTimestamp"] != nil {
+            throw APIError(code: 403, reason: "Forbidden",
+                           message: "unable to create new content in namespace \(namespace) because it is being terminated",
+                           details: StatusDetails(name: namespace, kind: "namespaces"))
+        }
+    }
+
+    // MARK: Namespaces
+
+    /// As the API server and the namespace controller do: the namespace turns Terminating (no
+    /// new content), everything in it is deleted (objects with finalizers stay until their
+    /// controllers remove them), and the namespace goes once it is empty.
+    private func terminateNamespace(_ resource: ServedResource, key: Key, current: JSONValue) throws -> JSONValue {
+        var namespace = current
+        if current["metadata"]?["deletionTimestamp"] == nil {
+            namespace.set(.string(KubeTime(now()).description), at: ["metadata", "deletionTimestamp"])
+            namespace.set(.string("Terminating"), at: ["status", "phase"])
+            resourceVersion += 1
+            namespace.set(.string(String(resourceVersion)), at: ["metadata", "resourceVersion"])
+            objects[resource.key]?[key] = namespace
+            record(resource, .modified, namespace, previous: current)
+        }
+        for (resourceKey, byKey) in objects {
+            guard let served = resources[resourceKey], served.type.namespaced else { continue }
+            for objectKey in byKey.keys.sorted() where objectKey.namespace == key.name {
+                _ = try? delete(served, namespace: objectKey.namespace, name: objectKey.name, options: nil)
+            }
+        }
+        removeNamespaceIfTerminatedAndEmpty(key.name)
+        return objects[resource.key]?[key] ?? namespace
+    }
+
+    private func removeNamespaceIfTerminatedAndEmpty(_ name: String) {
+        let key = Key(namespace: "", name: name)
+        guard let resource = resources[ResourceType.namespaces.description],
+              let namespace = objects[resource.key]?[key], namespace["metadata"]?["deletionTimestamp"] != nil else { return }
+        for (resourceKey, byKey) in objects where resources[resourceKey]?.type.namespaced == true {
+            if byKey.keys.contains(where: { $0.namespace == name }) { return }
+        }
+        objects[resource.key]?[key] = nil
+        resourceVersion += 1
+        var gone = namespace
+        gone.set(.string(String(resourceVersion)), at: ["metadata", "resourceVersion"])
+        record(resource, .deleted, gone, previous: nil)
     }
 
     // MARK: Watches

@@ -101,9 +101,9 @@ struct Cluster: Sendable {
     /// Runs `body` with an operator process watching this test's namespace; stops it with
     /// SIGTERM afterwards and prints its log when the body failed.
     func withOperator<T: Sendable>(
-        name: String = "operator-a", arguments: [String] = [], _ body: (ProcessRunner.Running) async throws -> T
+        name: String = "operator-a", leaseNamespace: String? = nil, arguments: [String] = [], _ body: (ProcessRunner.Running) async throws -> T
     ) async throws -> T {
-        let process = try startOperator(name: name, arguments: arguments)
+        let process = try startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments)
         do {
             let result = try await body(process)
             process.send(SIGTERM)
@@ -127,12 +127,12 @@ struct Cluster: Sendable {
         }
     }
 
-    func startOperator(name: String, leaseDurationSeconds: Int = 3, arguments: [String] = []) throws -> ProcessRunner.Running {
+    func startOperator(name: String, leaseDurationSeconds: Int = 3, leaseNamespace: String? = nil, arguments: [String] = []) throws -> ProcessRunner.Running {
         var environment = ProcessInfo.processInfo.environment
         environment["POD_NAME"] = name
         return try ProcessRunner.start(TestHelpers.builtProduct("talos-etcd-backup").path, [
             "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
-            "--leader-election-namespace", namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
+            "--leader-election-namespace", leaseNamespace ?? namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
             "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,
         ] + arguments, environment: environment)
     }
@@ -262,13 +262,15 @@ struct Cluster: Sendable {
         var regarding: String
     }
 
-    /// The Events in this test's namespace (`events.k8s.io/v1`, as `kubectl events` shows).
-    func events() async throws -> [RecordedEvent] {
-        try await client.listAll(GenericObject.self, .events, namespace: namespace).items.map { event in
+    /// The Events in this test's namespace, or in `other` (`events.k8s.io/v1`, as `kubectl
+    /// events` shows); `regarding` is the name of the object regarded, else of the related one.
+    func events(in other: String? = nil) async throws -> [RecordedEvent] {
+        try await client.listAll(GenericObject.self, .events, namespace: other ?? namespace).items.map { event in
             let raw = event.raw
             func text(_ key: String) -> String { if case .string(let value)? = raw[key] { value } else { "" } }
             var regarding = ""
             if case .object(let object)? = raw["regarding"], case .string(let name)? = object["name"] { regarding = name }
+            if case .object(let object)? = raw["related"], case .string(let name)? = object["name"] { regarding = name }
             return RecordedEvent(type: text("type"), reason: text("reason"), note: text("note"), regarding: regarding)
         }
     }

@@ -1,4 +1,5 @@
 import Deadline
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -116,8 +117,10 @@ enum ExecCredentialRunner {
     }
 }
 
-/// Collects what a pipe delivers as it arrives (a Dispatch readability handler: no thread is
-/// blocked reading), until end of file or ``stop()``.
+/// Reads a pipe to its end on a Dispatch thread (so the cooperative pool is never blocked and a
+/// plugin that writes more than a pipe holds never stalls), and lets callers wait for that end
+/// without being held by it: ``stop()`` releases the waiters, while a read held open by a child
+/// the plugin left behind finishes on its own thread later.
 private final class PipeCollector: Sendable {
     private struct State {
         var data = Data()
@@ -125,15 +128,13 @@ private final class PipeCollector: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let handle: FileHandle
     private let state = Mutex(State())
 
     init(_ handle: FileHandle) {
-        self.handle = handle
-        handle.readabilityHandler = { [weak self] handle in
-            let chunk = handle.availableData
-            // Not `stop()` here: clearing the handler from inside it deadlocks Foundation on Linux.
-            if chunk.isEmpty { self?.finish() } else { self?.state.withLock { $0.data.append(chunk) } }
+        DispatchQueue.global().async { [self] in
+            let data = handle.readDataToEndOfFile()
+            state.withLock { $0.data = data }
+            finish()
         }
     }
 
@@ -154,13 +155,11 @@ private final class PipeCollector: Sendable {
         }
     }
 
-    /// Stops reading (done, or giving up) and wakes every waiter.
+    /// Stops waiting (done, or giving up).
     func stop() {
-        handle.readabilityHandler = nil
         finish()
     }
 
-    /// End of file: wakes every waiter.
     private func finish() {
         let waiters = state.withLock { state in
             state.ended = true

@@ -1,0 +1,46 @@
+import Foundation
+import KubernetesClient
+import TalosBackupAPI
+import TestSupport
+import Testing
+
+@Suite("End to end: deletion always finishes", .serialized)
+struct DeletionEndToEndTests {
+    @Test("a namespace with a schedule, its Secrets and three backups deleted at once (Secrets first): nothing is left in Kubernetes, and S3 holds exactly what the Events name")
+    func namespaceDeletion() async throws {
+        try await Cluster.with { cluster in
+            // The Lease, and Events about a namespace being deleted, live in the operator's own namespace.
+            let system = "\(cluster.namespace)-system"
+            let created = try await cluster.kubectl.run(["apply", "-f", "-"], stdin: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \(system)\n")
+            try #require(created.status == 0, "\(created.stderr)")
+            try await cluster.apply(try cluster.manifests(schedule: "doomed", cron: "* * * * *", retention: 5))
+            // 600 s of the test clock pass in about 20 real seconds.
+            try await cluster.withOperator(leaseNamespace: system, arguments: ["--object-deletion-timeout-seconds", "600"]) { _ in
+                try await cluster.waitFor("three successful backups", timeout: .seconds(60)) {
+                    try await cluster.backups().filter { $0.phase == .succeeded }.count >= 3
+                }
+                // As a namespace controller may order it: the Secrets go first, then everything.
+                for secret in ["my-s3-credentials", "my-controlplane-talosconfig"] {
+                    try await cluster.client.delete(.secrets, namespace: cluster.namespace, name: secret)
+                }
+                let deleted = try await cluster.kubectl.run(["delete", "namespace", cluster.namespace, "--wait=false"])
+                try #require(deleted.status == 0, "\(deleted.stderr)")
+                try await cluster.waitFor("the namespace to be gone", timeout: .seconds(90)) {
+                    let error = await TestHelpers.caught(KubernetesError.self) {
+                        _ = try await cluster.client.get(GenericObject.self, .namespaces, name: cluster.namespace)
+                    }
+                    return error?.isNotFound == true
+                }
+            }
+            let stored = Set(try await cluster.objects())
+            #expect(!stored.isEmpty, "the credentials were gone: objects stayed")
+            let left = try await cluster.events(in: system).filter { $0.reason == "ObjectLeftInStore" }
+            let named = Set(left.compactMap { event in
+                stored.first { event.note.contains("s3://\(cluster.s3.bucket)/\($0)") }
+            })
+            #expect(named == stored, "every object left is named by an ObjectLeftInStore Event, and only those")
+            #expect(left.count == stored.count)
+            #expect(left.allSatisfy { $0.type == "Warning" && $0.note.contains("my-s3-credentials") }, "and says why")
+        }
+    }
+}
