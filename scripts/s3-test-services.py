@@ -9,6 +9,11 @@
 - `tls`:    moto_server with authentication over HTTPS, with a certificate from a CA generated
             here (the tests trust only that CA).
 
+- `rgw`:    Ceph's RADOS Gateway, a second, real S3 implementation: one monitor, one OSD
+            keeping objects in memory (`memstore`) and one radosgw, all on 127.0.0.1 without
+            cephx (DESIGN.md section 5), with an S3 user whose keys are fixed here; SigV4 is
+            checked by RGW itself. Started in about 2 s; its data is gone at stop.
+
 `start DIR` writes DIR/s3.env (shell exports read by scripts/test) and DIR/pids; `stop DIR`
 ends the servers. Each server gets a bucket named `etcd-backups`.
 """
@@ -21,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 BUCKET = "etcd-backups"
 REGION = "us-east-1"
@@ -39,7 +45,7 @@ def wait_for_port(port, timeout=30):
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise SystemExit(f"moto_server on port {port} did not start")
+    raise SystemExit(f"no server listening on port {port}")
 
 
 def make_pki(directory):
@@ -119,6 +125,101 @@ def provision(endpoint, auth, ca=None):
     return access, secret
 
 
+RGW_ACCESS_KEY = "RGWTESTACCESSKEY0001"
+RGW_SECRET_KEY = "rgw-test-secret-key-00000000000000000000"
+
+
+def start_rgw(directory):
+    """A single-node Ceph cluster with a radosgw; returns (pids, endpoint)."""
+    root = os.path.join(directory, "ceph")
+    for sub in ("mon", "osd", "run", "log"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    mon_port, rgw_port = free_port(), free_port()
+    fsid, osd_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+    conf = os.path.join(root, "ceph.conf")
+    with open(conf, "w") as f:
+        f.write(f"""[global]
+fsid = {fsid}
+mon host = v1:127.0.0.1:{mon_port}
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+auth cluster required = none
+auth service required = none
+auth client required = none
+# radosgw's default `secure` mode cannot talk to a monitor without auth (it waits 300 s).
+ms mon client mode = crc
+osd pool default size = 1
+osd pool default min size = 1
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+osd pool default pg autoscale mode = off
+osd objectstore = memstore
+memstore device bytes = {2 * 1024 ** 3}
+# The monitor batches map changes for a second each by default: start-up took 13 s.
+paxos propose interval = 0.05
+paxos min wait = 0.01
+run dir = {root}/run
+log file = {root}/log/$name.log
+keyring = {root}/keyring
+mon data = {root}/mon
+osd data = {root}/osd
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+""")
+
+    def run(*command):
+        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command[:2])} failed: {result.stderr.decode(errors='replace')[-2000:]}")
+        return result.stdout.decode().strip()
+
+    def daemon(name, *command):
+        log = open(os.path.join(root, "log", f"{name}.out"), "wb")
+        return subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True).pid
+
+    # A keyring must exist even without cephx.
+    run("ceph-authtool", "--create-keyring", f"{root}/keyring", "--gen-key", "-n", "mon.", "--cap", "mon", "allow *")
+    run("monmaptool", "--create", "--addv", "a", f"v1:127.0.0.1:{mon_port}", "--fsid", fsid, f"{root}/monmap")
+    run("ceph-mon", "-c", conf, "--mkfs", "-i", "a", "--monmap", f"{root}/monmap", "--keyring", f"{root}/keyring")
+    pids = [daemon("mon", "ceph-mon", "-f", "-c", conf, "-i", "a")]
+    wait_for_port(mon_port)
+    osd_id = run("ceph", "-c", conf, "--connect-timeout", "30", "osd", "new", osd_uuid)
+    run("ceph-osd", "-c", conf, "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
+    pids.append(daemon("osd", "ceph-osd", "-f", "-c", conf, "-i", osd_id))
+    pids.append(daemon("rgw", "radosgw", "-f", "-c", conf, "-n", "client.rgw"))
+    wait_for_port(rgw_port, timeout=60)
+    run("radosgw-admin", "-c", conf, "user", "create", "--uid", "etcd-backup", "--display-name", "etcd-backup",
+        "--access-key", RGW_ACCESS_KEY, "--secret-key", RGW_SECRET_KEY)
+    return pids, f"http://127.0.0.1:{rgw_port}"
+
+
+def provision_rgw(endpoint):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5})
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=RGW_ACCESS_KEY,
+                      aws_secret_access_key=RGW_SECRET_KEY, config=config)
+    deadline = time.time() + 60
+    while True:  # the first request waits for the OSD to come up and the pools to be created
+        try:
+            s3.create_bucket(Bucket=BUCKET)
+            break
+        except Exception as error:
+            if time.time() > deadline:
+                raise SystemExit(f"RGW at {endpoint} did not accept a bucket: {error}")
+            time.sleep(0.5)
+    wrong = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=RGW_ACCESS_KEY,
+                         aws_secret_access_key="wrong" + RGW_SECRET_KEY, config=config)
+    try:
+        wrong.list_objects_v2(Bucket=BUCKET)
+    except Exception:
+        pass
+    else:
+        raise SystemExit(f"RGW at {endpoint} accepted a wrong secret: authentication is not on")
+
+
 def start(directory):
     os.makedirs(directory, exist_ok=True)
     pki = make_pki(directory)
@@ -133,6 +234,15 @@ def start(directory):
         exports[f"{prefix}_ENDPOINT"] = endpoint
         exports[f"{prefix}_ACCESS_KEY_ID"] = access
         exports[f"{prefix}_SECRET_ACCESS_KEY"] = secret
+    if os.environ.get("S3_TEST_SKIP_RGW") != "1":
+        rgw_pids, endpoint = start_rgw(directory)
+        pids += rgw_pids
+        with open(os.path.join(directory, "pids"), "w") as f:
+            f.write("\n".join(map(str, pids)))
+        provision_rgw(endpoint)
+        exports["S3_TEST_RGW_ENDPOINT"] = endpoint
+        exports["S3_TEST_RGW_ACCESS_KEY_ID"] = RGW_ACCESS_KEY
+        exports["S3_TEST_RGW_SECRET_ACCESS_KEY"] = RGW_SECRET_KEY
     with open(os.path.join(directory, "s3.env"), "w") as f:
         for name, value in exports.items():
             f.write(f"export {name}='{value}'\n")

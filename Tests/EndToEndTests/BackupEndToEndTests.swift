@@ -16,6 +16,27 @@ struct BackupEndToEndTests {
         return try #require(try await cluster.backup(name))
     }
 
+    @Test("into Ceph RGW, a second real S3 implementation: the backup is stored, verified, and restores into a fresh etcd")
+    func cephRGW() async throws {
+        try await Cluster.with(s3Server: "RGW") { cluster in
+            try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+            try await cluster.withOperator { _ in
+                try await cluster.apply(cluster.backupManifest("into-rgw"))
+                let stored = try await finished(cluster, "into-rgw")
+                #expect(stored.phase == .succeeded, "\(String(describing: stored.condition("Failed")?.message))")
+                let filename = try #require(stored.status?.filename)
+                #expect(try await cluster.objects() == [filename])
+                let restored = try await cluster.restoreAndRead(filename)
+                #expect(restored.size == stored.status?.size)
+                #expect(restored.sha256 == stored.status?.sha256)
+                #expect(restored.k7 == "value-7")
+                // Deleting the backup deletes its object there too.
+                _ = try await cluster.kubectlOK(["delete", "teb", "into-rgw"])
+                try await cluster.waitFor("the object to be deleted") { try await cluster.objects().isEmpty }
+            }
+        }
+    }
+
     @Test("each failure names its cause on the Failed condition and in a Warning Event, after 3 attempts; failover and nothing stored on failure")
     func failuresNameTheirCause() async throws {
         try await Cluster.with { cluster in

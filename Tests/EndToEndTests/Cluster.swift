@@ -32,13 +32,15 @@ struct Cluster: Sendable {
     let epoch: Date
     let directory: URL
 
-    static func with<T: Sendable>(_ body: (Cluster) async throws -> T) async throws -> T {
+    /// `s3Server` names the S3 test server (scripts/s3-test-services.py): moto with
+    /// authentication (`AUTH`) or Ceph RGW (`RGW`).
+    static func with<T: Sendable>(s3Server: String = "AUTH", _ body: (Cluster) async throws -> T) async throws -> T {
         try await TalosTestServer.withRunningOnFreshEtcd { talos in
             try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { kubernetes in
                 let directory = try makeDirectory()
                 let kubeconfig = directory.appendingPathComponent("kubeconfig").path
                 try kubernetes.writeKubeconfig(to: kubeconfig)
-                return try await with(talos: talos, kubeconfig: kubeconfig, directory: directory, body)
+                return try await with(talos: talos, kubeconfig: kubeconfig, directory: directory, s3Server: s3Server, body)
             }
         }
     }
@@ -66,9 +68,10 @@ struct Cluster: Sendable {
         return directory
     }
 
-    private static func with<T: Sendable>(talos: TalosTestServer, kubeconfig: String, directory: URL, _ body: (Cluster) async throws -> T) async throws -> T {
+    private static func with<T: Sendable>(talos: TalosTestServer, kubeconfig: String, directory: URL, s3Server: String = "AUTH",
+                                          _ body: (Cluster) async throws -> T) async throws -> T {
         let client = try KubernetesClient(configuration: Kubeconfig.load(paths: [kubeconfig]), logger: quietLogger("client"))
-        let s3 = try S3TestServer.named("AUTH")
+        let s3 = try S3TestServer.named(s3Server)
         let s3Client = try s3.client()
         let suffix = UUID().uuidString.prefix(6).lowercased()
         let cluster = Cluster(
