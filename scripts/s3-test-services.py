@@ -21,6 +21,7 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,6 +133,7 @@ RGW_SECRET_KEY = "rgw-test-secret-key-00000000000000000000"
 def start_rgw(directory):
     """A single-node Ceph cluster with a radosgw; returns (pids, endpoint)."""
     root = os.path.join(directory, "ceph")
+    shutil.rmtree(root, ignore_errors=True)  # a monitor's and an OSD's data are made anew
     for sub in ("mon", "osd", "run", "log"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     mon_port, rgw_port = free_port(), free_port()
