@@ -130,8 +130,9 @@ RGW_ACCESS_KEY = "RGWTESTACCESSKEY0001"
 RGW_SECRET_KEY = "rgw-test-secret-key-00000000000000000000"
 
 
-def start_rgw(directory):
-    """A single-node Ceph cluster with a radosgw; returns (pids, endpoint)."""
+def start_rgw(directory, register):
+    """A single-node Ceph cluster with a radosgw; returns its endpoint. Each daemon's pid is
+    handed to `register` as soon as it starts, so a failed start is cleaned up too."""
     root = os.path.join(directory, "ceph")
     shutil.rmtree(root, ignore_errors=True)  # a monitor's and an OSD's data are made anew
     for sub in ("mon", "osd", "run", "log"):
@@ -177,23 +178,42 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
         return result.stdout.decode().strip()
 
     def daemon(name, *command):
-        log = open(os.path.join(root, "log", f"{name}.out"), "wb")
-        return subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True).pid
+        log = open(os.path.join(root, "log", f"{name}.out"), "ab")
+        process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        register(process.pid)
+        return process
 
     # A keyring must exist even without cephx.
     run("ceph-authtool", "--create-keyring", f"{root}/keyring", "--gen-key", "-n", "mon.", "--cap", "mon", "allow *")
     run("monmaptool", "--create", "--addv", "a", f"v1:127.0.0.1:{mon_port}", "--fsid", fsid, f"{root}/monmap")
     run("ceph-mon", "-c", conf, "--mkfs", "-i", "a", "--monmap", f"{root}/monmap", "--keyring", f"{root}/keyring")
-    pids = [daemon("mon", "ceph-mon", "-f", "-c", conf, "-i", "a")]
+    daemon("mon", "ceph-mon", "-f", "-c", conf, "-i", "a")
     wait_for_port(mon_port)
     osd_id = run("ceph", "-c", conf, "--connect-timeout", "30", "osd", "new", osd_uuid)
     run("ceph-osd", "-c", conf, "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
-    pids.append(daemon("osd", "ceph-osd", "-f", "-c", conf, "-i", osd_id))
-    pids.append(daemon("rgw", "radosgw", "-f", "-c", conf, "-n", "client.rgw"))
+    # An OSD that starts while the monitor is still settling may ask it with a zero fsid and
+    # exit ("wrong fsid", seen here about one start in five): start it again until it is up.
+    for attempt in range(5):
+        osd = daemon("osd", "ceph-osd", "-f", "-c", conf, "-i", osd_id)
+        deadline = time.time() + 20
+        while time.time() < deadline and osd.poll() is None:
+            status = json.loads(run("ceph", "-c", conf, "--connect-timeout", "10", "osd", "stat", "-f", "json"))
+            if status.get("num_up_osds", status.get("osdmap", {}).get("num_up_osds", 0)) >= 1:
+                break
+            time.sleep(0.2)
+        else:
+            if osd.poll() is None:
+                osd.kill()
+                osd.wait()
+            continue
+        break
+    else:
+        raise SystemExit("the Ceph OSD did not come up")
+    daemon("rgw", "radosgw", "-f", "-c", conf, "-n", "client.rgw")
     wait_for_port(rgw_port, timeout=60)
     run("radosgw-admin", "-c", conf, "user", "create", "--uid", "etcd-backup", "--display-name", "etcd-backup",
         "--access-key", RGW_ACCESS_KEY, "--secret-key", RGW_SECRET_KEY)
-    return pids, f"http://127.0.0.1:{rgw_port}"
+    return f"http://127.0.0.1:{rgw_port}"
 
 
 def provision_rgw(endpoint):
@@ -237,10 +257,11 @@ def start(directory):
         exports[f"{prefix}_ACCESS_KEY_ID"] = access
         exports[f"{prefix}_SECRET_ACCESS_KEY"] = secret
     if os.environ.get("S3_TEST_SKIP_RGW") != "1":
-        rgw_pids, endpoint = start_rgw(directory)
-        pids += rgw_pids
-        with open(os.path.join(directory, "pids"), "w") as f:
-            f.write("\n".join(map(str, pids)))
+        def register(pid):
+            pids.append(pid)
+            with open(os.path.join(directory, "pids"), "w") as f:
+                f.write("\n".join(map(str, pids)))
+        endpoint = start_rgw(directory, register)
         provision_rgw(endpoint)
         exports["S3_TEST_RGW_ENDPOINT"] = endpoint
         exports["S3_TEST_RGW_ACCESS_KEY_ID"] = RGW_ACCESS_KEY
@@ -261,7 +282,27 @@ def stop(directory):
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+    deadline = time.time() + 10  # then SIGKILL: a Ceph daemon may take its time
+    for pid in pids:
+        while time.time() < deadline and alive(pid):
+            time.sleep(0.1)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     os.remove(os.path.join(directory, "pids"))
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (the parent has not reaped it) counts as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":
