@@ -28,7 +28,8 @@ final class ProcessDeadline: Sendable {
         let (seconds, attoseconds) = limit.components
         let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
         let logger = self.logger
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+        // A queue of its own: the global queues' few threads may all be blocked by then.
+        DispatchQueue(label: "process-deadline").asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
             logger.critical("\(reason) did not finish within \(limit); exiting with status \(status)")
             exit(status)
         }

@@ -112,7 +112,7 @@ struct BackupReconcilerTests {
             let key = ObjectKey(namespace: "default", name: "lost-status")
             #expect(try await setup.reconciler.reconcile(key) == .done)
             let stored = try await backup(setup, "lost-status")
-            #expect(stored.status?.phase == .succeeded)
+            #expect(stored.status?.phase == .succeeded, "\(String(describing: stored.status?.conditions?[type: "Progressing"]?.message))")
 
             // The status write after the upload never happened; Talos would now refuse a
             // snapshot (a reader's certificate), so only adopting the object can succeed.

@@ -170,7 +170,8 @@ struct ClientTests {
         try await withServer { server, client in
             let start = try await client.list(ConfigMap.self, ConfigMap.resourceType, namespace: "default")
             let stream = try await client.watch(ConfigMap.self, ConfigMap.resourceType, namespace: "default",
-                                                options: WatchOptions(resourceVersion: start.metadata.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 5))
+                                                // Long enough for a loaded machine: the loop ends on the third event and a bookmark.
+                                                options: WatchOptions(resourceVersion: start.metadata.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 60))
             _ = try await client.create(ConfigMap("w", data: ["a": "1"]), ConfigMap.resourceType, namespace: "default")
             _ = try await client.patch(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "w", mergePatch: ["data": ["a": "2"]])
             try await client.delete(ConfigMap.resourceType, namespace: "default", name: "w")

@@ -139,8 +139,10 @@ struct ConfigurationTests {
         try await withServer(.init(authentication: .token("from-plugin"), logger: quietLogger("server"))) { server, _ in
             let directory = try temporaryDirectory()
             let counter = directory.appendingPathComponent("runs")
-            // Prints a token that expires in six to seven seconds (whole seconds) and counts its
-            // runs; the first two requests must fit well inside that even on a loaded machine.
+            let expiry = directory.appendingPathComponent("expiry")
+            // Prints a token that expires at the offset the file `expiry` holds (`+1 hour`, or
+            // `-1 minute`: already expired, so every request must run it again) and counts its
+            // runs: nothing here depends on how fast a loaded machine is.
             // It runs through /bin/sh: executing a file just rewritten can fail with "text file
             // busy" while another test's child process still holds the write descriptor. The
             // shell is named relative to the kubeconfig's directory, which must resolve it.
@@ -149,7 +151,7 @@ struct ConfigurationTests {
                 #!/bin/sh
                 echo run >> "\(counter.path)"
                 [ "$KUBERNETES_EXEC_INFO" != "" ] || { echo "no exec info" >&2; exit 3; }
-                expiry=$(date -u -d '+7 seconds' +%Y-%m-%dT%H:%M:%SZ)
+                expiry=$(date -u -d "$(cat '\(expiry.path)')" +%Y-%m-%dT%H:%M:%SZ)
                 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$TOKEN" "$expiry"
                 """, to: directory.appendingPathComponent("plugin.sh"), executable: true)
             try write("""
@@ -169,16 +171,22 @@ struct ConfigurationTests {
                   context: {cluster: k, user: u}
                 current-context: c
                 """, to: directory.appendingPathComponent("config"))
+            func runs() throws -> Int { try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count }
             let configuration = try Kubeconfig.load(paths: [directory.appendingPathComponent("config").path])
+
+            try write("+1 hour", to: expiry)
             let client = try KubernetesClient(configuration: configuration, maxRetries: 0)
             _ = try await client.list(GenericObject.self, .namespaces)
             _ = try await client.list(GenericObject.self, .namespaces)
-            let runs = try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count
-            #expect(runs == 1, "cached: \(runs) runs")
-            try await Task.sleep(for: .seconds(8))
-            _ = try await client.list(GenericObject.self, .namespaces)
-            #expect(try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count == 2)  // expired: run again
+            #expect(try runs() == 1, "cached until it expires")
             try await client.shutdown()
+
+            try write("-1 minute", to: expiry)
+            let expiring = try KubernetesClient(configuration: configuration, maxRetries: 0)
+            _ = try await expiring.list(GenericObject.self, .namespaces)
+            _ = try await expiring.list(GenericObject.self, .namespaces)
+            #expect(try runs() == 3, "expired: run again for each request")
+            try await expiring.shutdown()
 
             try write("#!/bin/sh\necho 'login required: run aws sso login' >&2\nexit 1\n", to: directory.appendingPathComponent("plugin.sh"), executable: true)
             let failing = try KubernetesClient(configuration: Kubeconfig.load(paths: [directory.appendingPathComponent("config").path]), maxRetries: 0)

@@ -131,7 +131,9 @@ private final class PipeCollector: Sendable {
     private let state = Mutex(State())
 
     init(_ handle: FileHandle) {
-        DispatchQueue.global().async { [self] in
+        // A queue of its own, not a global one: global queues run on as many threads as there
+        // are cores, and a read blocked by a plugin's lingering child would starve them.
+        DispatchQueue(label: "exec-credential-plugin-output").async { [self] in
             let data = handle.readDataToEndOfFile()
             state.withLock { $0.data = data }
             finish()
