@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
-                "CAllocatorTuning",
+                "CAllocatorTuning", "Deadline",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

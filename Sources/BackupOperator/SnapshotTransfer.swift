@@ -90,14 +90,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             // wrong secret says SignatureDoesNotMatch rather than just 403.
             try await abortStrayUploads(client, destination)
             if let existing = try await existingObject(client, destination) {
-                guard existing.metadata[Self.ownerMetadataKey] == owner else {
-                    throw BackupFailure(
-                        reason: BackupFailure.Reason.objectExists,
-                        message: "\(destination.url) already exists and was not written by this backup; it is never overwritten",
-                        retryable: false)
-                }
-                logger.info("object already stored by an earlier attempt; verifying it", metadata: ["object": "\(destination.url)"])
-                return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
+                return try await adopt(existing, client, destination, owner: owner, found: "already exists")
             }
             let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
             let talosClient = TalosClient(context: talos, timeout: talosTimeout)
@@ -117,16 +110,24 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             } catch let error as S3Error where error.kind == .preconditionFailed {
                 // Another writer completed the key first (or a retried completion of ours had
                 // already succeeded): the object there decides, as before the upload.
-                guard let existing = try await existingObject(client, destination), existing.metadata[Self.ownerMetadataKey] == owner else {
-                    throw BackupFailure(
-                        reason: BackupFailure.Reason.objectExists,
-                        message: "\(destination.url) was written by someone else during the upload; it is never overwritten",
-                        retryable: false)
-                }
-                logger.info("another attempt of this backup stored the object first; verifying it", metadata: ["object": "\(destination.url)"])
-                return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
+                return try await adopt(try await existingObject(client, destination), client, destination, owner: owner,
+                                       found: "was written during the upload")
             }
         }
+    }
+
+    /// An object found at the key: verified and taken as this backup's result if this backup
+    /// (`owner`) stored it (an earlier attempt, or a racing one); otherwise never overwritten.
+    private func adopt(_ existing: S3ObjectInfo?, _ client: S3Client, _ destination: BackupDestination, owner: String,
+                       found: String) async throws -> StoredBackup {
+        guard let existing, existing.metadata[Self.ownerMetadataKey] == owner else {
+            throw BackupFailure(
+                reason: BackupFailure.Reason.objectExists,
+                message: "\(destination.url) \(found) and was not written by this backup; it is never overwritten",
+                retryable: false)
+        }
+        logger.info("object already stored by another attempt of this backup; verifying it", metadata: ["object": "\(destination.url)"])
+        return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
     }
 
     public func delete(_ destination: BackupDestination, owner: String) async throws {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Crypto
+import Deadline
 import Foundation
 import Logging
 import NIOCore
@@ -323,7 +324,16 @@ public final class S3Client: Sendable {
     ) async throws -> Response {
         try await withRetries(operation, bucket: bucket, key: key) {
             let response = try await self.execute(operation, method, bucket: bucket, key: key, query: query, headers: headers, body: body)
-            let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
+            // AsyncHTTPClient's deadline ends with the response head: the body has its own.
+            let data: ByteBuffer
+            do {
+                data = try await withDeadline(self.configuration.requestTimeout, "reading the \(operation) response") {
+                    try await response.body.collect(upTo: 16 * 1024 * 1024)
+                }
+            } catch let timeout as DeadlineExceeded {
+                throw S3Error(code: "ConnectionFailed", message: "\(timeout)", statusCode: 0, operation: operation, bucket: bucket, key: key,
+                              region: self.configuration.region)
+            }
             let status = Int(response.status.code)
             guard (200..<300).contains(status) else {
                 throw self.error(operation, status: status, headers: response.headers, body: Data(data.readableBytesView), bucket: bucket, key: key)

@@ -143,36 +143,15 @@ struct ConfigurationTests {
             // Prints a token that expires at the offset the file `expiry` holds (`+1 hour`, or
             // `-1 minute`: already expired, so every request must run it again) and counts its
             // runs: nothing here depends on how fast a loaded machine is.
-            // It runs through /bin/sh: executing a file just rewritten can fail with "text file
-            // busy" while another test's child process still holds the write descriptor. The
-            // shell is named relative to the kubeconfig's directory, which must resolve it.
-            let relativeShell = String(repeating: "../", count: directory.pathComponents.count - 1) + "bin/sh"
-            try write("""
+            let config = try execKubeconfig(server: server.url, script: """
                 #!/bin/sh
                 echo run >> "\(counter.path)"
                 [ "$KUBERNETES_EXEC_INFO" != "" ] || { echo "no exec info" >&2; exit 3; }
                 expiry=$(date -u -d "$(cat '\(expiry.path)')" +%Y-%m-%dT%H:%M:%SZ)
                 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$TOKEN" "$expiry"
-                """, to: directory.appendingPathComponent("plugin.sh"), executable: true)
-            try write("""
-                clusters:
-                - name: k
-                  cluster: {server: '\(server.url)'}
-                users:
-                - name: u
-                  user:
-                    exec:
-                      apiVersion: client.authentication.k8s.io/v1
-                      command: \(relativeShell)
-                      args: ['\(directory.appendingPathComponent("plugin.sh").path)']
-                      env: [{name: TOKEN, value: from-plugin}]
-                contexts:
-                - name: c
-                  context: {cluster: k, user: u}
-                current-context: c
-                """, to: directory.appendingPathComponent("config"))
+                """, in: directory, environment: ["TOKEN": "from-plugin"])
             func runs() throws -> Int { try String(contentsOf: counter, encoding: .utf8).split(separator: "\n").count }
-            let configuration = try Kubeconfig.load(paths: [directory.appendingPathComponent("config").path])
+            let configuration = try Kubeconfig.load(paths: [config])
 
             try write("+1 hour", to: expiry)
             let client = try KubernetesClient(configuration: configuration, maxRetries: 0)
@@ -189,7 +168,7 @@ struct ConfigurationTests {
             try await expiring.shutdown()
 
             try write("#!/bin/sh\necho 'login required: run aws sso login' >&2\nexit 1\n", to: directory.appendingPathComponent("plugin.sh"), executable: true)
-            let failing = try KubernetesClient(configuration: Kubeconfig.load(paths: [directory.appendingPathComponent("config").path]), maxRetries: 0)
+            let failing = try KubernetesClient(configuration: Kubeconfig.load(paths: [config]), maxRetries: 0)
             do {
                 _ = try await failing.list(GenericObject.self, .namespaces)
                 Issue.record("a failing plugin was accepted")
@@ -200,8 +179,11 @@ struct ConfigurationTests {
         }
     }
 
-    /// A kubeconfig whose user runs `script` (through /bin/sh) as its exec plugin.
-    func execKubeconfig(server: String, script: String, in directory: URL) throws -> String {
+    /// A kubeconfig whose user runs `script` as its exec plugin, with `environment`. It runs
+    /// through /bin/sh: executing a file just rewritten can fail with "text file busy" while
+    /// another test's child process still holds the write descriptor. The shell is named
+    /// relative to the kubeconfig's directory, which must resolve it.
+    func execKubeconfig(server: String, script: String, in directory: URL, environment: [String: String] = [:]) throws -> String {
         let relativeShell = String(repeating: "../", count: directory.pathComponents.count - 1) + "bin/sh"
         try write(script, to: directory.appendingPathComponent("plugin.sh"), executable: true)
         let path = directory.appendingPathComponent("config")
@@ -216,6 +198,7 @@ struct ConfigurationTests {
                   apiVersion: client.authentication.k8s.io/v1
                   command: \(relativeShell)
                   args: ['\(directory.appendingPathComponent("plugin.sh").path)']
+                  env: [\(environment.map { "{name: \($0.key), value: \($0.value)}" }.joined(separator: ", "))]
             contexts:
             - name: c
               context: {cluster: k, user: u}
