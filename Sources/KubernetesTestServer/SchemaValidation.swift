@@ -110,7 +110,7 @@ enum SchemaValidation {
                regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) == nil {
                 errors.append("\(where_): Invalid value: \"\(text)\": \(where_) in body should match '\(pattern)'")
             }
-            if schema["format"]?.stringValue == "date-time", KubeTime.parse(text) == nil {
+            if schema["format"]?.stringValue == "date-time", !Self.isStrfmtDateTime(text) {
                 errors.append("\(where_): Invalid value: \"\(text)\": \(where_) in body must be of type date-time: \"\(text)\"")
             }
         case .object(let members):
@@ -181,5 +181,15 @@ enum SchemaValidation {
         case .bool(let bool): String(bool)
         default: typeName(value)
         }
+    }
+
+    /// What the API server's `format: date-time` check (go-openapi/strfmt's DateTime) accepts:
+    /// RFC 3339, and also forms `metav1.Time` (and this operator) cannot read: a local time
+    /// without an offset, minutes precision, a space for the `T`. Such a value is stored, and
+    /// a client must cope with an object it cannot decode.
+    static func isStrfmtDateTime(_ text: String) -> Bool {
+        if KubeTime.parse(text) != nil { return true }
+        let pattern = #"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"#
+        return text.range(of: pattern, options: .regularExpression) != nil
     }
 }
