@@ -117,6 +117,10 @@ struct BackupEndToEndTests {
                 // deletes its object.
                 _ = try await cluster.kubectlOK(["delete", "teb", "first-node-down", "corrupt", "--wait=true", "--timeout=20s"])
                 #expect(try await cluster.objects().isEmpty)
+                // A Failed backup whose S3 secret is wrong stored nothing: it goes at once,
+                // without needing the store that refuses it.
+                _ = try await cluster.kubectlOK(["delete", "teb", "wrong-secret", "--wait=true", "--timeout=20s"])
+                #expect(try await cluster.backup("wrong-secret") == nil)
             }
         }
     }
