@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "Timestamps"),
         // Bounds for awaits that have none of their own (a deadline, an idle timeout).
         .target(name: "Deadline"),
+        // What kubeconfig and talosconfig readers share: the error that names file, context, field.
+        .target(name: "ConfigurationFiles"),
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
@@ -40,7 +42,7 @@ let package = Package(
         .target(
             name: "KubernetesClient",
             dependencies: [
-                "Timestamps", "Deadline",
+                "Timestamps", "Deadline", "ConfigurationFiles",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -72,6 +74,7 @@ let package = Package(
         .target(
             name: "TalosAPI",
             dependencies: [
+                "ConfigurationFiles",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -90,7 +93,7 @@ let package = Package(
         .target(
             name: "BackupOperator",
             dependencies: [
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline",
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,7 +124,7 @@ let package = Package(
             name: "TalosTestServer",
             dependencies: [
                 "TalosAPI",
-                "TestSupport",
+                "TestProcesses",
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -204,9 +207,13 @@ let package = Package(
             ]
         ),
         // Helpers shared by the test targets (child processes without blocking the thread pool).
+        // Child processes and a real etcd, for tests, benchmarks and the test servers; no
+        // Testing library, so test doubles in Sources/ can use it.
+        .target(name: "TestProcesses"),
         .target(
             name: "TestSupport",
             dependencies: [
+                "TestProcesses",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -216,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "TalosAPITests",
             dependencies: [
-                "TalosAPI", "TalosTestServer", "TestSupport",
+                "TalosAPI", "TalosTestServer", "TestSupport", "ConfigurationFiles",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),

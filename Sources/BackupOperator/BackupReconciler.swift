@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import ControllerRuntime
 import Deadline
 import Foundation
@@ -232,7 +233,7 @@ public final class BackupReconciler: Reconciler {
         let (text, source) = try await credentials.talosconfig(controlPlane: spec.talosControlPlaneRef.name, namespace: namespace)
         do {
             return try Talosconfig.parse(text, source: source)
-        } catch let error as TalosconfigError {
+        } catch let error as ConfigurationError {
             throw BackupFailure(reason: BackupFailure.Reason.talosConfigInvalid, message: error.description)
         }
     }

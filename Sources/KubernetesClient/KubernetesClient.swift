@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import AsyncHTTPClient
 import Deadline
 import Foundation

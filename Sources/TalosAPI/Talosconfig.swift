@@ -1,4 +1,5 @@
 import Crypto
+import ConfigurationFiles
 import Foundation
 import SwiftASN1
 import X509
@@ -64,21 +65,6 @@ public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
-/// Why a talosconfig cannot be used; the message names the context and field.
-public struct TalosconfigError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var source: String
-    public var context: String?
-    public var field: String?
-    public var problem: String
-
-    public var description: String {
-        var text = source
-        if let context { text += ", context \"\(context)\"" }
-        if let field { text += ", \(field)" }
-        return text + ": " + problem
-    }
-}
-
 /// Reads the standard talosconfig that `talosctl` writes:
 /// `context`, `contexts.<name>.endpoints/nodes/ca/crt/key` (base64 PEM), and the deprecated
 /// `target` (taken as the only node when `nodes` is absent).
@@ -86,8 +72,8 @@ public enum Talosconfig {
     /// Parses `text`; `source` names it in errors (a file path, or "Secret ns/name key k").
     /// Picks `context` when given, else the file's current `context`.
     public static func parse(_ text: String, source: String, context override: String? = nil) throws -> TalosContext {
-        func fail(_ context: String?, _ field: String?, _ problem: String) -> TalosconfigError {
-            TalosconfigError(source: source, context: context, field: field, problem: problem)
+        func fail(_ context: String?, _ field: String?, _ problem: String) -> ConfigurationError {
+            ConfigurationError(source: source, context: context, field: field, problem: problem)
         }
         let document: Any?
         do {
@@ -136,7 +122,7 @@ public enum Talosconfig {
 
         do {
             let documents = try PEMDocument.parseMultiple(pemString: ca)
-            guard !documents.isEmpty else { throw TalosconfigError(source: source, problem: "empty") }
+            guard !documents.isEmpty else { throw ConfigurationError(source: source, problem: "empty") }
             for document in documents { _ = try Certificate(pemDocument: document) }
         } catch {
             throw fail(name, "ca", "is not a valid PEM certificate")

@@ -9,7 +9,7 @@ import SwiftASN1
 import SwiftProtobuf
 import Synchronization
 import TalosAPI
-import TestSupport
+import TestProcesses
 import X509
 
 /// A Talos node for tests: `machine.MachineService` (EtcdSnapshot, EtcdStatus, Version) over

@@ -110,7 +110,7 @@ struct SnapshotCommand: AsyncParsableCommand {
                     size += bytes.count
                 }
                 try handle.synchronize()
-                return Written(node: source.node, size: size, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+                return Written(node: source.node, size: size, sha256: SigV4Signer.hex(hasher.finalize()))
             }
             _ = try? FileManager.default.removeItem(at: output)
             try FileManager.default.moveItem(at: temporary, to: output)

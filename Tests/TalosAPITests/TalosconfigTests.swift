@@ -1,4 +1,5 @@
 import Crypto
+import ConfigurationFiles
 import Foundation
 import SwiftASN1
 import TalosAPI
@@ -100,10 +101,10 @@ struct TalosconfigTests {
         case "not-pem": text = pki.talosconfig(key: Data("hello".utf8).base64EncodedString())
         default: text = pki.talosconfig(key: Data(try TalosconfigFixture().keyPEM.utf8).base64EncodedString())
         }
-        #expect(throws: TalosconfigError.self) { try Talosconfig.parse(text, source: "test", context: context) }
+        #expect(throws: ConfigurationError.self) { try Talosconfig.parse(text, source: "test", context: context) }
         do {
             _ = try Talosconfig.parse(text, source: "test", context: context)
-        } catch let error as TalosconfigError {
+        } catch let error as ConfigurationError {
             #expect(error.description == message)
         }
     }

@@ -2,6 +2,9 @@ import Foundation
 import Logging
 import TestSupport
 import Testing
+// The process helpers are a library of their own (the test servers use them without the
+// Testing library); test targets get them through TestSupport.
+@_exported import TestProcesses
 
 /// Small helpers the test targets share.
 public enum TestHelpers {
@@ -17,17 +20,7 @@ public enum TestHelpers {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
-    public static func freePort() -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    public static func freePort() -> Int { freeLoopbackPort() }
 
     /// The error of type `E` that `body` throws, or nil when it succeeds; any other error is
     /// recorded as a test issue.

@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import Foundation
 
 /// Supplies the bearer token (and, for exec plugins, client certificate) for each request,

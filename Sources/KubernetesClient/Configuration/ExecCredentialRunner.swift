@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import Deadline
 import Dispatch
 import Foundation

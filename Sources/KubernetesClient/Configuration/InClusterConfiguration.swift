@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import Foundation
 
 /// The configuration of a pod's service account: `KUBERNETES_SERVICE_HOST`/`PORT`, the token

@@ -1,3 +1,4 @@
+@_exported import ConfigurationFiles  // its ConfigurationError is part of this module's API
 import Foundation
 
 /// Where the API server is and how to authenticate to it: the result of reading a kubeconfig
@@ -88,25 +89,3 @@ public struct ExecCredentialPlugin: Sendable, Equatable {
     }
 }
 
-/// A kubeconfig or in-cluster configuration that cannot be used, naming the file, the context
-/// and the field at fault.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
-    public var source: String
-    public var context: String?
-    public var field: String?
-    public var problem: String
-
-    public init(source: String, context: String? = nil, field: String? = nil, problem: String) {
-        self.source = source
-        self.context = context
-        self.field = field
-        self.problem = problem
-    }
-
-    public var description: String {
-        var text = source
-        if let context { text += ", context \"\(context)\"" }
-        if let field { text += ", \(field)" }
-        return text + ": " + problem
-    }
-}

@@ -1,7 +1,12 @@
 import Foundation
-import Testing
 
-/// A real etcd (Debian's etcd-server, installed by scripts/test) on free loopback ports.
+/// Why a test etcd could not be started or restored.
+public struct EtcdInstanceError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// A real etcd (Debian's etcd-server, installed by scripts/test) on free loopback ports, for
+/// tests, benchmarks and the Talos test server.
 public struct EtcdInstance: Sendable {
     public let directory: URL
     public let clientURL: String
@@ -9,10 +14,12 @@ public struct EtcdInstance: Sendable {
 
     /// Starts etcd on `dataDirectory` (a fresh one when nil).
     public static func start(dataDirectory: URL? = nil) async throws -> EtcdInstance {
-        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd"), "etcd is missing: run scripts/test, which installs Debian's etcd-server")
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") else {
+            throw EtcdInstanceError(description: "etcd is missing: run scripts/test, which installs Debian's etcd-server")
+        }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let clientPort = TestHelpers.freePort(), peerPort = TestHelpers.freePort()
+        let clientPort = freeLoopbackPort(), peerPort = freeLoopbackPort()
         let clientURL = "http://127.0.0.1:\(clientPort)"
         let data = dataDirectory ?? directory.appendingPathComponent("data")
         let process = try ProcessRunner.start("/usr/bin/etcd", [
@@ -28,8 +35,7 @@ public struct EtcdInstance: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         process.stop()
-        Issue.record("etcd did not become healthy: \(process.stderrSoFar.suffix(500))")
-        throw CancellationError()
+        throw EtcdInstanceError(description: "etcd did not become healthy: \(process.stderrSoFar.suffix(500))")
     }
 
     /// Runs `body` with a fresh etcd holding keys `k0`...`k<keys-1>` (values `value-<n>`), and
@@ -63,7 +69,7 @@ public struct EtcdInstance: Sendable {
     public static func restoring(_ snapshot: URL) async throws -> EtcdInstance {
         let data = snapshot.deletingLastPathComponent().appendingPathComponent("restored-\(UUID().uuidString)")
         let restore = try await etcdctl(offline: ["snapshot", "restore", snapshot.path, "--data-dir", data.path])
-        try #require(restore.status == 0, "etcdctl snapshot restore failed: \(restore.stderr)")
+        guard restore.status == 0 else { throw EtcdInstanceError(description: "etcdctl snapshot restore failed: \(restore.stderr)") }
         return try await start(dataDirectory: data)
     }
 
