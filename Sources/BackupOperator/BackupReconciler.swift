@@ -41,7 +41,7 @@ public final class BackupReconciler: Reconciler {
     public static let finalizer = "talos.alperen.cloud/etcd-backup"
     public static let maxAttempts = 3
     /// Backoff before the second attempt (seconds of the operator's clock); doubles after.
-    public static let retryBaseDelay: TimeInterval = 10
+    public static let retryBackoff = Backoff(base: .seconds(10), cap: .seconds(600))
     /// How long, after a backup's deletion, a stored object that cannot be deleted for a reason
     /// waiting cannot fix keeps the backup (10 minutes by default).
     public static let defaultObjectDeletionTimeout: TimeInterval = 600
@@ -183,7 +183,7 @@ public final class BackupReconciler: Reconciler {
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
             }
-            let delay = Self.retryBaseDelay * Double(1 << (attempt - 1))
+            let delay = Self.retryBackoff.delay(retry: attempt - 1) / .seconds(1)
             let retryAt = clock.now() + delay
             notBefore.withLock { $0[key] = retryAt }
             logger.warning("backup attempt failed; retrying", metadata: [

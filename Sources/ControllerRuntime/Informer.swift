@@ -114,13 +114,16 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
-                let delay = Duration.milliseconds(min(30_000, 100 * (1 << min(failures, 9))))
+                let delay = Self.retryBackoff.delay(retry: failures)
                 logger.warning("list/watch failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
                 try? await Task.sleep(for: delay)
                 if failures > 1 { version = nil }  // a fresh list after repeated failures
             }
         }
     }
+
+    /// 200 ms doubling to 30 s between failed lists and watches.
+    static var retryBackoff: Backoff { Backoff(base: .milliseconds(100), cap: .seconds(30)) }
 
     /// A watch that ended at once with no event: the server (or something in between) is
     /// refusing watches in a way that would otherwise make a hot loop.

@@ -1,3 +1,4 @@
+import Deadline
 import KubernetesClient
 import Synchronization
 
@@ -76,12 +77,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     /// The delay after `failures` earlier consecutive failures: base × 2^failures, capped.
     public func backoff(failures: Int) -> Duration {
-        var delay = baseDelay
-        for _ in 0..<min(failures, 64) {
-            delay *= 2
-            if delay >= maxDelay { return maxDelay }
-        }
-        return min(delay, maxDelay)
+        Backoff(base: baseDelay, cap: maxDelay).delay(retry: failures)
     }
 
     /// Clears `key`'s failure count (after a success).

@@ -227,7 +227,7 @@ public final class KubernetesClient: Sendable {
                 }
                 attempt += 1
                 logger.debug("retrying after connection error", metadata: ["request": "\(description)", "error": "\(error)"])
-                try await Task.sleep(for: Self.backoff(attempt: attempt))
+                try await Task.sleep(for: Self.retryBackoff.delay(retry: attempt - 1))
                 continue
             }
 
@@ -239,16 +239,14 @@ public final class KubernetesClient: Sendable {
             let retryable = failure.isTooManyRequests || (idempotent && [500, 502, 503, 504].contains(failure.code))
             guard retryable, attempt < maxRetries else { throw failure }
             attempt += 1
-            let delay = failure.retryAfterSeconds.map { Duration.seconds(min($0, 60)) } ?? Self.backoff(attempt: attempt)
+            let delay = failure.retryAfterSeconds.map { Duration.seconds(min($0, 60)) } ?? Self.retryBackoff.delay(retry: attempt - 1)
             logger.debug("retrying", metadata: ["request": "\(description)", "code": "\(failure.code)", "attempt": "\(attempt)"])
             try await Task.sleep(for: delay)
         }
     }
 
     /// 100 ms doubling, capped at 5 s.
-    static func backoff(attempt: Int) -> Duration {
-        .milliseconds(min(100 * (1 << min(attempt - 1, 6)), 5_000))
-    }
+    static let retryBackoff = Backoff(base: .milliseconds(100), cap: .seconds(5))
 
     static func error(code: Int, body: Data, request: String, retryAfter: String?) -> KubernetesError {
         let status = try? JSONDecoder().decode(Status.self, from: body)

@@ -401,8 +401,8 @@ public final class S3Client: Sendable {
             do {
                 return try await attempt()
             } catch let error as S3Error where error.isRetryable && tries < configuration.maxAttempts {
-                let ceiling = configuration.retryBaseDelay * (1 << min(tries - 1, 10))
-                let delay = ceiling * Double.random(in: 0...1)  // full jitter
+                let delay = Backoff(base: configuration.retryBaseDelay, cap: configuration.retryBaseDelay * 1024, jitter: true)
+                    .delay(retry: tries - 1)
                 logger.debug("retrying S3 request", metadata: ["operation": "\(operation)", "attempt": "\(tries)", "error": "\(error.code)"])
                 try await Task.sleep(for: delay)
             }
