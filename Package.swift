@@ -56,6 +56,7 @@ let package = Package(
                 "KubernetesClient", "Deadline",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         // glibc's mallopt, which Swift's Glibc module does not expose.

@@ -1,4 +1,5 @@
 import Deadline
+import DequeModule
 import KubernetesClient
 import Synchronization
 
@@ -11,8 +12,7 @@ import Synchronization
 /// cancellation handler.
 public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     private struct State {
-        var queue: [Key] = []
-        var head = 0
+        var queue = Deque<Key>()
         var dirty = Set<Key>()
         var processing = Set<Key>()
         var waiters: [CheckedContinuation<Key?, Never>] = []
@@ -91,13 +91,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public func next() async -> Key? {
         await withCheckedContinuation { continuation in
             let immediate: Key?? = state.withLock { state in
-                if state.head < state.queue.count {
-                    let key = state.queue[state.head]
-                    state.head += 1
-                    if state.head > 1024, state.head * 2 > state.queue.count {
-                        state.queue.removeFirst(state.head)
-                        state.head = 0
-                    }
+                if let key = state.queue.popFirst() {
                     state.dirty.remove(key)
                     state.processing.insert(key)
                     return .some(key)
@@ -130,7 +124,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         for waiter in waiters { waiter.resume(returning: nil) }
     }
 
-    public var length: Int { state.withLock { $0.queue.count - $0.head } }
+    public var length: Int { state.withLock { $0.queue.count } }
     public var inFlight: Int { state.withLock { $0.processing.count } }
 
     /// Runs the timers of delayed adds until shut down or cancelled: one child task per

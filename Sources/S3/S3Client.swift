@@ -157,7 +157,7 @@ public final class S3Client: Sendable {
     public func createMultipartUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> String {
         let headers = metadataHeaders(metadata) + [("x-amz-checksum-algorithm", "CRC32")]
         let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
-        guard let id = XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
+        guard let id = S3XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
             throw malformed("CreateMultipartUpload", bucket: bucket, key: key)
         }
         return id
@@ -202,7 +202,7 @@ public final class S3Client: Sendable {
         let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
                                       headers: headers, body: ByteBuffer(string: xml))
         // S3 can answer 200 with an <Error> document when completion fails late.
-        guard let document = XMLElement.parse(response.body) else { throw malformed("CompleteMultipartUpload", bucket: bucket, key: key) }
+        guard let document = S3XMLElement.parse(response.body) else { throw malformed("CompleteMultipartUpload", bucket: bucket, key: key) }
         if document.name == "Error" {
             throw S3Error(code: document["Code"] ?? "InternalError", message: document["Message"] ?? "", statusCode: 200,
                           operation: "CompleteMultipartUpload", bucket: bucket, key: key, region: configuration.region)
@@ -224,7 +224,7 @@ public final class S3Client: Sendable {
             if let prefix { query.append(("prefix", prefix)) }
             if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
             let response = try await send("ListMultipartUploads", "GET", bucket: bucket, key: nil, query: query)
-            guard let document = XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
+            guard let document = S3XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
             all += document.children("Upload").compactMap { upload in
                 guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
                 return S3MultipartUploadInfo(key: key, uploadID: id)
@@ -275,7 +275,7 @@ public final class S3Client: Sendable {
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         if let maxKeys { query.append(("max-keys", String(maxKeys))) }
         let response = try await send("ListObjectsV2", "GET", bucket: bucket, key: nil, query: query)
-        guard let document = XMLElement.parse(response.body) else { throw malformed("ListObjectsV2", bucket: bucket, key: nil) }
+        guard let document = S3XMLElement.parse(response.body) else { throw malformed("ListObjectsV2", bucket: bucket, key: nil) }
         let objects = document.children("Contents").compactMap { entry -> S3ObjectSummary? in
             guard let key = entry["Key"] else { return nil }
             return S3ObjectSummary(key: key, size: Int64(entry["Size"] ?? "0") ?? 0, etag: entry["ETag"] ?? "")
@@ -379,7 +379,7 @@ public final class S3Client: Sendable {
     }
 
     private func error(_ operation: String, status: Int, headers: HTTPHeaders, body: Data, bucket: String, key: String?) -> S3Error {
-        let document = XMLElement.parse(body)
+        let document = S3XMLElement.parse(body)
         let fallback: String = switch status {
         case 404: key == nil || operation == "HeadBucket" ? "NoSuchBucket" : "NoSuchKey"
         case 403: "AccessDenied"

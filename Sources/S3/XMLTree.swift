@@ -3,22 +3,23 @@ import Foundation
 import FoundationXML
 #endif
 
-/// A parsed XML element: enough of a DOM for S3's small response documents.
-struct XMLElement: Sendable {
+/// A parsed XML element: enough of a DOM for S3's small response documents. Named so that
+/// it does not shadow Foundation's `XMLElement`.
+struct S3XMLElement: Sendable {
     var name: String
     var text: String
-    var children: [XMLElement]
+    var children: [S3XMLElement]
 
     /// The first child named `name`.
-    func child(_ name: String) -> XMLElement? { children.first { $0.name == name } }
+    func child(_ name: String) -> S3XMLElement? { children.first { $0.name == name } }
 
     /// Every child named `name`.
-    func children(_ name: String) -> [XMLElement] { children.filter { $0.name == name } }
+    func children(_ name: String) -> [S3XMLElement] { children.filter { $0.name == name } }
 
     /// Text of the first child named `name`.
     subscript(_ name: String) -> String? { child(name)?.text }
 
-    static func parse(_ data: Data) -> XMLElement? {
+    static func parse(_ data: Data) -> S3XMLElement? {
         let builder = Builder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
@@ -27,11 +28,11 @@ struct XMLElement: Sendable {
     }
 
     private final class Builder: NSObject, XMLParserDelegate {
-        var stack: [XMLElement] = []
-        var root: XMLElement?
+        var stack: [S3XMLElement] = []
+        var root: S3XMLElement?
 
         func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-            stack.append(XMLElement(name: elementName, text: "", children: []))
+            stack.append(S3XMLElement(name: elementName, text: "", children: []))
         }
 
         func parser(_ parser: XMLParser, foundCharacters string: String) {
