@@ -3,6 +3,7 @@ import GRPCCore
 import KubernetesClient
 import S3
 import TalosAPI
+import TalosBackupAPI
 
 /// Why a backup attempt failed, as its `Failed` condition and Warning Event say it: a reason
 /// from DESIGN.md's list and a message that names what to fix (the Secret, the key, the bucket).
@@ -22,21 +23,7 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "\(reason): \(message)" }
 
     /// The reasons the `Failed` condition and Warning Events use (DESIGN.md section 1).
-    public enum Reason {
-        public static let invalidSpec = "InvalidSpec"
-        public static let unsupported = "Unsupported"
-        public static let talosConfigNotFound = "TalosConfigNotFound"
-        public static let talosConfigInvalid = "TalosConfigInvalid"
-        public static let credentialsNotFound = "CredentialsNotFound"
-        public static let talosUnreachable = "TalosUnreachable"
-        public static let talosError = "TalosError"
-        public static let snapshotCorrupt = "SnapshotCorrupt"
-        public static let snapshotStalled = "SnapshotStalled"
-        public static let uploadFailed = "UploadFailed"
-        public static let objectExists = "ObjectExists"
-        public static let attemptsExhausted = "AttemptsExhausted"
-        public static let internalError = "InternalError"
-    }
+    public typealias Reason = ConditionReason
 
     /// Whether a failure to reach a stored object is one waiting cannot fix: the credentials
     /// Secret or key is gone, the bucket is gone, or the store refuses the key. Connection

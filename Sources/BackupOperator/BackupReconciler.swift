@@ -143,10 +143,10 @@ public final class BackupReconciler: Reconciler {
                 status.attemptedBy = instance
                 status.startTime = status.startTime ?? KubeTime(started)
                 var conditions = status.conditions ?? []
-                conditions.set(type: "Progressing", status: .true, reason: "Running",
+                conditions.set(type: ConditionType.progressing, status: .true, reason: ConditionReason.running,
                                message: "attempt \(attempt) of \(Self.maxAttempts): streaming a snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)",
                                observedGeneration: generation, now: started)
-                conditions.set(type: "Ready", status: .false, reason: "Running", message: "the backup is being taken",
+                conditions.set(type: ConditionType.ready, status: .false, reason: ConditionReason.running, message: "the backup is being taken",
                                observedGeneration: generation, now: started)
                 status.conditions = conditions
                 object.status = status
@@ -155,7 +155,7 @@ public final class BackupReconciler: Reconciler {
         } catch is AttemptSuperseded {
             return .done
         }
-        await events.record(.init(backup), type: .normal, reason: "Started", action: "Backup",
+        await events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
                             note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
 
         do {
@@ -193,7 +193,7 @@ public final class BackupReconciler: Reconciler {
                 try await writer.modify(TalosEtcdBackup.self, key, .status, from: running) { object in
                     try self.checkFence(object, attempt: attempt)
                     var conditions = object.status?.conditions ?? []
-                conditions.set(type: "Progressing", status: .true, reason: "Retrying",
+                conditions.set(type: ConditionType.progressing, status: .true, reason: ConditionReason.retrying,
                                message: "attempt \(attempt) of \(Self.maxAttempts) failed (\(failure.reason): \(failure.message)); next attempt at \(KubeTime(retryAt))",
                                    observedGeneration: generation, now: now)
                     object.status?.conditions = conditions
@@ -280,14 +280,14 @@ public final class BackupReconciler: Reconciler {
             status.completionTime = KubeTime(now)
             var conditions = status.conditions ?? []
             let message = "stored s3://\(bucket)/\(objectKey): \(stored.size) bytes from node \(stored.node), sha256 \(stored.sha256)"
-            conditions.set(type: "Ready", status: .true, reason: "Succeeded", message: message, observedGeneration: generation, now: now)
-            conditions.set(type: "Progressing", status: .false, reason: "Succeeded", message: "the backup is complete", observedGeneration: generation, now: now)
-            conditions.remove(type: "Failed")
+            conditions.set(type: ConditionType.ready, status: .true, reason: ConditionReason.succeeded, message: message, observedGeneration: generation, now: now)
+            conditions.set(type: ConditionType.progressing, status: .false, reason: ConditionReason.succeeded, message: "the backup is complete", observedGeneration: generation, now: now)
+            conditions.remove(type: ConditionType.failed)
             status.conditions = conditions
             object.status = status
         }
         logger.info("backup stored", metadata: ["backup": "\(backup.key)", "object": "s3://\(bucket)/\(objectKey)", "size": "\(stored.size)", "node": "\(stored.node)"])
-        await events.record(.init(backup), type: .normal, reason: "Succeeded", action: "Backup",
+        await events.record(.init(backup), type: .normal, reason: ConditionReason.succeeded, action: "Backup",
                             note: "stored s3://\(bucket)/\(objectKey) (\(stored.size) bytes, sha256 \(stored.sha256)) from node \(stored.node)")
     }
 
@@ -307,9 +307,9 @@ public final class BackupReconciler: Reconciler {
             status.startTime = status.startTime ?? KubeTime(now)
             status.completionTime = KubeTime(now)
             var conditions = status.conditions ?? []
-            conditions.set(type: "Failed", status: .true, reason: failure.reason, message: message, observedGeneration: generation, now: now)
-            conditions.set(type: "Ready", status: .false, reason: failure.reason, message: message, observedGeneration: generation, now: now)
-            conditions.set(type: "Progressing", status: .false, reason: failure.reason, message: "the backup failed", observedGeneration: generation, now: now)
+            conditions.set(type: ConditionType.failed, status: .true, reason: failure.reason, message: message, observedGeneration: generation, now: now)
+            conditions.set(type: ConditionType.ready, status: .false, reason: failure.reason, message: message, observedGeneration: generation, now: now)
+            conditions.set(type: ConditionType.progressing, status: .false, reason: failure.reason, message: "the backup failed", observedGeneration: generation, now: now)
             status.conditions = conditions
             object.status = status
         }
@@ -329,24 +329,24 @@ public final class BackupReconciler: Reconciler {
                 var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
                 destination.bucket = bucket
                 try await transfer.delete(destination, owner: backup.metadata.uid ?? "")
-                await events.record(.init(backup), type: .normal, reason: "Deleted", action: "Delete", note: "deleted \(object)")
+                await events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: "Delete", note: "deleted \(object)")
             } catch where Task.isCancelled {
                 throw CancellationError()
             } catch {
                 let failure = BackupFailure.classify(error)
                 guard BackupFailure.isPermanentStoreFailure(error) else {
-                    await events.record(.init(backup), type: .warning, reason: "DeleteFailed", action: "Delete",
+                    await events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
                                         note: "could not delete \(object): \(failure.message); retrying")
                     throw failure  // transient: the work queue retries with backoff
                 }
                 let deleted = backup.metadata.deletionTimestamp?.date ?? clock.now()
                 let giveUpAt = deleted + objectDeletionTimeout
                 if clock.now() < giveUpAt {
-                    await events.record(.init(backup), type: .warning, reason: "DeleteFailed", action: "Delete",
+                    await events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
                                         note: "could not delete \(object): \(failure.message); retrying until \(KubeTime(giveUpAt)), then the object is left in the store")
                     return .requeue(after: clock.realDuration(of: min(giveUpAt.timeIntervalSince(clock.now()), objectDeletionTimeout / 10)))
                 }
-                await events.record(.init(backup), type: .warning, reason: "ObjectLeftInStore", action: "Delete",
+                await events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: "Delete",
                                     note: "\(object) was left in the store: \(failure.message); delete it by hand or with a bucket lifecycle rule")
                 logger.error("backup deleted; its object was left in the store", metadata: ["backup": "\(backup.key)", "object": "\(object)", "reason": "\(failure.message)"])
             }

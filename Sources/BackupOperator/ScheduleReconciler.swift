@@ -64,8 +64,8 @@ public struct ScheduleReconciler: Reconciler {
             try await writeStatus(schedule, now: now) { status in
                 status.nextScheduleTime = nil
                 var conditions = status.conditions ?? []
-                conditions.set(type: "Failed", status: .true, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
-                conditions.set(type: "Ready", status: .false, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.failed, status: .true, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.ready, status: .false, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
                 status.conditions = conditions
             } onChange: {
                 await events.record(.init(schedule), type: .warning, reason: invalid.reason, action: "Validate", note: invalid.message)
@@ -85,9 +85,9 @@ public struct ScheduleReconciler: Reconciler {
                 status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
                 status.nextScheduleTime = nil
                 var conditions = status.conditions ?? []
-                conditions.set(type: "Ready", status: .false, reason: "Paused", message: "spec.paused is true: no new backups (retention still applies)",
+                conditions.set(type: ConditionType.ready, status: .false, reason: ConditionReason.paused, message: "spec.paused is true: no new backups (retention still applies)",
                                observedGeneration: generation, now: now)
-                conditions.set(type: "Failed", status: .false, reason: "Paused", message: "", observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.failed, status: .false, reason: ConditionReason.paused, message: "", observedGeneration: generation, now: now)
                 status.conditions = conditions
             }
             return .done
@@ -100,7 +100,7 @@ public struct ScheduleReconciler: Reconciler {
         var creationFailure: BackupFailure?
         if let due = cron.lastRun(atOrBefore: now, after: earliest) {
             if let deadline = spec.startingDeadlineSeconds, now.timeIntervalSince(due) > Double(deadline) {
-                await events.record(.init(schedule), type: .warning, reason: "MissedSchedule", action: "Schedule",
+                await events.record(.init(schedule), type: .warning, reason: ConditionReason.missedSchedule, action: "Schedule",
                                     note: "skipped the run of \(KubeTime(due)): more than startingDeadlineSeconds (\(deadline)) late")
             } else if spec.effectiveConcurrencyPolicy == .forbid, !active.isEmpty {
                 logger.info("run held: a backup of this schedule is still active (concurrencyPolicy Forbid)",
@@ -111,7 +111,7 @@ public struct ScheduleReconciler: Reconciler {
                     lastScheduleTime = KubeTime(due)
                     if !active.contains(name) { active.append(name) }
                 } catch {
-                    creationFailure = BackupFailure(reason: "BackupCreationFailed", message: "could not create the backup for \(KubeTime(due)): \(error)")
+                    creationFailure = BackupFailure(reason: ConditionReason.backupCreationFailed, message: "could not create the backup for \(KubeTime(due)): \(error)")
                 }
             }
         }
@@ -124,12 +124,12 @@ public struct ScheduleReconciler: Reconciler {
             status.nextScheduleTime = next.map(KubeTime.init)
             var conditions = status.conditions ?? []
             if let creationFailure {
-                conditions.set(type: "Failed", status: .true, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
-                conditions.set(type: "Ready", status: .false, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.failed, status: .true, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.ready, status: .false, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
             } else {
                 let message = next.map { "next backup at \(KubeTime($0))" } ?? "the schedule has no further run"
-                conditions.set(type: "Ready", status: .true, reason: "Scheduled", message: message, observedGeneration: generation, now: now)
-                conditions.set(type: "Failed", status: .false, reason: "Scheduled", message: "", observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.ready, status: .true, reason: ConditionReason.scheduled, message: message, observedGeneration: generation, now: now)
+                conditions.set(type: ConditionType.failed, status: .false, reason: ConditionReason.scheduled, message: "", observedGeneration: generation, now: now)
             }
             status.conditions = conditions
         }
@@ -150,13 +150,13 @@ public struct ScheduleReconciler: Reconciler {
         let message = errors.map(\.description).joined(separator: "; ")
         let reason: String
         if errors.contains(where: { $0.path == "spec.timeZone" }) {
-            reason = "InvalidTimeZone"
+            reason = ConditionReason.invalidTimeZone
         } else if errors.contains(where: { $0.path == "spec.schedule" }) {
-            reason = "InvalidSchedule"
+            reason = ConditionReason.invalidSchedule
         } else if errors.contains(where: { $0.path == "metadata.name" }) {
-            reason = "InvalidName"
+            reason = ConditionReason.invalidName
         } else {
-            reason = "InvalidSpec"
+            reason = ConditionReason.invalidSpec
         }
         return (reason, message)
     }
@@ -164,7 +164,7 @@ public struct ScheduleReconciler: Reconciler {
     // MARK: Backups
 
     static func succeeded(_ backup: TalosEtcdBackup) -> Bool {
-        backup.status?.phase == .succeeded || (backup.status?.conditions ?? []).isTrue("Ready")
+        backup.status?.phase == .succeeded || (backup.status?.conditions ?? []).isTrue(ConditionType.ready)
     }
 
     /// This schedule's backups that are not being deleted: those in its namespace with label
@@ -199,7 +199,7 @@ public struct ScheduleReconciler: Reconciler {
                 // Already gone (or replaced): nothing to prune.
             }
             let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup beyond retention"
-            await events.record(.init(schedule), type: .normal, reason: "BackupPruned", action: "Prune", note: "deleted \(kind) \(name)")
+            await events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: "Prune", note: "deleted \(kind) \(name)")
         }
         let removed = Set(doomed.compactMap(\.metadata.name))
         return children.filter { !removed.contains($0.metadata.name ?? "") }
@@ -221,7 +221,7 @@ public struct ScheduleReconciler: Reconciler {
         do {
             _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])
-            await events.record(.init(schedule), type: .normal, reason: "BackupCreated", action: "Schedule",
+            await events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: "Schedule",
                                 note: "created backup \(name) for the run of \(KubeTime(time))")
         } catch let error as KubernetesError where error.isAlreadyExists {
             logger.info("backup for this run already exists", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)"])
