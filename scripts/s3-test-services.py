@@ -158,7 +158,8 @@ mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
 osd pool default pg autoscale mode = off
 osd objectstore = memstore
-memstore device bytes = {2 * 1024 ** 3}
+# The OSD keeps objects in memory; a full one blocks writes (no error), so leave room.
+memstore device bytes = {4 * 1024 ** 3}
 # The monitor batches map changes for a second each by default: start-up took 13 s.
 paxos propose interval = 0.05
 paxos min wait = 0.01

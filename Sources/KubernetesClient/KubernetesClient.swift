@@ -152,7 +152,9 @@ public final class KubernetesClient: Sendable {
     ) async throws -> WatchStream<T> {
         let response = try await send(.GET, resource.path(namespace: namespace), query: options.query, body: nil,
                                       contentType: nil, idempotent: true, streaming: true)
-        guard case .streaming(let body) = response else { throw KubernetesError(code: 0, status: nil, request: "watch \(resource)") }
+        guard case .streaming(let body) = response else {
+            throw KubernetesConnectionError(request: "watch \(resource)", underlying: "the answer was not a stream")
+        }
         return WatchStream(body: body)
     }
 
@@ -223,7 +225,7 @@ public final class KubernetesClient: Sendable {
                 if Task.isCancelled { throw CancellationError() }
                 // Connection refused, reset, timed out: retry only what is safe to repeat.
                 guard idempotent, attempt < maxRetries else {
-                    throw KubernetesError(code: 0, status: Status(message: "\(error)", reason: "ConnectionFailed", code: 0), request: description)
+                    throw KubernetesConnectionError(request: description, underlying: "\(error)")
                 }
                 attempt += 1
                 logger.debug("retrying after connection error", metadata: ["request": "\(description)", "error": "\(error)"])

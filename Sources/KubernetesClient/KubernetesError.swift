@@ -34,3 +34,20 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(request): \(code) \(reason ?? "Error"): \(message)" }
 }
+
+/// A request that got no HTTP answer: the connection was refused, reset or timed out, or the
+/// answer could not be read in time. Not a ``KubernetesError``, which always carries the
+/// server's status code.
+public struct KubernetesConnectionError: Error, Sendable, CustomStringConvertible {
+    /// Request that failed, e.g. `GET /api/v1/namespaces/default/secrets/x` (never a body).
+    public var request: String
+    /// What the transport said.
+    public var underlying: String
+
+    public init(request: String, underlying: String) {
+        self.request = request
+        self.underlying = underlying
+    }
+
+    public var description: String { "\(request): no answer from the API server: \(underlying)" }
+}

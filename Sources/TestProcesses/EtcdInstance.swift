@@ -29,7 +29,7 @@ public struct EtcdInstance: Sendable {
             "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
         ])
         let instance = EtcdInstance(directory: directory, clientURL: clientURL, process: process)
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)  // generous: many tests start one at once on two cores
         while ContinuousClock.now < deadline {
             if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
             try await Task.sleep(for: .milliseconds(100))
