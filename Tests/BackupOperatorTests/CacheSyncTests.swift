@@ -11,11 +11,7 @@ import Testing
 struct CacheSyncTests {
     @Test("a slow backups list while a backup runs and a run is due (Forbid): the schedule controller waits for it and creates no second backup")
     func scheduleWaitsForTheBackupsCache() async throws {
-        try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
-            let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
-            for crd in CustomResourceDefinitions.all {
-                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
-            }
+        try await withCRDServer { server, client in
             // A schedule every minute whose last run was ten minutes ago: a run is due now.
             let schedule = try await client.create(
                 TalosEtcdBackupSchedule(metadata: ObjectMeta(name: "busy", namespace: "default"),
@@ -51,7 +47,6 @@ struct CacheSyncTests {
                 #expect(status?.activeBackups == ["busy-running"], "the schedule controller did reconcile, with the backup in its cache")
                 group.cancelAll()
             }
-            try await client.shutdown()
         }
     }
 }

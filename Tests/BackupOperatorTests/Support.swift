@@ -27,26 +27,16 @@ struct ReconcilerEnvironment: Sendable {
     func setTime(_ date: Date) { time.withLock { $0 = date } }
 
     static func with(_ body: (ReconcilerEnvironment) async throws -> Void) async throws {
-        try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
-            let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
-            for crd in CustomResourceDefinitions.all {
-                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
-            }
+        try await withCRDServer { server, client in
             let environment = ReconcilerEnvironment(
                 server: server, client: client, backups: Informer(client: client, logger: quietLogger("informer")),
                 events: EventRecorder(client: client, reportingController: "test", reportingInstance: "test", logger: quietLogger("events")),
                 time: Locked(Date()))
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await environment.backups.run() }
-                    await environment.backups.waitForSync()
-                    try await body(environment)
-                    group.cancelAll()
-                }
-                try await client.shutdown()
-            } catch {
-                try? await client.shutdown()
-                throw error
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await environment.backups.run() }
+                await environment.backups.waitForSync()
+                try await body(environment)
+                group.cancelAll()
             }
         }
     }
@@ -86,4 +76,23 @@ func backupSpec(bucket: String = "etcd-backups", endpoint: String? = "http://127
             accessKeyID: .init(name: "s3-credentials", key: "accessKeyID"),
             secretAccessKey: .init(name: "s3-credentials", key: "secretAccessKey"),
             endpoint: endpoint)))
+}
+
+/// A Kubernetes test server with the project's CRDs and a client for it; the client is shut
+/// down afterwards, whether `body` returned or threw.
+func withCRDServer<T: Sendable>(_ body: (KubernetesTestServer, KubernetesClient) async throws -> T) async throws -> T {
+    try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
+        let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
+        do {
+            for crd in CustomResourceDefinitions.all {
+                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
+            }
+            let result = try await body(server, client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
 }

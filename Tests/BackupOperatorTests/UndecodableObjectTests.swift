@@ -12,11 +12,7 @@ import Testing
 struct UndecodableObjectTests {
     @Test("a backup whose status the API server accepts but the operator's types reject is skipped; the others are taken")
     func unreadableStatusIsSkipped() async throws {
-        try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
-            let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
-            for crd in CustomResourceDefinitions.all {
-                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
-            }
+        try await withCRDServer { server, client in
             // The transfer is scripted: the talosconfig only has to be valid.
             let talosconfig = try TalosTestServer(etcdEndpoint: "http://127.0.0.1:1").pki.talosconfig(
                 role: "os:etcd:backup", endpoints: ["127.0.0.1:50000"], nodes: [], keyType: .ed25519, notAfter: Date() + 86_400)
@@ -39,23 +35,17 @@ struct UndecodableObjectTests {
                                        subresource: "status")
             let transfer = ScriptedTransfer(store: { StoredBackup(node: "node", size: 42, sha256: String(repeating: "d", count: 64)) })
             let backupOperator = BackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await backupOperator.run() }
-                    try await eventually(timeout: .seconds(20), "the readable backup is taken") {
-                        let backup = try await client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "readable")
-                        return backup.status?.phase == .succeeded
-                    }
-                    group.cancelAll()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await backupOperator.run() }
+                try await eventually(timeout: .seconds(20), "the readable backup is taken") {
+                    let backup = try await client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "readable")
+                    return backup.status?.phase == .succeeded
                 }
-            } catch {
-                try? await client.shutdown()
-                throw error
+                group.cancelAll()
             }
             #expect(transfer.stores == 1, "only the readable backup was attempted")
             let unreadable = try await client.get(GenericObject.self, TalosEtcdBackup.resourceType, namespace: "default", name: "unreadable")
             #expect(unreadable["status"]?["startTime"] == "2026-11-27T00:00", "left as it was")
-            try await client.shutdown()
         }
     }
 }
