@@ -39,14 +39,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_port(port, timeout=30):
+def wait_for_port(port, timeout=30, log=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise SystemExit(f"no server listening on port {port}")
+    tail = ""
+    if log and os.path.exists(log):
+        with open(log, errors="replace") as f:
+            tail = "; last lines of " + log + ":\n" + "".join(f.readlines()[-15:])
+    raise SystemExit(f"no server listening on port {port}{tail}")
 
 
 def make_pki(directory):
@@ -160,6 +164,9 @@ osd pool default pg autoscale mode = off
 osd objectstore = memstore
 # The OSD keeps objects in memory; a full one blocks writes (no error), so leave room.
 memstore device bytes = {4 * 1024 ** 3}
+# By default a monitor shuts itself down when its disk has less than 5 % free; its data here
+# is small, and a test machine's disk may well be that full (seen here: it never listened).
+mon data avail crit = 0
 # The monitor batches map changes for a second each by default: start-up took 13 s.
 paxos propose interval = 0.05
 paxos min wait = 0.01
@@ -189,7 +196,7 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
     run("monmaptool", "--create", "--addv", "a", f"v1:127.0.0.1:{mon_port}", "--fsid", fsid, f"{root}/monmap")
     run("ceph-mon", "-c", conf, "--mkfs", "-i", "a", "--monmap", f"{root}/monmap", "--keyring", f"{root}/keyring")
     daemon("mon", "ceph-mon", "-f", "-c", conf, "-i", "a")
-    wait_for_port(mon_port)
+    wait_for_port(mon_port, log=f"{root}/log/mon.a.log")
     osd_id = run("ceph", "-c", conf, "--connect-timeout", "30", "osd", "new", osd_uuid)
     run("ceph-osd", "-c", conf, "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
     # An OSD that starts while the monitor is still settling may ask it with a zero fsid and
@@ -211,7 +218,7 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
     else:
         raise SystemExit("the Ceph OSD did not come up")
     daemon("rgw", "radosgw", "-f", "-c", conf, "-n", "client.rgw")
-    wait_for_port(rgw_port, timeout=60)
+    wait_for_port(rgw_port, timeout=60, log=f"{root}/log/client.rgw.log")
     run("radosgw-admin", "-c", conf, "user", "create", "--uid", "etcd-backup", "--display-name", "etcd-backup",
         "--access-key", RGW_ACCESS_KEY, "--secret-key", RGW_SECRET_KEY)
     return f"http://127.0.0.1:{rgw_port}"

@@ -116,9 +116,7 @@ public final class BackupReconciler: Reconciler {
         let namespace = key.namespace ?? "default"
         let spec = backup.spec.withDefaults()
         let s3 = spec.backupStorage.s3
-        let objectKey = BackupDestination.objectKey(
-            prefix: s3.prefix ?? Defaults.s3Prefix, namespace: namespace,
-            controlPlane: spec.talosControlPlaneRef.name, backupName: key.name)
+        let objectKey = Self.objectKey(of: backup)
         let attempt = (backup.status?.attempts ?? 0) + 1
         let generation = backup.metadata.generation
 
@@ -166,7 +164,7 @@ public final class BackupReconciler: Reconciler {
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
             return .done
         } catch let stale as StaleAttempt {
-            logger.warning("dropping the result of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
+            dropSuperseded("result", of: key, attempt: attempt, stale)
             return .done
         } catch where Task.isCancelled {
             // Shutting down: the upload was aborted; the next leader runs the backup again.
@@ -178,7 +176,7 @@ public final class BackupReconciler: Reconciler {
                 do {
                     try await fail(running, failure, attempt: attempt, fence: attempt)
                 } catch let stale as StaleAttempt {
-                    logger.warning("dropping the failure of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
+                    dropSuperseded("failure", of: key, attempt: attempt, stale)
                 }
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
@@ -193,13 +191,13 @@ public final class BackupReconciler: Reconciler {
                 try await writer.modify(TalosEtcdBackup.self, key, .status, from: running) { object in
                     try self.checkFence(object, attempt: attempt)
                     var conditions = object.status?.conditions ?? []
-                conditions.set(type: ConditionType.progressing, status: .true, reason: ConditionReason.retrying,
-                               message: "attempt \(attempt) of \(Self.maxAttempts) failed (\(failure.reason): \(failure.message)); next attempt at \(KubeTime(retryAt))",
+                    conditions.set(type: ConditionType.progressing, status: .true, reason: ConditionReason.retrying,
+                                   message: "attempt \(attempt) of \(Self.maxAttempts) failed (\(failure.reason): \(failure.message)); next attempt at \(KubeTime(retryAt))",
                                    observedGeneration: generation, now: now)
                     object.status?.conditions = conditions
                 }
             } catch let stale as StaleAttempt {
-                logger.warning("dropping the failure of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
+                dropSuperseded("failure", of: key, attempt: attempt, stale)
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
             }
@@ -207,6 +205,19 @@ public final class BackupReconciler: Reconciler {
                                 note: "attempt \(attempt) of \(Self.maxAttempts) failed: \(failure.message); retrying")
             return .requeue(after: clock.realDuration(of: delay))
         }
+    }
+
+    /// Where an attempt of `backup` stores its object, from its spec (DESIGN.md section 1).
+    static func objectKey(of backup: TalosEtcdBackup) -> String {
+        let spec = backup.spec.withDefaults()
+        return BackupDestination.objectKey(
+            prefix: spec.backupStorage.s3.prefix ?? Defaults.s3Prefix, namespace: backup.metadata.namespace ?? "default",
+            controlPlane: spec.talosControlPlaneRef.name, backupName: backup.metadata.name ?? "")
+    }
+
+    /// Logs that the outcome of `attempt` is dropped because another attempt superseded it.
+    private func dropSuperseded(_ outcome: String, of key: ObjectKey, attempt: Int, _ stale: StaleAttempt) {
+        logger.warning("dropping the \(outcome) of a superseded attempt", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "now": "\(stale.current)"])
     }
 
     /// What makes this backup impossible to take, whatever the retries.
@@ -364,10 +375,8 @@ public final class BackupReconciler: Reconciler {
     private func cleanUpUnfinishedAttempt(_ backup: TalosEtcdBackup) async {
         let namespace = backup.metadata.namespace ?? "default"
         let spec = backup.spec.withDefaults()
-        let key = BackupDestination.objectKey(prefix: spec.backupStorage.s3.prefix ?? Defaults.s3Prefix, namespace: namespace,
-                                              controlPlane: spec.talosControlPlaneRef.name, backupName: backup.metadata.name ?? "")
         do {
-            let destination = try await destination(spec.backupStorage.s3, key: key, namespace: namespace)
+            let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup), namespace: namespace)
             let transfer = self.transfer, owner = backup.metadata.uid ?? ""
             try await withDeadline(.seconds(5), "cleaning up after an unfinished attempt") {
                 try await transfer.delete(destination, owner: owner)

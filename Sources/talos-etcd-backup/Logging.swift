@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Timestamps
 
 /// `--log-format`: text for people, JSON (one object per line) for log pipelines.
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
@@ -24,7 +25,7 @@ struct JSONLogHandler: LogHandler {
     func log(event: LogEvent) {
         var fields: [String: String] = [:]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = "\(value)" }
-        fields["time"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        fields["time"] = RFC3339.format(Date(), fractionDigits: 3)
         fields["level"] = event.level.rawValue
         fields["logger"] = label
         fields["message"] = "\(event.message)"

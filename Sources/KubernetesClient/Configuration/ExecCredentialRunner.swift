@@ -137,7 +137,7 @@ private final class PipeCollector: Sendable {
         DispatchQueue(label: "exec-credential-plugin-output").async { [self] in
             let data = handle.readDataToEndOfFile()
             state.withLock { $0.data = data }
-            finish()
+            stop()
         }
     }
 
@@ -154,16 +154,12 @@ private final class PipeCollector: Sendable {
                 if ended { continuation.resume() }
             }
         } onCancel: {
-            finish()
+            stop()
         }
     }
 
-    /// Stops waiting (done, or giving up).
+    /// Stops waiting (the end of file, or giving up) and wakes every waiter.
     func stop() {
-        finish()
-    }
-
-    private func finish() {
         let waiters = state.withLock { state in
             state.ended = true
             defer { state.waiters = [] }
