@@ -55,6 +55,7 @@ let package = Package(
             dependencies: [
                 "KubernetesClient", "Deadline",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
@@ -98,6 +99,7 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -261,7 +263,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KubernetesTests",
-            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport"]
+            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
     ]
 )

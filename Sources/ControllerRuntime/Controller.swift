@@ -16,33 +16,43 @@ public protocol Reconciler: Sendable {
     func reconcile(_ key: ObjectKey) async throws -> ReconcileResult
 }
 
-/// Runs a reconciler over a kind: the primary informer's changes, and changes of owned kinds
-/// mapped to their controller owner's key, feed a ``WorkQueue`` that `workers` tasks drain.
+/// Runs a reconciler over a kind: the primary informer's changes that pass its
+/// ``EventFilter``, and changes of owned kinds mapped to their controller owner's key, feed a
+/// ``WorkQueue`` that `workers` tasks drain. The informers are shared and run elsewhere (by a
+/// ``Manager``); the controller only subscribes to them while it runs.
 /// Cancelling ``run()`` stops taking work and lets in-flight reconciles finish.
 public final class Controller<Primary: KubernetesObject>: Sendable {
     public let name: String
     public let queue = WorkQueue<ObjectKey>()
-    private let primary: Informer<Primary>
-    private let owned: [OwnedSource]
-
-    /// An informer of an owned kind, as the controller runs it and waits for it.
-    private struct OwnedSource: Sendable {
-        var run: @Sendable (WorkQueue<ObjectKey>) async throws -> Void
-        var waitForSync: @Sendable () async -> Void
-        var cancelSyncWait: @Sendable () -> Void
-    }
+    private let sources: [Source]
     private let reconciler: any Reconciler
     private let workers: Int
     private let logger: Logger
 
-    public convenience init(name: String, primary: Informer<Primary>, reconciler: any Reconciler, workers: Int = 1, logger: Logger = Logger(label: "controller")) {
-        self.init(name: name, primary: primary, owned: [], reconciler: reconciler, workers: workers, logger: logger)
+    /// An informer the controller reads: how to subscribe its events to the queue, and how to
+    /// wait for its first list.
+    private struct Source: Sendable {
+        var subscribe: @Sendable (WorkQueue<ObjectKey>) -> @Sendable () -> Void
+        var waitForSync: @Sendable () async -> Void
     }
 
-    private init(name: String, primary: Informer<Primary>, owned: [OwnedSource], reconciler: any Reconciler, workers: Int, logger: Logger) {
+    /// `filter` decides which updates of `Primary` objects reconcile them (by default all, as
+    /// in controller-runtime; ``EventFilter/specOrMetadataChanged`` skips the reconciler's own
+    /// status writes).
+    public convenience init(name: String, primary: Informer<Primary>, filter: EventFilter<Primary> = .all,
+                            reconciler: any Reconciler, workers: Int = 1, logger: Logger = Logger(label: "controller")) {
+        let source = Source(subscribe: { queue in
+            let registration = primary.addHandler { event in
+                if filter.passes(event) { queue.add(event.object.key) }
+            }
+            return { primary.removeHandler(registration) }
+        }, waitForSync: { await primary.waitForSync() })
+        self.init(name: name, sources: [source], reconciler: reconciler, workers: workers, logger: logger)
+    }
+
+    private init(name: String, sources: [Source], reconciler: any Reconciler, workers: Int, logger: Logger) {
         self.name = name
-        self.primary = primary
-        self.owned = owned
+        self.sources = sources
         self.reconciler = reconciler
         self.workers = max(1, workers)
         var logger = logger
@@ -50,20 +60,22 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
         self.logger = logger
     }
 
-    /// This controller also watching `informer`'s kind: a change to an object whose controller
-    /// ownerReference points at a `Primary` reconciles that owner.
-    public func owning<Owned: KubernetesObject>(_ informer: Informer<Owned>) -> Controller<Primary> {
-        let source = OwnedSource(run: { queue in
-            try await informer.run { event in
+    /// This controller also watching `informer`'s kind: a change that passes `filter`, to an
+    /// object whose controller ownerReference points at a `Primary`, reconciles that owner.
+    public func owning<Owned: KubernetesObject>(_ informer: Informer<Owned>, filter: EventFilter<Owned> = .all) -> Controller<Primary> {
+        let source = Source(subscribe: { queue in
+            let registration = informer.addHandler { event in
                 let object = event.object
-                guard let owner = object.metadata.controllerReference,
+                guard filter.passes(event),
+                      let owner = object.metadata.controllerReference,
                       owner.kind == Primary.resourceType.kind,
                       owner.apiVersion == Primary.resourceType.apiVersion
                 else { return }
                 queue.add(ObjectKey(namespace: object.metadata.namespace, name: owner.name))
             }
-        }, waitForSync: { await informer.waitForSync() }, cancelSyncWait: { informer.cancelSyncWait() })
-        return Controller(name: name, primary: primary, owned: owned + [source], reconciler: reconciler, workers: workers, logger: logger)
+            return { informer.removeHandler(registration) }
+        }, waitForSync: { await informer.waitForSync() })
+        return Controller(name: name, sources: sources + [source], reconciler: reconciler, workers: workers, logger: logger)
     }
 
     /// Runs until cancelled. Workers start only when every informer the controller reads (the
@@ -73,18 +85,12 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
     /// cancellation (an upload aborts, a request stops) and finish.
     public func run() async throws {
         let queue = self.queue
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let unsubscribe = sources.map { $0.subscribe(queue) }
+        defer { for remove in unsubscribe { remove() } }
+        await withDiscardingTaskGroup { group in
             group.addTask { await queue.runTimers() }
-            group.addTask { [primary] in
-                try await primary.run { event in queue.add(event.object.key) }
-            }
-            for source in owned {
-                group.addTask { try await source.run(queue) }
-            }
-            let owned = self.owned
             await withTaskCancellationHandler {
-                await primary.waitForSync()
-                for source in owned { await source.waitForSync() }
+                for source in sources { await source.waitForSync() }
                 guard !Task.isCancelled else { return }
                 logger.info("caches synced; starting workers", metadata: ["workers": "\(workers)"])
                 await withDiscardingTaskGroup { workerGroup in
@@ -94,8 +100,6 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
                 }
             } onCancel: {
                 queue.shutDown()
-                primary.cancelSyncWait()
-                for source in owned { source.cancelSyncWait() }
             }
             group.cancelAll()
         }

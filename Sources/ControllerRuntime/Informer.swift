@@ -18,7 +18,9 @@ public enum InformerEvent<Object: KubernetesObject>: Sendable {
     }
 }
 
-/// Keeps an ``ObjectCache`` in step with the API server: lists, then watches from the list's
+/// Keeps an ``ObjectCache`` in step with the API server and tells any number of handlers of
+/// each change (kube-rs' watcher -> reflector -> streams; controller-runtime's shared cache):
+/// one informer per kind serves every controller that reads that kind. It lists, then watches from the list's
 /// resourceVersion (with bookmarks); when the watch breaks it resumes from the last version
 /// seen, and on 410 Gone it lists again and delivers the difference, deletions that happened
 /// while disconnected included. Errors back off exponentially (up to 30 s).
@@ -41,8 +43,12 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     public let idleGrace: Duration
     private let logger: Logger
     private let undecodable = Atomic<Int>(0)
-    private let synced = Mutex(false)
-    private let syncWaiters = Mutex<(waiters: [CheckedContinuation<Void, Never>], cancelled: Bool)>(([], false))
+    private let synced = Latch()
+    private let handlers = Mutex<(next: Int, all: [Int: Handler])>((0, [:]))
+
+    /// Receives every change to the cache. Called on the informer's task, in order, so it must
+    /// be quick (a controller's adds a key to its work queue).
+    public typealias Handler = @Sendable (InformerEvent<Object>) -> Void
 
     /// `watchTimeoutSeconds` is the server-side length of one watch; with `idleGrace` it bounds
     /// how long a silently dead connection goes unnoticed (by default 30 s + 15 s, so a change
@@ -63,44 +69,51 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     public var undecodableObjects: Int { undecodable.load(ordering: .relaxed) }
 
     /// Whether the first list has been stored.
-    public var hasSynced: Bool { synced.withLock { $0 } }
+    public var hasSynced: Bool { synced.isOpen }
 
-    /// Returns once the first list has been stored.
+    /// Returns once the first list has been stored, or when the calling task is cancelled.
     public func waitForSync() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = synced.withLock { synced in
-                if synced { return true }
-                return syncWaiters.withLock { state in
-                    if state.cancelled { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-            }
-            if resumeNow { continuation.resume() }
-        }
+        await synced.wait()
     }
 
-    /// Wakes every ``waitForSync()`` caller without a sync (on shutdown).
-    func cancelSyncWait() {
-        let waiters = syncWaiters.withLock { state in
-            state.cancelled = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
+    /// Registers `handler` for every later change, and replays the cache to it as additions, so
+    /// a subscriber that arrives late (a controller that starts when leadership is won) sees
+    /// every object once. Keep the returned token to ``removeHandler(_:)``.
+    @discardableResult
+    public func addHandler(_ handler: @escaping Handler) -> HandlerRegistration {
+        let id = handlers.withLock { handlers in
+            defer { handlers.next += 1 }
+            handlers.all[handlers.next] = handler
+            return handlers.next
         }
-        for waiter in waiters { waiter.resume() }
+        for object in cache.list() { handler(.added(object)) }
+        return HandlerRegistration(id: id)
     }
 
-    /// Runs until cancelled, calling `onEvent` for every change to the cache.
-    public func run(onEvent: @escaping @Sendable (InformerEvent<Object>) async -> Void = { _ in }) async throws {
+    public func removeHandler(_ registration: HandlerRegistration) {
+        handlers.withLock { _ = $0.all.removeValue(forKey: registration.id) }
+    }
+
+    /// Identifies a handler added with ``addHandler(_:)``.
+    public struct HandlerRegistration: Sendable, Hashable {
+        let id: Int
+    }
+
+    private func deliver(_ event: InformerEvent<Object>) {
+        for handler in handlers.withLock({ Array($0.all.values) }) { handler(event) }
+    }
+
+    /// Runs until cancelled, keeping the cache in step and telling every handler of each change.
+    public func run() async throws {
         var failures = 0
         var version: String?
         while !Task.isCancelled {
             do {
                 if version == nil {
-                    version = try await relist(onEvent: onEvent)  // failures reset only by a watch that worked
+                    version = try await relist()  // failures reset only by a watch that worked
                 }
                 let started = ContinuousClock.now
-                let outcome = try await watch(from: version!, onEvent: onEvent)
+                let outcome = try await watch(from: version!)
                 version = outcome.version
                 if outcome.events == 0, ContinuousClock.now - started < .seconds(1) {
                     throw VeryShortWatch()
@@ -144,7 +157,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     }
 
     /// Lists everything, replaces the cache, and reports the difference.
-    private func relist(onEvent: @Sendable (InformerEvent<Object>) async -> Void) async throws -> String {
+    private func relist() async throws -> String {
         let list = try await client.listAll(Object.self, Object.resourceType, namespace: namespace,
                                             options: ListOptions(labelSelector: labelSelector, limit: 500))
         var seen = Set<ObjectKey>()
@@ -152,10 +165,10 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             seen.insert(object.key)
             if let previous = cache.upsert(object) {
                 if previous.metadata.resourceVersion != object.metadata.resourceVersion {
-                    await onEvent(.updated(old: previous, new: object))
+                    deliver(.updated(old: previous, new: object))
                 }
             } else {
-                await onEvent(.added(object))
+                deliver(.added(object))
             }
         }
         for object in list.undecodable {
@@ -163,7 +176,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
             if let name = object.name { seen.insert(ObjectKey(namespace: object.namespace, name: name)) }  // keep what was cached
         }
         for key in cache.keys.subtracting(seen) {
-            if let removed = cache.remove(key) { await onEvent(.deleted(removed)) }
+            if let removed = cache.remove(key) { deliver(.deleted(removed)) }
         }
         markSynced()
         return list.metadata.resourceVersion ?? "0"
@@ -171,7 +184,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
 
     /// Watches until the stream ends; returns the last resourceVersion seen and how many events
     /// (bookmarks included) arrived.
-    private func watch(from start: String, onEvent: @escaping @Sendable (InformerEvent<Object>) async -> Void) async throws -> (version: String, events: Int) {
+    private func watch(from start: String) async throws -> (version: String, events: Int) {
         let stream = try await client.watch(Object.self, Object.resourceType, namespace: namespace, options: WatchOptions(
             labelSelector: labelSelector, resourceVersion: start, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds))
         let limit = Duration.seconds(watchTimeoutSeconds) + idleGrace
@@ -185,14 +198,14 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 case .added(let object), .modified(let object):
                     version = object.metadata.resourceVersion ?? version
                     if let previous = cache.upsert(object) {
-                        await onEvent(.updated(old: previous, new: object))
+                        deliver(.updated(old: previous, new: object))
                     } else {
-                        await onEvent(.added(object))
+                        deliver(.added(object))
                     }
                 case .deleted(let object):
                     version = object.metadata.resourceVersion ?? version
                     let removed = cache.remove(object.key) ?? object
-                    await onEvent(.deleted(removed))
+                    deliver(.deleted(removed))
                 case .bookmark(let resourceVersion):
                     if !resourceVersion.isEmpty { version = resourceVersion }
                 case .undecodable(let type, let object):
@@ -200,7 +213,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                     skip(object, during: "watch \(type)")
                     if type == "DELETED", let name = object.name,
                        let removed = cache.remove(ObjectKey(namespace: object.namespace, name: name)) {
-                        await onEvent(.deleted(removed))
+                        deliver(.deleted(removed))
                     }
                 case .error(let status):
                     throw KubernetesError(code: status.code ?? 500, status: status, request: "watch \(Object.resourceType)")
@@ -211,13 +224,6 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     }
 
     private func markSynced() {
-        let waiters = synced.withLock { synced -> [CheckedContinuation<Void, Never>] in
-            synced = true
-            return syncWaiters.withLock { state in
-                defer { state.waiters.removeAll() }
-                return state.waiters
-            }
-        }
-        for waiter in waiters { waiter.resume() }
+        synced.open()
     }
 }

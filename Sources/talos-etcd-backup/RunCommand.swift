@@ -122,11 +122,11 @@ struct RunCommand: AsyncParsableCommand {
         }
         let grace = Duration.seconds(shutdownGracePeriodSeconds)
         let deadline = ProcessDeadline(logger: logger)
-        var options = BackupOperator.Options(
+        var options = TalosBackupOperator.Options(
             namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock,
             onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") })
         options.objectDeletionTimeout = TimeInterval(objectDeletionTimeoutSeconds)
-        let backupOperator = BackupOperator(client: client, options: options, logger: logger)
+        let backupOperator = TalosBackupOperator(client: client, options: options, logger: logger)
         let group = ServiceGroup(
             services: [OperatorService(backupOperator: backupOperator, onStop: { deadline.arm(after: grace, status: 1, reason: "the shutdown") })],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -143,24 +143,19 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// The operator as a service of the lifecycle's group: a graceful shutdown cancels it, after
-/// calling `onStop` (which bounds how long the stop may take).
+/// The operator as a service of the lifecycle's group: a graceful shutdown reaches the
+/// operator's manager, which stops its controllers, informers and services in turn, after
+/// `onStop` has armed the bound on how long that may take.
 struct OperatorService: Service, CustomStringConvertible {
-    let backupOperator: BackupOperator
+    let backupOperator: TalosBackupOperator
     let onStop: @Sendable () -> Void
     var description: String { "talos-etcd-backup operator" }
 
     func run() async throws {
-        do {
-            try await withGracefulShutdownHandler {
-                try await cancelWhenGracefulShutdown {
-                    try await backupOperator.run()
-                }
-            } onGracefulShutdown: {
-                onStop()
-            }
-        } catch is CancellationError where Task.isShuttingDownGracefully {
-            // The requested stop: in-flight work was cancelled and cleaned up.
+        try await withGracefulShutdownHandler {
+            try await backupOperator.run()
+        } onGracefulShutdown: {
+            onStop()
         }
     }
 }

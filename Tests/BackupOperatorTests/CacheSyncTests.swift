@@ -37,7 +37,7 @@ struct CacheSyncTests {
             await server.delayRequests(.seconds(3), method: "GET", pathContains: "/talosetcdbackups")
             // The backup controller's transfer never ends, so the backup stays Running.
             let transfer = ScriptedTransfer(store: { try await Task.sleep(for: .seconds(3_600)); throw CancellationError() })
-            let backupOperator = BackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
+            let backupOperator = TalosBackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await backupOperator.run() }
                 try await Task.sleep(for: .seconds(6))  // the delayed list, the sync, and a reconcile

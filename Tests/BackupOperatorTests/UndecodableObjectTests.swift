@@ -34,7 +34,7 @@ struct UndecodableObjectTests {
                                        mergePatch: ["status": ["phase": "Running", "attempts": 1, "startTime": "2026-11-27T00:00"]],
                                        subresource: "status")
             let transfer = ScriptedTransfer(store: { StoredBackup(node: "node", size: 42, sha256: String(repeating: "d", count: 64)) })
-            let backupOperator = BackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
+            let backupOperator = TalosBackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await backupOperator.run() }
                 try await eventually(timeout: .seconds(20), "the readable backup is taken") {

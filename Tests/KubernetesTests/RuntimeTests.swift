@@ -14,12 +14,11 @@ struct InformerTests {
             for index in 0..<5 { _ = try await client.create(ConfigMap("c\(index)"), ConfigMap.resourceType, namespace: "default") }
             let informer = Informer<ConfigMap>(client: client, namespace: "default", logger: quietLogger("informer"))
             let deleted = Locked<Set<String>>([])
+            informer.addHandler { event in
+                if case .deleted(let object) = event { deleted.withLock { _ = $0.insert(object.metadata.name!) } }
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await informer.run { event in
-                        if case .deleted(let object) = event { deleted.withLock { _ = $0.insert(object.metadata.name!) } }
-                    }
-                }
+                group.addTask { try await informer.run() }
                 await informer.waitForSync()
                 #expect(informer.hasSynced)
                 #expect(informer.cache.count == 5)
@@ -183,6 +182,8 @@ struct ControllerTimingTests {
                 .owning(secondary)
             let owner = try await client.create(ConfigMap("p", labels: ["role": "primary"]), ConfigMap.resourceType, namespace: "default")
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await primary.run() }
+                group.addTask { try await secondary.run() }
                 group.addTask { try await controller.run() }
                 try await eventually("primary reconciled") { reconciler.log.withLock { $0.contains("default/p") } }
                 let before = reconciler.log.withLock { $0.count }
@@ -224,6 +225,7 @@ struct LeaderElectionTimingTests {
                 let informer = Informer<ConfigMap>(client: client, namespace: "default", logger: quietLogger("i"))
                 let controller = Controller(name: name, primary: informer, reconciler: reconciler, logger: quietLogger("c"))
                 try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await informer.run() }
                     group.addTask { try await controller.run() }
                     var recorded = 0
                     while !Task.isCancelled, !(stop?.withLock { $0 } ?? false) {

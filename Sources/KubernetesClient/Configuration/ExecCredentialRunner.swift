@@ -123,48 +123,28 @@ enum ExecCredentialRunner {
 /// without being held by it: ``stop()`` releases the waiters, while a read held open by a child
 /// the plugin left behind finishes on its own thread later.
 private final class PipeCollector: Sendable {
-    private struct State {
-        var data = Data()
-        var ended = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
+    private let output = Mutex(Data())
+    private let ended = Latch()
 
     init(_ handle: FileHandle) {
         // A queue of its own, not a global one: global queues run on as many threads as there
         // are cores, and a read blocked by a plugin's lingering child would starve them.
         DispatchQueue(label: "exec-credential-plugin-output").async { [self] in
             let data = handle.readDataToEndOfFile()
-            state.withLock { $0.data = data }
+            output.withLock { $0 = data }
             stop()
         }
     }
 
-    var data: Data { state.withLock { $0.data } }
+    var data: Data { output.withLock { $0 } }
 
     /// Returns at end of file, at ``stop()``, or when the caller is cancelled.
     func waitForEnd() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let ended = state.withLock { state in
-                    if !state.ended { state.waiters.append(continuation) }
-                    return state.ended
-                }
-                if ended { continuation.resume() }
-            }
-        } onCancel: {
-            stop()
-        }
+        await ended.wait()
     }
 
     /// Stops waiting (the end of file, or giving up) and wakes every waiter.
     func stop() {
-        let waiters = state.withLock { state in
-            state.ended = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
+        ended.open()
     }
 }

@@ -1,0 +1,95 @@
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import Logging
+import ServiceLifecycle
+import TalosBackupAPI
+
+/// The operator: a ``Manager`` with one informer each for schedules and backups, shared by
+/// both controllers, optionally behind a Lease so that of several replicas only one acts.
+/// `talos-etcd-backup run` builds one and runs it as a service.
+///
+/// A graceful shutdown (SIGTERM) or cancellation of ``run()`` stops taking work, aborts
+/// in-flight uploads (no parts left behind: the uploader aborts on cancellation) and releases
+/// the lease, so another replica takes over at once.
+public struct TalosBackupOperator: Service, Sendable {
+    /// What `talos-etcd-backup run`'s options decide.
+    public struct Options: Sendable {
+        /// Watch only this namespace; nil watches all.
+        public var namespace: String?
+        /// Backups taken at the same time (workers of the backup controller).
+        public var maxConcurrentBackups: Int
+        /// Lease to hold while acting; nil runs without leader election.
+        public var leaderElection: LeaderElector.Configuration?
+        public var clock: OperatorClock
+        public var transfer: any SnapshotTransfer
+        /// Called as soon as the lease is lost, before in-flight work has wound down.
+        public var onLeadershipLost: @Sendable () -> Void
+        /// How long a deleted backup waits for an object the store refuses to delete.
+        public var objectDeletionTimeout: TimeInterval = BackupReconciler.defaultObjectDeletionTimeout
+
+        public init(namespace: String? = nil, maxConcurrentBackups: Int = 2, leaderElection: LeaderElector.Configuration? = nil,
+                    clock: OperatorClock = .system, transfer: any SnapshotTransfer = TalosToS3Transfer(),
+                    onLeadershipLost: @escaping @Sendable () -> Void = {}) {
+            self.namespace = namespace
+            self.maxConcurrentBackups = maxConcurrentBackups
+            self.leaderElection = leaderElection
+            self.clock = clock
+            self.transfer = transfer
+            self.onLeadershipLost = onLeadershipLost
+        }
+    }
+
+    public static let name = "talos-etcd-backup"
+    /// Schedules reconciled at once. A schedule's reconcile is a few API requests, so many
+    /// run side by side: 1,000 schedules ticking together must each get their backup within a
+    /// second (DESIGN.md section 6; `scripts/benchmark-operator`).
+    static let scheduleWorkers = 16
+
+    /// What runs: the informers, the two controllers, leader election; add services (metrics,
+    /// health) to it before ``run()``.
+    public let manager: Manager
+
+    public init(client: KubernetesClient, options: Options, logger: Logger = Logger(label: TalosBackupOperator.name)) {
+        let manager = Manager(client: client, configuration: .init(
+            namespace: options.namespace, leaderElection: options.leaderElection, onLeadershipLost: options.onLeadershipLost), logger: logger)
+        // Events about objects in a namespace being deleted go to the operator's own Lease.
+        let fallback = options.leaderElection.map {
+            EventRecorder.Regarding(apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: $0.namespace, name: $0.leaseName, uid: nil)
+        }
+        let events = EventRecorder(client: client, reportingController: "talos.alperen.cloud/\(Self.name)", reportingInstance: manager.identity,
+                                   fallback: fallback, logger: logger)
+        let schedules = manager.informer(TalosEtcdBackupSchedule.self)
+        let backups = manager.informer(TalosEtcdBackup.self)
+
+        manager.add(Controller(
+            name: "talosetcdbackup", primary: backups, filter: .specOrMetadataChanged,
+            reconciler: BackupReconciler(client: client, cache: backups.cache, secrets: KubernetesSecretReader(client: client),
+                                         transfer: options.transfer, events: events, clock: options.clock, instance: manager.identity,
+                                         objectDeletionTimeout: options.objectDeletionTimeout, logger: logger),
+            workers: options.maxConcurrentBackups, logger: logger))
+        manager.add(Controller(
+            name: "talosetcdbackupschedule", primary: schedules, filter: .specOrMetadataChanged,
+            reconciler: ScheduleReconciler(client: client, cache: schedules.cache, backups: backups.cache, events: events,
+                                           clock: options.clock, logger: logger),
+            workers: Self.scheduleWorkers, logger: logger
+        ).owning(backups, filter: Self.backupOutcomeChanged))
+        self.manager = manager
+    }
+
+    /// The changes of a backup its schedule acts on: creation and deletion (always passed), a
+    /// new phase (a finished backup frees a held run and counts for retention), the start of
+    /// its deletion. Its status writes during an attempt do not wake the schedule.
+    static var backupOutcomeChanged: EventFilter<TalosEtcdBackup> {
+        EventFilter { old, new in
+            old.status?.phase != new.status?.phase
+                || (old.metadata.deletionTimestamp == nil) != (new.metadata.deletionTimestamp == nil)
+        }
+    }
+
+    /// Runs until cancelled or shut down gracefully; throws `LeaderElector.LeadershipLost` if
+    /// the lease is lost (the process should exit and be restarted, as controller-runtime does).
+    public func run() async throws {
+        try await manager.run()
+    }
+}

@@ -1,0 +1,176 @@
+import KubernetesClient
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Everything a controller process runs, under one swift-service-lifecycle `ServiceGroup`
+/// (controller-runtime's manager, kube-rs' `Controller` + shared reflectors):
+///
+/// ```
+///  Manager (ServiceGroup, shut down last to first)
+///  ├─ added services (metrics, health)          run from start to end
+///  ├─ one Informer per kind ──► ObjectCache ──► handlers of every controller that reads the kind
+///  └─ controllers, behind the Lease             run only while leading
+/// ```
+///
+/// Informers run from the start, leader or not, so a standby has warm caches when it takes
+/// over; controllers subscribe to them when they start and begin work only when every
+/// informer they read has synced. A graceful shutdown stops the controllers first (in-flight
+/// reconciles are cancelled, the Lease is released), then the informers, then the added
+/// services. A lost Lease ends ``run()`` with ``LeaderElector/LeadershipLost``.
+public final class Manager: Service, Sendable {
+    /// Where and how the manager watches and elects.
+    public struct Configuration: Sendable {
+        /// Watch only this namespace; nil watches all.
+        public var namespace: String?
+        /// Lease to hold while the controllers run; nil runs them without leader election.
+        public var leaderElection: LeaderElector.Configuration?
+        /// Called as soon as the Lease is lost, before the controllers have wound down.
+        public var onLeadershipLost: @Sendable () -> Void
+
+        public init(namespace: String? = nil, leaderElection: LeaderElector.Configuration? = nil,
+                    onLeadershipLost: @escaping @Sendable () -> Void = {}) {
+            self.namespace = namespace
+            self.leaderElection = leaderElection
+            self.onLeadershipLost = onLeadershipLost
+        }
+    }
+
+    /// An informer, its kind erased, as the manager runs it.
+    private struct SharedInformer: Sendable {
+        var informer: any Sendable
+        var service: any Service
+    }
+
+    private struct State {
+        var informers: [ObjectIdentifier: SharedInformer] = [:]
+        var informerOrder: [ObjectIdentifier] = []
+        var controllers: [@Sendable () async throws -> Void] = []
+        var services: [any Service] = []
+        var started = false
+    }
+
+    public let client: KubernetesClient
+    public let configuration: Configuration
+    /// Who this process is: the Lease holder identity, Events' reporting instance, a backup's
+    /// `status.attemptedBy`.
+    public let identity: String
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(client: KubernetesClient, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "manager")) {
+        self.client = client
+        self.configuration = configuration
+        self.identity = configuration.leaderElection?.identity ?? LeaderElector.defaultIdentity()
+        self.logger = logger
+    }
+
+    /// The one informer of `Object`'s kind in the configured namespace, created on first use.
+    /// Everything added before ``run()`` shares it.
+    public func informer<Object: KubernetesObject>(_ type: Object.Type = Object.self) -> Informer<Object> {
+        state.withLock { state in
+            let id = ObjectIdentifier(type)
+            if let existing = state.informers[id]?.informer as? Informer<Object> { return existing }
+            precondition(!state.started, "informers are added before the manager runs")
+            let informer = Informer<Object>(client: client, namespace: configuration.namespace, logger: logger)
+            state.informers[id] = SharedInformer(informer: informer, service: InformerService(informer: informer))
+            state.informerOrder.append(id)
+            return informer
+        }
+    }
+
+    /// Runs `controller` while this process leads.
+    public func add<Primary: KubernetesObject>(_ controller: Controller<Primary>) {
+        state.withLock { state in
+            precondition(!state.started, "controllers are added before the manager runs")
+            state.controllers.append { try await controller.run() }
+        }
+    }
+
+    /// Runs `service` for the manager's whole life, leader or not (a metrics or health server).
+    public func add(_ service: some Service) {
+        state.withLock { state in
+            precondition(!state.started, "services are added before the manager runs")
+            state.services.append(service)
+        }
+    }
+
+    /// Whether every informer has stored its first list (for a readiness probe).
+    public var informersSynced: Bool {
+        state.withLock { state in
+            state.informers.values.allSatisfy { ($0.service as? any SyncReporting)?.hasSynced ?? true }
+        }
+    }
+
+    /// Runs until cancelled or shut down gracefully; throws ``LeaderElector/LeadershipLost``
+    /// when the Lease is lost.
+    public func run() async throws {
+        let (informers, controllers, services) = state.withLock { state in
+            state.started = true
+            return (state.informerOrder.compactMap { state.informers[$0]?.service }, state.controllers, state.services)
+        }
+        let leading = LeaderElectedControllers(
+            client: client, election: configuration.leaderElection, onLeadershipLost: configuration.onLeadershipLost,
+            controllers: controllers, logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: (services + informers + [leading]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            logger: logger))
+        logger.info("starting", metadata: [
+            "namespace": "\(configuration.namespace ?? "(all)")", "informers": "\(informers.count)", "controllers": "\(controllers.count)"])
+        try await group.run()
+    }
+}
+
+/// What the readiness of an informer service is read through.
+private protocol SyncReporting: Sendable {
+    var hasSynced: Bool { get }
+}
+
+/// An informer as a service: runs until a graceful shutdown reaches it.
+private struct InformerService<Object: KubernetesObject>: Service, SyncReporting, CustomStringConvertible {
+    let informer: Informer<Object>
+    var hasSynced: Bool { informer.hasSynced }
+    var description: String { "informer of \(Object.resourceType)" }
+
+    func run() async throws {
+        try await stopOnGracefulShutdown { try await informer.run() }
+    }
+}
+
+/// The controllers, run together while the Lease is held (or always, without election).
+private struct LeaderElectedControllers: Service, CustomStringConvertible {
+    let client: KubernetesClient
+    let election: LeaderElector.Configuration?
+    let onLeadershipLost: @Sendable () -> Void
+    let controllers: [@Sendable () async throws -> Void]
+    let logger: Logger
+    var description: String { "controllers" }
+
+    func run() async throws {
+        try await stopOnGracefulShutdown {
+            if let election {
+                let elector = LeaderElector(client: client, configuration: election, logger: logger)
+                try await elector.run(onLeadershipLost: onLeadershipLost) { try await runControllers() }
+            } else {
+                try await runControllers()
+            }
+        }
+    }
+
+    private func runControllers() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for controller in controllers { group.addTask { try await controller() } }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Runs `operation` until it ends or a graceful shutdown cancels it; the cancellation a
+/// graceful shutdown causes is a clean end, not an error.
+func stopOnGracefulShutdown(_ operation: @escaping @Sendable () async throws -> Void) async throws {
+    do {
+        try await cancelWhenGracefulShutdown(operation)
+    } catch is CancellationError where Task.isShuttingDownGracefully {
+    }
+}

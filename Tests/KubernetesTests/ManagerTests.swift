@@ -1,0 +1,137 @@
+import ControllerRuntime
+import Foundation
+import KubernetesClient
+import KubernetesTestServer
+import ServiceLifecycle
+import TestSupport
+import Testing
+
+@Suite("Manager")
+struct ManagerTests {
+    @Test("two controllers reading one kind share one informer: one list/watch, both reconcile every object")
+    func sharedInformer() async throws {
+        try await withServer { server, client in
+            for index in 0..<3 { _ = try await client.create(ConfigMap("c\(index)"), ConfigMap.resourceType, namespace: "default") }
+            let manager = Manager(client: client, configuration: .init(namespace: "default"), logger: quietLogger("manager"))
+            let informer = manager.informer(ConfigMap.self)
+            #expect(manager.informer(ConfigMap.self) === informer)
+            let first = RecordingReconciler(), second = RecordingReconciler()
+            manager.add(Controller(name: "first", primary: informer, reconciler: first, logger: quietLogger("c")))
+            manager.add(Controller(name: "second", primary: manager.informer(ConfigMap.self), reconciler: second, logger: quietLogger("c")))
+            let watchesBefore = await server.watchesStarted
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await manager.run() }
+                let all: Set<String> = ["default/c0", "default/c1", "default/c2"]
+                try await eventually("both controllers reconciled every ConfigMap") {
+                    Set(first.log.withLock { $0 }) == all && Set(second.log.withLock { $0 }) == all
+                }
+                #expect(manager.informersSynced)
+                #expect(await server.openWatchCount == 1)
+                #expect(await server.watchesStarted - watchesBefore == 1)
+                _ = try await client.create(ConfigMap("c3"), ConfigMap.resourceType, namespace: "default")
+                try await eventually("both saw the new one") {
+                    first.log.withLock { $0 }.contains("default/c3") && second.log.withLock { $0 }.contains("default/c3")
+                }
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("a controller's filter drops the updates it does not pass; additions always pass")
+    func filteredUpdates() async throws {
+        try await withServer { _, client in
+            let informer = Informer<ConfigMap>(client: client, namespace: "default", logger: quietLogger("i"))
+            let reconciler = RecordingReconciler()
+            let labelsChanged = EventFilter<ConfigMap> { old, new in old.metadata.labels != new.metadata.labels }
+            let controller = Controller(name: "filtered", primary: informer, filter: labelsChanged, reconciler: reconciler, logger: quietLogger("c"))
+            _ = try await client.create(ConfigMap("c"), ConfigMap.resourceType, namespace: "default")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await informer.run() }
+                group.addTask { try await controller.run() }
+                try await eventually("reconciled once on addition") { reconciler.log.withLock { $0 } == ["default/c"] }
+                _ = try await client.patch(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "c", mergePatch: ["data": ["v": "1"]])
+                try await eventually("the cache has the data change") {
+                    informer.cache.get(ObjectKey(namespace: "default", name: "c"))?.data == ["v": "1"]
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(reconciler.log.withLock { $0 } == ["default/c"])
+                _ = try await client.patch(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "c", mergePatch: ["metadata": ["labels": ["a": "b"]]])
+                try await eventually("reconciled again on a label change") { reconciler.log.withLock { $0 } == ["default/c", "default/c"] }
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("specOrMetadataChanged passes spec, label, annotation and deletion changes, not status or finalizer writes")
+    func specOrMetadataChanged() {
+        var old = ConfigMap("c")
+        old.metadata.generation = 1
+        old.metadata.resourceVersion = "1"
+        let filter = EventFilter<ConfigMap>.specOrMetadataChanged
+        var statusWrite = old
+        statusWrite.metadata.resourceVersion = "2"
+        statusWrite.data = ["status": "written"]
+        statusWrite.metadata.finalizers = ["example.com/f"]
+        #expect(!filter.passes(.updated(old: old, new: statusWrite)))
+        var specChange = old
+        specChange.metadata.generation = 2
+        #expect(filter.passes(.updated(old: old, new: specChange)))
+        var labelled = old
+        labelled.metadata.labels = ["a": "b"]
+        #expect(filter.passes(.updated(old: old, new: labelled)))
+        var annotated = old
+        annotated.metadata.annotations = ["a": "b"]
+        #expect(filter.passes(.updated(old: old, new: annotated)))
+        var deleting = old
+        deleting.metadata.deletionTimestamp = KubeTime(Date())
+        #expect(filter.passes(.updated(old: old, new: deleting)))
+        #expect(filter.passes(.added(old)) && filter.passes(.deleted(old)))
+    }
+
+    @Test("a handler added after the informer synced gets the cache replayed as additions")
+    func lateHandlerReplay() async throws {
+        try await withServer { _, client in
+            for index in 0..<2 { _ = try await client.create(ConfigMap("c\(index)"), ConfigMap.resourceType, namespace: "default") }
+            let informer = Informer<ConfigMap>(client: client, namespace: "default", logger: quietLogger("i"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await informer.run() }
+                await informer.waitForSync()
+                let seen = Locked<[String]>([])
+                let registration = informer.addHandler { event in
+                    if case .added(let object) = event { seen.withLock { $0.append(object.metadata.name ?? "") } }
+                }
+                #expect(seen.withLock { $0 }.sorted() == ["c0", "c1"])
+                informer.removeHandler(registration)
+                _ = try await client.create(ConfigMap("c2"), ConfigMap.resourceType, namespace: "default")
+                try await eventually("c2 cached") { informer.cache.get(ObjectKey(namespace: "default", name: "c2")) != nil }
+                #expect(seen.withLock { $0 }.sorted() == ["c0", "c1"])  // removed: no more events
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("a graceful shutdown stops an in-flight reconcile, releases the lease and ends the manager without error")
+    func gracefulShutdown() async throws {
+        try await withServer { _, client in
+            _ = try await client.create(ConfigMap("slow"), ConfigMap.resourceType, namespace: "default")
+            let election = LeaderElector.Configuration(leaseName: "manager-test", namespace: "default", identity: "me",
+                                                      leaseDuration: .seconds(15), renewDeadline: .seconds(10), retryPeriod: .seconds(1))
+            let manager = Manager(client: client, configuration: .init(namespace: "default", leaderElection: election), logger: quietLogger("m"))
+            #expect(manager.identity == "me")
+            let reconciler = RecordingReconciler(delay: .seconds(60))
+            manager.add(Controller(name: "slow", primary: manager.informer(ConfigMap.self), reconciler: reconciler, logger: quietLogger("c")))
+            let group = ServiceGroup(configuration: .init(services: [manager], logger: quietLogger("group")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await eventually("the reconcile started") { reconciler.active.withLock { !$0.isEmpty } }
+                let stopping = ContinuousClock.now
+                await group.triggerGracefulShutdown()
+                try await tasks.next()
+                #expect(ContinuousClock.now - stopping < .seconds(5))
+            }
+            #expect(reconciler.active.withLock { $0.isEmpty })
+            let lease = try await client.get(Lease.self, .leases, namespace: "default", name: "manager-test")
+            #expect(lease.spec?.holderIdentity == nil)
+        }
+    }
+}
