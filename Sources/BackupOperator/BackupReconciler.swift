@@ -62,7 +62,7 @@ public final class BackupReconciler: Reconciler {
     /// rate limiter: after a restart the next attempt starts without waiting.
     private let notBefore = Mutex<[ObjectKey: Date]>([:])
 
-    public init(client: KubernetesClient, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
+    public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
                 transfer: any SnapshotTransfer, events: EventRecorder,
                 clock: OperatorClock = .system, instance: String = LeaderElector.defaultIdentity(),
                 objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout,

@@ -8,7 +8,7 @@ import KubernetesClient
 /// Conflict (someone wrote in between, or the cache was behind) starts over from a fresh read.
 /// Nothing is written, or read, when the change leaves the object as it was.
 struct ObjectWriter: Sendable {
-    let client: KubernetesClient
+    let client: any KubernetesAPI
     var maxTries = 10
 
     enum Part { case object, status }

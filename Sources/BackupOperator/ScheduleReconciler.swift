@@ -25,7 +25,7 @@ import TalosBackupAPI
 public struct ScheduleReconciler: Reconciler {
     public static let finalizer = "talos.alperen.cloud/backup-schedule"
 
-    let client: KubernetesClient
+    let client: any KubernetesAPI
     let writer: ObjectWriter
     /// The informer's cache of schedules; nil reads each schedule from the API server (tests).
     let cache: ObjectCache<TalosEtcdBackupSchedule>?
@@ -35,7 +35,7 @@ public struct ScheduleReconciler: Reconciler {
     let logger: Logger
 
     /// `backups` is the cache of an informer over the same namespaces' backups.
-    public init(client: KubernetesClient, cache: ObjectCache<TalosEtcdBackupSchedule>? = nil, backups: ObjectCache<TalosEtcdBackup>,
+    public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackupSchedule>? = nil, backups: ObjectCache<TalosEtcdBackup>,
                 events: EventRecorder, clock: OperatorClock = .system, logger: Logger = Logger(label: "schedule-controller")) {
         self.client = client
         self.writer = ObjectWriter(client: client)

@@ -10,9 +10,9 @@ public protocol SecretReader: Sendable {
 
 /// Secrets from the Kubernetes API.
 public struct KubernetesSecretReader: SecretReader {
-    let client: KubernetesClient
+    let client: any KubernetesAPI
 
-    public init(client: KubernetesClient) { self.client = client }
+    public init(client: any KubernetesAPI) { self.client = client }
 
     public func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
         let secret: GenericObject

@@ -50,7 +50,7 @@ public struct TalosBackupOperator: Service, Sendable {
     /// health) to it before ``run()``.
     public let manager: Manager
 
-    public init(client: KubernetesClient, options: Options, logger: Logger = Logger(label: TalosBackupOperator.name)) {
+    public init(client: any KubernetesAPI, options: Options, logger: Logger = Logger(label: TalosBackupOperator.name)) {
         let manager = Manager(client: client, configuration: .init(
             namespace: options.namespace, leaderElection: options.leaderElection, onLeadershipLost: options.onLeadershipLost), logger: logger)
         // Events about objects in a namespace being deleted go to the operator's own Lease.

@@ -50,7 +50,7 @@ public final class EventRecorder: Sendable {
         var note: String
     }
 
-    private let client: KubernetesClient
+    private let client: any KubernetesAPI
     private let controller: String
     private let instance: String
     private let logger: Logger
@@ -59,7 +59,7 @@ public final class EventRecorder: Sendable {
     public let seriesCapacity: Int
     public let fallback: Regarding?
 
-    public init(client: KubernetesClient, reportingController: String, reportingInstance: String, seriesCapacity: Int = 4_096,
+    public init(client: any KubernetesAPI, reportingController: String, reportingInstance: String, seriesCapacity: Int = 4_096,
                 fallback: Regarding? = nil, logger: Logger = Logger(label: "events")) {
         self.client = client
         self.fallback = fallback

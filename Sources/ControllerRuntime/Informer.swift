@@ -35,7 +35,7 @@ public enum InformerEvent<Object: KubernetesObject>: Sendable {
 ///   client-go's "very short watch" does, instead of reconnecting in a hot loop.
 public final class Informer<Object: KubernetesObject>: Sendable {
     public let cache = ObjectCache<Object>()
-    private let client: KubernetesClient
+    private let client: any KubernetesAPI
     private let namespace: String?
     private let labelSelector: String?
     private let watchTimeoutSeconds: Int
@@ -53,7 +53,7 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     /// `watchTimeoutSeconds` is the server-side length of one watch; with `idleGrace` it bounds
     /// how long a silently dead connection goes unnoticed (by default 30 s + 15 s, so a change
     /// made behind a dead connection is seen within a minute).
-    public init(client: KubernetesClient, namespace: String? = nil, labelSelector: String? = nil, watchTimeoutSeconds: Int = 30,
+    public init(client: any KubernetesAPI, namespace: String? = nil, labelSelector: String? = nil, watchTimeoutSeconds: Int = 30,
                 idleGrace: Duration = .seconds(15), logger: Logger = Logger(label: "informer")) {
         self.client = client
         self.namespace = namespace

@@ -41,10 +41,10 @@ public final class LeaderElector: Sendable {
     }
 
     public let configuration: Configuration
-    private let client: KubernetesClient
+    private let client: any KubernetesAPI
     private let logger: Logger
 
-    public init(client: KubernetesClient, configuration: Configuration, logger: Logger = Logger(label: "leader-election")) {
+    public init(client: any KubernetesAPI, configuration: Configuration, logger: Logger = Logger(label: "leader-election")) {
         self.client = client
         self.configuration = configuration
         var logger = logger

@@ -50,7 +50,7 @@ public final class Manager: Service, Sendable {
         var started = false
     }
 
-    public let client: KubernetesClient
+    public let client: any KubernetesAPI
     public let configuration: Configuration
     /// Who this process is: the Lease holder identity, Events' reporting instance, a backup's
     /// `status.attemptedBy`.
@@ -58,7 +58,7 @@ public final class Manager: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
-    public init(client: KubernetesClient, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "manager")) {
+    public init(client: any KubernetesAPI, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "manager")) {
         self.client = client
         self.configuration = configuration
         self.identity = configuration.leaderElection?.identity ?? LeaderElector.defaultIdentity()
@@ -139,7 +139,7 @@ private struct InformerService<Object: KubernetesObject>: Service, SyncReporting
 
 /// The controllers, run together while the Lease is held (or always, without election).
 private struct LeaderElectedControllers: Service, CustomStringConvertible {
-    let client: KubernetesClient
+    let client: any KubernetesAPI
     let election: LeaderElector.Configuration?
     let onLeadershipLost: @Sendable () -> Void
     let controllers: [@Sendable () async throws -> Void]

@@ -12,7 +12,7 @@ import NIOSSL
 /// custom groups. Requests are rate limited on the client side; idempotent ones (GET, PUT,
 /// DELETE) are retried on 429 and 5xx with backoff honouring `Retry-After`, others on 429 only
 /// (the server has not acted on them).
-public final class KubernetesClient: Sendable {
+public final class KubernetesClient: KubernetesAPI {
     public let configuration: KubernetesConfiguration
     private let http: HTTPClient
     private let tls: TLSConfiguration?
@@ -84,71 +84,46 @@ public final class KubernetesClient: Sendable {
         }
     }
 
-    // MARK: Typed operations
+    // MARK: Typed operations (KubernetesAPI)
 
-    public func get<T: Decodable>(_ type: T.Type, _ resource: ResourceType, namespace: String? = nil, name: String) async throws -> T {
+    public func get<T: Decodable>(_ type: T.Type, _ resource: ResourceType, namespace: String?, name: String) async throws -> T {
         try decode(type, try await request(.GET, resource.path(namespace: namespace, name: name)))
     }
 
-    /// One page of a list. `resourceVersion` of the result is where a watch should start.
     public func list<T: Decodable & Sendable>(
-        _ type: T.Type, _ resource: ResourceType, namespace: String? = nil, options: ListOptions = ListOptions()
+        _ type: T.Type, _ resource: ResourceType, namespace: String?, options: ListOptions
     ) async throws -> ObjectList<T> {
         try decode(ObjectList<T>.self, try await request(.GET, resource.path(namespace: namespace), query: options.query))
     }
 
-    /// Every page of a list, following `continue` tokens.
-    public func listAll<T: Decodable & Sendable>(
-        _ type: T.Type, _ resource: ResourceType, namespace: String? = nil, options: ListOptions = ListOptions()
-    ) async throws -> ObjectList<T> {
-        var options = options
-        var page = try await list(type, resource, namespace: namespace, options: options)
-        var items = page.items
-        var undecodable = page.undecodable
-        while let token = page.metadata.continue, !token.isEmpty {
-            options.continueToken = token
-            page = try await list(type, resource, namespace: namespace, options: options)
-            items += page.items
-            undecodable += page.undecodable
-        }
-        return ObjectList(metadata: page.metadata, items: items, undecodable: undecodable)
-    }
-
-    public func create<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String? = nil) async throws -> T {
+    public func create<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String?) async throws -> T {
         try decode(T.self, try await request(.POST, resource.path(namespace: namespace), body: try JSONEncoder().encode(object)))
     }
 
-    /// PUT: fails with a conflict when `metadata.resourceVersion` is stale.
-    public func update<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String? = nil, name: String) async throws -> T {
+    public func update<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String?, name: String) async throws -> T {
         try decode(T.self, try await request(
             .PUT, resource.path(namespace: namespace, name: name), body: try JSONEncoder().encode(object)))
     }
 
-    /// PUT to the `/status` subresource: only the status is written.
-    public func updateStatus<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String? = nil, name: String) async throws -> T {
+    public func updateStatus<T: Codable>(_ object: T, _ resource: ResourceType, namespace: String?, name: String) async throws -> T {
         try decode(T.self, try await request(
             .PUT, resource.path(namespace: namespace, name: name, subresource: "status"), body: try JSONEncoder().encode(object)))
     }
 
-    /// JSON merge patch (RFC 7386), of the object or of a subresource such as `status`.
     public func patch<T: Decodable>(
-        _ type: T.Type, _ resource: ResourceType, namespace: String? = nil, name: String, mergePatch: JSONValue,
-        subresource: String? = nil
+        _ type: T.Type, _ resource: ResourceType, namespace: String?, name: String, mergePatch: JSONValue, subresource: String?
     ) async throws -> T {
         try decode(type, try await request(
             .PATCH, resource.path(namespace: namespace, name: name, subresource: subresource),
             body: try JSONEncoder().encode(mergePatch), contentType: "application/merge-patch+json"))
     }
 
-    /// DELETE. With finalizers the object stays, with a `deletionTimestamp`, until they are removed.
-    public func delete(_ resource: ResourceType, namespace: String? = nil, name: String, options: DeleteOptions = DeleteOptions()) async throws {
-        _ = try await request(.DELETE, resource.path(namespace: namespace, name: name), body: try options.body())
+    public func delete(_ resource: ResourceType, namespace: String?, name: String, options: DeleteOptions) async throws {
+        _ = try await request(.DELETE, resource.path(namespace: namespace, name: name), body: try options.json().map { try JSONEncoder().encode($0) })
     }
 
-    /// Starts a watch; events arrive as the server sends them, until it closes the stream
-    /// (`timeoutSeconds`) or the consumer stops iterating.
     public func watch<T: Decodable & Sendable>(
-        _ type: T.Type, _ resource: ResourceType, namespace: String? = nil, options: WatchOptions = WatchOptions()
+        _ type: T.Type, _ resource: ResourceType, namespace: String?, options: WatchOptions
     ) async throws -> WatchStream<T> {
         let response = try await send(.GET, resource.path(namespace: namespace), query: options.query, body: nil,
                                       contentType: nil, idempotent: true, streaming: true)
@@ -343,13 +318,14 @@ public struct DeleteOptions: Sendable {
         self.preconditionResourceVersion = preconditionResourceVersion
     }
 
-    func body() throws -> Data? {
+    /// The `DeleteOptions` object, or nil when every option is left to the server.
+    public func json() -> JSONValue? {
         var members: [String: JSONValue] = ["kind": .string("DeleteOptions"), "apiVersion": .string("v1")]
         if let propagationPolicy { members["propagationPolicy"] = .string(propagationPolicy.rawValue) }
         var preconditions: [String: JSONValue] = [:]
         if let preconditionUID { preconditions["uid"] = .string(preconditionUID) }
         if let preconditionResourceVersion { preconditions["resourceVersion"] = .string(preconditionResourceVersion) }
         if !preconditions.isEmpty { members["preconditions"] = .object(preconditions) }
-        return members.count > 2 ? try JSONEncoder().encode(JSONValue.object(members)) : nil
+        return members.count > 2 ? .object(members) : nil
     }
 }

@@ -20,14 +20,49 @@ public enum WatchEvent<Object: Decodable & Sendable>: Sendable {
 /// object per line). Stopping iteration closes the request.
 public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable {
     public typealias Element = WatchEvent<Object>
-    let body: HTTPClientResponse.Body
+
+    /// Where the lines come from: an HTTP response body, or (for an in-memory API) chunks
+    /// written the way the API server writes them.
+    enum Source: Sendable {
+        case http(HTTPClientResponse.Body)
+        case chunks(AsyncThrowingStream<[UInt8], any Error>)
+    }
+    let source: Source
+
+    init(body: HTTPClientResponse.Body) {
+        source = .http(body)
+    }
+
+    /// A watch whose lines (`{"type":...,"object":...}` and a newline) arrive in `chunks`.
+    public init(chunks: AsyncThrowingStream<[UInt8], any Error>) {
+        source = .chunks(chunks)
+    }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(chunks: body.makeAsyncIterator())
+        switch source {
+        case .http(let body): Iterator(chunks: .http(body.makeAsyncIterator()))
+        case .chunks(let stream): Iterator(chunks: .chunks(stream.makeAsyncIterator()))
+        }
+    }
+
+    enum ChunkIterator {
+        case http(HTTPClientResponse.Body.AsyncIterator)
+        case chunks(AsyncThrowingStream<[UInt8], any Error>.AsyncIterator)
+
+        mutating func next() async throws -> [UInt8]? {
+            switch self {
+            case .http(var iterator):
+                defer { self = .http(iterator) }
+                return try await iterator.next().map { Array($0.readableBytesView) }
+            case .chunks(var iterator):
+                defer { self = .chunks(iterator) }
+                return try await iterator.next()
+            }
+        }
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        var chunks: HTTPClientResponse.Body.AsyncIterator
+        var chunks: ChunkIterator
         var buffer: [UInt8] = []
         var finished = false
         let decoder = JSONDecoder()
@@ -47,7 +82,7 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
                     return try decodeEvent(line)
                 }
                 if let chunk = try await chunks.next() {
-                    buffer.append(contentsOf: chunk.readableBytesView)
+                    buffer.append(contentsOf: chunk)
                 } else {
                     finished = true
                 }

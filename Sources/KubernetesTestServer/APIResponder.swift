@@ -99,13 +99,7 @@ struct APIResponder: HTTPResponder {
             if wantsTable {
                 return json(TableConversion.table(resource, objects: result.items, resourceVersion: result.resourceVersion, now: Date()))
             }
-            var metadata: [String: JSONValue] = ["resourceVersion": .string(result.resourceVersion)]
-            if let token = result.continueToken { metadata["continue"] = .string(token) }
-            if let remaining = result.remaining { metadata["remainingItemCount"] = .integer(Int64(remaining)) }
-            return json([
-                "kind": .string("\(resource.type.kind)List"), "apiVersion": .string(resource.type.apiVersion),
-                "metadata": .object(metadata), "items": .array(result.items),
-            ])
+            return json(result.json(of: resource))
         case ("GET", let name?, let subresource) where subresource == nil || subresource == "status":
             let object = try await store.get(resource, namespace: target.namespace, name: name)
             if wantsTable {
@@ -135,7 +129,7 @@ struct APIResponder: HTTPResponder {
             if let policy = parameter("propagationPolicy") { options = Patches.mergePatch(options ?? [:], ["propagationPolicy": .string(policy)]) }
             return json(try await store.delete(resource, namespace: target.namespace, name: name, options: options))
         default:
-            throw APIError(code: 405, reason: "MethodNotAllowed", message: "the server does not allow this method on the requested resource")
+            throw APIError.methodNotAllowed
         }
     }
 
@@ -237,24 +231,8 @@ struct APIResponder: HTTPResponder {
     /// Writes one watch line; returns true when the watch must end (an ERROR was sent).
     /// With `table`, objects are sent as one-row Tables, as `kubectl get --watch` asks.
     private static func write(_ message: ObjectStore.WatchMessage, table: ServedResource?, to writer: inout any ResponseBodyWriter) async throws -> Bool {
-        let line: JSONValue
-        var ends = false
-        switch message {
-        case .event(let type, let object):
-            let sent = table.map {
-                TableConversion.table($0, objects: [object], resourceVersion: object["metadata"]?["resourceVersion"]?.stringValue ?? "", now: Date())
-            } ?? object
-            line = ["type": .string(type.rawValue), "object": sent]
-        case .bookmark(let object):
-            line = ["type": "BOOKMARK", "object": object]
-        case .expired(let message):
-            let status = APIError.gone(message).status
-            line = ["type": "ERROR", "object": try JSONValue(encoding: status)]
-            ends = true
-        }
-        var data = try Discovery.canonicalJSON(line)
-        data.append(0x0A)
-        try await writer.write(ByteBuffer(bytes: data))
+        let (line, ends) = try message.line(asTableOf: table)
+        try await writer.write(ByteBuffer(bytes: line))
         return ends
     }
 

@@ -503,3 +503,42 @@ actor ObjectStore {
     /// Watch requests answered since the start.
     private(set) var watchesStarted = 0
 }
+
+extension ObjectStore.WatchMessage {
+    /// The line the API server writes for this message (newline included), and whether the
+    /// watch ends after it (an ERROR). With `table`, objects are one-row Tables, as
+    /// `kubectl get --watch` asks.
+    func line(asTableOf table: ServedResource?) throws -> (bytes: [UInt8], ends: Bool) {
+        let line: JSONValue
+        var ends = false
+        switch self {
+        case .event(let type, let object):
+            let sent = table.map {
+                TableConversion.table($0, objects: [object], resourceVersion: object["metadata"]?["resourceVersion"]?.stringValue ?? "", now: Date())
+            } ?? object
+            line = ["type": .string(type.rawValue), "object": sent]
+        case .bookmark(let object):
+            line = ["type": "BOOKMARK", "object": object]
+        case .expired(let message):
+            let status = APIError.gone(message).status
+            line = ["type": "ERROR", "object": try JSONValue(encoding: status)]
+            ends = true
+        }
+        var data = try Discovery.canonicalJSON(line)
+        data.append(0x0A)
+        return (Array(data), ends)
+    }
+}
+
+extension ObjectStore.ListResult {
+    /// The list object the API server answers with.
+    func json(of resource: ServedResource) -> JSONValue {
+        var metadata: [String: JSONValue] = ["resourceVersion": .string(resourceVersion)]
+        if let continueToken { metadata["continue"] = .string(continueToken) }
+        if let remaining { metadata["remainingItemCount"] = .integer(Int64(remaining)) }
+        return [
+            "kind": .string("\(resource.type.kind)List"), "apiVersion": .string(resource.type.apiVersion),
+            "metadata": .object(metadata), "items": .array(items),
+        ]
+    }
+}

@@ -7,7 +7,7 @@ import TalosBackupAPI
 import TestSupport
 import Testing
 
-@Suite("Schedule reconciler: CronJob run rules, concurrency, retention, deletion (against the Kubernetes test server)")
+@Suite("Schedule reconciler: CronJob run rules, concurrency, retention, deletion (Kubernetes API in memory, no network)")
 struct ScheduleReconcilerTests {
     func reconciler(_ environment: ReconcilerEnvironment) -> ScheduleReconciler {
         ScheduleReconciler(client: environment.client, backups: environment.backups.cache, events: environment.events,
@@ -190,7 +190,7 @@ struct ScheduleReconcilerTests {
             let created = try #require(schedule.metadata.creationTimestamp?.date)
             environment.setTime(created)
             // The next two status writes lose a race with another writer.
-            await environment.server.failNextRequests(2, code: 409, method: "PUT", pathContains: "/status")
+            await environment.api.failNextRequests(2, code: 409, method: "PUT", pathContains: "/status")
             _ = try await reconciler(environment).reconcile(key("nightly"))
             let written = try await environment.schedule("nightly")
             #expect(written.status?.nextScheduleTime != nil, "written on the third try")
@@ -205,7 +205,7 @@ struct ScheduleReconcilerTests {
             let reconciler = reconciler(environment)
             let (_, first) = try await createSchedule(environment)
             environment.setTime(first + 1)
-            await environment.server.failNextRequests(1, code: 403, method: "POST", pathContains: "talosetcdbackups")
+            await environment.api.failNextRequests(1, code: 403, method: "POST", pathContains: "talosetcdbackups")
             let failure = await TestHelpers.caught(BackupFailure.self) { _ = try await reconciler.reconcile(key("nightly")) }
             #expect(failure?.reason == "BackupCreationFailed")
             let failed = try await environment.schedule("nightly")

@@ -9,11 +9,11 @@ import TestSupport
 import Testing
 
 
-/// An in-process Kubernetes test server with the CRDs, a client, an informer keeping a cache of
+/// The Kubernetes API in memory (no network) with the CRDs, an informer keeping a cache of
 /// backups, and a clock the test sets by hand: reconcilers are called directly, step by step.
 struct ReconcilerEnvironment: Sendable {
-    let server: KubernetesTestServer
-    let client: KubernetesClient
+    let api: InMemoryKubernetesAPI
+    var client: any KubernetesAPI { api }
     let backups: Informer<TalosEtcdBackup>
     let events: EventRecorder
     let time: Locked<Date>
@@ -27,9 +27,14 @@ struct ReconcilerEnvironment: Sendable {
     func setTime(_ date: Date) { time.withLock { $0 = date } }
 
     static func with(_ body: (ReconcilerEnvironment) async throws -> Void) async throws {
-        try await withCRDServer { server, client in
+        let api = InMemoryKubernetesAPI()
+        for crd in CustomResourceDefinitions.all {
+            _ = try await api.create(try GenericObject(raw: crd), .customResourceDefinitions)
+        }
+        do {
+            let client = api
             let environment = ReconcilerEnvironment(
-                server: server, client: client, backups: Informer(client: client, logger: quietLogger("informer")),
+                api: api, backups: Informer(client: client, logger: quietLogger("informer")),
                 events: EventRecorder(client: client, reportingController: "test", reportingInstance: "test", logger: quietLogger("events")),
                 time: Locked(Date()))
             try await withThrowingTaskGroup(of: Void.self) { group in

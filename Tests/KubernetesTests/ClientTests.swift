@@ -57,7 +57,7 @@ struct ClientTests {
             #expect(even.items.count == 13)
             let notEven = try await client.list(ConfigMap.self, ConfigMap.resourceType, namespace: "default", options: ListOptions(labelSelector: "app=x,parity!=even"))
             #expect(notEven.items.count == 12)
-            let setBased = try await client.list(ConfigMap.self, ConfigMap.resourceType, options: ListOptions(labelSelector: "parity in (odd),!missing"))
+            let setBased = try await client.list(ConfigMap.self, ConfigMap.resourceType, namespace: nil, options: ListOptions(labelSelector: "parity in (odd),!missing"))
             #expect(setBased.items.count == 12)
             let byName = try await client.list(ConfigMap.self, ConfigMap.resourceType, namespace: "default", options: ListOptions(fieldSelector: "metadata.name=cm-7"))
             #expect(byName.items.map(\.metadata.name) == ["cm-7"])
