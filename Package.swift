@@ -37,12 +37,15 @@ let package = Package(
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
-        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesClient"]),
-        // Our Kubernetes client: configuration, REST, watch, errors, object metadata.
+        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore"]),
+        // What the API's objects are, without I/O: metadata, conditions, times, lists, Status
+        // and API errors, resource types (as kube-core is to kube-client).
+        .target(name: "KubernetesCore", dependencies: ["Timestamps"]),
+        // Our Kubernetes client: configuration, REST, watch; the KubernetesAPI seam.
         .target(
             name: "KubernetesClient",
             dependencies: [
-                "Timestamps", "Deadline", "ConfigurationFiles",
+                "KubernetesCore", "Timestamps", "Deadline", "ConfigurationFiles",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -96,16 +99,24 @@ let package = Package(
             name: "BackupOperator",
             dependencies: [
                 "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // A throwaway certificate authority: the one place test servers get certificates.
         .target(
-            name: "KubernetesTestServer",
+            name: "TestCertificates",
             dependencies: [
-                "KubernetesClient",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "KubernetesTesting",
+            dependencies: [
+                "KubernetesClient", "TestCertificates",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -118,15 +129,15 @@ let package = Package(
         .executableTarget(
             name: "kubernetes-test-server",
             dependencies: [
-                "KubernetesTestServer",
+                "KubernetesTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
-            name: "TalosTestServer",
+            name: "TalosTesting",
             dependencies: [
-                "TalosAPI",
+                "TalosAPI", "TestCertificates",
                 "TestProcesses",
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -159,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "talos-test-server",
             dependencies: [
-                "TalosTestServer",
+                "TalosTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
@@ -226,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "TalosAPITests",
             dependencies: [
-                "TalosAPI", "TalosTestServer", "TestSupport", "ConfigurationFiles",
+                "TalosAPI", "TalosTesting", "TestSupport", "ConfigurationFiles",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -239,7 +250,7 @@ let package = Package(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "S3TestSupport", "TalosTestServer"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "S3TestSupport", "TalosTesting"]),
         // The operator as a separate process against the Kubernetes test server, moto with
         // authentication, and the Talos test server on a real etcd.
         // The reconcilers called step by step against the Kubernetes test server (and moto and
@@ -247,9 +258,8 @@ let package = Package(
         .testTarget(
             name: "BackupOperatorTests",
             dependencies: [
-                "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTestServer",
-                "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -258,12 +268,12 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "ControllerRuntime", "TalosBackupAPI", "KubernetesClient",
-                "KubernetesTestServer", "TalosTestServer", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "Deadline",
+                "KubernetesTesting", "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "Deadline",
             ]
         ),
         .testTarget(
             name: "KubernetesTests",
-            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTestServer", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
         ),
     ]
 )

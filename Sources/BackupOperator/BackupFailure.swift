@@ -1,5 +1,4 @@
 import Foundation
-import GRPCCore
 import KubernetesClient
 import S3
 import TalosAPI
@@ -48,11 +47,11 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
             return BackupFailure(reason: Reason.snapshotCorrupt, message: "\(corrupt); the upload was aborted and nothing was stored")
         case let unreachable as TalosUnreachable:
             return BackupFailure(reason: Reason.talosUnreachable, message: unreachable.description)
-        case let rpc as RPCError:
+        case let rpc as TalosAPIError:
             let what = rpc.code == .permissionDenied
                 ? "the talosconfig's certificate may not take etcd snapshots (it needs role os:admin or os:etcd:backup)"
                 : "the Talos API failed"
-            return BackupFailure(reason: Reason.talosError, message: "\(what): \(rpc.code): \(rpc.message)")
+            return BackupFailure(reason: Reason.talosError, message: "\(what): \(rpc)")
         case let s3 as S3Error:
             return BackupFailure(reason: Reason.uploadFailed, message: "\(s3.operation) failed: \(s3.description) (S3 code \(s3.code))")
         case let kubernetes as KubernetesError:

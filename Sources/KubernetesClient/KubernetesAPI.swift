@@ -1,3 +1,4 @@
+@_exported import KubernetesCore  // the objects the client reads and writes are part of its API
 import Foundation
 
 /// The Kubernetes API as the controllers use it: typed get, list, create, update, status

@@ -87,8 +87,13 @@ public struct TalosClient: Sendable {
         return metadata
     }
 
-    /// The etcd member status of `node`, through `endpoint`.
+    /// The etcd member status of `node`, through `endpoint`. Talos' refusals are
+    /// ``TalosAPIError``.
     public func etcdStatus(endpoint: TalosEndpoint, node: String?) async throws -> Machine_EtcdMemberStatus {
+        try await TalosAPIError.translating { try await rpcEtcdStatus(endpoint: endpoint, node: node) }
+    }
+
+    func rpcEtcdStatus(endpoint: TalosEndpoint, node: String?) async throws -> Machine_EtcdMemberStatus {
         var options = CallOptions.defaults
         options.timeout = timeout
         let callOptions = options
@@ -106,8 +111,16 @@ public struct TalosClient: Sendable {
 
     /// Streams an etcd snapshot of `node` through `endpoint` into `consume`, verified on the
     /// fly (see ``VerifiedSnapshotStream``). The RPC lives as long as `consume` runs;
-    /// cancelling the caller cancels the RPC.
+    /// cancelling the caller cancels the RPC. Talos' refusals and broken streams are
+    /// ``TalosAPIError``.
     public func etcdSnapshot<Result: Sendable>(
+        endpoint: TalosEndpoint, node: String?,
+        _ consume: @escaping @Sendable (VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
+    ) async throws -> Result {
+        try await TalosAPIError.translating { try await rpcEtcdSnapshot(endpoint: endpoint, node: node, consume) }
+    }
+
+    func rpcEtcdSnapshot<Result: Sendable>(
         endpoint: TalosEndpoint, node: String?,
         _ consume: @escaping @Sendable (VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
     ) async throws -> Result {
@@ -126,8 +139,14 @@ public struct TalosClient: Sendable {
     /// allow it for `os:admin` only (and a stand-in may not serve it), so PermissionDenied or
     /// Unimplemented means the snapshot is taken without it. Any other failure (permission
     /// denied on the snapshot, a corrupt snapshot, a stream broken after data flowed) is thrown
-    /// as it is.
+    /// as it is, Talos' own as ``TalosAPIError``.
     public func snapshot<Result: Sendable>(
+        _ consume: @escaping @Sendable (SnapshotSource, VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
+    ) async throws -> Result {
+        try await TalosAPIError.translating { try await snapshotWithFailover(consume) }
+    }
+
+    private func snapshotWithFailover<Result: Sendable>(
         _ consume: @escaping @Sendable (SnapshotSource, VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
     ) async throws -> Result {
         let targets: [(TalosEndpoint, String?)] = context.nodes.isEmpty
@@ -140,7 +159,7 @@ public struct TalosClient: Sendable {
             do {
                 let status = try await optionalEtcdStatus(endpoint: endpoint, node: node)
                 let source = SnapshotSource(endpoint: endpoint, node: node ?? endpoint.host, status: status)
-                return try await etcdSnapshot(endpoint: endpoint, node: node) { stream in
+                return try await rpcEtcdSnapshot(endpoint: endpoint, node: node) { stream in
                     try await consume(source, stream.onFirstChunk { started.withLock { $0 = true } })
                 }
             } catch let error as RPCError where Self.isUnreachable(error) && !started.withLock({ $0 }) {
@@ -154,7 +173,7 @@ public struct TalosClient: Sendable {
     /// allowed or not implemented. Unreachable targets still throw (for failover).
     func optionalEtcdStatus(endpoint: TalosEndpoint, node: String?) async throws -> Machine_EtcdMemberStatus? {
         do {
-            return try await etcdStatus(endpoint: endpoint, node: node)
+            return try await rpcEtcdStatus(endpoint: endpoint, node: node)
         } catch let error as RPCError where [.permissionDenied, .unimplemented].contains(error.code) {
             return nil
         }
@@ -178,6 +197,58 @@ public struct SnapshotSource: Sendable {
     public var node: String
     /// Nil when the node's Talos does not let this talosconfig's role call EtcdStatus.
     public var status: Machine_EtcdMemberStatus?
+}
+
+/// A call the Talos API refused or broke off, with gRPC's status code and message: what callers
+/// branch on (``code``) without importing gRPC.
+public struct TalosAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The gRPC status codes callers act on; the rest are ``other``.
+    public enum Code: Sendable, Equatable {
+        /// The talosconfig's role may not make this call.
+        case permissionDenied
+        /// The client certificate was not accepted.
+        case unauthenticated
+        /// The node, or the path to it, is down (also: a stream broken mid-way).
+        case unavailable
+        case deadlineExceeded
+        /// This Talos release does not serve the call.
+        case unimplemented
+        case other
+    }
+
+    public var code: Code
+    /// gRPC's name of the code ("permissionDenied").
+    public var grpcCode: String
+    public var message: String
+
+    public init(code: Code, grpcCode: String, message: String) {
+        self.code = code
+        self.grpcCode = grpcCode
+        self.message = message
+    }
+
+    init(_ error: RPCError) {
+        let code: Code = switch error.code {
+        case .permissionDenied: .permissionDenied
+        case .unauthenticated: .unauthenticated
+        case .unavailable: .unavailable
+        case .deadlineExceeded: .deadlineExceeded
+        case .unimplemented: .unimplemented
+        default: .other
+        }
+        self.init(code: code, grpcCode: "\(error.code)", message: error.message)
+    }
+
+    public var description: String { "\(grpcCode): \(message)" }
+
+    /// Runs `body`, throwing its gRPC errors as ``TalosAPIError``; others pass as they are.
+    static func translating<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch let error as RPCError {
+            throw TalosAPIError(error)
+        }
+    }
 }
 
 /// No endpoint or node could be reached; says what each attempt ran into.

@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 /// The two CustomResourceDefinitions (apiextensions.k8s.io/v1), generated from code.
 ///
 /// `talos-etcd-backup crds` prints them and `deploy/crds/` holds that output; a test fails when

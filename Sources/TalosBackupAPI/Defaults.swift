@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 /// Every default of the API, in one place. The CRD schema's `default:` values and
 /// ``TalosEtcdBackupScheduleSpec/withDefaults()`` / ``TalosEtcdBackupSpec/withDefaults()`` both
 /// read these constants, so the API server and the controllers can never disagree.

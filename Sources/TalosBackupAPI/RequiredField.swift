@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 /// A value that has an "empty" form, used for API fields that are required but may be missing
 /// from what a user wrote.
 public protocol EmptyRepresentable {

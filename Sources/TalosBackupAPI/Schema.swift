@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 /// Builders for OpenAPI v3 schemas (the structural subset Kubernetes accepts), so the CRDs are
 /// written as Swift next to the types they describe. Every builder takes a description first:
 /// `kubectl explain` shows it, and a field without one does not compile.

@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 import Foundation
 
 /// Decodes API objects and rejects fields the types do not know, naming each by its path.

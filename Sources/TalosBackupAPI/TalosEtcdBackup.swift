@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 import Foundation
 
 /// The API group and version both kinds are served under, as the Go talos-operator defines them.

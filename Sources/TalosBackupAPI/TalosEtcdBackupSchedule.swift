@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 import Foundation
 
 /// A cron schedule that creates ``TalosEtcdBackup`` objects and prunes old successful ones.

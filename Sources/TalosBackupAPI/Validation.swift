@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 import Cron
 import Foundation
 

@@ -1,4 +1,4 @@
-import KubernetesClient
+import KubernetesCore
 /// Writes a ``JSONValue`` as block-style YAML with sorted keys (as `kubectl get -o yaml` does),
 /// quoting every string that a YAML 1.1 or 1.2 reader could take for anything but a string.
 public enum YAML {

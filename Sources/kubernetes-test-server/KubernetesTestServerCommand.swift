@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import KubernetesTestServer
+import KubernetesTesting
 import Logging
 import UnixSignals
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import TalosTestServer
+import TalosTesting
 import UnixSignals
 
 /// `talos-test-server`: the Talos test double as a process, for end-to-end tests that run the

@@ -1,5 +1,4 @@
 import BackupOperator
-import GRPCCore
 import KubernetesClient
 import S3
 @testable import TalosAPI
@@ -15,9 +14,9 @@ struct BackupFailureTests {
         let unreachable = BackupFailure.classify(TalosUnreachable(failures: ["endpoint 10.0.0.1:50000: connection refused"]))
         #expect(unreachable.reason == "TalosUnreachable" && unreachable.message.contains("10.0.0.1:50000: connection refused"))
 
-        let denied = BackupFailure.classify(RPCError(code: .permissionDenied, message: "not authorized"))
+        let denied = BackupFailure.classify(TalosAPIError(code: .permissionDenied, grpcCode: "permissionDenied", message: "not authorized"))
         #expect(denied.reason == "TalosError" && denied.message.contains("os:etcd:backup") && denied.message.contains("not authorized"))
-        let broken = BackupFailure.classify(RPCError(code: .unavailable, message: "stream reset"))
+        let broken = BackupFailure.classify(TalosAPIError(code: .unavailable, grpcCode: "unavailable", message: "stream reset"))
         #expect(broken.reason == "TalosError" && !broken.message.contains("os:etcd:backup"))
 
         let s3 = BackupFailure.classify(S3Error(code: "NoSuchBucket", message: "The specified bucket does not exist", statusCode: 404,

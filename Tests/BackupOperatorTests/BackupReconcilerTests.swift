@@ -7,11 +7,11 @@ import S3
 import S3TestSupport
 import TalosAPI
 import TalosBackupAPI
-import TalosTestServer
+import TalosTesting
 import TestSupport
 import Testing
 
-@Suite("Backup reconciler: credentials, never overwriting, adopting its own object (Kubernetes test server, moto, Talos test server on etcd)")
+@Suite("Backup reconciler: credentials, never overwriting, adopting its own object (Kubernetes API in memory, moto, Talos test server on etcd)")
 struct BackupReconcilerTests {
     struct Setup: Sendable {
         let environment: ReconcilerEnvironment

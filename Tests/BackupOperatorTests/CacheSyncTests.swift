@@ -2,7 +2,7 @@ import BackupOperator
 import ControllerRuntime
 import Foundation
 import KubernetesClient
-import KubernetesTestServer
+import KubernetesTesting
 import TalosBackupAPI
 import TestSupport
 import Testing

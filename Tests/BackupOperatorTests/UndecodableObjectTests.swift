@@ -2,9 +2,9 @@ import BackupOperator
 import ControllerRuntime
 import Foundation
 import KubernetesClient
-import KubernetesTestServer
+import KubernetesTesting
 import TalosBackupAPI
-import TalosTestServer
+import TalosTesting
 import TestSupport
 import Testing
 

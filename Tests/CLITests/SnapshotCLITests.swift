@@ -1,6 +1,6 @@
 import Foundation
 import S3TestSupport
-import TalosTestServer
+import TalosTesting
 import TestSupport
 import Testing
 

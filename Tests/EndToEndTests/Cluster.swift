@@ -2,13 +2,13 @@ import BackupOperator
 import Deadline
 import Foundation
 import KubernetesClient
-import KubernetesTestServer
+import KubernetesTesting
 import Logging
 import S3
 import S3TestSupport
 import TalosAPI
 import TalosBackupAPI
-import TalosTestServer
+import TalosTesting
 import TestSupport
 import Testing
 

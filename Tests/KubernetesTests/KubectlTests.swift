@@ -1,6 +1,6 @@
 import Foundation
 import KubernetesClient
-import KubernetesTestServer
+import KubernetesTesting
 import TestSupport
 import Testing
 

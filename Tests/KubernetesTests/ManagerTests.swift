@@ -1,7 +1,7 @@
 import ControllerRuntime
 import Foundation
 import KubernetesClient
-import KubernetesTestServer
+import KubernetesTesting
 import ServiceLifecycle
 import TestSupport
 import Testing
@@ -127,7 +127,7 @@ struct ManagerTests {
                 let stopping = ContinuousClock.now
                 await group.triggerGracefulShutdown()
                 try await tasks.next()
-                #expect(ContinuousClock.now - stopping < .seconds(5))
+                #expect(ContinuousClock.now - stopping < .seconds(10))  // about 30 ms alone; the lease release may take up to 5 s on a loaded machine
             }
             #expect(reconciler.active.withLock { $0.isEmpty })
             let lease = try await client.get(Lease.self, .leases, namespace: "default", name: "manager-test")

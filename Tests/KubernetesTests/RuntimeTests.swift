@@ -1,7 +1,7 @@
 import ControllerRuntime
 import Foundation
 import KubernetesClient
-import KubernetesTestServer
+import KubernetesTesting
 import Synchronization
 import TestSupport
 import Testing

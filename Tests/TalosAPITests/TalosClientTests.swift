@@ -2,7 +2,7 @@ import Foundation
 import GRPCCore
 import NIOCore
 import TalosAPI
-import TalosTestServer
+import TalosTesting
 import TestSupport
 import Testing
 
@@ -47,14 +47,14 @@ struct TalosClientTests {
     func readerRole() async throws {
         try await withNode { server in
             let (client, endpoint) = try client(server, role: "os:reader")
-            await #expect(throws: RPCError.self) {
+            await #expect(throws: TalosAPIError.self) {
                 _ = try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in
                     for try await _ in stream {}
                 }
             }
             do {
                 _ = try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in for try await _ in stream {} }
-            } catch let error as RPCError {
+            } catch let error as TalosAPIError {
                 #expect(error.code == .permissionDenied)
             }
         }
@@ -69,7 +69,7 @@ struct TalosClientTests {
                 _ = try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in for try await _ in stream {} }
             }
             server.setFault(.failMidStream)
-            await #expect(throws: RPCError.self) {
+            await #expect(throws: TalosAPIError.self) {
                 _ = try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in for try await _ in stream {} }
             }
         }
@@ -81,7 +81,7 @@ struct TalosClientTests {
             let stranger = try TalosPKI()
             let context = try Talosconfig.parse(try stranger.talosconfig(role: "os:admin", endpoints: [server.endpoint]), source: "test")
             let client = TalosClient(context: context, timeout: .seconds(5))
-            await #expect(throws: RPCError.self) {
+            await #expect(throws: TalosAPIError.self) {
                 _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil)
             }
         }
@@ -157,7 +157,7 @@ struct TalosClientTests {
         try await withNode { server in
             let context = try Talosconfig.parse(try server.talosconfig(role: "os:admin", notAfter: Date() - 60), source: "test")
             let client = TalosClient(context: context, timeout: .seconds(5))
-            await #expect(throws: RPCError.self) { _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil) }
+            await #expect(throws: TalosAPIError.self) { _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil) }
         }
     }
 
@@ -213,7 +213,7 @@ struct EtcdStatusRoleRulesTests {
             // os:admin still gets the status on an older release; os:reader gets neither.
             let (_, adminSource) = try await snapshotSize(server, role: "os:admin")
             #expect(adminSource.status != nil)
-            await #expect(throws: RPCError.self) { _ = try await snapshotSize(server, role: "os:reader") }
+            await #expect(throws: TalosAPIError.self) { _ = try await snapshotSize(server, role: "os:reader") }
         }
     }
 }

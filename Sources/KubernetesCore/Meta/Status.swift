@@ -107,16 +107,16 @@ public struct UndecodableObject: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Decodes `Value`, or keeps the object's metadata and the error when that fails.
-struct Lossy<Value: Decodable>: Decodable {
-    var value: Value?
-    var failure: UndecodableObject?
+package struct Lossy<Value: Decodable>: Decodable {
+    package var value: Value?
+    package var failure: UndecodableObject?
 
     private struct MetadataOnly: Decodable {
         struct Meta: Decodable { var name: String?; var namespace: String?; var resourceVersion: String? }
         var metadata: Meta?
     }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         do {
             value = try Value(from: decoder)
         } catch {
