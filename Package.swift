@@ -33,7 +33,8 @@ let package = Package(
         // Bounds for awaits that have none of their own (a deadline, an idle timeout).
         .target(name: "Deadline"),
         // What kubeconfig and talosconfig readers share: the error that names file, context, field.
-        .target(name: "ConfigurationFiles"),
+        // and the one builder of client TLS settings from PEM fields.
+        .target(name: "ConfigurationFiles", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
@@ -68,7 +69,7 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
-                "CAllocatorTuning", "Deadline",
+                "CAllocatorTuning", "Deadline", "ConfigurationFiles",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -56,33 +56,17 @@ public final class KubernetesClient: KubernetesAPI {
 
     private static func tlsConfiguration(_ configuration: KubernetesConfiguration) throws -> TLSConfiguration? {
         guard configuration.server.lowercased().hasPrefix("https://") else { return nil }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let ca = configuration.certificateAuthorityPEM {
-            do {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-            } catch {
-                throw ConfigurationError(source: configuration.source, field: "certificate-authority", problem: "is not a PEM certificate bundle")
-            }
-        }
-        if configuration.insecureSkipTLSVerify { tls.certificateVerification = .none }
+        var identity: (PEMField, PEMField)?
         if let certificate = configuration.clientCertificatePEM, let key = configuration.clientKeyPEM {
-            try installClientCertificate(certificate: certificate, key: key, into: &tls, source: configuration.source)
+            identity = (clientCertificate(certificate), clientKey(key))
         }
-        return tls
+        return try ClientTLS.configuration(
+            source: configuration.source, trust: configuration.certificateAuthorityPEM.map { PEMField(field: "certificate-authority", pem: $0) },
+            identity: identity, insecureSkipVerify: configuration.insecureSkipTLSVerify)
     }
 
-    static func installClientCertificate(certificate: [UInt8], key: [UInt8], into tls: inout TLSConfiguration, source: String) throws {
-        do {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
-        } catch {
-            throw ConfigurationError(source: source, field: "client-certificate", problem: "is not a PEM certificate")
-        }
-        do {
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
-        } catch {
-            throw ConfigurationError(source: source, field: "client-key", problem: "is not a PEM private key")
-        }
-    }
+    private static func clientCertificate(_ pem: [UInt8]) -> PEMField { PEMField(field: "client-certificate", pem: pem) }
+    private static func clientKey(_ pem: [UInt8]) -> PEMField { PEMField(field: "client-key", pem: pem) }
 
     // MARK: Typed operations (KubernetesAPI)
 
@@ -171,7 +155,7 @@ public final class KubernetesClient: KubernetesAPI {
             let current = try await credentials.current()
             if let token = current.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
             if let certificate = current.clientCertificatePEM, let key = current.clientKeyPEM, var tls {
-                try Self.installClientCertificate(certificate: certificate, key: key, into: &tls, source: configuration.source)
+                try ClientTLS.install(certificate: Self.clientCertificate(certificate), key: Self.clientKey(key), into: &tls, source: configuration.source)
                 request.tlsConfiguration = tls
             }
 

@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import AsyncHTTPClient
 import Crypto
 import Deadline
@@ -83,17 +84,15 @@ public final class S3Client: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let ca = configuration.caBundlePEM {
-            do {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-            } catch {
-                throw S3Error(code: "InvalidCABundle", message: "the CA bundle is not PEM certificates", statusCode: 0,
-                              operation: "configure", bucket: "", key: nil, region: configuration.region)
-            }
+        let tls: TLSConfiguration
+        do {
+            tls = try ClientTLS.configuration(source: "S3 endpoint", trust: configuration.caBundlePEM.map { PEMField(field: "CA bundle", pem: $0) },
+                                              insecureSkipVerify: configuration.insecureSkipTLSVerify)
+        } catch {
+            throw S3Error(code: "InvalidCABundle", message: "the CA bundle is not PEM certificates", statusCode: 0,
+                          operation: "configure", bucket: "", key: nil, region: configuration.region)
         }
         if configuration.insecureSkipTLSVerify {
-            tls.certificateVerification = .none
             logger.warning("TLS certificate verification of the S3 endpoint is disabled (insecureSkipTLSVerify)")
         }
         var httpConfiguration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,

@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -32,10 +33,9 @@ public struct TalosClient: Sendable {
 
     /// The TLS configuration of every connection.
     func tlsConfiguration() throws -> TLSConfiguration {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(context.caPEM.utf8)))
-        tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(context.certificatePEM.utf8)).map { .certificate($0) }
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(context.keyPEM.utf8), format: .pem))
+        var tls = try ClientTLS.configuration(
+            source: "talosconfig", trust: PEMField(field: "ca", pem: Array(context.caPEM.utf8)),
+            identity: (PEMField(field: "crt", pem: Array(context.certificatePEM.utf8)), PEMField(field: "key", pem: Array(context.keyPEM.utf8))))
         tls.applicationProtocols = ["h2"]
         let algorithms: [SignatureAlgorithm] = [
             .ed25519, .ecdsaSecp256R1Sha256, .ecdsaSecp384R1Sha384, .rsaPssRsaeSha256, .rsaPssRsaeSha384, .rsaPkcs1Sha256,
