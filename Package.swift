@@ -33,20 +33,22 @@ let package = Package(
         // Bounds for awaits that have none of their own (a deadline, an idle timeout).
         .target(name: "Deadline"),
         // What kubeconfig and talosconfig readers share: the error that names file, context, field.
-        // and the one builder of client TLS settings from PEM fields.
-        .target(name: "ConfigurationFiles", dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        // and what a decoding error says about the field at fault.
+        .target(name: "ConfigurationFiles"),
+        // The one builder of client TLS settings (Kubernetes API, S3, Talos) from PEM fields.
+        .target(name: "ClientTLS", dependencies: ["ConfigurationFiles", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
-        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore"]),
+        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore", .product(name: "Yams", package: "Yams")]),
         // What the API's objects are, without I/O: metadata, conditions, times, lists, Status
         // and API errors, resource types (as kube-core is to kube-client).
-        .target(name: "KubernetesCore", dependencies: ["Timestamps"]),
+        .target(name: "KubernetesCore", dependencies: ["Timestamps", "ConfigurationFiles"]),
         // Our Kubernetes client: configuration, REST, watch; the KubernetesAPI seam.
         .target(
             name: "KubernetesClient",
             dependencies: [
-                "KubernetesCore", "Timestamps", "Deadline", "ConfigurationFiles",
+                "KubernetesCore", "Timestamps", "Deadline", "ConfigurationFiles", "ClientTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
-                "CAllocatorTuning", "Deadline", "ConfigurationFiles",
+                "CAllocatorTuning", "Deadline", "ClientTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -80,7 +82,7 @@ let package = Package(
         .target(
             name: "TalosAPI",
             dependencies: [
-                "ConfigurationFiles",
+                "ConfigurationFiles", "ClientTLS",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

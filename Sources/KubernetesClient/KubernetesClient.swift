@@ -1,3 +1,4 @@
+import ClientTLS
 import ConfigurationFiles
 import AsyncHTTPClient
 import Deadline

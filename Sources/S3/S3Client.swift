@@ -1,4 +1,5 @@
-import ConfigurationFiles
+import ClientTLS
+
 import AsyncHTTPClient
 import Crypto
 import Deadline

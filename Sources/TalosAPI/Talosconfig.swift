@@ -69,29 +69,52 @@ public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
 /// `context`, `contexts.<name>.endpoints/nodes/ca/crt/key` (base64 PEM), and the deprecated
 /// `target` (taken as the only node when `nodes` is absent).
 public enum Talosconfig {
+    /// The file as talosctl's `clientconfig` types describe it (fields this client reads).
+    struct File: Decodable {
+        var context: String?
+        var contexts: [String: Context]?
+    }
+
+    struct Context: Decodable {
+        var endpoints: [String]?
+        var nodes: [String]?
+        /// Deprecated single node.
+        var target: String?
+        /// Base64 PEM.
+        var ca: String?
+        var crt: String?
+        var key: String?
+    }
+
     /// Parses `text`; `source` names it in errors (a file path, or "Secret ns/name key k").
     /// Picks `context` when given, else the file's current `context`.
     public static func parse(_ text: String, source: String, context override: String? = nil) throws -> TalosContext {
         func fail(_ context: String?, _ field: String?, _ problem: String) -> ConfigurationError {
             ConfigurationError(source: source, context: context, field: field, problem: problem)
         }
-        let document: Any?
+        let node: Node?
         do {
-            document = try Yams.load(yaml: text)
+            node = try Yams.compose(yaml: text)
         } catch {
             throw fail(nil, nil, "is not valid YAML")
         }
-        guard let root = document as? [String: Any] else { throw fail(nil, nil, "is not a YAML mapping") }
-        guard let contexts = root["contexts"] as? [String: Any], !contexts.isEmpty else {
+        guard let node, node.mapping != nil else { throw fail(nil, nil, "is not a YAML mapping") }
+        let file: File
+        do {
+            file = try YAMLDecoder().decode(File.self, from: node)
+        } catch let error as DecodingError {
+            throw ConfigurationError(source: source, decoding: error)
+        }
+        guard let contexts = file.contexts, !contexts.isEmpty else {
             throw fail(nil, "contexts", "required: the talosconfig has no contexts")
         }
-        guard let name = override ?? (root["context"] as? String), !name.isEmpty else {
+        guard let name = override ?? file.context, !name.isEmpty else {
             throw fail(nil, "context", "not set and no context was given")
         }
-        guard let context = contexts[name] as? [String: Any] else {
+        guard let context = contexts[name] else {
             throw fail(name, nil, "no such context (the file has: \(contexts.keys.sorted().joined(separator: ", ")))")
         }
-        let rawEndpoints = (context["endpoints"] as? [Any] ?? []).map { "\($0)" }
+        let rawEndpoints = context.endpoints ?? []
         guard !rawEndpoints.isEmpty else { throw fail(name, "endpoints", "empty: at least one control-plane endpoint is needed") }
         var endpoints: [TalosEndpoint] = []
         for (index, raw) in rawEndpoints.enumerated() {
@@ -100,11 +123,16 @@ public enum Talosconfig {
             }
             endpoints.append(endpoint)
         }
-        var nodes = (context["nodes"] as? [Any] ?? []).map { "\($0)" }
-        if nodes.isEmpty, let target = context["target"] as? String, !target.isEmpty { nodes = [target] }
+        var nodes = context.nodes ?? []
+        if nodes.isEmpty, let target = context.target, !target.isEmpty { nodes = [target] }
 
         func pem(_ field: String, labels: [String]) throws -> String {
-            guard let encoded = context[field] as? String, !encoded.isEmpty else { throw fail(name, field, "required") }
+            let value = switch field {
+            case "ca": context.ca
+            case "crt": context.crt
+            default: context.key
+            }
+            guard let encoded = value, !encoded.isEmpty else { throw fail(name, field, "required") }
             guard let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) else {
                 throw fail(name, field, "is not valid base64")
             }

@@ -15,8 +15,8 @@ public enum CustomResourceDefinitions {
     }
 
     /// All CRDs as one multi-document YAML stream.
-    public static func renderYAML() -> String {
-        all.map(YAML.render).joined(separator: "---\n")
+    public static func renderYAML() throws -> String {
+        try all.map(YAML.render).joined(separator: "---\n")
     }
 
     public static var schedule: JSONValue {

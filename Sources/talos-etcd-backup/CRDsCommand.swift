@@ -15,14 +15,14 @@ struct CRDsCommand: ParsableCommand {
 
     func run() throws {
         guard let outputDir else {
-            print(CustomResourceDefinitions.renderYAML(), terminator: "")
+            print(try CustomResourceDefinitions.renderYAML(), terminator: "")
             return
         }
         let directory = URL(fileURLWithPath: outputDir, isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for crd in CustomResourceDefinitions.all {
             let file = directory.appendingPathComponent(CustomResourceDefinitions.fileName(of: crd))
-            try Data(YAML.render(crd).utf8).write(to: file)
+            try Data(try YAML.render(crd).utf8).write(to: file)
             print(file.path)
         }
     }

@@ -45,17 +45,116 @@ public enum Kubeconfig {
 
     // MARK: Reading
 
-    struct Entry {
-        var fields: [String: Any]
+    /// A kubeconfig file as kubectl's `clientcmdapi/v1` types describe it (the fields this
+    /// client reads; others are ignored, as kubectl ignores what it does not know).
+    struct File: Decodable {
+        var currentContext: String?
+        var clusters: [Named<Cluster>]?
+        var users: [Named<User>]?
+        var contexts: [Named<Context>]?
+
+        enum CodingKeys: String, CodingKey {
+            case currentContext = "current-context", clusters, users, contexts
+        }
+    }
+
+    /// `{name: ..., <kind>: {...}}`, the shape of every list entry.
+    struct Named<Fields: NamedFields>: Decodable {
+        var name: String?
+        var fields: Fields?
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(_ string: String) { stringValue = string }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Key.self)
+            name = try container.decodeIfPresent(String.self, forKey: Key("name"))
+            fields = try container.decodeIfPresent(Fields.self, forKey: Key(Fields.entryKey))
+        }
+    }
+
+    protocol NamedFields: Decodable {
+        /// The key next to `name`: `cluster`, `user` or `context`.
+        static var entryKey: String { get }
+        init()
+    }
+
+    struct Cluster: NamedFields {
+        static let entryKey = "cluster"
+        var server: String?
+        var certificateAuthority: String?
+        var certificateAuthorityData: String?
+        var insecureSkipTLSVerify: Bool?
+        var tlsServerName: String?
+
+        enum CodingKeys: String, CodingKey {
+            case server, certificateAuthority = "certificate-authority", certificateAuthorityData = "certificate-authority-data"
+            case insecureSkipTLSVerify = "insecure-skip-tls-verify", tlsServerName = "tls-server-name"
+        }
+    }
+
+    struct User: NamedFields {
+        static let entryKey = "user"
+        var clientCertificate: String?
+        var clientCertificateData: String?
+        var clientKey: String?
+        var clientKeyData: String?
+        var token: String?
+        var tokenFile: String?
+        var exec: Exec?
+        var authProvider: Present?
+        var username: String?
+        var password: String?
+
+        enum CodingKeys: String, CodingKey {
+            case clientCertificate = "client-certificate", clientCertificateData = "client-certificate-data"
+            case clientKey = "client-key", clientKeyData = "client-key-data"
+            case token, tokenFile, exec, authProvider = "auth-provider", username, password
+        }
+    }
+
+    struct Exec: Decodable {
+        var apiVersion: String?
+        var command: String?
+        var args: [String]?
+        var env: [Variable]?
+
+        struct Variable: Decodable {
+            var name: String?
+            var value: String?
+        }
+    }
+
+    struct Context: NamedFields {
+        static let entryKey = "context"
+        var cluster: String?
+        var user: String?
+        var namespace: String?
+    }
+
+    /// A field whose presence is all that matters.
+    struct Present: Decodable {
+        init(from decoder: any Decoder) throws {}
+    }
+
+    /// One cluster, user or context, and the file it came from (relative paths in it are
+    /// relative to that file).
+    struct Entry<Fields> {
+        var fields: Fields
         var file: String
         var directory: String { (file as NSString).deletingLastPathComponent }
     }
 
     struct MergedConfig {
         var currentContext: String?
-        var clusters: [String: Entry] = [:]
-        var users: [String: Entry] = [:]
-        var contexts: [String: Entry] = [:]
+        var clusters: [String: Entry<Cluster>] = [:]
+        var users: [String: Entry<User>] = [:]
+        var contexts: [String: Entry<Context>] = [:]
 
         mutating func add(file: String) throws {
             let source = "kubeconfig \(file)"
@@ -65,70 +164,69 @@ public enum Kubeconfig {
             } catch {
                 throw ConfigurationError(source: source, problem: "cannot be read: \(error.localizedDescription)")
             }
-            let document: Any?
+            let node: Node?
             do {
-                document = try Yams.load(yaml: text)
+                node = try Yams.compose(yaml: text)
             } catch {
                 throw ConfigurationError(source: source, problem: "is not valid YAML: \(error)")
             }
-            guard let root = document as? [String: Any] else {
-                if document == nil { return }  // an empty file contributes nothing, as in kubectl
-                throw ConfigurationError(source: source, problem: "is not a YAML mapping")
+            guard let node else { return }  // an empty file contributes nothing, as in kubectl
+            guard node.mapping != nil else { throw ConfigurationError(source: source, problem: "is not a YAML mapping") }
+            let contents: File
+            do {
+                contents = try YAMLDecoder().decode(File.self, from: node)
+            } catch let error as DecodingError {
+                throw ConfigurationError(source: source, decoding: error)
             }
-            if currentContext == nil || currentContext == "", let current = root["current-context"] as? String, !current.isEmpty {
+            if currentContext == nil || currentContext == "", let current = contents.currentContext, !current.isEmpty {
                 currentContext = current
             }
-            try addNamed(root["clusters"], key: "cluster", list: "clusters", file: file, into: &clusters)
-            try addNamed(root["users"], key: "user", list: "users", file: file, into: &users)
-            try addNamed(root["contexts"], key: "context", list: "contexts", file: file, into: &contexts)
+            try Self.addNamed(contents.clusters, list: "clusters", file: file, into: &clusters)
+            try Self.addNamed(contents.users, list: "users", file: file, into: &users)
+            try Self.addNamed(contents.contexts, list: "contexts", file: file, into: &contexts)
         }
 
-        private func addNamed(_ value: Any?, key: String, list: String, file: String, into map: inout [String: Entry]) throws {
-            guard let value else { return }
-            guard let items = value as? [Any] else {
-                throw ConfigurationError(source: "kubeconfig \(file)", field: list, problem: "must be a list")
-            }
-            for (index, item) in items.enumerated() {
-                guard let named = item as? [String: Any], let name = named["name"] as? String, !name.isEmpty else {
+        private static func addNamed<Fields>(_ items: [Named<Fields>]?, list: String, file: String, into map: inout [String: Entry<Fields>]) throws {
+            for (index, item) in (items ?? []).enumerated() {
+                guard let name = item.name, !name.isEmpty else {
                     throw ConfigurationError(source: "kubeconfig \(file)", field: "\(list)[\(index)].name", problem: "required")
                 }
                 if map[name] != nil { continue }  // first file wins
-                let fields = named[key] as? [String: Any] ?? [:]
-                map[name] = Entry(fields: fields, file: file)
+                map[name] = Entry(fields: item.fields ?? Fields(), file: file)
             }
         }
     }
 
     // MARK: Resolving a context
 
-    static func resolve(context: Entry, named contextName: String, merged: MergedConfig) throws -> KubernetesConfiguration {
+    static func resolve(context: Entry<Context>, named contextName: String, merged: MergedConfig) throws -> KubernetesConfiguration {
         func fail(_ file: String, _ field: String?, _ problem: String) -> ConfigurationError {
             ConfigurationError(source: "kubeconfig \(file)", context: contextName, field: field, problem: problem)
         }
-        guard let clusterName = context.fields["cluster"] as? String, !clusterName.isEmpty else {
+        guard let clusterName = context.fields.cluster, !clusterName.isEmpty else {
             throw fail(context.file, "contexts[\(contextName)].cluster", "required")
         }
         guard let cluster = merged.clusters[clusterName] else {
             throw fail(context.file, "contexts[\(contextName)].cluster", "no cluster named \"\(clusterName)\"")
         }
         let clusterField = "clusters[\(clusterName)]"
-        guard let server = cluster.fields["server"] as? String, !server.isEmpty else {
+        guard let server = cluster.fields.server, !server.isEmpty else {
             throw fail(cluster.file, "\(clusterField).server", "required")
         }
         guard let url = URL(string: server), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw fail(cluster.file, "\(clusterField).server", "\"\(server)\" is not an http(s) URL")
         }
         var configuration = KubernetesConfiguration(server: server, source: "kubeconfig \(context.file), context \(contextName)")
-        configuration.insecureSkipTLSVerify = cluster.fields["insecure-skip-tls-verify"] as? Bool ?? false
-        configuration.tlsServerName = cluster.fields["tls-server-name"] as? String
+        configuration.insecureSkipTLSVerify = cluster.fields.insecureSkipTLSVerify ?? false
+        configuration.tlsServerName = cluster.fields.tlsServerName
         configuration.certificateAuthorityPEM = try pem(
-            in: cluster, dataKey: "certificate-authority-data", fileKey: "certificate-authority",
-            field: clusterField, fail: fail)
-        if let namespace = context.fields["namespace"] as? String, !namespace.isEmpty {
+            data: (cluster.fields.certificateAuthorityData, "certificate-authority-data"), file: (cluster.fields.certificateAuthority, "certificate-authority"),
+            of: cluster, field: clusterField, fail: fail)
+        if let namespace = context.fields.namespace, !namespace.isEmpty {
             configuration.namespace = namespace
         }
 
-        guard let userName = context.fields["user"] as? String, !userName.isEmpty else {
+        guard let userName = context.fields.user, !userName.isEmpty else {
             return configuration  // anonymous
         }
         guard let user = merged.users[userName] else {
@@ -136,72 +234,71 @@ public enum Kubeconfig {
         }
         let userField = "users[\(userName)]"
         configuration.clientCertificatePEM = try pem(
-            in: user, dataKey: "client-certificate-data", fileKey: "client-certificate", field: userField, fail: fail)
+            data: (user.fields.clientCertificateData, "client-certificate-data"), file: (user.fields.clientCertificate, "client-certificate"),
+            of: user, field: userField, fail: fail)
         configuration.clientKeyPEM = try pem(
-            in: user, dataKey: "client-key-data", fileKey: "client-key", field: userField, fail: fail)
+            data: (user.fields.clientKeyData, "client-key-data"), file: (user.fields.clientKey, "client-key"),
+            of: user, field: userField, fail: fail)
         if (configuration.clientCertificatePEM == nil) != (configuration.clientKeyPEM == nil) {
             throw fail(user.file, userField, "client-certificate and client-key must be given together")
         }
-        if user.fields["auth-provider"] != nil {
+        if user.fields.authProvider != nil {
             throw fail(user.file, "\(userField).auth-provider", "auth-provider plugins are not supported (kubectl removed them too); use an exec credential plugin")
         }
-        if user.fields["username"] != nil || user.fields["password"] != nil {
+        if user.fields.username != nil || user.fields.password != nil {
             throw fail(user.file, "\(userField).username", "basic authentication is not supported by Kubernetes any more; use a token or a client certificate")
         }
-        if let token = user.fields["token"] as? String, !token.isEmpty {
+        if let token = user.fields.token, !token.isEmpty {
             configuration.credentials = .token(token)
-        } else if let tokenFile = user.fields["tokenFile"] as? String, !tokenFile.isEmpty {
+        } else if let tokenFile = user.fields.tokenFile, !tokenFile.isEmpty {
             let path = absolute(tokenFile, relativeTo: user.directory)
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw fail(user.file, "\(userField).tokenFile", "\(path) is missing or unreadable")
             }
             configuration.credentials = .tokenFile(path)
-        } else if let exec = user.fields["exec"] {
+        } else if let exec = user.fields.exec {
             configuration.credentials = .exec(try execPlugin(exec, user: user, field: "\(userField).exec", fail: fail))
         }
         return configuration
     }
 
     static func execPlugin(
-        _ value: Any, user: Entry, field: String, fail: (String, String?, String) -> ConfigurationError
+        _ exec: Exec, user: Entry<User>, field: String, fail: (String, String?, String) -> ConfigurationError
     ) throws -> ExecCredentialPlugin {
-        guard let exec = value as? [String: Any] else { throw fail(user.file, field, "must be a mapping") }
-        guard let command = exec["command"] as? String, !command.isEmpty else {
+        guard let command = exec.command, !command.isEmpty else {
             throw fail(user.file, "\(field).command", "required")
         }
-        let apiVersion = exec["apiVersion"] as? String ?? ""
+        let apiVersion = exec.apiVersion ?? ""
         guard ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"].contains(apiVersion) else {
             throw fail(user.file, "\(field).apiVersion", "\"\(apiVersion)\" is not supported; use client.authentication.k8s.io/v1")
         }
-        let arguments = (exec["args"] as? [Any] ?? []).map { "\($0)" }
         var environment: [String: String] = [:]
-        for (index, item) in (exec["env"] as? [Any] ?? []).enumerated() {
-            guard let pair = item as? [String: Any], let name = pair["name"] as? String else {
-                throw fail(user.file, "\(field).env[\(index)].name", "required")
-            }
-            environment[name] = pair["value"].map { "\($0)" } ?? ""
+        for (index, variable) in (exec.env ?? []).enumerated() {
+            guard let name = variable.name else { throw fail(user.file, "\(field).env[\(index)].name", "required") }
+            environment[name] = variable.value ?? ""
         }
-        return ExecCredentialPlugin(apiVersion: apiVersion, command: command, arguments: arguments, environment: environment, baseDirectory: user.directory)
+        return ExecCredentialPlugin(apiVersion: apiVersion, command: command, arguments: exec.args ?? [], environment: environment,
+                                    baseDirectory: user.directory)
     }
 
-    /// PEM bytes from `<dataKey>` (base64) or the file named by `<fileKey>`.
-    static func pem(
-        in entry: Entry, dataKey: String, fileKey: String, field: String,
+    /// PEM bytes from `data` (base64) or the file `file` names, with their field names.
+    static func pem<Fields>(
+        data: (value: String?, key: String), file: (value: String?, key: String), of entry: Entry<Fields>, field: String,
         fail: (String, String?, String) -> ConfigurationError
     ) throws -> [UInt8]? {
-        if let data = entry.fields[dataKey] as? String, !data.isEmpty {
-            guard let decoded = Data(base64Encoded: data.filter { !$0.isWhitespace }) else {
-                throw fail(entry.file, "\(field).\(dataKey)", "is not valid base64")
+        if let encoded = data.value, !encoded.isEmpty {
+            guard let decoded = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) else {
+                throw fail(entry.file, "\(field).\(data.key)", "is not valid base64")
             }
             guard String(decoding: decoded, as: UTF8.self).contains("-----BEGIN ") else {
-                throw fail(entry.file, "\(field).\(dataKey)", "does not hold PEM data")
+                throw fail(entry.file, "\(field).\(data.key)", "does not hold PEM data")
             }
             return Array(decoded)
         }
-        if let file = entry.fields[fileKey] as? String, !file.isEmpty {
-            let path = absolute(file, relativeTo: entry.directory)
+        if let name = file.value, !name.isEmpty {
+            let path = absolute(name, relativeTo: entry.directory)
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw fail(entry.file, "\(field).\(fileKey)", "\(path) is missing or unreadable")
+                throw fail(entry.file, "\(field).\(file.key)", "\(path) is missing or unreadable")
             }
             return Array(contents)
         }

@@ -1,3 +1,4 @@
+import ConfigurationFiles
 /// Kubernetes `metav1.Status`: what the API server answers on failure (and on some deletes).
 public struct Status: Codable, Sendable, Equatable {
     public var kind: String?
@@ -129,14 +130,6 @@ package struct Lossy<Value: Decodable>: Decodable {
     /// Where in the object and what: "status.startTime: ... is not an RFC 3339 timestamp".
     static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "\(error)" }
-        let (path, detail): ([any CodingKey], String) = switch error {
-        case .dataCorrupted(let context): (context.codingPath, context.debugDescription)
-        case .keyNotFound(let key, let context): (context.codingPath + [key], "is required")
-        case .typeMismatch(_, let context): (context.codingPath, context.debugDescription)
-        case .valueNotFound(_, let context): (context.codingPath, context.debugDescription)
-        @unknown default: ([], "\(error)")
-        }
-        let field = path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        return field.isEmpty ? detail : "\(field.drop(while: { $0 == "." })): \(detail)"
+        return error.fieldPath.map { "\($0): \(error.problem)" } ?? error.problem
     }
 }

@@ -1,4 +1,5 @@
 import NIOSSL
+import ConfigurationFiles
 
 /// PEM bytes and the configuration field they came from, so a PEM that does not parse is
 /// reported against that field.
