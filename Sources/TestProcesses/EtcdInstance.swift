@@ -12,30 +12,40 @@ public struct EtcdInstance: Sendable {
     public let clientURL: String
     let process: ProcessRunner.Running
 
-    /// Starts etcd on `dataDirectory` (a fresh one when nil).
+    /// Starts etcd on `dataDirectory` (a fresh one when nil). An etcd that is not healthy
+    /// within 20 s is killed and started again on new ports, up to three times: under a full
+    /// parallel test run one now and then stalls right after printing its first log line (seen
+    /// twice in some hundred starts, never reproduced alone); the error says what each saw.
     public static func start(dataDirectory: URL? = nil) async throws -> EtcdInstance {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") else {
             throw EtcdInstanceError(description: "etcd is missing: run scripts/test, which installs Debian's etcd-server")
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let clientPort = freeLoopbackPort(), peerPort = freeLoopbackPort()
-        let clientURL = "http://127.0.0.1:\(clientPort)"
-        let data = dataDirectory ?? directory.appendingPathComponent("data")
-        let process = try ProcessRunner.start("/usr/bin/etcd", [
-            "--name", "default", "--data-dir", data.path,
-            "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-            "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
-            "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
-        ])
-        let instance = EtcdInstance(directory: directory, clientURL: clientURL, process: process)
-        let deadline = ContinuousClock.now + .seconds(60)  // generous: many tests start one at once on two cores
-        while ContinuousClock.now < deadline {
-            if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
-            try await Task.sleep(for: .milliseconds(100))
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let clientPort = freeLoopbackPort(), peerPort = freeLoopbackPort()
+            let clientURL = "http://127.0.0.1:\(clientPort)"
+            let data = dataDirectory ?? directory.appendingPathComponent("data")
+            let process = try await ProcessRunner.start("/usr/bin/etcd", [
+                "--name", "default", "--data-dir", data.path,
+                "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+                "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
+                "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
+            ])
+            let instance = EtcdInstance(directory: directory, clientURL: clientURL, process: process)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let state = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("State:") } ?? "State: gone"
+            failures.append("ports \(clientPort)/\(peerPort), \(state), log: \(process.stderrSoFar.suffix(300))")
+            process.send(SIGKILL)
+            _ = try? await process.finish()
         }
-        process.stop()
-        throw EtcdInstanceError(description: "etcd did not become healthy: \(process.stderrSoFar.suffix(500))")
+        throw EtcdInstanceError(description: "etcd did not become healthy in three tries: " + failures.joined(separator: " | "))
     }
 
     /// Runs `body` with a fresh etcd holding keys `k0`...`k<keys-1>` (values `value-<n>`), and

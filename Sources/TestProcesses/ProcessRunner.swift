@@ -1,70 +1,110 @@
 import Foundation
+import Subprocess
+import SystemPackage
 
-/// Runs a child process without blocking a thread of Swift's cooperative pool (which has one
-/// thread per core: blocking one while waiting for a process stalls unrelated tests' timers).
-/// Output goes through temporary files, so a large answer cannot fill a pipe and hang the child.
+/// Child processes for tests, benchmarks and test servers, through swift-subprocess (no
+/// thread of Swift's cooperative pool is blocked while one runs). A started process writes its
+/// output to temporary files, so a large answer cannot fill a pipe and hang it, and what it
+/// has written so far can be read while it runs.
 public enum ProcessRunner {
     public struct Result: Sendable {
+        /// The exit status, or the signal's number when a signal ended the process (as
+        /// Foundation's `Process` reports it).
         public var status: Int32
         public var stdout: String
         public var stderr: String
         public var stdoutData: Data
     }
 
-    /// A started process: read its output so far, stop it, or wait for it.
-    public struct Running: @unchecked Sendable {
-        let process: Process
-        let exited: AsyncStream<Int32>
+    /// A started process: read its output so far, signal it, or wait for it. The swift-subprocess
+    /// run lives in a task this handle owns; ``finish()`` awaits it.
+    public final class Running: Sendable {
+        private let run: Task<TerminationStatus, any Error>
+        public let processIdentifier: Int32
         let out: URL
         let err: URL
 
+        init(run: Task<TerminationStatus, any Error>, processIdentifier: Int32, out: URL, err: URL) {
+            self.run = run
+            self.processIdentifier = processIdentifier
+            self.out = out
+            self.err = err
+        }
+
         public var stdoutSoFar: String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
         public var stderrSoFar: String { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
-        public var processIdentifier: Int32 { process.processIdentifier }
 
-        public func stop() { if process.isRunning { process.terminate() } }
+        /// SIGTERM: a clean stop.
+        public func stop() { send(SIGTERM) }
 
-        /// Sends `signal` (SIGKILL to simulate a crash, SIGTERM for a clean stop).
-        public func send(_ signal: Int32) { if process.isRunning { kill(process.processIdentifier, signal) } }
+        /// Sends `signal` (SIGKILL to simulate a crash, SIGSTOP to freeze it, SIGTERM to stop).
+        /// A process already reaped is left alone (its number may belong to another by now).
+        public func send(_ signal: Int32) {
+            if !hasExited { kill(processIdentifier, signal) }
+        }
+
+        private var hasExited: Bool { kill(processIdentifier, 0) != 0 }
 
         public func finish() async throws -> Result {
-            var statuses = exited.makeAsyncIterator()
-            let status = await statuses.next() ?? -1
+            let status: Int32 = switch try await run.value {
+            case .exited(let code): code
+            case .signaled(let signal): signal
+            }
             let data = try Data(contentsOf: out)
             return Result(status: status, stdout: String(decoding: data, as: UTF8.self),
                           stderr: try String(contentsOf: err, encoding: .utf8), stdoutData: data)
         }
     }
 
-    /// Starts `executable` (a path, or a name looked up on PATH).
-    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil) throws -> Running {
+    /// Why a process could not be started.
+    public struct StartFailed: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Starts `executable` (a path, or a name looked up on PATH) and returns once it runs.
+    /// `environment`, when given, is its whole environment.
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil) async throws -> Running {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("process-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let out = directory.appendingPathComponent("out"), err = directory.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        let process = Process()
-        if executable.contains("/") {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [executable] + arguments
-        }
-        if let environment { process.environment = environment }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
+        let outFile = try FileDescriptor.open(FilePath(out.path), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+        let errFile = try FileDescriptor.open(FilePath(err.path), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+        var inFile: FileDescriptor?
         if let stdin {
             let input = directory.appendingPathComponent("in")
             try stdin.write(to: input)
-            process.standardInput = try FileHandle(forReadingFrom: input)
-        } else {
-            process.standardInput = FileHandle.nullDevice
+            inFile = try FileDescriptor.open(FilePath(input.path), .readOnly)
         }
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
-        try process.run()
-        return Running(process: process, exited: exited.stream, out: out, err: err)
+        let program: Executable = executable.contains("/") ? .path(FilePath(executable)) : .name(executable)
+        let processEnvironment: Environment = environment.map { variables in
+            .custom(Dictionary(uniqueKeysWithValues: variables.map { (Environment.Key(stringLiteral: $0.key), $0.value) }))
+        } ?? .inherit
+        let (spawned, announce) = AsyncStream<Int32>.makeStream()
+        let run = Task { [inFile] in
+            defer { announce.finish() }
+            let output = FileDescriptorOutput.fileDescriptor(outFile, closeAfterSpawningProcess: true)
+            let error = FileDescriptorOutput.fileDescriptor(errFile, closeAfterSpawningProcess: true)
+            let announcePID: (ProcessIdentifier) -> Void = { announce.yield($0.value) }
+            if let inFile {
+                return try await Subprocess.run(
+                    program, arguments: Arguments(arguments), environment: processEnvironment,
+                    input: .fileDescriptor(inFile, closeAfterSpawningProcess: true), output: output, error: error
+                ) { execution in announcePID(execution.processIdentifier) }.terminationStatus
+            }
+            return try await Subprocess.run(
+                program, arguments: Arguments(arguments), environment: processEnvironment, input: .none, output: output, error: error
+            ) { execution in announcePID(execution.processIdentifier) }.terminationStatus
+        }
+        var pids = spawned.makeAsyncIterator()
+        guard let pid = await pids.next() else {
+            do {
+                _ = try await run.value
+            } catch {
+                throw StartFailed(description: "\(executable) could not be started: \(error)")
+            }
+            throw StartFailed(description: "\(executable) could not be started")
+        }
+        return Running(run: run, processIdentifier: pid, out: out, err: err)
     }
 
     /// Runs to completion.

@@ -88,7 +88,7 @@ struct TalosTestServerExecutableTests {
         try await EtcdInstance.withRunning { etcd in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-pki-\(UUID().uuidString)")
             let port = TestHelpers.freePort()
-            let server = try ProcessRunner.start(
+            let server = try await ProcessRunner.start(
                 TestHelpers.builtProduct("talos-test-server").path,
                 ["--port", String(port), "--etcd-endpoint", etcd.clientURL, "--pki-dir", directory.path])
             defer { server.stop() }

@@ -18,14 +18,14 @@ final class APIServerProcess: @unchecked Sendable {
 
     static func start(kubeconfig: String) async throws -> APIServerProcess {
         let port = TestHelpers.freePort()
-        let server = APIServerProcess(port: port, kubeconfig: kubeconfig, process: try launch(port: port, kubeconfig: kubeconfig))
+        let server = APIServerProcess(port: port, kubeconfig: kubeconfig, process: try await launch(port: port, kubeconfig: kubeconfig))
         try await server.waitUntilListening()
         return server
     }
 
-    private static func launch(port: Int, kubeconfig: String) throws -> ProcessRunner.Running {
+    private static func launch(port: Int, kubeconfig: String) async throws -> ProcessRunner.Running {
         try? FileManager.default.removeItem(atPath: kubeconfig)
-        return try ProcessRunner.start(TestHelpers.builtProduct("kubernetes-test-server").path, ["--port", String(port), "--kubeconfig", kubeconfig])
+        return try await ProcessRunner.start(TestHelpers.builtProduct("kubernetes-test-server").path, ["--port", String(port), "--kubeconfig", kubeconfig])
     }
 
     private func waitUntilListening() async throws {
@@ -43,7 +43,7 @@ final class APIServerProcess: @unchecked Sendable {
     /// A new server process on the same port, with none of the old one's objects.
     func restart() async throws {
         await kill()
-        process = try Self.launch(port: port, kubeconfig: kubeconfig)
+        process = try await Self.launch(port: port, kubeconfig: kubeconfig)
         try await waitUntilListening()
     }
 

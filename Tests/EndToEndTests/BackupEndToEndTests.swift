@@ -135,7 +135,7 @@ struct BackupEndToEndTests {
             try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
 
             // SIGTERM while parts are in flight: a clean stop.
-            let first = try cluster.startOperator(name: "operator-a")
+            let first = try await cluster.startOperator(name: "operator-a")
             try await cluster.apply(cluster.backupManifest("big"))
             try await cluster.waitFor("a multipart upload in progress") { !(try await cluster.uploads().isEmpty) }
             first.send(SIGTERM)
@@ -148,7 +148,7 @@ struct BackupEndToEndTests {
             #expect(interrupted.phase == .running && interrupted.status?.attempts == 1)
 
             // SIGKILL while parts are in flight: the parts stay behind, for now.
-            let second = try cluster.startOperator(name: "operator-b")
+            let second = try await cluster.startOperator(name: "operator-b")
             try await cluster.waitFor("the backup's second attempt to upload") {
                 let attempts = try await cluster.backup("big")?.status?.attempts
                 let uploads = try await cluster.uploads()

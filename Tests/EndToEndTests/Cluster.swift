@@ -106,7 +106,7 @@ struct Cluster: Sendable {
     func withOperator<T: Sendable>(
         name: String = "operator-a", leaseNamespace: String? = nil, arguments: [String] = [], _ body: (ProcessRunner.Running) async throws -> T
     ) async throws -> T {
-        let process = try startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments)
+        let process = try await startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments)
         do {
             let result = try await body(process)
             process.send(SIGTERM)
@@ -130,10 +130,10 @@ struct Cluster: Sendable {
         }
     }
 
-    func startOperator(name: String, leaseDurationSeconds: Int = 3, leaseNamespace: String? = nil, arguments: [String] = []) throws -> ProcessRunner.Running {
+    func startOperator(name: String, leaseDurationSeconds: Int = 3, leaseNamespace: String? = nil, arguments: [String] = []) async throws -> ProcessRunner.Running {
         var environment = ProcessInfo.processInfo.environment
         environment["POD_NAME"] = name
-        return try ProcessRunner.start(TestHelpers.builtProduct("talos-etcd-backup").path, [
+        return try await ProcessRunner.start(TestHelpers.builtProduct("talos-etcd-backup").path, [
             "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
             "--leader-election-namespace", leaseNamespace ?? namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
             "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,

@@ -30,7 +30,7 @@ struct OutageEndToEndTests {
     @Test("API server SIGKILLed: the leader exits with status 1 in time; restarted with its state lost, a new operator takes backups")
     func apiServerKilled() async throws {
         try await Cluster.withAPIServerProcess { cluster, apiServer in
-            let first = try cluster.startOperator(name: "operator-a")
+            let first = try await cluster.startOperator(name: "operator-a")
             try await leading(cluster, first)
             let killed = ContinuousClock.now
             await apiServer.kill()
@@ -50,7 +50,7 @@ struct OutageEndToEndTests {
     func apiServerFrozen() async throws {
         try await Cluster.withAPIServerProcess { cluster, apiServer in
             try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
-            let first = try cluster.startOperator(name: "operator-a")
+            let first = try await cluster.startOperator(name: "operator-a")
             try await leading(cluster, first)
             let frozen = ContinuousClock.now
             apiServer.freeze()
@@ -66,7 +66,7 @@ struct OutageEndToEndTests {
     func sigtermWhileFrozen() async throws {
         try await Cluster.withAPIServerProcess { cluster, apiServer in
             // A 30 s lease: the lease is not lost during the test, so SIGTERM alone must end it.
-            let process = try cluster.startOperator(name: "operator-a", leaseDurationSeconds: 30,
+            let process = try await cluster.startOperator(name: "operator-a", leaseDurationSeconds: 30,
                                                     arguments: ["--shutdown-grace-period-seconds", "2"])
             try await leading(cluster, process)
             apiServer.freeze()

@@ -45,7 +45,7 @@ struct KubectlTests {
             #expect(lines.dropFirst().first?.hasPrefix("daily-backup-schedule 0 2 * * * false") == true)
 
             // Watch for the change the merge patch makes.
-            let watch = try kubectl.start(["get", "tebs", "daily-backup-schedule", "--watch", "-o", "jsonpath={.spec.paused}{\"\\n\"}"])
+            let watch = try await kubectl.start(["get", "tebs", "daily-backup-schedule", "--watch", "-o", "jsonpath={.spec.paused}{\"\\n\"}"])
             try await eventually("the watch printed the current state") { watch.stdoutSoFar == "false\n" }
             let patched = try await kubectl.run(["patch", "tebs", "daily-backup-schedule", "--type", "merge", "-p", #"{"spec":{"paused":true}}"#])
             #expect(patched.stdout == "talosetcdbackupschedule.talos.alperen.cloud/daily-backup-schedule patched\n")
@@ -72,7 +72,7 @@ struct KubectlTests {
             _ = try await kubectl.run(["patch", "tebs", "daily-backup-schedule", "--type", "merge", "-p", #"{"metadata":{"finalizers":["example.com/hold"]}}"#])
             let deleted = try await kubectl.run(["delete", "tebs", "daily-backup-schedule", "--wait=false"])
             #expect(deleted.stdout == "talosetcdbackupschedule.talos.alperen.cloud \"daily-backup-schedule\" deleted\n")
-            let waiting = try kubectl.start(["wait", "--for=delete", "tebs/daily-backup-schedule", "--timeout=20s"])
+            let waiting = try await kubectl.start(["wait", "--for=delete", "tebs/daily-backup-schedule", "--timeout=20s"])
             try await Task.sleep(for: .milliseconds(300))
             let stillThere = try await kubectl.run(["get", "tebs", "daily-backup-schedule", "-o", "jsonpath={.metadata.deletionTimestamp}"])
             #expect(!stillThere.stdout.isEmpty)

@@ -11,7 +11,7 @@ struct TestServerExecutableTests {
         let directory = try temporaryDirectory()
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
         let port = TestHelpers.freePort()
-        let server = try ProcessRunner.start(Self.executable.path, ["--port", String(port), "--tls", "--kubeconfig", kubeconfig])
+        let server = try await ProcessRunner.start(Self.executable.path, ["--port", String(port), "--tls", "--kubeconfig", kubeconfig])
         defer { server.stop() }
 
         try await eventually("the kubeconfig is written") { FileManager.default.fileExists(atPath: kubeconfig) }

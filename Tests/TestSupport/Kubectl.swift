@@ -11,8 +11,8 @@ public struct Kubectl: Sendable {
         try await ProcessRunner.run("kubectl", ["--kubeconfig", kubeconfig] + arguments, stdin: stdin.map { Data($0.utf8) })
     }
 
-    public func start(_ arguments: [String]) throws -> ProcessRunner.Running {
-        try ProcessRunner.start("kubectl", ["--kubeconfig", kubeconfig] + arguments)
+    public func start(_ arguments: [String]) async throws -> ProcessRunner.Running {
+        try await ProcessRunner.start("kubectl", ["--kubeconfig", kubeconfig] + arguments)
     }
 }
 

@@ -1,8 +1,8 @@
 import ConfigurationFiles
 import Deadline
-import Dispatch
 import Foundation
-import Synchronization
+import Subprocess
+import SystemPackage
 
 /// Runs a `client.authentication.k8s.io` exec credential plugin and reads its `ExecCredential`.
 enum ExecCredentialRunner {
@@ -25,75 +25,53 @@ enum ExecCredentialRunner {
         var status: Status?
     }
 
-    /// Runs the plugin; it has `timeout` to print its credential and exit.
+    /// What a plugin may print on each stream before it is refused (kubectl sets no limit; a
+    /// credential is a few KiB).
+    static let outputLimit = 4 * 1024 * 1024
+
+    /// Runs the plugin (swift-subprocess); it has `timeout` to print its credential and exit.
+    /// Both streams are read while it runs, so one that prints more than a pipe holds cannot
+    /// block; when the time is up it is killed. A child the plugin left behind holding its
+    /// output open does not hold the run: what was written by the time the plugin exited counts.
     static func run(_ plugin: ExecCredentialPlugin, server: String, timeout: Duration) async throws -> Credential {
         let source = "exec credential plugin \(plugin.command)"
-        let process = Process()
         let command = plugin.command.contains("/")
             ? Kubeconfig.absolute(plugin.command, relativeTo: plugin.baseDirectory) : plugin.command
-        if command.contains("/") {
-            process.executableURL = URL(fileURLWithPath: command)
-            process.arguments = plugin.arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [command] + plugin.arguments
-        }
-        var environment = ProcessInfo.processInfo.environment
-        for (name, value) in plugin.environment { environment[name] = value }
+        let executable: Executable = command.contains("/") ? .path(FilePath(command)) : .name(command)
         let info: [String: Any] = [
             "apiVersion": plugin.apiVersion, "kind": "ExecCredential", "spec": ["interactive": false],
         ]
-        environment["KUBERNETES_EXEC_INFO"] = String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        let (exited, exit) = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exit.yield($0.terminationStatus); exit.finish() }
+        var overrides: [Environment.Key: String?] = [:]
+        for (name, value) in plugin.environment { overrides[Environment.Key(stringLiteral: name)] = value }
+        overrides["KUBERNETES_EXEC_INFO"] = String(decoding: try JSONSerialization.data(withJSONObject: info), as: UTF8.self)
+        let environment = Environment.inherit.updating(overrides)
+        let arguments = Arguments(plugin.arguments)
+
+        let status: TerminationStatus, stdout: [UInt8], stderr: String
         do {
-            try process.run()
-        } catch {
-            throw ConfigurationError(source: source, problem: "cannot be started: \(error.localizedDescription)")
-        }
-        // Both pipes are drained while the plugin runs, so one that prints more than a pipe
-        // holds (64 KiB) cannot block on a full pipe; the run as a whole has a time limit.
-        let stdoutCollector = PipeCollector(output.fileHandleForReading)
-        let stderrCollector = PipeCollector(errors.fileHandleForReading)
-        defer {
-            stdoutCollector.stop()
-            stderrCollector.stop()
-        }
-        let status: Int32
-        do {
-            status = try await withDeadline(timeout, "\(source)") {
-                var statuses = exited.makeAsyncIterator()
-                let status = await statuses.next() ?? -1
-                // A child the plugin left behind may hold its pipes open: what was written by
-                // the time the plugin exited is what counts.
-                _ = try? await withDeadline(.seconds(2), "the plugin's output") {
-                    await stdoutCollector.waitForEnd()
-                    await stderrCollector.waitForEnd()
-                }
-                return status
+            (status, stdout, stderr) = try await withDeadline(timeout, "\(source)") {
+                let result = try await Subprocess.run(
+                    executable, arguments: arguments, environment: environment, input: .none,
+                    output: .bytes(limit: outputLimit), error: .string(limit: outputLimit))
+                return (result.terminationStatus, result.standardOutput, result.standardError)
             }
-        } catch {
-            kill(process.processIdentifier, SIGKILL)
-            if error is DeadlineExceeded {
-                throw ConfigurationError(source: source, problem: "did not finish within \(timeout)")
-            }
-            throw error
+        } catch is DeadlineExceeded {
+            throw ConfigurationError(source: source, problem: "did not finish within \(timeout)")
+        } catch let error as SubprocessError {
+            throw ConfigurationError(source: source, problem: "cannot be run: \(error)")
         }
-        let stdout = stdoutCollector.data
-        let stderr = String(decoding: stderrCollector.data, as: UTF8.self)
-        guard status == 0 else {
+        guard status.isSuccess else {
             // The plugin's stderr is its own diagnostic, written for the user; its stdout may
             // hold a credential and is never shown.
-            throw ConfigurationError(source: source, problem: "exited with status \(status): \(stderr.prefix(500))")
+            let how = switch status {
+            case .exited(let code): "exited with status \(code)"
+            case .signaled(let signal): "was killed by signal \(signal)"
+            }
+            throw ConfigurationError(source: source, problem: "\(how): \(stderr.prefix(500))")
         }
         let decoded: ExecCredential
         do {
-            decoded = try JSONDecoder().decode(ExecCredential.self, from: stdout)
+            decoded = try JSONDecoder().decode(ExecCredential.self, from: Data(stdout))
         } catch {
             throw ConfigurationError(source: source, problem: "did not print an ExecCredential as JSON")
         }
@@ -115,36 +93,5 @@ enum ExecCredentialRunner {
             credential.expiration = date
         }
         return credential
-    }
-}
-
-/// Reads a pipe to its end on a Dispatch thread (so the cooperative pool is never blocked and a
-/// plugin that writes more than a pipe holds never stalls), and lets callers wait for that end
-/// without being held by it: ``stop()`` releases the waiters, while a read held open by a child
-/// the plugin left behind finishes on its own thread later.
-private final class PipeCollector: Sendable {
-    private let output = Mutex(Data())
-    private let ended = Latch()
-
-    init(_ handle: FileHandle) {
-        // A queue of its own, not a global one: global queues run on as many threads as there
-        // are cores, and a read blocked by a plugin's lingering child would starve them.
-        DispatchQueue(label: "exec-credential-plugin-output").async { [self] in
-            let data = handle.readDataToEndOfFile()
-            output.withLock { $0 = data }
-            stop()
-        }
-    }
-
-    var data: Data { output.withLock { $0 } }
-
-    /// Returns at end of file, at ``stop()``, or when the caller is cancelled.
-    func waitForEnd() async {
-        await ended.wait()
-    }
-
-    /// Stops waiting (the end of file, or giving up) and wakes every waiter.
-    func stop() {
-        ended.open()
     }
 }
