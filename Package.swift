@@ -70,12 +70,10 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
-        // glibc's mallopt, which Swift's Glibc module does not expose.
-        .target(name: "CAllocatorTuning"),
         .target(
             name: "S3",
             dependencies: [
-                "CAllocatorTuning", "Deadline", "ClientTLS",
+                "Deadline", "ClientTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

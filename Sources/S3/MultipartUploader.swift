@@ -20,10 +20,13 @@ public struct S3UploadResult: Sendable, Equatable {
 /// - Parts are 16 MiB by default. The part size doubles every 1,000 parts (capped at 4 GiB),
 ///   so 10,000 parts cover more than 5 TiB without knowing the size up front; a `sizeHint`
 ///   raises the first part size so that 10,000 parts cover it.
-/// - At most `maxConcurrentParts` parts are in flight (4 by default): memory is bounded by
-///   about (in-flight parts + 1) × part size, whatever the object's size.
+/// - At most `maxConcurrentParts` parts are in flight (4 by default), and their buffers are
+///   reused: an upload holds at most in-flight parts + 1 buffers, whatever the object's size
+///   (no process-wide allocator setting needed: the same few buffers carry every part).
 /// - An object smaller than one part goes up as a single PutObject.
-/// - Every part carries its CRC-32 (`x-amz-checksum-crc32`), which S3 verifies on arrival.
+/// - Every part's SHA-256 is computed once and serves twice: as the SigV4 payload hash and as
+///   `x-amz-checksum-sha256`, which S3 verifies on arrival. The object's own SHA-256 is the
+///   only other pass over the bytes.
 /// - A failed part is retried by the client (backoff with jitter on throttling, 5xx and dropped
 ///   connections); a final failure or cancellation aborts the multipart upload, so no parts are
 ///   left behind and no partial object appears, and the cause is rethrown.
@@ -73,14 +76,19 @@ public struct MultipartUploader: Sendable {
         var partNumber = 1
         var buffer = ByteBufferAllocator().buffer(capacity: 0)
         var uploadID: String?
+        /// Buffers of parts that went up, cleared, for the next parts.
+        var free: [ByteBuffer] = []
 
         do {
-            return try await withThrowingTaskGroup(of: S3Client.UploadedPart.self) { group in
+            return try await withThrowingTaskGroup(of: (S3Client.UploadedPart, ByteBuffer).self) { group in
                 var inFlight = 0
                 var parts: [S3Client.UploadedPart] = []
 
-                func collect(_ done: S3Client.UploadedPart) {
-                    parts.append(done)
+                func collect(_ done: (S3Client.UploadedPart, ByteBuffer)) {
+                    parts.append(done.0)
+                    var reusable = done.1
+                    reusable.clear()
+                    free.append(reusable)
                     inFlight -= 1
                 }
 
@@ -98,7 +106,7 @@ public struct MultipartUploader: Sendable {
                     }
                     let id = uploadID!
                     group.addTask { [client] in
-                        try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part)
+                        (try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part), part)
                     }
                     inFlight += 1
                 }
@@ -114,9 +122,11 @@ public struct MultipartUploader: Sendable {
                         var slice = chunk.readSlice(length: take)!
                         buffer.writeBuffer(&slice)
                         if buffer.readableBytes == target {
-                            try await send(buffer, number: partNumber)
+                            let full = buffer
+                            buffer = ByteBufferAllocator().buffer(capacity: 0)  // holds no storage
+                            try await send(full, number: partNumber)
                             partNumber += 1
-                            buffer = ByteBufferAllocator().buffer(capacity: 0)
+                            buffer = free.popLast() ?? buffer
                         }
                     }
                 }

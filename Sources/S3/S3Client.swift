@@ -141,21 +141,22 @@ public final class S3Client: Sendable {
 
     // MARK: Operations
 
-    /// PutObject of a body held in memory; returns the ETag. The body's CRC-32 goes along, so
-    /// S3 verifies it.
-    @discardableResult
+    /// PutObject of a body held in memory; returns the ETag. The body's SHA-256, computed once,
+    /// is both the SigV4 payload hash and the `x-amz-checksum-sha256` S3 verifies on arrival.
     /// With `ifNoneMatch`, only if no object exists at the key (`If-None-Match: *`): a store that
     /// supports conditional writes answers PreconditionFailed instead of overwriting.
+    @discardableResult
     public func putObject(bucket: String, key: String, body: ByteBuffer, metadata: [String: String] = [:], ifNoneMatch: Bool = false) async throws -> String {
-        var headers = metadataHeaders(metadata) + [("x-amz-checksum-crc32", Self.crc32(body))]
+        let digest = PayloadDigest(body)
+        var headers = metadataHeaders(metadata) + [("x-amz-checksum-sha256", digest.base64)]
         if ifNoneMatch { headers.append(("If-None-Match", "*")) }
-        let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: headers, body: body)
+        let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: headers, body: body, payloadHash: digest.hex)
         return response.headers.first(name: "ETag") ?? ""
     }
 
-    /// Starts a multipart upload with CRC-32 part checksums; returns its upload ID.
+    /// Starts a multipart upload with SHA-256 part checksums; returns its upload ID.
     public func createMultipartUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> String {
-        let headers = metadataHeaders(metadata) + [("x-amz-checksum-algorithm", "CRC32")]
+        let headers = metadataHeaders(metadata) + [("x-amz-checksum-algorithm", "SHA256")]
         let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
         guard let id = S3XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
             throw malformed("CreateMultipartUpload", bucket: bucket, key: key)
@@ -167,24 +168,32 @@ public final class S3Client: Sendable {
     public struct UploadedPart: Sendable, Equatable {
         public var number: Int
         public var etag: String
-        /// Base64 CRC-32 of the part, which S3 checked on arrival.
-        public var checksumCRC32: String
+        /// Base64 SHA-256 of the part, which S3 checked on arrival.
+        public var checksumSHA256: String
     }
 
-    /// Uploads one part (numbered from 1) with its CRC-32.
+    /// Uploads one part (numbered from 1). Its SHA-256 is computed once and serves as the
+    /// SigV4 payload hash and as the `x-amz-checksum-sha256` S3 verifies.
     public func uploadPart(bucket: String, key: String, uploadID: String, partNumber: Int, body: ByteBuffer) async throws -> UploadedPart {
-        let checksum = Self.crc32(body)
+        let digest = PayloadDigest(body)
         let response = try await send("UploadPart", "PUT", bucket: bucket, key: key,
                                       query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
-                                      headers: [("x-amz-checksum-crc32", checksum)], body: body)
+                                      headers: [("x-amz-checksum-sha256", digest.base64)], body: body, payloadHash: digest.hex)
         guard let etag = response.headers.first(name: "ETag") else { throw malformed("UploadPart", bucket: bucket, key: key) }
-        return UploadedPart(number: partNumber, etag: etag, checksumCRC32: checksum)
+        return UploadedPart(number: partNumber, etag: etag, checksumSHA256: digest.base64)
     }
 
-    static func crc32(_ body: ByteBuffer) -> String {
-        var crc = CRC32()
-        body.withUnsafeReadableBytes { crc.update($0) }
-        return crc.base64
+    /// A body's SHA-256, in the two spellings S3 wants: hex for the signature, base64 for the
+    /// checksum header.
+    struct PayloadDigest {
+        var hex: String
+        var base64: String
+
+        init(_ body: ByteBuffer) {
+            let digest = body.withUnsafeReadableBytes { SHA256.hash(data: $0) }
+            hex = SigV4Signer.hex(digest)
+            base64 = Data(digest).base64EncodedString()
+        }
     }
 
     /// Completes a multipart upload from its parts; returns the object's ETag.
@@ -194,7 +203,7 @@ public final class S3Client: Sendable {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         for part in parts.sorted(by: { $0.number < $1.number }) {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(XMLEscape.escape(part.etag))</ETag>"
-                + "<ChecksumCRC32>\(part.checksumCRC32)</ChecksumCRC32></Part>"
+                + "<ChecksumSHA256>\(part.checksumSHA256)</ChecksumSHA256></Part>"
         }
         xml += "</CompleteMultipartUpload>"
         var headers = [("Content-Type", "application/xml")]
@@ -318,12 +327,15 @@ public final class S3Client: Sendable {
                 operation: operation, bucket: bucket, key: key, region: configuration.region)
     }
 
+    /// `payloadHash`, when the caller has it, saves hashing the body again (on every retry).
     private func send(
         _ operation: String, _ method: String, bucket: String, key: String?, query: [(String, String)] = [],
-        headers: [(String, String)] = [], body: ByteBuffer? = nil
+        headers: [(String, String)] = [], body: ByteBuffer? = nil, payloadHash: String? = nil
     ) async throws -> Response {
-        try await withRetries(operation, bucket: bucket, key: key) {
-            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: query, headers: headers, body: body)
+        let payloadHash = payloadHash ?? body.map { PayloadDigest($0).hex } ?? SigV4Signer.emptyPayloadHash
+        return try await withRetries(operation, bucket: bucket, key: key) {
+            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: query, headers: headers, body: body,
+                                                  payloadHash: payloadHash)
             // AsyncHTTPClient's deadline ends with the response head: the body has its own.
             let data: ByteBuffer
             do {
@@ -344,7 +356,8 @@ public final class S3Client: Sendable {
 
     private func sendStreaming(_ operation: String, _ method: String, bucket: String, key: String?) async throws -> (Int, HTTPHeaders, HTTPClientResponse.Body) {
         try await withRetries(operation, bucket: bucket, key: key) {
-            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: [], headers: [], body: nil)
+            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: [], headers: [], body: nil,
+                                                  payloadHash: SigV4Signer.emptyPayloadHash)
             let status = Int(response.status.code)
             guard (200..<300).contains(status) else {
                 let data = try await response.body.collect(upTo: 1024 * 1024)
@@ -356,10 +369,9 @@ public final class S3Client: Sendable {
 
     private func execute(
         _ operation: String, _ method: String, bucket: String, key: String?, query: [(String, String)],
-        headers: [(String, String)], body: ByteBuffer?
+        headers: [(String, String)], body: ByteBuffer?, payloadHash: String
     ) async throws -> HTTPClientResponse {
         let target = location(bucket: bucket, key: key)
-        let payloadHash = body.map { buffer in buffer.withUnsafeReadableBytes { SigV4Signer.hex(SHA256.hash(data: $0)) } } ?? SigV4Signer.emptyPayloadHash
         let signed = signer.signedHeaders(
             for: .init(method: method, host: target.host, path: target.path, query: query, headers: headers),
             payloadHash: payloadHash, date: Date())

@@ -85,7 +85,6 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         LoggingSetup.bootstrap(level: logLevel, format: logFormat)
-        AllocatorTuning.returnLargeBuffersToTheSystem()
         let logger = Logger(label: "talos-etcd-backup")
 
         var configuration: KubernetesConfiguration

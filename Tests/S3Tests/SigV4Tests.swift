@@ -74,25 +74,6 @@ struct SigV4Tests {
     }
 }
 
-@Suite("CRC-32")
-struct CRC32Tests {
-    @Test("matches the standard check value and zlib")
-    func checkValue() {
-        var crc = CRC32()
-        Array("123456789".utf8).withUnsafeBytes { crc.update($0) }
-        #expect(crc.value == 0xCBF4_3926)
-        #expect(crc.base64 == "y/Q5Jg==")
-        var incremental = CRC32()
-        let bytes = (0..<100_003).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        bytes[..<50_001].withUnsafeBytes { incremental.update($0) }
-        bytes[50_001...].withUnsafeBytes { incremental.update($0) }
-        var whole = CRC32()
-        bytes.withUnsafeBytes { whole.update($0) }
-        #expect(incremental.value == whole.value)
-        #expect(whole.value == 0xAC54_5A15)  // zlib.crc32 of the same bytes
-    }
-}
-
 @Suite("S3 addressing")
 struct AddressingTests {
     let credentials = S3Credentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret")
