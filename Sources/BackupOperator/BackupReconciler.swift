@@ -153,7 +153,7 @@ public final class BackupReconciler: Reconciler {
         } catch is AttemptSuperseded {
             return .done
         }
-        await events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
+        events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
                             note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
 
         do {
@@ -201,7 +201,7 @@ public final class BackupReconciler: Reconciler {
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
             }
-            await events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup",
+            events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup",
                                 note: "attempt \(attempt) of \(Self.maxAttempts) failed: \(failure.message); retrying")
             return .requeue(after: clock.realDuration(of: delay))
         }
@@ -298,7 +298,7 @@ public final class BackupReconciler: Reconciler {
             object.status = status
         }
         logger.info("backup stored", metadata: ["backup": "\(backup.key)", "object": "s3://\(bucket)/\(objectKey)", "size": "\(stored.size)", "node": "\(stored.node)"])
-        await events.record(.init(backup), type: .normal, reason: ConditionReason.succeeded, action: "Backup",
+        events.record(.init(backup), type: .normal, reason: ConditionReason.succeeded, action: "Backup",
                             note: "stored s3://\(bucket)/\(objectKey) (\(stored.size) bytes, sha256 \(stored.sha256)) from node \(stored.node)")
     }
 
@@ -325,7 +325,7 @@ public final class BackupReconciler: Reconciler {
             object.status = status
         }
         logger.error("backup failed", metadata: ["backup": "\(backup.key)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
-        await events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup", note: "backup failed: \(message)")
+        events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup", note: "backup failed: \(message)")
     }
 
     // MARK: Deletion
@@ -340,24 +340,24 @@ public final class BackupReconciler: Reconciler {
                 var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
                 destination.bucket = bucket
                 try await transfer.delete(destination, owner: backup.metadata.uid ?? "")
-                await events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: "Delete", note: "deleted \(object)")
+                events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: "Delete", note: "deleted \(object)")
             } catch where Task.isCancelled {
                 throw CancellationError()
             } catch {
                 let failure = BackupFailure.classify(error)
                 guard BackupFailure.isPermanentStoreFailure(error) else {
-                    await events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
+                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
                                         note: "could not delete \(object): \(failure.message); retrying")
                     throw failure  // transient: the work queue retries with backoff
                 }
                 let deleted = backup.metadata.deletionTimestamp?.date ?? clock.now()
                 let giveUpAt = deleted + objectDeletionTimeout
                 if clock.now() < giveUpAt {
-                    await events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
+                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
                                         note: "could not delete \(object): \(failure.message); retrying until \(KubeTime(giveUpAt)), then the object is left in the store")
                     return .requeue(after: clock.realDuration(of: min(giveUpAt.timeIntervalSince(clock.now()), objectDeletionTimeout / 10)))
                 }
-                await events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: "Delete",
+                events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: "Delete",
                                     note: "\(object) was left in the store: \(failure.message); delete it by hand or with a bucket lifecycle rule")
                 logger.error("backup deleted; its object was left in the store", metadata: ["backup": "\(backup.key)", "object": "\(object)", "reason": "\(failure.message)"])
             }

@@ -68,7 +68,7 @@ public struct ScheduleReconciler: Reconciler {
                 conditions.set(type: ConditionType.ready, status: .false, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
                 status.conditions = conditions
             } onChange: {
-                await events.record(.init(schedule), type: .warning, reason: invalid.reason, action: "Validate", note: invalid.message)
+                events.record(.init(schedule), type: .warning, reason: invalid.reason, action: "Validate", note: invalid.message)
             }
             return .done
         }
@@ -100,7 +100,7 @@ public struct ScheduleReconciler: Reconciler {
         var creationFailure: BackupFailure?
         if let due = cron.lastRun(atOrBefore: now, after: earliest) {
             if let deadline = spec.startingDeadlineSeconds, now.timeIntervalSince(due) > Double(deadline) {
-                await events.record(.init(schedule), type: .warning, reason: ConditionReason.missedSchedule, action: "Schedule",
+                events.record(.init(schedule), type: .warning, reason: ConditionReason.missedSchedule, action: "Schedule",
                                     note: "skipped the run of \(KubeTime(due)): more than startingDeadlineSeconds (\(deadline)) late")
             } else if spec.effectiveConcurrencyPolicy == .forbid, !active.isEmpty {
                 logger.info("run held: a backup of this schedule is still active (concurrencyPolicy Forbid)",
@@ -134,7 +134,7 @@ public struct ScheduleReconciler: Reconciler {
             status.conditions = conditions
         }
         if let creationFailure {
-            await events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: "Schedule", note: creationFailure.message)
+            events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: "Schedule", note: creationFailure.message)
             throw creationFailure
         }
         guard let next else { return .done }
@@ -199,7 +199,7 @@ public struct ScheduleReconciler: Reconciler {
                 // Already gone (or replaced): nothing to prune.
             }
             let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup beyond retention"
-            await events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: "Prune", note: "deleted \(kind) \(name)")
+            events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: "Prune", note: "deleted \(kind) \(name)")
         }
         let removed = Set(doomed.compactMap(\.metadata.name))
         return children.filter { !removed.contains($0.metadata.name ?? "") }
@@ -221,7 +221,7 @@ public struct ScheduleReconciler: Reconciler {
         do {
             _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])
-            await events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: "Schedule",
+            events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: "Schedule",
                                 note: "created backup \(name) for the run of \(KubeTime(time))")
         } catch let error as KubernetesError where error.isAlreadyExists {
             logger.info("backup for this run already exists", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)"])

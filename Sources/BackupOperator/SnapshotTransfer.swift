@@ -101,10 +101,17 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                             client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
                             metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
                         uploader.onlyIfAbsent = true
+                        // The stream hashes what it releases while checking the trailer: one
+                        // SHA-256 pass gives the object's hash, so the uploader does not hash it.
+                        uploader.hashesObject = false
+                        let digest = SnapshotDigest()
                         let result = try await uploader.upload(
-                            ObservedChunks(base: stream, observe: progressed),
+                            ObservedChunks(base: stream.reportingDigest(to: digest), observe: progressed),
                             bucket: destination.bucket, key: destination.key, sizeHint: source.status.map { Int64($0.dbSize) })
-                        return StoredBackup(node: source.node, size: result.size, sha256: result.sha256)
+                        guard let sha256 = digest.sha256 else {
+                            throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its digest")
+                        }
+                        return StoredBackup(node: source.node, size: result.size, sha256: SigV4Signer.hex(sha256))
                     }
                 }
             } catch let error as S3Error where error.kind == .preconditionFailed {

@@ -44,7 +44,7 @@ public struct TalosBackupOperator: Service, Sendable {
     /// Schedules reconciled at once. A schedule's reconcile is a few API requests, so many
     /// run side by side: 1,000 schedules ticking together must each get their backup within a
     /// second (DESIGN.md section 6; `scripts/benchmark-operator`).
-    static let scheduleWorkers = 16
+    static let scheduleWorkers = 32
 
     /// What runs: the informers, the two controllers, leader election; add services (metrics,
     /// health) to it before ``run()``.
@@ -59,6 +59,7 @@ public struct TalosBackupOperator: Service, Sendable {
         }
         let events = EventRecorder(client: client, reportingController: "talos.alperen.cloud/\(Self.name)", reportingInstance: manager.identity,
                                    fallback: fallback, logger: logger)
+        manager.add(events)  // sends the Events the reconcilers queue, and drains them last on shutdown
         let schedules = manager.informer(TalosEtcdBackupSchedule.self)
         let backups = manager.informer(TalosEtcdBackup.self)
 

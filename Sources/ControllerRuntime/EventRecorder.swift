@@ -1,13 +1,20 @@
 import Foundation
 import KubernetesClient
 import Logging
+import Deadline
 import OrderedCollections
+import ServiceLifecycle
 import Synchronization
 
 /// Records `events.k8s.io/v1` Events about objects, as `kubectl describe` and
 /// `kubectl events` show them. A repeat of the same event (same object, type, reason, action
 /// and note) updates the first one's `series.count` instead of creating another object.
-/// Recording never fails the caller: a failure is logged.
+///
+/// Recording never fails or holds the caller, as client-go's broadcaster: ``record(_:type:reason:action:note:)``
+/// queues the event (at most ``queueCapacity``, 1,000 as client-go's; beyond that events are
+/// dropped, counted in ``droppedEvents`` and logged) and ``run()``, a service of the manager,
+/// sends them one after another; a failure to send is logged. A reconcile therefore never
+/// waits for an Event write. On a graceful shutdown what is queued is still sent.
 ///
 /// An Event must live in the namespace of the object it regards; when that namespace refuses
 /// new content (it is being deleted) or is gone, the Event goes to ``fallback`` (an object in
@@ -17,7 +24,7 @@ import Synchronization
 /// The series it remembers are a bounded LRU (``seriesCapacity``, 4,096 as in client-go's
 /// event correlator): an operator that reports many distinct events keeps flat memory; a
 /// repeat of a forgotten event starts a new Event object.
-public final class EventRecorder: Sendable {
+public final class EventRecorder: Service, Sendable {
     public enum EventType: String, Sendable { case normal = "Normal", warning = "Warning" }
 
     /// The object an event is about.
@@ -50,6 +57,24 @@ public final class EventRecorder: Sendable {
         var note: String
     }
 
+    /// An event waiting to be sent.
+    private struct Pending: Sendable {
+        var regarding: Regarding
+        var type: EventType
+        var reason: String
+        var action: String
+        var note: String
+        var time: Date
+    }
+
+    public static let defaultQueueCapacity = 1_000
+    public let queueCapacity: Int
+    private let queue: AsyncStream<Pending>
+    private let input: AsyncStream<Pending>.Continuation
+    /// Events queued or being sent, and the ``flush()`` callers waiting for none.
+    private let unsent = Mutex<(count: Int, waiting: [Latch])>((0, []))
+    private let dropped = Atomic<Int>(0)
+
     private let client: any KubernetesAPI
     private let controller: String
     private let instance: String
@@ -60,7 +85,9 @@ public final class EventRecorder: Sendable {
     public let fallback: Regarding?
 
     public init(client: any KubernetesAPI, reportingController: String, reportingInstance: String, seriesCapacity: Int = 4_096,
-                fallback: Regarding? = nil, logger: Logger = Logger(label: "events")) {
+                queueCapacity: Int = defaultQueueCapacity, fallback: Regarding? = nil, logger: Logger = Logger(label: "events")) {
+        self.queueCapacity = max(1, queueCapacity)
+        (queue, input) = AsyncStream.makeStream(of: Pending.self, bufferingPolicy: .bufferingOldest(self.queueCapacity))
         self.client = client
         self.fallback = fallback
         self.controller = reportingController
@@ -81,10 +108,59 @@ public final class EventRecorder: Sendable {
         }
     }
 
-    public func record(_ regarding: Regarding, type: EventType, reason: String, action: String, note: String) async {
-        let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: String(note.prefix(1024)))
+    /// Events dropped so far because the queue was full (or the recorder had stopped).
+    public var droppedEvents: Int { dropped.load(ordering: .relaxed) }
+
+    /// Queues an event about `regarding`; returns at once.
+    public func record(_ regarding: Regarding, type: EventType, reason: String, action: String, note: String) {
+        unsent.withLock { $0.count += 1 }
+        let result = input.yield(Pending(regarding: regarding, type: type, reason: reason, action: action, note: note, time: Date()))
+        if case .enqueued = result { return }
+        dropped.add(1, ordering: .relaxed)
+        logger.warning("event dropped: the event queue is full", metadata: ["reason": "\(reason)", "object": "\(regarding.namespace ?? "")/\(regarding.name)"])
+        sent()
+    }
+
+    /// Sends queued events until cancelled, or, after a graceful shutdown, until the queue is
+    /// empty.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await event in queue {
+                await send(event)
+                sent()
+            }
+        } onGracefulShutdown: { [input] in
+            input.finish()
+        }
+    }
+
+    /// Returns once every event recorded so far has been sent (or dropped), or when the calling
+    /// task is cancelled. For tests and for draining.
+    public func flush() async {
+        let gate = unsent.withLock { state -> Latch? in
+            guard state.count > 0 else { return nil }
+            let gate = Latch()
+            state.waiting.append(gate)
+            return gate
+        }
+        await gate?.wait()
+    }
+
+    private func sent() {
+        let gates = unsent.withLock { state -> [Latch] in
+            state.count -= 1
+            guard state.count == 0 else { return [] }
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for gate in gates { gate.open() }
+    }
+
+    private func send(_ pending: Pending) async {
+        let (regarding, type, reason, action) = (pending.regarding, pending.type, pending.reason, pending.action)
+        let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: String(pending.note.prefix(1024)))
         let namespace = regarding.namespace ?? "default"
-        let now = MicroTime(Date())
+        let now = MicroTime(pending.time)
         if let existing = series.withLock({ $0[key] }) {
             let count = existing.count + 1
             let patch: JSONValue = ["series": ["count": .integer(Int64(count)), "lastObservedTime": .string(now.description)]]

@@ -11,8 +11,12 @@ public struct S3UploadResult: Sendable, Equatable {
     /// 0 when the object went up as one PutObject.
     public var partCount: Int
     public var etag: String
-    /// Hex SHA-256 of every byte uploaded.
-    public var sha256: String
+    /// Hex SHA-256 of every byte uploaded; nil when the uploader was told not to hash
+    /// (``MultipartUploader/hashesObject``: the caller hashes the bytes already).
+    public var sha256: String?
+    /// Part buffers the upload created: at most parts in flight + 1 (more only if part sizes
+    /// grew past 1,000 parts).
+    public var partBuffers: Int
 }
 
 /// Streams bytes of unknown total length into one S3 object with bounded memory.
@@ -40,6 +44,10 @@ public struct MultipartUploader: Sendable {
     public var partSize: Int
     public var maxConcurrentParts: Int
     public var metadata: [String: String]
+    /// Whether the upload computes the object's SHA-256 (``S3UploadResult/sha256``). A caller
+    /// that hashes the same bytes on the way in turns it off, so each byte is hashed once for
+    /// the object (and once more per part, for the signature and checksum).
+    public var hashesObject = true
     /// Parts an upload may have: S3's limit, 10,000 (lowered only by tests of the limit).
     public var partLimit = maximumParts
     /// Write the object only if none exists at the key (`If-None-Match: *` on the final
@@ -71,24 +79,21 @@ public struct MultipartUploader: Sendable {
             let needed = Int((sizeHint + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
             base = max(base, min(needed, Self.maximumPartSize))
         }
-        var hasher = SHA256()
+        var hasher: SHA256? = hashesObject ? SHA256() : nil
         var size: Int64 = 0
         var partNumber = 1
-        var buffer = ByteBufferAllocator().buffer(capacity: 0)
+        var pool = PartBuffers()
+        var buffer = pool.take(capacity: Self.partSize(number: 1, base: base))
         var uploadID: String?
-        /// Buffers of parts that went up, cleared, for the next parts.
-        var free: [ByteBuffer] = []
 
         do {
-            return try await withThrowingTaskGroup(of: (S3Client.UploadedPart, ByteBuffer).self) { group in
+            return try await withThrowingTaskGroup(of: FinishedPart.self) { group in
                 var inFlight = 0
                 var parts: [S3Client.UploadedPart] = []
 
-                func collect(_ done: (S3Client.UploadedPart, ByteBuffer)) {
-                    parts.append(done.0)
-                    var reusable = done.1
-                    reusable.clear()
-                    free.append(reusable)
+                func collect(_ done: inout FinishedPart) {
+                    parts.append(done.uploaded)
+                    pool.giveBack(&done.buffer)
                     inFlight -= 1
                 }
 
@@ -101,12 +106,13 @@ public struct MultipartUploader: Sendable {
                     if uploadID == nil {
                         uploadID = try await client.createMultipartUpload(bucket: bucket, key: key, metadata: metadata)
                     }
-                    if inFlight >= maxConcurrentParts, let done = try await group.next() {
-                        collect(done)
+                    if inFlight >= maxConcurrentParts, var done = try await group.next() {
+                        collect(&done)
                     }
                     let id = uploadID!
                     group.addTask { [client] in
-                        (try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part), part)
+                        let uploaded = try await client.uploadPart(bucket: bucket, key: key, uploadID: id, partNumber: number, body: part)
+                        return FinishedPart(uploaded: uploaded, buffer: part)
                     }
                     inFlight += 1
                 }
@@ -114,36 +120,39 @@ public struct MultipartUploader: Sendable {
                 for try await chunk in chunks {
                     var chunk = chunk
                     size += Int64(chunk.readableBytes)
-                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    if hasher != nil { chunk.withUnsafeReadableBytes { hasher!.update(bufferPointer: $0) } }
                     while chunk.readableBytes > 0 {
                         let target = Self.partSize(number: partNumber, base: base)
-                        if buffer.capacity < target { buffer.reserveCapacity(target) }
+                        if buffer.capacity < target { pool.grow(&buffer, to: target) }
                         let take = min(chunk.readableBytes, target - buffer.readableBytes)
                         var slice = chunk.readSlice(length: take)!
                         buffer.writeBuffer(&slice)
                         if buffer.readableBytes == target {
+                            // The part goes to its task; this loop keeps no reference to it,
+                            // and takes the next buffer only once a slot is free (send waits).
                             let full = buffer
-                            buffer = ByteBufferAllocator().buffer(capacity: 0)  // holds no storage
+                            buffer = ByteBuffer()
                             try await send(full, number: partNumber)
                             partNumber += 1
-                            buffer = free.popLast() ?? buffer
+                            buffer = pool.take(capacity: Self.partSize(number: partNumber, base: base))
                         }
                     }
                 }
-                let digest = SigV4Signer.hex(hasher.finalize())
+                let digest = hasher.map { SigV4Signer.hex($0.finalize()) }
 
                 guard uploadID != nil else {
                     // Smaller than one part: a single PutObject.
                     let etag = try await client.putObject(bucket: bucket, key: key, body: buffer, metadata: metadata, ifNoneMatch: onlyIfAbsent)
-                    return S3UploadResult(bucket: bucket, key: key, size: size, partCount: 0, etag: etag, sha256: digest)
+                    return S3UploadResult(bucket: bucket, key: key, size: size, partCount: 0, etag: etag, sha256: digest,
+                                          partBuffers: pool.storagesCreated)
                 }
                 if buffer.readableBytes > 0 {
                     try await send(buffer, number: partNumber)
-                    buffer = ByteBufferAllocator().buffer(capacity: 0)
                 }
-                while let done = try await group.next() { collect(done) }
+                while var done = try await group.next() { collect(&done) }
                 let etag = try await client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID!, parts: parts, ifNoneMatch: onlyIfAbsent)
-                return S3UploadResult(bucket: bucket, key: key, size: size, partCount: parts.count, etag: etag, sha256: digest)
+                return S3UploadResult(bucket: bucket, key: key, size: size, partCount: parts.count, etag: etag, sha256: digest,
+                                      partBuffers: pool.storagesCreated)
             }
         } catch {
             if let uploadID { await abort(bucket: bucket, key: key, uploadID: uploadID, cause: error) }
@@ -173,5 +182,48 @@ public struct MultipartUploader: Sendable {
                 logger.warning("could not check for stray multipart uploads of the key", metadata: ["key": "\(key)", "error": "\(error)"])
             }
         }.value
+    }
+}
+
+/// An uploaded part and its buffer, handed back for the next part.
+struct FinishedPart: Sendable {
+    var uploaded: S3Client.UploadedPart
+    var buffer: ByteBuffer?
+}
+
+/// The part buffers of one upload: a buffer whose part went up is cleared and filled again, so
+/// an upload holds at most parts in flight + 1 of them. It counts the storages it had to
+/// create, so a test can check the bound: a buffer handed back while something else still
+/// referenced it would be copied on its next write, and that copy counts too.
+struct PartBuffers {
+    private var free: [ByteBuffer] = []
+    private(set) var storagesCreated = 0
+
+    mutating func take(capacity: Int) -> ByteBuffer {
+        if var reused = free.popLast() {
+            if reused.capacity < capacity { grow(&reused, to: capacity) }
+            return reused
+        }
+        storagesCreated += 1
+        return ByteBufferAllocator().buffer(capacity: capacity)
+    }
+
+    /// Takes `buffer` out of `slot` (leaving no other reference here) for a later part.
+    mutating func giveBack(_ slot: inout ByteBuffer?) {
+        guard var buffer = slot.take() else { return }
+        let before = Self.storageAddress(of: buffer)
+        buffer.clear()
+        // Writable access copies the storage if another reference to it still exists.
+        if buffer.withUnsafeMutableWritableBytes({ UInt(bitPattern: $0.baseAddress) }) != before { storagesCreated += 1 }
+        free.append(buffer)
+    }
+
+    mutating func grow(_ buffer: inout ByteBuffer, to capacity: Int) {
+        buffer.reserveCapacity(capacity)
+        storagesCreated += 1
+    }
+
+    private static func storageAddress(of buffer: ByteBuffer) -> UInt {
+        buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } - UInt(buffer.readerIndex)
     }
 }

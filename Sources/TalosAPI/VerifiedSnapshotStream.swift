@@ -1,5 +1,20 @@
 import Crypto
 import NIOCore
+import Synchronization
+
+/// Receives the SHA-256 of everything a ``VerifiedSnapshotStream`` released, trailer
+/// included (the stored object's hash), computed in the same pass as the trailer check: a
+/// consumer that stores the bytes need not hash them again.
+public final class SnapshotDigest: Sendable {
+    private let value = Mutex<[UInt8]?>(nil)
+
+    public init() {}
+
+    /// Set once the stream has ended and its trailer matched; nil before.
+    public var sha256: [UInt8]? { value.withLock { $0 } }
+
+    func set(_ digest: [UInt8]) { value.withLock { $0 = digest } }
+}
 
 /// The snapshot was not what etcd sent: its trailing SHA-256 does not match, or it is too
 /// short to carry one, or the stream broke before the end.
@@ -23,24 +38,30 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
     let base: Base
 
     let onFirst: (@Sendable () -> Void)?
+    let digest: SnapshotDigest?
 
     public init(_ base: Base) {
-        self.base = base
-        self.onFirst = nil
+        self.init(base, onFirst: nil, digest: nil)
     }
 
-    private init(_ base: Base, onFirst: (@Sendable () -> Void)?) {
+    private init(_ base: Base, onFirst: (@Sendable () -> Void)?, digest: SnapshotDigest?) {
         self.base = base
         self.onFirst = onFirst
+        self.digest = digest
     }
 
     /// The same stream, calling `action` when the first bytes arrive from the source.
     public func onFirstChunk(_ action: @escaping @Sendable () -> Void) -> Self {
-        Self(base, onFirst: action)
+        Self(base, onFirst: action, digest: digest)
+    }
+
+    /// The same stream, handing the SHA-256 of all it released to `digest` at its end.
+    public func reportingDigest(to digest: SnapshotDigest) -> Self {
+        Self(base, onFirst: onFirst, digest: digest)
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: base.makeAsyncIterator(), onFirst: onFirst)
+        Iterator(base: base.makeAsyncIterator(), onFirst: onFirst, digest: digest)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
@@ -53,10 +74,12 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
         public private(set) var verifiedSize: Int?
 
         var onFirst: (@Sendable () -> Void)?
+        let digest: SnapshotDigest?
 
-        init(base: Base.AsyncIterator, onFirst: (@Sendable () -> Void)?) {
+        init(base: Base.AsyncIterator, onFirst: (@Sendable () -> Void)?, digest: SnapshotDigest?) {
             self.base = base
             self.onFirst = onFirst
+            self.digest = digest
         }
 
         /// Bytes already known to be releasable, handed out before reading further.
@@ -104,10 +127,15 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
             guard held.readableBytes == 32 else {
                 throw SnapshotCorrupt(reason: "the stream ended after \(totalReleased + held.readableBytes) bytes, too short to carry the 32-byte SHA-256 trailer")
             }
+            var whole = hasher  // the contents' hash state, to go on with the trailer
             let expected = Array(hasher.finalize())
             let trailer = held.getBytes(at: held.readerIndex, length: 32)!
             guard expected == trailer else {
                 throw SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer")
+            }
+            if let digest {
+                whole.update(data: trailer)
+                digest.set(Array(whole.finalize()))
             }
             return held
         }

@@ -60,6 +60,8 @@ public final class TalosTestServer: Sendable {
 
     struct State {
         var syntheticSnapshotSize: Int?
+        /// Bytes per message of a snapshot stream (Talos sends 1,024).
+        var messageSize = TalosTestServer.talosMessageSize
         var fault = Fault.none
         var roles: [String: String] = [:]
         var cancelledSnapshots = 0
@@ -104,6 +106,15 @@ public final class TalosTestServer: Sendable {
     /// snapshot, produced as they are sent: for measuring the client on snapshots larger than
     /// a test etcd holds. nil serves real snapshots again.
     public func serveSyntheticSnapshots(size: Int?) { state.withLock { $0.syntheticSnapshotSize = size } }
+
+    /// Bytes per `common.Data` message of a snapshot stream: what Talos' machined sends
+    /// (EtcdSnapshot reads etcd's snapshot through `pkg/chunker/stream`, whose default chunk
+    /// is 1,024 bytes), so a client meets as many messages as it would in production.
+    public static let talosMessageSize = 1024
+
+    /// Sends snapshots in messages of `size` bytes instead (a benchmark that isolates what
+    /// follows the stream).
+    public func setMessageSize(_ size: Int) { state.withLock { $0.messageSize = max(1, size) } }
 
     /// The `node` metadata of each EtcdSnapshot call, in order ("" for a call without one).
     public var snapshotNodes: [String] { state.withLock { $0.snapshotNodes } }
@@ -250,7 +261,7 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
         var snapshot = try await takeSnapshot()
         let fault = server.state.withLock { $0.fault }
         if fault == .corruptByte { snapshot[snapshot.count / 2] ^= 0x01 }
-        let chunk = 256 * 1024
+        let chunk = server.state.withLock { $0.messageSize }
         var offset = 0
         do {
             while offset < snapshot.count {
@@ -353,6 +364,7 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
         var state: UInt64 = 0x2545_F491_4F6C_DD1D
         var sent = 0
         let chunk = 1 << 20
+        let messageSize = server.state.withLock { $0.messageSize }
         var buffer = [UInt8](repeating: 0, count: chunk)
         while sent < size {
             let count = min(chunk, size - sent)
@@ -365,10 +377,15 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
                     words[index] = state
                 }
             }
-            var message = Common_Data()
-            message.bytes = Data(buffer[0..<count])
-            hasher.update(data: message.bytes)
-            try await response.write(message)
+            hasher.update(data: buffer[0..<count])
+            var offset = 0
+            while offset < count {
+                let end = min(offset + messageSize, count)
+                var message = Common_Data()
+                message.bytes = Data(buffer[offset..<end])
+                try await response.write(message)
+                offset = end
+            }
             try await Self.pace(count, fault)
             sent += count
         }

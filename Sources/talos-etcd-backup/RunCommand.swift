@@ -55,7 +55,7 @@ struct RunCommand: AsyncParsableCommand {
     var maxConcurrentBackups: Int = 2
 
     @Option(name: .customLong("kube-api-qps"), help: "Client-side limit on requests per second to the API server (sustained).")
-    var kubeAPIQPS: Double = 1000
+    var kubeAPIQPS: Double = 200
 
     @Option(name: .customLong("kube-api-burst"), help: "Client-side limit on requests to the API server (burst).")
     var kubeAPIBurst: Int = 5000

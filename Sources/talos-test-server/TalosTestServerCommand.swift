@@ -23,9 +23,13 @@ struct TalosTestServerCommand: AsyncParsableCommand {
     @Option(help: "Serve generated snapshots of this many MiB instead of real ones (for benchmarks).")
     var syntheticSnapshotMib: Int?
 
+    @Option(help: "Bytes per message of a snapshot stream (default: 1024, as Talos sends them).")
+    var messageBytes: Int = TalosTestServer.talosMessageSize
+
     func run() async throws {
         let server = try TalosTestServer(etcdEndpoint: etcdEndpoint, port: port)
         server.serveSyntheticSnapshots(size: syntheticSnapshotMib.map { $0 * 1024 * 1024 })
+        server.setMessageSize(messageBytes)
         let directory = URL(fileURLWithPath: pkiDir)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

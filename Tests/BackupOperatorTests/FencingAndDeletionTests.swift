@@ -45,7 +45,8 @@ extension BackupReconcilerTests {
     }
 
     func eventNotes(_ setup: Setup, reason: String) async throws -> [String] {
-        try await setup.environment.client.listAll(GenericObject.self, .events, namespace: "default").items.compactMap { event in
+        await setup.environment.events.flush()
+        return try await setup.environment.client.listAll(GenericObject.self, .events, namespace: "default").items.compactMap { event in
             guard event.raw["reason"] == .string(reason), case .string(let note)? = event.raw["note"] else { return nil }
             return note
         }

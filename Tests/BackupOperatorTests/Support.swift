@@ -39,6 +39,7 @@ struct ReconcilerEnvironment: Sendable {
                 time: Locked(Date()))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await environment.backups.run() }
+                group.addTask { try await environment.events.run() }
                 await environment.backups.waitForSync()
                 try await body(environment)
                 group.cancelAll()
@@ -65,8 +66,10 @@ struct ReconcilerEnvironment: Sendable {
         try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
     }
 
+    /// The reasons of the Events recorded so far (after those queued have been sent).
     func eventReasons() async throws -> [String] {
-        try await client.listAll(GenericObject.self, .events, namespace: namespace).items.compactMap { event in
+        await events.flush()
+        return try await client.listAll(GenericObject.self, .events, namespace: namespace).items.compactMap { event in
             if case .string(let reason)? = event.raw["reason"] { reason } else { nil }
         }
     }

@@ -1,4 +1,5 @@
 import ControllerRuntime
+import ServiceLifecycle
 import Foundation
 import KubernetesClient
 import KubernetesTesting
@@ -325,11 +326,14 @@ struct EventRecorderTests {
         try await withServer { _, client in
             let object = try await client.create(ConfigMap("subject"), ConfigMap.resourceType, namespace: "default")
             let recorder = EventRecorder(client: client, reportingController: "talos.alperen.cloud/etcd-backup", reportingInstance: "test", logger: quietLogger("e"))
+            let sending = Task { try await recorder.run() }
+            defer { sending.cancel() }
             let regarding = EventRecorder.Regarding(object)
             for _ in 0..<3 {
-                await recorder.record(regarding, type: .warning, reason: "CredentialsNotFound", action: "Backup", note: "Secret default/x has no key y")
+                recorder.record(regarding, type: .warning, reason: "CredentialsNotFound", action: "Backup", note: "Secret default/x has no key y")
             }
-            await recorder.record(regarding, type: .normal, reason: "BackupStarted", action: "Backup", note: "started")
+            recorder.record(regarding, type: .normal, reason: "BackupStarted", action: "Backup", note: "started")
+            await recorder.flush()
             let events = try await client.list(GenericObject.self, .events, namespace: "default").items
             #expect(events.count == 2)
             let warning = try #require(events.first { $0["reason"] == "CredentialsNotFound" })
@@ -345,27 +349,50 @@ struct EventRecorderTests {
         try await withServer { _, client in
             #expect(EventRecorder(client: client, reportingController: "c", reportingInstance: "test").seriesCapacity == 4_096,
                     "client-go's event cache size")
-            let recorder = EventRecorder(client: client, reportingController: "c", reportingInstance: "test", seriesCapacity: 100, logger: quietLogger("e"))
+            let recorder = EventRecorder(client: client, reportingController: "c", reportingInstance: "test", seriesCapacity: 100,
+                                         queueCapacity: 10_000, logger: quietLogger("e"))
+            let sending = Task { try await recorder.run() }
+            defer { sending.cancel() }
             let regarding = EventRecorder.Regarding(apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "subject", uid: nil)
-            await recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept")
-            // 500 distinct notes, the kept one repeated now and then: it stays recently used.
-            await withTaskGroup(of: Void.self) { group in
-                for worker in 0..<8 {
-                    group.addTask {
-                        for index in stride(from: worker, to: 500, by: 8) {
-                            await recorder.record(regarding, type: .normal, reason: "Distinct", action: "Test", note: "event \(index)")
-                            if index % 50 == 0 { await recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept") }
-                        }
-                    }
-                }
+            recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept")
+            // 500 distinct notes, the kept one repeated every 50: it stays recently used.
+            for index in 0..<500 {
+                recorder.record(regarding, type: .normal, reason: "Distinct", action: "Test", note: "event \(index)")
+                if index % 50 == 0 { recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept") }
             }
+            await recorder.flush()
             #expect(recorder.seriesCount == 100)
-            await recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept")
+            recorder.record(regarding, type: .warning, reason: "Kept", action: "Test", note: "kept")
+            await recorder.flush()
             let events = try await client.listAll(GenericObject.self, .events, namespace: "default").items
             let kept = events.filter { $0["reason"] == "Kept" }
             #expect(kept.count == 1, "the repeated series was never evicted")
             #expect(kept.first?["series"]?["count"] == 12)
             #expect(recorder.seriesCount == 100)
+        }
+    }
+
+    @Test("recording never waits for the API server: events queue, a full queue drops and counts, a graceful shutdown sends what is queued")
+    func queueing() async throws {
+        try await withServer { server, client in
+            let recorder = EventRecorder(client: client, reportingController: "c", reportingInstance: "test", queueCapacity: 3, logger: quietLogger("e"))
+            let regarding = EventRecorder.Regarding(apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "subject", uid: nil)
+            await server.setLatency(.seconds(2))
+            let started = ContinuousClock.now
+            for index in 0..<5 { recorder.record(regarding, type: .normal, reason: "Queued", action: "Test", note: "event \(index)") }
+            #expect(ContinuousClock.now - started < .milliseconds(100), "record returned without waiting for the slow server")
+            #expect(recorder.droppedEvents == 2, "a queue of 3 keeps the first three")
+            await server.setLatency(.zero)
+            let group = ServiceGroup(configuration: .init(services: [recorder], logger: quietLogger("group")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                await group.triggerGracefulShutdown()
+                try await tasks.next()
+            }
+            let notes = try await client.list(GenericObject.self, .events, namespace: "default").items.compactMap { event -> String? in
+                if case .string(let note)? = event["note"] { note } else { nil }
+            }
+            #expect(notes.sorted() == ["event 0", "event 1", "event 2"])
         }
     }
 }

@@ -54,9 +54,12 @@ struct SnapshotStreamTests {
     @Test("passes a real snapshot through unchanged, in any chunking; the result restores and serves the keys")
     func realSnapshotPasses() async throws {
         let snapshot = try await Self.realSnapshot()
+        let wholeSHA256 = Array(SHA256.hash(data: snapshot))
         for size in [1, 7, 31, 32, 33, 4096, snapshot.count] {
-            let passed = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: size)))
+            let digest = SnapshotDigest()
+            let passed = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: size)).reportingDigest(to: digest))
             #expect(passed == snapshot, "chunk size \(size)")
+            #expect(digest.sha256 == wholeSHA256, "the digest covers every byte released, trailer included (chunk size \(size))")
         }
         // What came out restores into a fresh etcd that serves the keys written before.
         let restored = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: 4096)))
@@ -79,10 +82,14 @@ struct SnapshotStreamTests {
             var corrupted = snapshot
             corrupted[position] ^= 0x01
             var released: [UInt8] = []
+            let digest = SnapshotDigest()
             await #expect(throws: SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer")) {
-                for try await chunk in VerifiedSnapshotStream(ChunkedBytes(data: corrupted, size: 1000)) { released += chunk.readableBytesView }
+                for try await chunk in VerifiedSnapshotStream(ChunkedBytes(data: corrupted, size: 1000)).reportingDigest(to: digest) {
+                    released += chunk.readableBytesView
+                }
             }
             #expect(released.count == snapshot.count - 32)  // everything but the trailer
+            #expect(digest.sha256 == nil, "a corrupt snapshot gets no digest")
         }
     }
 
