@@ -121,7 +121,7 @@ let package = Package(
         .target(
             name: "KubernetesTesting",
             dependencies: [
-                "KubernetesClient", "TestCertificates",
+                "KubernetesClient", "TestCertificates", "TestProcesses",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

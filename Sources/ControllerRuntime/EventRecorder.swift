@@ -49,7 +49,7 @@ public final class EventRecorder: Service, Sendable {
         }
     }
 
-    private struct SeriesKey: Hashable {
+    private struct SeriesKey: Hashable, Sendable {
         var regarding: Regarding
         var type: EventType
         var reason: String
@@ -57,13 +57,9 @@ public final class EventRecorder: Service, Sendable {
         var note: String
     }
 
-    /// An event waiting to be sent.
+    /// An event waiting to be sent: its series and when it happened.
     private struct Pending: Sendable {
-        var regarding: Regarding
-        var type: EventType
-        var reason: String
-        var action: String
-        var note: String
+        var key: SeriesKey
         var time: Date
     }
 
@@ -114,7 +110,8 @@ public final class EventRecorder: Service, Sendable {
     /// Queues an event about `regarding`; returns at once.
     public func record(_ regarding: Regarding, type: EventType, reason: String, action: String, note: String) {
         unsent.withLock { $0.count += 1 }
-        let result = input.yield(Pending(regarding: regarding, type: type, reason: reason, action: action, note: note, time: Date()))
+        let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: String(note.prefix(1024)))
+        let result = input.yield(Pending(key: key, time: Date()))
         if case .enqueued = result { return }
         dropped.add(1, ordering: .relaxed)
         logger.warning("event dropped: the event queue is full", metadata: ["reason": "\(reason)", "object": "\(regarding.namespace ?? "")/\(regarding.name)"])
@@ -157,8 +154,8 @@ public final class EventRecorder: Service, Sendable {
     }
 
     private func send(_ pending: Pending) async {
-        let (regarding, type, reason, action) = (pending.regarding, pending.type, pending.reason, pending.action)
-        let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: String(pending.note.prefix(1024)))
+        let key = pending.key
+        let (regarding, type, reason, action) = (key.regarding, key.type, key.reason, key.action)
         let namespace = regarding.namespace ?? "default"
         let now = MicroTime(pending.time)
         if let existing = series.withLock({ $0[key] }) {

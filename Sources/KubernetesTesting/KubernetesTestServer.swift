@@ -1,5 +1,5 @@
-import ConfigurationFiles
 import Foundation
+import TestProcesses
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -75,27 +75,10 @@ public final class KubernetesTestServer: Sendable {
     /// Starts the server, runs `body` with it listening, then stops it.
     public static func withRunning<T: Sendable>(_ options: Options = Options(), _ body: (KubernetesTestServer) async throws -> T) async throws -> T {
         let server = try KubernetesTestServer(options: options)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            let (listening, announce) = AsyncStream<Int>.makeStream()
-            group.addTask {
-                try await server.run { port in
-                    announce.yield(port)
-                    announce.finish()
-                }
-            }
-            var ports = listening.makeAsyncIterator()
-            guard await ports.next() != nil else {
-                try await group.waitForAll()
-                throw ConfigurationError(source: "kubernetes-test-server", problem: "stopped before listening")
-            }
-            do {
-                let result = try await body(server)
-                group.cancelAll()
-                return result
-            } catch {
-                group.cancelAll()
-                throw error
-            }
+        return try await whileServing("kubernetes-test-server", { listening in
+            try await server.run { _ in listening() }
+        }) {
+            try await body(server)
         }
     }
 

@@ -100,9 +100,12 @@ public struct VerifiedSnapshotStream<Base: AsyncSequence & Sendable>: AsyncSeque
                 if chunk.readableBytes >= 32 {
                     // The chunk's own last 32 bytes are the new held-back tail; everything
                     // before them is released without copying (a slice of the same storage).
+                    // The tail of a small chunk (Talos sends 1 KiB) is held as a slice too;
+                    // a large chunk's is copied, so its storage is not kept alive for 32 bytes.
                     let previous = held
                     let body = chunk.getSlice(at: chunk.readerIndex, length: chunk.readableBytes - 32)!
-                    held = ByteBuffer(buffer: chunk.getSlice(at: chunk.readerIndex + chunk.readableBytes - 32, length: 32)!)
+                    let tail = chunk.getSlice(at: chunk.readerIndex + chunk.readableBytes - 32, length: 32)!
+                    held = chunk.readableBytes <= 64 * 1024 ? tail : ByteBuffer(buffer: tail)
                     if previous.readableBytes > 0 {
                         if body.readableBytes > 0 { pending = body }
                         return release(previous)

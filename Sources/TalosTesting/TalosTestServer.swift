@@ -144,18 +144,10 @@ public final class TalosTestServer: Sendable {
     /// Runs `body` while the server listens on a free 127.0.0.1 port.
     public static func withRunning<T: Sendable>(etcdEndpoint: String, _ body: (TalosTestServer) async throws -> T) async throws -> T {
         let server = try TalosTestServer(etcdEndpoint: etcdEndpoint)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            let (listening, announce) = AsyncStream<Void>.makeStream()
-            group.addTask { try await server.run { announce.finish() } }
-            for await _ in listening {}
-            do {
-                let result = try await body(server)
-                group.cancelAll()
-                return result
-            } catch {
-                group.cancelAll()
-                throw error
-            }
+        return try await whileServing("talos-test-server", { listening in
+            try await server.run { listening() }
+        }) {
+            try await body(server)
         }
     }
 
