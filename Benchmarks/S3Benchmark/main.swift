@@ -12,17 +12,21 @@ let sizeMiB = Int(CommandLine.arguments.dropFirst().first ?? "1024")!
 let size = sizeMiB * 1024 * 1024
 
 
-/// 1 MiB chunks of pseudo-random bytes (xorshift), generated as they are consumed.
+/// 1 MiB chunks of pseudo-random bytes (xorshift), generated as they are consumed into one
+/// reused buffer (the uploader copies each chunk into its part and lets it go, so the storage
+/// is free again by the next call): the producer allocates nothing per chunk, and what the
+/// figures show is the uploader's own memory.
 struct Generated: AsyncSequence, Sendable {
     let length: Int
     struct AsyncIterator: AsyncIteratorProtocol {
         var remaining: Int
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
         mutating func next() async -> ByteBuffer? {
             guard remaining > 0 else { return nil }
             let count = Swift.min(1 << 20, remaining)
             remaining -= count
-            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            buffer.clear()
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
                 let words = pointer.bindMemory(to: UInt64.self)
                 for index in 0..<(count / 8) {

@@ -1,12 +1,14 @@
 import Deadline
 import DequeModule
+import HeapModule
 import KubernetesClient
 import Synchronization
 
 /// client-go's work queue semantics: a key waiting to be processed is queued once however
 /// often it is added; a key is never handed to two workers at once (added while in flight, it
-/// is queued again when the worker is done); delayed adds fire at their time from timers owned
-/// by ``runTimers()`` (no polling); per-key exponential backoff on errors (5 ms doubling to
+/// is queued again when the worker is done); delayed adds fire at their time from one timer
+/// loop, ``runTimers()``, over a heap of deadlines (no polling, and no task per delayed key:
+/// 1,000 schedules waiting for their next run cost one sleeping task); per-key exponential backoff on errors (5 ms doubling to
 /// 1000 s), reset by ``forget(_:)``; ``shutDown()`` wakes idle workers so they exit, while busy
 /// ones finish their key. Synchronous apart from waiting, so it can be shut down from a
 /// cancellation handler.
@@ -17,20 +19,29 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var processing = Set<Key>()
         var waiters: [CheckedContinuation<Key?, Never>] = []
         var failures: [Key: Int] = [:]
+        /// The current deadline of each delayed key; a heap entry that disagrees is stale.
         var delayed: [Key: ContinuousClock.Instant] = [:]
+        var timers = Heap<Timer>()
+        /// Opened to wake the timer loop: an earlier deadline arrived, or the queue shut down.
+        var timerWake = Latch()
         var shuttingDown = false
     }
 
+    /// A delayed add, ordered by its deadline.
+    private struct Timer: Comparable {
+        var deadline: ContinuousClock.Instant
+        var key: Key
+        static func < (lhs: Timer, rhs: Timer) -> Bool { lhs.deadline < rhs.deadline }
+        static func == (lhs: Timer, rhs: Timer) -> Bool { lhs.deadline == rhs.deadline }
+    }
+
     private let state = Mutex(State())
-    private let timerRequests: AsyncStream<(Key, ContinuousClock.Instant)>.Continuation
-    private let timerStream: AsyncStream<(Key, ContinuousClock.Instant)>
     public let baseDelay: Duration
     public let maxDelay: Duration
 
     public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000)) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
-        (timerStream, timerRequests) = AsyncStream.makeStream()
     }
 
     /// Queues `key` unless it is already waiting.
@@ -56,13 +67,15 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public func add(_ key: Key, after delay: Duration) {
         guard delay > .zero else { return add(key) }
         let deadline = ContinuousClock.now + delay
-        let schedule = state.withLock { state -> Bool in
-            guard !state.shuttingDown else { return false }
-            if let existing = state.delayed[key], existing <= deadline { return false }
+        let wake = state.withLock { state -> Latch? in
+            guard !state.shuttingDown else { return nil }
+            if let existing = state.delayed[key], existing <= deadline { return nil }
             state.delayed[key] = deadline
-            return true
+            let earliest = state.timers.min?.deadline
+            state.timers.insert(Timer(deadline: deadline, key: key))
+            return earliest.map { deadline < $0 } ?? true ? state.timerWake : nil
         }
-        if schedule { timerRequests.yield((key, deadline)) }
+        wake?.open()
     }
 
     /// Queues `key` after its backoff, which doubles with each consecutive failure.
@@ -115,39 +128,46 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     /// Stops handing out keys: idle workers get nil; in-flight keys finish normally.
     public func shutDown() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Key?, Never>] in
+        let (waiters, wake) = state.withLock { state -> ([CheckedContinuation<Key?, Never>], Latch) in
             state.shuttingDown = true
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return (state.waiters, state.timerWake)
         }
-        timerRequests.finish()
+        wake.open()
         for waiter in waiters { waiter.resume(returning: nil) }
     }
 
     public var length: Int { state.withLock { $0.queue.count } }
     public var inFlight: Int { state.withLock { $0.processing.count } }
 
-    /// Runs the timers of delayed adds until shut down or cancelled: one child task per
-    /// pending delayed key, all cancelled with this task.
+    /// Runs the timers of delayed adds until shut down or cancelled: one loop that sleeps until
+    /// the earliest deadline (or until an earlier one arrives) and queues every key that is due.
     public func runTimers() async {
-        await withDiscardingTaskGroup { group in
-            for await (key, deadline) in timerStream {
-                group.addTask { [self] in
-                    try? await Task.sleep(until: deadline, clock: .continuous)
-                    if Task.isCancelled { return }
-                    self.fire(key, deadline: deadline)
+        while !Task.isCancelled {
+            let (due, earliest, wake, stop) = state.withLock { state -> ([Key], ContinuousClock.Instant?, Latch, Bool) in
+                let now = ContinuousClock.now
+                var due: [Key] = []
+                while let first = state.timers.min, first.deadline <= now {
+                    let timer = state.timers.removeMin()
+                    if state.delayed[timer.key] == timer.deadline {  // else superseded by an earlier time
+                        state.delayed[timer.key] = nil
+                        due.append(timer.key)
+                    }
                 }
+                state.timerWake = Latch()
+                return (due, state.timers.min?.deadline, state.timerWake, state.shuttingDown)
             }
-            group.cancelAll()
+            if stop { return }
+            for key in due { add(key) }
+            guard due.isEmpty else { continue }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await wake.wait() }
+                if let earliest {
+                    group.addTask { try? await Task.sleep(until: earliest, clock: .continuous) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
         }
-    }
-
-    private func fire(_ key: Key, deadline: ContinuousClock.Instant) {
-        let due = state.withLock { state -> Bool in
-            guard state.delayed[key] == deadline else { return false }  // superseded by an earlier time
-            state.delayed[key] = nil
-            return true
-        }
-        if due { add(key) }
     }
 }

@@ -55,10 +55,10 @@ struct RunCommand: AsyncParsableCommand {
     var maxConcurrentBackups: Int = 2
 
     @Option(name: .customLong("kube-api-qps"), help: "Client-side limit on requests per second to the API server (sustained).")
-    var kubeAPIQPS: Double = 200
+    var kubeAPIQPS: Double = 300
 
     @Option(name: .customLong("kube-api-burst"), help: "Client-side limit on requests to the API server (burst).")
-    var kubeAPIBurst: Int = 5000
+    var kubeAPIBurst: Int = 3000
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info

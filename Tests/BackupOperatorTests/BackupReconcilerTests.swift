@@ -15,7 +15,8 @@ import Testing
 struct BackupReconcilerTests {
     struct Setup: Sendable {
         let environment: ReconcilerEnvironment
-        let talos: TalosTestServer
+        /// Nil in ``withoutNetwork(_:)``.
+        let talos: TalosTestServer?
         let s3: S3TestServer
         let s3Client: S3Client
         let prefix: String
@@ -42,6 +43,26 @@ struct BackupReconcilerTests {
                     throw error
                 }
             }
+        }
+    }
+
+    /// The same setup with no server at all (the Kubernetes API in memory, a talosconfig for an
+    /// endpoint nothing listens on, an S3 endpoint nothing listens on): for the reconciler's
+    /// decisions around a scripted ``SnapshotTransfer``.
+    func withoutNetwork(_ body: (Setup) async throws -> Void) async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let s3 = S3TestServer.unreachable
+            let s3Client = try s3.client()
+            let setup = Setup(
+                environment: environment, talos: nil, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
+                reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
+                                             transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
+                                             logger: quietLogger("backup")))
+            try await setSecret(environment, "s3-credentials", ["accessKeyID": "unused", "secretAccessKey": "unused"])
+            try await setSecret(environment, "my-controlplane-talosconfig",
+                                ["talosconfig": try TalosPKI().talosconfig(role: "os:etcd:backup", endpoints: ["127.0.0.1:1"])])
+            defer { Task { try? await s3Client.shutdown() } }
+            try await body(setup)
         }
     }
 
@@ -122,7 +143,7 @@ struct BackupReconcilerTests {
             lost.status?.size = nil
             _ = try await setup.environment.client.updateStatus(lost, TalosEtcdBackup.resourceType, namespace: "default", name: "lost-status")
             try await setSecret(setup.environment, "my-controlplane-talosconfig",
-                                ["talosconfig": try setup.talos.talosconfig(role: "os:reader")])
+                                ["talosconfig": try setup.talos!.talosconfig(role: "os:reader")])
             #expect(try await setup.reconciler.reconcile(key) == .done)
             let adopted = try await backup(setup, "lost-status")
             #expect(adopted.status?.phase == .succeeded)
@@ -179,7 +200,7 @@ struct BackupReconcilerTests {
                 client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
                 transfer: TalosToS3Transfer(stallTimeout: .seconds(2)), events: environment.events, clock: environment.clock,
                 logger: quietLogger("backup"))
-            setup.talos.setFault(.stall)
+            setup.talos!.setFault(.stall)
             _ = try await createBackup(setup, "stalled")
             let started = ContinuousClock.now
             let result = try await reconciler.reconcile(ObjectKey(namespace: "default", name: "stalled"))
@@ -190,7 +211,7 @@ struct BackupReconcilerTests {
             #expect(stalled.status?.conditions?[type: "Progressing"]?.message.contains("SnapshotStalled") == true)
             #expect(try await setup.environment.eventReasons().contains("SnapshotStalled"))
             #expect(try await setup.s3Client.multipartUploads(bucket: setup.s3.bucket, key: objectKey(setup, "stalled")).isEmpty)
-            setup.talos.setFault(.none)
+            setup.talos!.setFault(.none)
         }
     }
 
@@ -199,7 +220,7 @@ struct BackupReconcilerTests {
         try await with { setup in
             let environment = setup.environment
             let resolver = CredentialResolver(secrets: KubernetesSecretReader(client: environment.client))
-            let config = try setup.talos.talosconfig()
+            let config = try setup.talos!.talosconfig()
             try await setSecret(environment, "alt-talosconfig", ["alt.talosconfig": config, "config": "not this one"])
             try await setSecret(environment, "sa-talosconfig", ["config": config])
             try await setSecret(environment, "empty-talosconfig", ["other": config])

@@ -54,7 +54,7 @@ extension BackupReconcilerTests {
 
     @Test("fencing: A blocks inside its upload, B takes over and finishes attempt 2, then A returns: A's size, sha256 and node never appear")
     func staleAttemptIsDropped() async throws {
-        try await with { setup in
+        try await withoutNetwork { setup in
             let (released, release) = AsyncStream<Void>.makeStream()
             let stale = reconciler(setup, ScriptedTransfer(store: {
                 for await _ in released {}
@@ -88,7 +88,7 @@ extension BackupReconcilerTests {
 
     @Test("a backup found Running with every attempt started fails with AttemptsExhausted instead of starting a fourth")
     func attemptsHaveACeiling() async throws {
-        try await with { setup in
+        try await withoutNetwork { setup in
             let transfer = ScriptedTransfer()
             let created = try await createBackup(setup, "killed-each-time")
             var running = created
@@ -109,7 +109,7 @@ extension BackupReconcilerTests {
 
     @Test("a backup that never completed an upload is deleted without waiting on the store, even one that hangs")
     func unfinishedBackupDeletesWithoutTheStore() async throws {
-        try await with { setup in
+        try await withoutNetwork { setup in
             let hanging = ScriptedTransfer(delete: { try await Task.sleep(for: .seconds(3_600)) })
             let reconciler = reconciler(setup, hanging)
             _ = try await createBackup(setup, "failed")
@@ -188,7 +188,7 @@ extension BackupReconcilerTests {
 
     @Test("a transient store failure keeps the finalizer and retries with backoff, past any deadline")
     func transientFailuresRetry() async throws {
-        try await with { setup in
+        try await withoutNetwork { setup in
             let unreachable = ScriptedTransfer(
                 store: { StoredBackup(node: "n", size: 1, sha256: String(repeating: "c", count: 64)) },
                 delete: { throw S3Error(code: "ConnectionFailed", message: "connection refused", statusCode: 0, operation: "HeadObject",

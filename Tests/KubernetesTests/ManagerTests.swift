@@ -26,8 +26,8 @@ struct ManagerTests {
                     Set(first.log.withLock { $0 }) == all && Set(second.log.withLock { $0 }) == all
                 }
                 #expect(manager.informersSynced)
-                #expect(await server.openWatchCount == 1)
-                #expect(await server.watchesStarted - watchesBefore == 1)
+                try await eventually("the informer's watch is open") { await server.openWatchCount == 1 }
+                #expect(await server.watchesStarted - watchesBefore == 1, "one watch for both controllers")
                 _ = try await client.create(ConfigMap("c3"), ConfigMap.resourceType, namespace: "default")
                 try await eventually("both saw the new one") {
                     first.log.withLock { $0 }.contains("default/c3") && second.log.withLock { $0 }.contains("default/c3")

@@ -11,6 +11,12 @@ public struct S3TestServer: Sendable {
     public var bucket: String
     public var caFile: String?
 
+    /// An endpoint nothing listens on, for tests whose transfer is scripted and never reaches S3.
+    public static var unreachable: S3TestServer {
+        S3TestServer(endpoint: "http://127.0.0.1:1", credentials: S3Credentials(accessKeyID: "unused", secretAccessKey: "unused"),
+                     region: "us-east-1", bucket: "etcd-backups", caFile: nil)
+    }
+
     /// `name` is AUTH, NOAUTH or TLS.
     public static func named(_ name: String) throws -> S3TestServer {
         let environment = ProcessInfo.processInfo.environment
