@@ -75,6 +75,7 @@ let package = Package(
             name: "S3",
             dependencies: [
                 "Deadline", "ClientTLS",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -54,8 +54,8 @@ let result = try await MultipartUploader(client: client, maxConcurrentParts: con
     Generated(length: size), bucket: environment["S3_TEST_BUCKET"] ?? "etcd-backups", key: "benchmark-\(sizeMiB)-mib.db")
 let elapsed = clock.now - start
 let seconds = elapsed.inSeconds
-print(String(format: "swift uploader: %d MiB in %.2f s = %.1f MiB/s, %d parts, peak RSS %.1f MiB",
-             sizeMiB, seconds, Double(sizeMiB) / seconds, result.partCount, ProcessFigures.peakResidentMiB()))
+print(String(format: "swift uploader: %d MiB in %.2f s = %.1f MiB/s, %d parts, %d part buffers, peak RSS %.1f MiB",
+             sizeMiB, seconds, Double(sizeMiB) / seconds, result.partCount, result.partBuffers, ProcessFigures.peakResidentMiB()))
 try await client.shutdown()
 
 // Client-side cost per byte: SHA-256, computed twice per byte (the object's and the part's,

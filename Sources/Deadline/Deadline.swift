@@ -52,11 +52,12 @@ public func withIdleTimeout<T: Sendable>(
     let lastProgress = LastProgress()
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
-            let clock = ContinuousClock()
+            // Sleeps until the time the last progress runs out, not in small steps: a quiet
+            // stream costs one wakeup per `limit`.
             while true {
-                try await Task.sleep(for: min(limit / 4, .seconds(1)))
-                let idleFor = clock.now - lastProgress.instant
-                if idleFor > limit { throw idle(idleFor) }
+                try await Task.sleep(until: lastProgress.instant + limit, clock: .continuous)
+                let idleFor = ContinuousClock.now - lastProgress.instant
+                if idleFor >= limit { throw idle(idleFor) }
             }
         }
         group.addTask { try await body { lastProgress.touch() } }

@@ -1,4 +1,5 @@
 import Crypto
+import DequeModule
 import Foundation
 import Logging
 import NIOCore
@@ -14,7 +15,7 @@ public struct S3UploadResult: Sendable, Equatable {
     /// Hex SHA-256 of every byte uploaded; nil when the uploader was told not to hash
     /// (``MultipartUploader/hashesObject``: the caller hashes the bytes already).
     public var sha256: String?
-    /// Part buffers the upload created: at most parts in flight + 1 (more only if part sizes
+    /// Part buffers the upload created: at most parts in flight + 2 (more only if part sizes
     /// grew past 1,000 parts).
     public var partBuffers: Int
 }
@@ -25,7 +26,7 @@ public struct S3UploadResult: Sendable, Equatable {
 ///   so 10,000 parts cover more than 5 TiB without knowing the size up front; a `sizeHint`
 ///   raises the first part size so that 10,000 parts cover it.
 /// - At most `maxConcurrentParts` parts are in flight (4 by default), and their buffers are
-///   reused: an upload holds at most in-flight parts + 1 buffers, whatever the object's size
+///   reused: an upload holds at most in-flight parts + 2 buffers, whatever the object's size
 ///   (no process-wide allocator setting needed: the same few buffers carry every part).
 /// - An object smaller than one part goes up as a single PutObject.
 /// - Every part's SHA-256 is computed once and serves twice: as the SigV4 payload hash and as
@@ -191,16 +192,22 @@ struct FinishedPart: Sendable {
     var buffer: ByteBuffer?
 }
 
-/// The part buffers of one upload: a buffer whose part went up is cleared and filled again, so
-/// an upload holds at most parts in flight + 1 of them. It counts the storages it had to
-/// create, so a test can check the bound: a buffer handed back while something else still
-/// referenced it would be copied on its next write, and that copy counts too.
+/// The part buffers of one upload: a buffer whose part went up is filled again with a later
+/// part, so an upload holds at most parts in flight + 2 of them. A returned buffer rests while
+/// one more part goes up before it is reused: the HTTP client lets go of a part's bytes a
+/// moment after the answer arrives, and a buffer reused before that would be copied (a fresh
+/// allocation each time, which fragments the heap). The pool counts the storages it had to
+/// create, copies included, so a test can check the bound.
 struct PartBuffers {
-    private var free: [ByteBuffer] = []
+    private var returned = Deque<ByteBuffer>()
     private(set) var storagesCreated = 0
 
     mutating func take(capacity: Int) -> ByteBuffer {
-        if var reused = free.popLast() {
+        if returned.count >= 2, var reused = returned.popFirst() {
+            let before = Self.storageAddress(of: reused)
+            reused.clear()
+            // Writable access copies the storage if another reference to it still exists.
+            if reused.withUnsafeMutableWritableBytes({ UInt(bitPattern: $0.baseAddress) }) != before { storagesCreated += 1 }
             if reused.capacity < capacity { grow(&reused, to: capacity) }
             return reused
         }
@@ -210,12 +217,8 @@ struct PartBuffers {
 
     /// Takes `buffer` out of `slot` (leaving no other reference here) for a later part.
     mutating func giveBack(_ slot: inout ByteBuffer?) {
-        guard var buffer = slot.take() else { return }
-        let before = Self.storageAddress(of: buffer)
-        buffer.clear()
-        // Writable access copies the storage if another reference to it still exists.
-        if buffer.withUnsafeMutableWritableBytes({ UInt(bitPattern: $0.baseAddress) }) != before { storagesCreated += 1 }
-        free.append(buffer)
+        guard let buffer = slot.take() else { return }
+        returned.append(buffer)
     }
 
     mutating func grow(_ buffer: inout ByteBuffer, to capacity: Int) {
