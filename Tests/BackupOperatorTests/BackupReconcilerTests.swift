@@ -26,22 +26,8 @@ struct BackupReconcilerTests {
     func with(_ body: (Setup) async throws -> Void) async throws {
         try await TalosTestServer.withRunningOnFreshEtcd { talos in
             try await ReconcilerEnvironment.with { environment in
-                let s3 = try S3TestServer.named("AUTH")
-                let s3Client = try s3.client()
-                let setup = Setup(
-                    environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
-                    reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
-                                                 transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
-                                                 logger: quietLogger("backup")))
-                try await setSecret(environment, "s3-credentials", ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey])
-                try await setSecret(environment, "my-controlplane-talosconfig", ["talosconfig": try talos.talosconfig()])
-                do {
-                    try await body(setup)
-                    try await s3Client.shutdown()
-                } catch {
-                    try? await s3Client.shutdown()
-                    throw error
-                }
+                try await run(body, environment: environment, talos: talos, s3: try S3TestServer.named("AUTH"),
+                              talosconfig: try talos.talosconfig())
             }
         }
     }
@@ -51,18 +37,28 @@ struct BackupReconcilerTests {
     /// decisions around a scripted ``SnapshotTransfer``.
     func withoutNetwork(_ body: (Setup) async throws -> Void) async throws {
         try await ReconcilerEnvironment.with { environment in
-            let s3 = S3TestServer.unreachable
-            let s3Client = try s3.client()
-            let setup = Setup(
-                environment: environment, talos: nil, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
-                reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
-                                             transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
-                                             logger: quietLogger("backup")))
-            try await setSecret(environment, "s3-credentials", ["accessKeyID": "unused", "secretAccessKey": "unused"])
-            try await setSecret(environment, "my-controlplane-talosconfig",
-                                ["talosconfig": try TalosPKI().talosconfig(role: "os:etcd:backup", endpoints: ["127.0.0.1:1"])])
-            defer { Task { try? await s3Client.shutdown() } }
+            try await run(body, environment: environment, talos: nil, s3: .unreachable,
+                          talosconfig: try TalosPKI().talosconfig(role: "os:etcd:backup", endpoints: ["127.0.0.1:1"]))
+        }
+    }
+
+    /// Stores the credentials Secrets, builds the setup and runs `body` with it.
+    private func run(_ body: (Setup) async throws -> Void, environment: ReconcilerEnvironment, talos: TalosTestServer?,
+                     s3: S3TestServer, talosconfig: String) async throws {
+        let s3Client = try s3.client()
+        let setup = Setup(
+            environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
+            reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
+                                         transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
+                                         logger: quietLogger("backup")))
+        try await setSecret(environment, "s3-credentials", ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey])
+        try await setSecret(environment, "my-controlplane-talosconfig", ["talosconfig": talosconfig])
+        do {
             try await body(setup)
+            try await s3Client.shutdown()
+        } catch {
+            try? await s3Client.shutdown()
+            throw error
         }
     }
 
