@@ -101,6 +101,16 @@ let package = Package(
             // The .proto sources of Generated/ (regenerate with scripts/generate-talos-api).
             exclude: ["Protos"]
         ),
+        // /healthz and /readyz for the kubelet, as a service of the manager.
+        .target(
+            name: "HealthProbes",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // The two reconcilers and the snapshot -> S3 pipeline.
         .target(
             name: "BackupOperator",
@@ -167,6 +177,7 @@ let package = Package(
                 "BackupOperator",
                 "KubernetesClient",
                 "ControllerRuntime",
+                "HealthProbes",
                 "S3",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -286,7 +297,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KubernetesTests",
-            dependencies: ["KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: [
+                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", "HealthProbes",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
     ]
 )

@@ -48,6 +48,8 @@ public final class Manager: Service, Sendable {
         var controllers: [@Sendable () async throws -> Void] = []
         var services: [any Service] = []
         var started = false
+        var running = false
+        var shuttingDown = false
     }
 
     public let client: any KubernetesAPI
@@ -96,10 +98,27 @@ public final class Manager: Service, Sendable {
     }
 
     /// Whether every informer has stored its first list (for a readiness probe).
-    public var informersSynced: Bool {
+    public var informersSynced: Bool { unsyncedInformers.isEmpty }
+
+    private var unsyncedInformers: [String] {
         state.withLock { state in
-            state.informers.values.allSatisfy { ($0.service as? any SyncReporting)?.hasSynced ?? true }
+            state.informerOrder.compactMap { state.informers[$0]?.service as? any SyncReporting }
+                .filter { !$0.hasSynced }.map(\.kind)
         }
+    }
+
+    /// For a liveness probe: nil while the manager runs, else why not.
+    public var livenessProblem: String? {
+        state.withLock { $0.running } ? nil : "the manager is not running"
+    }
+
+    /// For a readiness probe: nil once every informer has synced (on a standby replica too, so
+    /// a rolling update of several replicas completes), until a graceful shutdown begins.
+    public var readinessProblem: String? {
+        if state.withLock({ $0.shuttingDown }) { return "shutting down" }
+        if state.withLock({ !$0.running }) { return "the manager is not running" }
+        let unsynced = unsyncedInformers
+        return unsynced.isEmpty ? nil : "caches not synced yet: " + unsynced.joined(separator: ", ")
     }
 
     /// Runs until cancelled or shut down gracefully; throws ``LeaderElector/LeadershipLost``
@@ -117,19 +136,27 @@ public final class Manager: Service, Sendable {
             logger: logger))
         logger.info("starting", metadata: [
             "namespace": "\(configuration.namespace ?? "(all)")", "informers": "\(informers.count)", "controllers": "\(controllers.count)"])
-        try await group.run()
+        state.withLock { $0.running = true }
+        defer { state.withLock { $0.running = false } }
+        try await withGracefulShutdownHandler {
+            try await group.run()
+        } onGracefulShutdown: { [self] in
+            state.withLock { $0.shuttingDown = true }  // readiness turns false first
+        }
     }
 }
 
 /// What the readiness of an informer service is read through.
 private protocol SyncReporting: Sendable {
     var hasSynced: Bool { get }
+    var kind: String { get }
 }
 
 /// An informer as a service: runs until a graceful shutdown reaches it.
 private struct InformerService<Object: KubernetesObject>: Service, SyncReporting, CustomStringConvertible {
     let informer: Informer<Object>
     var hasSynced: Bool { informer.hasSynced }
+    var kind: String { Object.resourceType.plural }
     var description: String { "informer of \(Object.resourceType)" }
 
     func run() async throws {

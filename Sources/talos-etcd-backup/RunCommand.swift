@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupOperator
 import ControllerRuntime
+import HealthProbes
 import Foundation
 import KubernetesClient
 import Logging
@@ -60,6 +61,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("kube-api-burst"), help: "Client-side limit on requests to the API server (burst).")
     var kubeAPIBurst: Int = 3000
 
+    @Option(help: "Address of /healthz and /readyz: host:port, :port (every interface), or 0 to disable.")
+    var healthProbeBindAddress: String = ":8081"
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -81,6 +85,9 @@ struct RunCommand: AsyncParsableCommand {
         guard objectDeletionTimeoutSeconds >= 0 else { throw ValidationError("--object-deletion-timeout-seconds must not be negative") }
         guard shutdownGracePeriodSeconds >= 1 else { throw ValidationError("--shutdown-grace-period-seconds must be at least 1") }
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
+        guard HealthProbeServer.BindAddress(parsing: healthProbeBindAddress) != nil else {
+            throw ValidationError("--health-probe-bind-address must be host:port, :port or 0, not \"\(healthProbeBindAddress)\"")
+        }
     }
 
     func run() async throws {
@@ -126,6 +133,12 @@ struct RunCommand: AsyncParsableCommand {
             onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") })
         options.objectDeletionTimeout = TimeInterval(objectDeletionTimeoutSeconds)
         let backupOperator = TalosBackupOperator(client: client, options: options, logger: logger)
+        if case .address(let host, let port)? = HealthProbeServer.BindAddress(parsing: healthProbeBindAddress) {
+            let manager = backupOperator.manager
+            backupOperator.manager.add(HealthProbeServer(
+                host: host, port: port, liveness: { manager.livenessProblem }, readiness: { manager.readinessProblem },
+                onListening: { port in logger.info("health probes listening", metadata: ["address": "\(host):\(port)"]) }, logger: logger))
+        }
         let group = ServiceGroup(
             services: [OperatorService(backupOperator: backupOperator, onStop: { deadline.arm(after: grace, status: 1, reason: "the shutdown") })],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

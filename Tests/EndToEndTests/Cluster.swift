@@ -137,6 +137,8 @@ struct Cluster: Sendable {
             "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
             "--leader-election-namespace", leaseNamespace ?? namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
             "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,
+            // Several operators run side by side here: each its own probe port.
+            "--health-probe-bind-address", "127.0.0.1:\(TestHelpers.freePort())",
         ] + arguments, environment: environment)
     }
 

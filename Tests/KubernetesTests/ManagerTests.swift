@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import ControllerRuntime
+import HealthProbes
 import Foundation
 import KubernetesClient
 import KubernetesTesting
@@ -133,5 +135,73 @@ struct ManagerTests {
             let lease = try await client.get(Lease.self, .leases, namespace: "default", name: "manager-test")
             #expect(lease.spec?.holderIdentity == nil)
         }
+    }
+}
+
+@Suite("Health probes")
+struct HealthProbeTests {
+    /// GET `path` on 127.0.0.1:`port`: status code and body.
+    func probe(_ port: Int, _ path: String) async throws -> (Int, String) {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 4096)
+        return (Int(response.status.code), String(buffer: body))
+    }
+
+    @Test("/healthz while the manager runs; /readyz once the caches synced, and no longer from the start of a graceful shutdown")
+    func states() async throws {
+        try await withServer { server, client in
+            // The first list is held back, so "not synced yet" can be seen.
+            await server.delayRequests(.seconds(1), method: "GET", pathContains: "/configmaps")
+            let manager = Manager(client: client, configuration: .init(namespace: "default"), logger: quietLogger("m"))
+            let reconciler = ReadinessObservingReconciler { manager.readinessProblem }
+            manager.add(Controller(name: "slow", primary: manager.informer(ConfigMap.self), reconciler: reconciler, logger: quietLogger("c")))
+            let (ports, announce) = AsyncStream<Int>.makeStream()
+            manager.add(HealthProbeServer(host: "127.0.0.1", port: 0, liveness: { manager.livenessProblem },
+                                          readiness: { manager.readinessProblem }, onListening: { announce.yield($0) }, logger: quietLogger("h")))
+            #expect(manager.readinessProblem == "the manager is not running")
+            let group = ServiceGroup(configuration: .init(services: [manager], logger: quietLogger("group")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                #expect(try await probe(port, "/healthz") == (200, "ok\n"))
+                let (code, body) = try await probe(port, "/readyz")
+                #expect(code == 503 && body == "caches not synced yet: configmaps\n")
+                try await eventually("ready once synced") { try await probe(port, "/readyz").0 == 200 }
+
+                _ = try await client.create(ConfigMap("slow"), ConfigMap.resourceType, namespace: "default")
+                try await eventually("a reconcile in flight") { reconciler.started.withLock { $0 } }
+                await group.triggerGracefulShutdown()
+                try await tasks.next()
+            }
+            #expect(reconciler.seenWhenStopped.withLock { $0 } == "shutting down",
+                    "readiness was already false when the in-flight reconcile was stopped")
+            #expect(manager.livenessProblem == "the manager is not running")
+        }
+    }
+
+    @Test("--health-probe-bind-address forms: host:port, :port, 0; anything else is refused")
+    func bindAddress() {
+        #expect(HealthProbeServer.BindAddress(parsing: ":8081") == .address(host: "0.0.0.0", port: 8081))
+        #expect(HealthProbeServer.BindAddress(parsing: "127.0.0.1:9") == .address(host: "127.0.0.1", port: 9))
+        #expect(HealthProbeServer.BindAddress(parsing: "0") == .disabled)
+        #expect(HealthProbeServer.BindAddress(parsing: "8081") == nil)
+        #expect(HealthProbeServer.BindAddress(parsing: ":99999") == nil)
+    }
+}
+
+/// Waits in its reconcile until cancelled, and notes what readiness said at that moment.
+final class ReadinessObservingReconciler: Reconciler {
+    let started = Locked(false)
+    let seenWhenStopped = Locked<String?>(nil)
+    let readiness: @Sendable () -> String?
+
+    init(readiness: @escaping @Sendable () -> String?) { self.readiness = readiness }
+
+    func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        started.withLock { $0 = true }
+        try? await Task.sleep(for: .seconds(60))
+        seenWhenStopped.withLock { $0 = readiness() }
+        return .done
     }
 }
