@@ -113,8 +113,14 @@ public final class EventRecorder: Service, Sendable {
         let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: String(note.prefix(1024)))
         let result = input.yield(Pending(key: key, time: Date()))
         if case .enqueued = result { return }
-        dropped.add(1, ordering: .relaxed)
-        logger.warning("event dropped: the event queue is full", metadata: ["reason": "\(reason)", "object": "\(regarding.namespace ?? "")/\(regarding.name)"])
+        // Logged for the first drop and every 1,000th after it, not for each: an overload
+        // must not also flood the log.
+        let drops = dropped.wrappingAdd(1, ordering: .relaxed).newValue
+        if drops == 1 || drops % 1_000 == 0 {
+            let why = if case .terminated = result { "the recorder has stopped" } else { "the event queue is full" }
+            logger.warning("events dropped: \(why)", metadata: [
+                "dropped": "\(drops)", "reason": "\(reason)", "object": "\(regarding.namespace ?? "")/\(regarding.name)"])
+        }
         sent()
     }
 

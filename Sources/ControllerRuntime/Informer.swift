@@ -46,8 +46,9 @@ public final class Informer<Object: KubernetesObject>: Sendable {
     private let synced = Latch()
     private let handlers = Mutex<(next: Int, all: [Int: Handler])>((0, [:]))
 
-    /// Receives every change to the cache. Called on the informer's task, in order, so it must
-    /// be quick (a controller's adds a key to its work queue).
+    /// Receives every change to the cache, in order, on the informer's task; while
+    /// ``addHandler(_:)`` replays the cache it may also be called from the adding task at the
+    /// same time. It must be quick and thread-safe (a controller's adds a key to its work queue).
     public typealias Handler = @Sendable (InformerEvent<Object>) -> Void
 
     /// `watchTimeoutSeconds` is the server-side length of one watch; with `idleGrace` it bounds

@@ -82,6 +82,25 @@ public final class KubernetesTestServer: Sendable {
         }
     }
 
+    /// Runs `body` with a running server and a client for it (with `clientLogger`); the client is
+    /// shut down afterwards, whether `body` returned or threw.
+    public static func withRunningClient<T: Sendable>(
+        _ options: Options = Options(), clientLogger: Logger = Logger(label: "kubernetes-client"),
+        _ body: (KubernetesTestServer, KubernetesClient) async throws -> T
+    ) async throws -> T {
+        try await withRunning(options) { server in
+            let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: clientLogger)
+            do {
+                let result = try await body(server, client)
+                try await client.shutdown()
+                return result
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+    }
+
     /// Serves until the calling task is cancelled; open watches are ended first, so shutdown
     /// does not wait for them.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {

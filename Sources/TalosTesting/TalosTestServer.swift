@@ -346,7 +346,8 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
     /// The pause after sending `count` bytes under a throttle fault.
     static func pace(_ count: Int, _ fault: TalosTestServer.Fault) async throws {
         if case .throttle(let rate) = fault, rate > 0 {
-            try await Task.sleep(for: .milliseconds(Int64(count) * 1000 / Int64(rate)))
+            // Nanoseconds: a 1 KiB message at megabytes a second is well under a millisecond.
+            try await Task.sleep(for: .nanoseconds(Int64(count) * 1_000_000_000 / Int64(rate)))
         }
     }
 

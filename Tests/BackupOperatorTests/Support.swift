@@ -89,18 +89,11 @@ func backupSpec(bucket: String = "etcd-backups", endpoint: String? = "http://127
 /// A Kubernetes test server with the project's CRDs and a client for it; the client is shut
 /// down afterwards, whether `body` returned or threw.
 func withCRDServer<T: Sendable>(_ body: (KubernetesTestServer, KubernetesClient) async throws -> T) async throws -> T {
-    try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { server in
-        let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
-        do {
-            for crd in CustomResourceDefinitions.all {
-                _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
-            }
-            let result = try await body(server, client)
-            try await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
+    try await KubernetesTestServer.withRunningClient(.init(logger: quietLogger("kubernetes-test-server")), clientLogger: quietLogger("client")) {
+        server, client in
+        for crd in CustomResourceDefinitions.all {
+            _ = try await client.create(try GenericObject(raw: crd), .customResourceDefinitions)
         }
+        return try await body(server, client)
     }
 }

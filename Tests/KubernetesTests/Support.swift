@@ -28,17 +28,7 @@ func withServer<T: Sendable>(
     _ options: KubernetesTestServer.Options = .init(logger: quietLogger("kubernetes-test-server")),
     _ body: (KubernetesTestServer, KubernetesClient) async throws -> T
 ) async throws -> T {
-    try await KubernetesTestServer.withRunning(options) { server in
-        let client = try KubernetesClient(configuration: server.clientConfiguration(), logger: quietLogger("client"))
-        do {
-            let result = try await body(server, client)
-            try await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-    }
+    try await KubernetesTestServer.withRunningClient(options, clientLogger: quietLogger("client"), body)
 }
 
 /// Creates the project's CRDs on the server.
