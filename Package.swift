@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Calendar arithmetic and RFC 3339: the one time codec, I/O-free.
@@ -60,10 +62,13 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // What a metric is beside its name (HELP text, buckets): listed by each module that records metrics.
+        .target(name: "MetricFamilies"),
         .target(
             name: "ControllerRuntime",
             dependencies: [
-                "KubernetesClient", "Deadline",
+                "KubernetesClient", "Deadline", "MetricFamilies",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
@@ -101,21 +106,26 @@ let package = Package(
             // The .proto sources of Generated/ (regenerate with scripts/generate-talos-api).
             exclude: ["Protos"]
         ),
-        // /healthz and /readyz for the kubelet, as a service of the manager.
+        // The operator's HTTP endpoints: /healthz and /readyz for the kubelet, /metrics for
+        // Prometheus (services of the manager).
         .target(
-            name: "HealthProbes",
+            name: "OperatorEndpoints",
             dependencies: [
+                "MetricFamilies",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The two reconcilers and the snapshot -> S3 pipeline.
         .target(
             name: "BackupOperator",
             dependencies: [
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles",
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -177,7 +187,7 @@ let package = Package(
                 "BackupOperator",
                 "KubernetesClient",
                 "ControllerRuntime",
-                "HealthProbes",
+                "OperatorEndpoints",
                 "S3",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -283,7 +293,7 @@ let package = Package(
             name: "BackupOperatorTests",
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -298,7 +308,7 @@ let package = Package(
         .testTarget(
             name: "KubernetesTests",
             dependencies: [
-                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", "HealthProbes",
+                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", "OperatorEndpoints",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -57,6 +57,7 @@ public final class BackupReconciler: Reconciler {
     let transfer: any SnapshotTransfer
     let events: EventRecorder
     let clock: OperatorClock
+    let metrics: BackupMetrics
     let logger: Logger
     /// When each backup in backoff may try again. Kept in memory, like controller-runtime's
     /// rate limiter: after a restart the next attempt starts without waiting.
@@ -65,7 +66,7 @@ public final class BackupReconciler: Reconciler {
     public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
                 transfer: any SnapshotTransfer, events: EventRecorder,
                 clock: OperatorClock = .system, instance: String = LeaderElector.defaultIdentity(),
-                objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout,
+                objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout, metrics: BackupMetrics = BackupMetrics(),
                 logger: Logger = Logger(label: "backup-controller")) {
         self.instance = instance
         self.objectDeletionTimeout = objectDeletionTimeout
@@ -75,6 +76,7 @@ public final class BackupReconciler: Reconciler {
         self.transfer = transfer
         self.events = events
         self.clock = clock
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -153,6 +155,7 @@ public final class BackupReconciler: Reconciler {
         } catch is AttemptSuperseded {
             return .done
         }
+        metrics.recordAttempt(backup)
         events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
                             note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
 
@@ -279,7 +282,7 @@ public final class BackupReconciler: Reconciler {
         let now = clock.now()
         let generation = backup.metadata.generation
         let bucket = backup.spec.backupStorage.s3.bucket
-        try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+        let written = try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
             try self.checkFence(object, attempt: attempt)
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .succeeded
@@ -297,6 +300,7 @@ public final class BackupReconciler: Reconciler {
             status.conditions = conditions
             object.status = status
         }
+        if let written { recordOutcome(written, reason: ConditionReason.succeeded, size: stored.size) }
         logger.info("backup stored", metadata: ["backup": "\(backup.key)", "object": "s3://\(bucket)/\(objectKey)", "size": "\(stored.size)", "node": "\(stored.node)"])
         events.record(.init(backup), type: .normal, reason: ConditionReason.succeeded, action: "Backup",
                             note: "stored s3://\(bucket)/\(objectKey) (\(stored.size) bytes, sha256 \(stored.sha256)) from node \(stored.node)")
@@ -309,9 +313,11 @@ public final class BackupReconciler: Reconciler {
         let generation = backup.metadata.generation
         let message = failure.retryable
             ? "\(failure.message) (gave up after \(attempt) attempts)" : failure.message
-        try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+        var decided = false
+        let written = try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
             if let fence { try self.checkFence(object, attempt: fence) }
             guard object.status?.phase?.isFinished != true else { return }  // a fresh read: already decided
+            decided = true
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .failed
             status.attempts = attempt
@@ -324,8 +330,17 @@ public final class BackupReconciler: Reconciler {
             status.conditions = conditions
             object.status = status
         }
+        if decided, let written { recordOutcome(written, reason: failure.reason, size: nil) }
         logger.error("backup failed", metadata: ["backup": "\(backup.key)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
         events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup", note: "backup failed: \(message)")
+    }
+
+    /// Counts a finished backup (its duration from its first attempt's start).
+    private func recordOutcome(_ backup: TalosEtcdBackup, reason: String, size: Int64?) {
+        guard let phase = backup.status?.phase else { return }
+        let start = backup.status?.startTime?.date, end = backup.status?.completionTime?.date
+        let duration = start.flatMap { start in end.map { $0.timeIntervalSince(start) } } ?? 0
+        metrics.recordOutcome(backup, result: phase, reason: reason, duration: duration, size: size)
     }
 
     // MARK: Deletion

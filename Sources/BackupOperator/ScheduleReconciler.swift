@@ -32,25 +32,32 @@ public struct ScheduleReconciler: Reconciler {
     let backups: ObjectCache<TalosEtcdBackup>
     let events: EventRecorder
     let clock: OperatorClock
+    let metrics: BackupMetrics
     let logger: Logger
 
     /// `backups` is the cache of an informer over the same namespaces' backups.
     public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackupSchedule>? = nil, backups: ObjectCache<TalosEtcdBackup>,
-                events: EventRecorder, clock: OperatorClock = .system, logger: Logger = Logger(label: "schedule-controller")) {
+                events: EventRecorder, clock: OperatorClock = .system, metrics: BackupMetrics = BackupMetrics(),
+                logger: Logger = Logger(label: "schedule-controller")) {
         self.client = client
         self.writer = ObjectWriter(client: client)
         self.cache = cache
         self.backups = backups
         self.events = events
         self.clock = clock
+        self.metrics = metrics
         self.logger = logger
     }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
         // A cached copy that is behind is harmless: a run it thinks is due gets AlreadyExists,
         // and status writes carry its resourceVersion, so they are redone on a fresh read.
-        guard var schedule = try await writer.current(key, in: cache) else { return .done }
+        guard var schedule = try await writer.current(key, in: cache) else {
+            metrics.forgetSchedule(key)
+            return .done
+        }
         if schedule.metadata.deletionTimestamp != nil {
+            metrics.forgetSchedule(key)
             return try await finalize(schedule)
         }
         if !(schedule.metadata.finalizers ?? []).contains(Self.finalizer) {
@@ -238,13 +245,17 @@ public struct ScheduleReconciler: Reconciler {
         onChange: () async -> Void = {}
     ) async throws {
         var conditionsChanged = false
-        try await writer.modify(TalosEtcdBackupSchedule.self, schedule.key, .status, from: schedule) { object in
+        let written = try await writer.modify(TalosEtcdBackupSchedule.self, schedule.key, .status, from: schedule) { object in
             var status = object.status ?? TalosEtcdBackupScheduleStatus()
             let before = status.conditions
             status.observedGeneration = object.metadata.generation
             change(&status)
             conditionsChanged = before != status.conditions
             object.status = status
+        }
+        if let written {
+            let lastFailure = ownedBackups(of: written).filter { $0.status?.phase == .failed }.compactMap { $0.status?.completionTime }.max()
+            metrics.recordSchedule(written, status: written.status, lastFailure: lastFailure)
         }
         if conditionsChanged { await onChange() }
     }

@@ -2,6 +2,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import Logging
+import Metrics
 import ServiceLifecycle
 import TalosBackupAPI
 
@@ -27,6 +28,8 @@ public struct TalosBackupOperator: Service, Sendable {
         public var onLeadershipLost: @Sendable () -> Void
         /// How long a deleted backup waits for an object the store refuses to delete.
         public var objectDeletionTimeout: TimeInterval = BackupReconciler.defaultObjectDeletionTimeout
+        /// Where controller-runtime's and the operator's metrics go (``BackupMetrics``).
+        public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
 
         public init(namespace: String? = nil, maxConcurrentBackups: Int = 2, leaderElection: LeaderElector.Configuration? = nil,
                     clock: OperatorClock = .system, transfer: any SnapshotTransfer = TalosToS3Transfer(),
@@ -52,7 +55,9 @@ public struct TalosBackupOperator: Service, Sendable {
 
     public init(client: any KubernetesAPI, options: Options, logger: Logger = Logger(label: TalosBackupOperator.name)) {
         let manager = Manager(client: client, configuration: .init(
-            namespace: options.namespace, leaderElection: options.leaderElection, onLeadershipLost: options.onLeadershipLost), logger: logger)
+            namespace: options.namespace, leaderElection: options.leaderElection, onLeadershipLost: options.onLeadershipLost,
+            metrics: options.metrics), logger: logger)
+        let metrics = BackupMetrics(factory: options.metrics)
         // Events about objects in a namespace being deleted go to the operator's own Lease.
         let fallback = options.leaderElection.map {
             EventRecorder.Regarding(apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: $0.namespace, name: $0.leaseName, uid: nil)
@@ -67,13 +72,13 @@ public struct TalosBackupOperator: Service, Sendable {
             name: "talosetcdbackup", primary: backups, filter: .specOrMetadataChanged,
             reconciler: BackupReconciler(client: client, cache: backups.cache, secrets: KubernetesSecretReader(client: client),
                                          transfer: options.transfer, events: events, clock: options.clock, instance: manager.identity,
-                                         objectDeletionTimeout: options.objectDeletionTimeout, logger: logger),
-            workers: options.maxConcurrentBackups, logger: logger))
+                                         objectDeletionTimeout: options.objectDeletionTimeout, metrics: metrics, logger: logger),
+            workers: options.maxConcurrentBackups, metrics: options.metrics, logger: logger))
         manager.add(Controller(
             name: "talosetcdbackupschedule", primary: schedules, filter: .specOrMetadataChanged,
             reconciler: ScheduleReconciler(client: client, cache: schedules.cache, backups: backups.cache, events: events,
-                                           clock: options.clock, logger: logger),
-            workers: Self.scheduleWorkers, logger: logger
+                                           clock: options.clock, metrics: metrics, logger: logger),
+            workers: Self.scheduleWorkers, metrics: options.metrics, logger: logger
         ).owning(backups, filter: Self.backupOutcomeChanged))
         self.manager = manager
     }

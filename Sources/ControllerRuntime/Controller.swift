@@ -1,6 +1,8 @@
 import Foundation
 import KubernetesClient
 import Logging
+import Metrics
+import Synchronization
 
 /// What a reconciler wants next for the key it handled.
 public enum ReconcileResult: Sendable, Equatable {
@@ -23,11 +25,15 @@ public protocol Reconciler: Sendable {
 /// Cancelling ``run()`` stops taking work and lets in-flight reconciles finish.
 public final class Controller<Primary: KubernetesObject>: Sendable {
     public let name: String
-    public let queue = WorkQueue<ObjectKey>()
+    public let queue: WorkQueue<ObjectKey>
     private let sources: [Source]
     private let reconciler: any Reconciler
     private let workers: Int
+    private let metricsFactory: any MetricsFactory
+    private let metrics: ReconcileMetrics
     private let logger: Logger
+    /// Workers inside a reconcile now (controller_runtime_active_workers).
+    private let active = Atomic<Int>(0)
 
     /// An informer the controller reads: how to subscribe its events to the queue, and how to
     /// wait for its first list.
@@ -38,23 +44,28 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
 
     /// `filter` decides which updates of `Primary` objects reconcile them (by default all, as
     /// in controller-runtime; ``EventFilter/specOrMetadataChanged`` skips the reconciler's own
-    /// status writes).
+    /// status writes). `metrics` records controller-runtime's reconcile and work queue metrics
+    /// (``ControllerRuntimeMetrics``).
     public convenience init(name: String, primary: Informer<Primary>, filter: EventFilter<Primary> = .all,
-                            reconciler: any Reconciler, workers: Int = 1, logger: Logger = Logger(label: "controller")) {
+                            reconciler: any Reconciler, workers: Int = 1, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+                            logger: Logger = Logger(label: "controller")) {
         let source = Source(subscribe: { queue in
             let registration = primary.addHandler { event in
                 if filter.passes(event) { queue.add(event.object.key) }
             }
             return { primary.removeHandler(registration) }
         }, waitForSync: { await primary.waitForSync() })
-        self.init(name: name, sources: [source], reconciler: reconciler, workers: workers, logger: logger)
+        self.init(name: name, sources: [source], reconciler: reconciler, workers: workers, metrics: metrics, logger: logger)
     }
 
-    private init(name: String, sources: [Source], reconciler: any Reconciler, workers: Int, logger: Logger) {
+    private init(name: String, sources: [Source], reconciler: any Reconciler, workers: Int, metrics: any MetricsFactory, logger: Logger) {
         self.name = name
         self.sources = sources
         self.reconciler = reconciler
         self.workers = max(1, workers)
+        self.metricsFactory = metrics
+        self.metrics = ReconcileMetrics(controller: name, workers: max(1, workers), factory: metrics)
+        self.queue = WorkQueue(metrics: WorkQueueMetrics(name: name, factory: metrics))
         var logger = logger
         logger[metadataKey: "controller"] = "\(name)"
         self.logger = logger
@@ -75,7 +86,7 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
             }
             return { informer.removeHandler(registration) }
         }, waitForSync: { await informer.waitForSync() })
-        return Controller(name: name, sources: sources + [source], reconciler: reconciler, workers: workers, logger: logger)
+        return Controller(name: name, sources: sources + [source], reconciler: reconciler, workers: workers, metrics: metricsFactory, logger: logger)
     }
 
     /// Runs until cancelled. Workers start only when every informer the controller reads (the
@@ -107,17 +118,30 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
 
     private func work() async {
         while let key = await queue.next() {
+            let busy = active.add(1, ordering: .relaxed).newValue
+            metrics.activeWorkers.set(busy)
+            let started = ContinuousClock.now
             do {
                 let result = try await reconciler.reconcile(key)
+                metrics.time.record(duration: ContinuousClock.now - started)
                 queue.forget(key)
-                if case .requeue(let delay) = result { queue.add(key, after: delay) }
+                switch result {
+                case .done: metrics.success.increment()
+                case .requeue(let delay):
+                    metrics.requeueAfter.increment()
+                    queue.add(key, after: delay)
+                }
             } catch where Task.isCancelled {
                 // Shutting down: the key is not retried here; whoever runs next picks it up.
             } catch {
+                metrics.time.record(duration: ContinuousClock.now - started)
+                metrics.error.increment()
+                metrics.errors.increment()
                 let failures = queue.failureCount(key)
                 logger.warning("reconcile failed; retrying with backoff", metadata: ["key": "\(key)", "error": "\(error)", "failures": "\(failures + 1)"])
                 queue.addRateLimited(key)
             }
+            metrics.activeWorkers.set(active.subtract(1, ordering: .relaxed).newValue)
             queue.done(key)
         }
     }

@@ -1,5 +1,6 @@
 import KubernetesClient
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -27,12 +28,16 @@ public final class Manager: Service, Sendable {
         public var leaderElection: LeaderElector.Configuration?
         /// Called as soon as the Lease is lost, before the controllers have wound down.
         public var onLeadershipLost: @Sendable () -> Void
+        /// Where controller-runtime's metrics go (``ControllerRuntimeMetrics``): the manager
+        /// records `leader_election_master_status`; give controllers the same factory.
+        public var metrics: any MetricsFactory
 
         public init(namespace: String? = nil, leaderElection: LeaderElector.Configuration? = nil,
-                    onLeadershipLost: @escaping @Sendable () -> Void = {}) {
+                    onLeadershipLost: @escaping @Sendable () -> Void = {}, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
             self.namespace = namespace
             self.leaderElection = leaderElection
             self.onLeadershipLost = onLeadershipLost
+            self.metrics = metrics
         }
     }
 
@@ -130,7 +135,10 @@ public final class Manager: Service, Sendable {
         }
         let leading = LeaderElectedControllers(
             client: client, election: configuration.leaderElection, onLeadershipLost: configuration.onLeadershipLost,
-            controllers: controllers, logger: logger)
+            controllers: controllers,
+            leading: Meter(label: ControllerRuntimeMetrics.leaderElectionMasterStatus,
+                           dimensions: [("name", configuration.leaderElection?.leaseName ?? "none")], factory: configuration.metrics),
+            logger: logger)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: (services + informers + [leading]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             logger: logger))
@@ -170,10 +178,13 @@ private struct LeaderElectedControllers: Service, CustomStringConvertible {
     let election: LeaderElector.Configuration?
     let onLeadershipLost: @Sendable () -> Void
     let controllers: [@Sendable () async throws -> Void]
+    /// 1 while the controllers run (always, without election), else 0.
+    let leading: Meter
     let logger: Logger
     var description: String { "controllers" }
 
     func run() async throws {
+        leading.set(0)
         try await stopOnGracefulShutdown {
             if let election {
                 let elector = LeaderElector(client: client, configuration: election, logger: logger)
@@ -185,6 +196,8 @@ private struct LeaderElectedControllers: Service, CustomStringConvertible {
     }
 
     private func runControllers() async throws {
+        leading.set(1)
+        defer { leading.set(0) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for controller in controllers { group.addTask { try await controller() } }
             try await group.next()

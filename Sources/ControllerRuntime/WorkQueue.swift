@@ -1,3 +1,4 @@
+import Metrics
 import Deadline
 import DequeModule
 import HeapModule
@@ -25,6 +26,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         /// Opened to wake the timer loop: an earlier deadline arrived, or the queue shut down.
         var timerWake = Latch()
         var shuttingDown = false
+        /// When each queued key was added (for ``WorkQueueMetrics``' queue duration).
+        var addedAt: [Key: ContinuousClock.Instant] = [:]
     }
 
     /// A delayed add, ordered by its deadline.
@@ -38,27 +41,34 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     private let state = Mutex(State())
     public let baseDelay: Duration
     public let maxDelay: Duration
+    private let metrics: WorkQueueMetrics?
 
-    public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000)) {
+    public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000), metrics: WorkQueueMetrics? = nil) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
+        self.metrics = metrics
     }
 
     /// Queues `key` unless it is already waiting.
     public func add(_ key: Key) {
-        let waiter: (CheckedContinuation<Key?, Never>)? = state.withLock { state in
-            guard !state.shuttingDown, !state.dirty.contains(key) else { return nil }
+        let (waiter, depth) = state.withLock { state -> ((CheckedContinuation<Key?, Never>)?, Int?) in
+            guard !state.shuttingDown, !state.dirty.contains(key) else { return (nil, nil) }
             if state.processing.contains(key) {
                 state.dirty.insert(key)  // queued again by done(_:)
-                return nil
+                return (nil, nil)
             }
             if !state.waiters.isEmpty {
                 state.processing.insert(key)
-                return state.waiters.removeFirst()
+                return (state.waiters.removeFirst(), nil)
             }
             state.dirty.insert(key)
             state.queue.append(key)
-            return nil
+            if metrics != nil { state.addedAt[key] = .now }
+            return (nil, state.queue.count)
+        }
+        if let metrics, waiter != nil || depth != nil {
+            metrics.adds.increment()
+            if let depth { metrics.depth.set(depth) } else { metrics.queueDuration.record(duration: .zero) }
         }
         waiter?.resume(returning: key)
     }
@@ -80,6 +90,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     /// Queues `key` after its backoff, which doubles with each consecutive failure.
     public func addRateLimited(_ key: Key) {
+        metrics?.retries.increment()
         let count = state.withLock { state -> Int in
             let count = state.failures[key, default: 0]
             state.failures[key] = count + 1
@@ -103,15 +114,20 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     /// The next key to process, waiting for one; nil once shut down.
     public func next() async -> Key? {
         await withCheckedContinuation { continuation in
-            let immediate: Key?? = state.withLock { state in
+            let (immediate, waited, depth) = state.withLock { state -> (Key??, Duration?, Int) in
                 if let key = state.queue.popFirst() {
                     state.dirty.remove(key)
                     state.processing.insert(key)
-                    return .some(key)
+                    let waited = state.addedAt.removeValue(forKey: key).map { ContinuousClock.now - $0 }
+                    return (.some(key), waited, state.queue.count)
                 }
-                if state.shuttingDown { return .some(nil) }
+                if state.shuttingDown { return (.some(nil), nil, 0) }
                 state.waiters.append(continuation)
-                return nil
+                return (nil, nil, 0)
+            }
+            if let metrics, let waited {
+                metrics.depth.set(depth)
+                metrics.queueDuration.record(duration: waited)
             }
             if let immediate { continuation.resume(returning: immediate) }
         }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import BackupOperator
 import ControllerRuntime
-import HealthProbes
+import OperatorEndpoints
 import Foundation
 import KubernetesClient
 import Logging
@@ -64,6 +64,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Address of /healthz and /readyz: host:port, :port (every interface), or 0 to disable.")
     var healthProbeBindAddress: String = ":8081"
 
+    @Option(help: "Address of /metrics (Prometheus text format): host:port, :port (every interface), or 0 to disable.")
+    var metricsBindAddress: String = ":8080"
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -85,8 +88,11 @@ struct RunCommand: AsyncParsableCommand {
         guard objectDeletionTimeoutSeconds >= 0 else { throw ValidationError("--object-deletion-timeout-seconds must not be negative") }
         guard shutdownGracePeriodSeconds >= 1 else { throw ValidationError("--shutdown-grace-period-seconds must be at least 1") }
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
-        guard HealthProbeServer.BindAddress(parsing: healthProbeBindAddress) != nil else {
+        guard BindAddress(parsing: healthProbeBindAddress) != nil else {
             throw ValidationError("--health-probe-bind-address must be host:port, :port or 0, not \"\(healthProbeBindAddress)\"")
+        }
+        guard BindAddress(parsing: metricsBindAddress) != nil else {
+            throw ValidationError("--metrics-bind-address must be host:port, :port or 0, not \"\(metricsBindAddress)\"")
         }
     }
 
@@ -132,8 +138,18 @@ struct RunCommand: AsyncParsableCommand {
             namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock,
             onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") })
         options.objectDeletionTimeout = TimeInterval(objectDeletionTimeoutSeconds)
+        let metrics = BindAddress(parsing: metricsBindAddress).flatMap { address -> (DescribedMetricsFactory, String, Int)? in
+            guard case .address(let host, let port) = address else { return nil }
+            return (DescribedMetricsFactory(families: ControllerRuntimeMetrics.families + BackupMetrics.families), host, port)
+        }
+        if let (factory, _, _) = metrics { options.metrics = factory }
         let backupOperator = TalosBackupOperator(client: client, options: options, logger: logger)
-        if case .address(let host, let port)? = HealthProbeServer.BindAddress(parsing: healthProbeBindAddress) {
+        if let (factory, host, port) = metrics {
+            backupOperator.manager.add(MetricsServer(
+                host: host, port: port, registry: factory.registry,
+                onListening: { port in logger.info("metrics listening", metadata: ["address": "\(host):\(port)"]) }, logger: logger))
+        }
+        if case .address(let host, let port)? = BindAddress(parsing: healthProbeBindAddress) {
             let manager = backupOperator.manager
             backupOperator.manager.add(HealthProbeServer(
                 host: host, port: port, liveness: { manager.livenessProblem }, readiness: { manager.readinessProblem },

@@ -3,6 +3,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import NIOCore
+import OperatorEndpoints
 import S3
 import S3TestSupport
 import TalosAPI
@@ -21,6 +22,12 @@ struct BackupReconcilerTests {
         let s3Client: S3Client
         let prefix: String
         let reconciler: BackupReconciler
+        /// What the reconciler recorded, as Prometheus would scrape it.
+        let metrics: DescribedMetricsFactory
+
+        func sample(_ name: String, _ labels: String) -> Double? {
+            metricSample("\(name){namespace=\"default\",schedule=\"\"\(labels)}", in: metrics.registry.emitToString())
+        }
     }
 
     func with(_ body: (Setup) async throws -> Void) async throws {
@@ -46,11 +53,13 @@ struct BackupReconcilerTests {
     private func run(_ body: (Setup) async throws -> Void, environment: ReconcilerEnvironment, talos: TalosTestServer?,
                      s3: S3TestServer, talosconfig: String) async throws {
         let s3Client = try s3.client()
+        let metrics = DescribedMetricsFactory(families: BackupMetrics.families)
         let setup = Setup(
             environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
             reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
                                          transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
-                                         logger: quietLogger("backup")))
+                                         metrics: BackupMetrics(factory: metrics), logger: quietLogger("backup")),
+            metrics: metrics)
         try await setSecret(environment, "s3-credentials", ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey])
         try await setSecret(environment, "my-controlplane-talosconfig", ["talosconfig": talosconfig])
         do {
@@ -119,6 +128,9 @@ struct BackupReconcilerTests {
             #expect(invalid.status?.attempts == 1)
             #expect(invalid.status?.conditions?[type: "Failed"]?.reason == "InvalidSpec")
             #expect(invalid.status?.conditions?[type: "Failed"]?.message.contains("spec.backupStorage.s3.bucket") == true)
+            #expect(setup.sample(BackupMetrics.backupsTotal, #",result="Failed",reason="InvalidSpec""#) == 1)
+            #expect(setup.sample(BackupMetrics.backupsTotal, #",result="Succeeded",reason="Succeeded""#) == nil)
+            #expect(setup.sample(BackupMetrics.durationSeconds + "_count", #",result="Failed""#) == 1)
         }
     }
 
@@ -147,6 +159,13 @@ struct BackupReconcilerTests {
             #expect(adopted.status?.sha256 == stored.status?.sha256, "verified and hashed again from S3")
             #expect(adopted.status?.size == stored.status?.size)
             #expect(adopted.status?.node == stored.status?.node)
+            // Both outcomes counted (a backup created by hand: schedule=""); no backup name as a label.
+            #expect(setup.sample(BackupMetrics.backupsTotal, #",result="Succeeded",reason="Succeeded""#) == 2)
+            #expect(setup.sample(BackupMetrics.attemptsTotal, "") == 2)
+            let size = try #require(stored.status?.size)
+            #expect(setup.sample(BackupMetrics.uploadedBytesTotal, "") == Double(size * 2))
+            #expect(setup.sample(BackupMetrics.sizeBytes + "_count", "") == 2)
+            #expect(!setup.metrics.registry.emitToString().contains("lost-status"))
 
             // Deleting it deletes its object.
             try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "lost-status")

@@ -3,6 +3,7 @@ import ControllerRuntime
 import Cron
 import Foundation
 import KubernetesClient
+import OperatorEndpoints
 import TalosBackupAPI
 import TestSupport
 import Testing
@@ -263,6 +264,53 @@ struct ScheduleReconcilerTests {
             #expect(try await environment.backupNames().isEmpty)
             let gone = await TestHelpers.caught(KubernetesError.self) { _ = try await environment.schedule("nightly") }
             #expect(gone?.isNotFound == true)
+        }
+    }
+
+    @Test("schedule gauges follow the status (last/next run, last success and failure, created, paused) and go with the schedule")
+    func metrics() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let factory = DescribedMetricsFactory(families: BackupMetrics.families)
+            let reconciler = ScheduleReconciler(client: environment.client, backups: environment.backups.cache, events: environment.events,
+                                                clock: environment.clock, metrics: BackupMetrics(factory: factory), logger: quietLogger("schedule"))
+            func sample(_ name: String) -> Double? {
+                metricSample(#"\#(name){namespace="default",schedule="nightly"}"#, in: factory.registry.emitToString())
+            }
+            let (schedule, first) = try await createSchedule(environment) { $0.concurrencyPolicy = "Allow" }
+            let created = try #require(schedule.metadata.creationTimestamp?.date)
+            environment.setTime(created)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(sample(BackupMetrics.created) == created.timeIntervalSince1970)
+            #expect(sample(BackupMetrics.nextSchedule) == first.timeIntervalSince1970)
+            #expect(sample(BackupMetrics.paused) == 0)
+            #expect(sample(BackupMetrics.lastSchedule) == nil, "no run yet")
+            #expect(sample(BackupMetrics.lastSuccess) == nil, "no success yet")
+
+            environment.setTime(first + 1)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(sample(BackupMetrics.lastSchedule) == first.timeIntervalSince1970)
+            #expect(sample(BackupMetrics.nextSchedule) == first.timeIntervalSince1970 + 300)
+            let firstBackup = try #require(try await environment.backupNames().first)
+            try await setStatus(environment, firstBackup, phase: .succeeded, completion: first + 20)
+            environment.setTime(first + 301)
+            _ = try await reconciler.reconcile(key("nightly"))
+            let second = try #require(try await environment.backupNames().last)
+            try await setStatus(environment, second, phase: .failed, completion: first + 330)
+            try await environment.syncCache()
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(sample(BackupMetrics.lastSuccess) == (first + 20).timeIntervalSince1970)
+            #expect(sample(BackupMetrics.lastFailure) == (first + 330).timeIntervalSince1970)
+
+            var paused = try await environment.schedule("nightly")
+            paused.spec.paused = true
+            _ = try await environment.client.update(paused, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(sample(BackupMetrics.paused) == 1)
+            #expect(sample(BackupMetrics.nextSchedule) == nil, "a paused schedule has no next run")
+
+            try await environment.client.delete(TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(!factory.registry.emitToString().contains(#"schedule="nightly""#), "a deleted schedule's series are gone")
         }
     }
 }

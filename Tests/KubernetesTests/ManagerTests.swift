@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import ControllerRuntime
-import HealthProbes
+import OperatorEndpoints
 import Foundation
 import KubernetesClient
 import KubernetesTesting
@@ -182,11 +182,11 @@ struct HealthProbeTests {
 
     @Test("--health-probe-bind-address forms: host:port, :port, 0; anything else is refused")
     func bindAddress() {
-        #expect(HealthProbeServer.BindAddress(parsing: ":8081") == .address(host: "0.0.0.0", port: 8081))
-        #expect(HealthProbeServer.BindAddress(parsing: "127.0.0.1:9") == .address(host: "127.0.0.1", port: 9))
-        #expect(HealthProbeServer.BindAddress(parsing: "0") == .disabled)
-        #expect(HealthProbeServer.BindAddress(parsing: "8081") == nil)
-        #expect(HealthProbeServer.BindAddress(parsing: ":99999") == nil)
+        #expect(BindAddress(parsing: ":8081") == .address(host: "0.0.0.0", port: 8081))
+        #expect(BindAddress(parsing: "127.0.0.1:9") == .address(host: "127.0.0.1", port: 9))
+        #expect(BindAddress(parsing: "0") == .disabled)
+        #expect(BindAddress(parsing: "8081") == nil)
+        #expect(BindAddress(parsing: ":99999") == nil)
     }
 }
 

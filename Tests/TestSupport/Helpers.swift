@@ -44,3 +44,12 @@ public func quietLogger(_ label: String) -> Logger {
     logger.logLevel = .critical
     return logger
 }
+
+/// The value of the sample `series` (name and labels exactly as exposed) in a Prometheus
+/// text-format scrape, or nil when it is absent.
+public func metricSample(_ series: String, in text: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
+    }
+    return nil
+}

@@ -31,25 +31,6 @@ public struct HealthProbeServer: Service, CustomStringConvertible {
 
     public var description: String { "health probes on \(host):\(port)" }
 
-    /// Where the probes listen, as controller-runtime's `--health-probe-bind-address` says it.
-    public enum BindAddress: Sendable, Equatable {
-        case disabled
-        case address(host: String, port: Int)
-
-        /// `host:port`, `:port` (every interface) or `0` (disabled); nil for anything else.
-        public init?(parsing text: String) {
-            if text == "0" {
-                self = .disabled
-                return
-            }
-            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-                return nil
-            }
-            let host = String(text[..<colon])
-            self = .address(host: host.isEmpty ? "0.0.0.0" : host, port: port)
-        }
-    }
-
     public func run() async throws {
         let router = Router()
         let liveness = self.liveness, readiness = self.readiness
