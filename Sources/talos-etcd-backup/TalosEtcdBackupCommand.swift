@@ -6,6 +6,13 @@ struct TalosEtcdBackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "talos-etcd-backup",
         abstract: "Scheduled etcd backups of Talos Linux control planes into S3-compatible storage.",
+        version: OperatorVersion.current,
         subcommands: [RunCommand.self, SnapshotCommand.self, NextRunsCommand.self, CRDsCommand.self]
     )
+}
+
+/// The release this binary is: `--version` prints it, the image is tagged with it, and
+/// `deploy/default` installs the image of this tag (a test keeps the three equal).
+enum OperatorVersion {
+    static let current = "0.1.0"
 }

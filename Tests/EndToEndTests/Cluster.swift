@@ -93,7 +93,7 @@ struct Cluster: Sendable {
     /// The CRDs (with kubectl, from deploy/crds) and this test's namespace: what an API server
     /// that lost its state needs again.
     func installCRDsAndNamespace() async throws {
-        let crds = try await kubectl.run(["apply", "-f", repositoryRoot.appendingPathComponent("deploy/crds").path])
+        let crds = try await kubectl.run(["apply", "-k", repositoryRoot.appendingPathComponent("deploy/crds").path])
         try #require(crds.status == 0, "kubectl apply of the CRDs failed: \(crds.stderr)")
         let created = try await kubectl.run(["apply", "-f", "-"], stdin: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: \(namespace)\n")
         try #require(created.status == 0, "kubectl apply of the namespace failed: \(created.stderr)")

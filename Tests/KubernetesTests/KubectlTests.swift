@@ -15,7 +15,7 @@ struct KubectlTests {
             let kubectl = Kubectl(kubeconfig: kubeconfig)
             let root = repositoryRoot.path
 
-            let crds = try await kubectl.run(["apply", "-f", "\(root)/deploy/crds/"])
+            let crds = try await kubectl.run(["apply", "-k", "\(root)/deploy/crds"])
             #expect(crds.status == 0, "\(crds.stderr)")
             #expect(crds.stdout.contains("customresourcedefinition.apiextensions.k8s.io/talosetcdbackupschedules.talos.alperen.cloud created"))
 

@@ -19,7 +19,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KUBERNETES_VERSION = "1.32.0"
-CRD_FILES = sorted(glob.glob(os.path.join(ROOT, "deploy", "crds", "*.yaml")))
+CRD_FILES = sorted(glob.glob(os.path.join(ROOT, "deploy", "crds", "talos.alperen.cloud_*.yaml")))
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.yaml")))
 
 
