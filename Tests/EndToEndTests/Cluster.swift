@@ -70,9 +70,18 @@ struct Cluster: Sendable {
 
     private static func with<T: Sendable>(talos: TalosTestServer, kubeconfig: String, directory: URL, s3Server: String = "AUTH",
                                           _ body: (Cluster) async throws -> T) async throws -> T {
-        let client = try KubernetesClient(configuration: Kubeconfig.load(paths: [kubeconfig]), logger: quietLogger("client"))
+        // Nothing that needs a shutdown exists before every check that can fail has passed
+        // (a client dropped without shutdown traps).
         let s3 = try S3TestServer.named(s3Server)
+        let configuration = try Kubeconfig.load(paths: [kubeconfig])
         let s3Client = try s3.client()
+        let client: KubernetesClient
+        do {
+            client = try KubernetesClient(configuration: configuration, logger: quietLogger("client"))
+        } catch {
+            try? await s3Client.shutdown()
+            throw error
+        }
         let suffix = UUID().uuidString.prefix(6).lowercased()
         let cluster = Cluster(
             client: client, kubectl: Kubectl(kubeconfig: kubeconfig), talos: talos,
