@@ -36,12 +36,7 @@ public struct HealthProbeServer: Service, CustomStringConvertible {
         let liveness = self.liveness, readiness = self.readiness
         router.get("healthz") { _, _ in Self.answer(liveness()) }
         router.get("readyz") { _, _ in Self.answer(readiness()) }
-        let onListening = self.onListening
-        let app = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        try await app.run()
+        try await serve(router, host: host, port: port, onListening: onListening, logger: logger)
     }
 
     private static func answer(_ problem: String?) -> Response {

@@ -38,11 +38,6 @@ public struct MetricsServer: Service, CustomStringConvertible {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        let onListening = self.onListening
-        let app = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        try await app.run()
+        try await serve(router, host: host, port: port, onListening: onListening, logger: logger)
     }
 }

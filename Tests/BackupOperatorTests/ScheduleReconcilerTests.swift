@@ -318,3 +318,19 @@ struct ScheduleReconcilerTests {
 extension TalosEtcdBackupSchedule {
     func condition(_ type: String) -> Condition? { status?.conditions?[type: type] }
 }
+
+@Suite("Metric documentation")
+struct MetricDocumentationTests {
+    @Test("docs/operating.md's metric tables name every metric family the operator exposes, and each has HELP text")
+    func everyFamilyIsDocumented() throws {
+        let docs = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/operating.md"), encoding: .utf8)
+        let section = try #require(docs.range(of: "## Metrics")).upperBound
+        let metricsSection = String(docs[section...].prefix { _ in true }.split(separator: "\n## ", maxSplits: 1).first ?? "")
+        let families = ControllerRuntimeMetrics.families + BackupMetrics.families + ProcessMetrics.families
+        #expect(families.count >= 27)
+        for family in families {
+            #expect(metricsSection.contains("`\(family.name)`"), "\(family.name) is not in docs/operating.md's Metrics tables")
+            #expect(!family.help.isEmpty)
+        }
+    }
+}

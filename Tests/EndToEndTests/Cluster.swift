@@ -113,9 +113,10 @@ struct Cluster: Sendable {
     /// Runs `body` with an operator process watching this test's namespace; stops it with
     /// SIGTERM afterwards and prints its log when the body failed.
     func withOperator<T: Sendable>(
-        name: String = "operator-a", leaseNamespace: String? = nil, arguments: [String] = [], _ body: (ProcessRunner.Running) async throws -> T
+        name: String = "operator-a", leaseNamespace: String? = nil, arguments: [String] = [], image: String? = nil,
+        _ body: (ProcessRunner.Running) async throws -> T
     ) async throws -> T {
-        let process = try await startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments)
+        let process = try await startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments, image: image)
         do {
             let result = try await body(process)
             process.send(SIGTERM)
@@ -139,10 +140,20 @@ struct Cluster: Sendable {
         }
     }
 
-    func startOperator(name: String, leaseDurationSeconds: Int = 3, leaseNamespace: String? = nil, arguments: [String] = []) async throws -> ProcessRunner.Running {
+    /// Starts the operator binary, or with `image`, the operator in that container image under
+    /// podman as a cluster runs it (``ContainerImage/runArguments``), seeing this test's
+    /// directory (the kubeconfig) at the same path.
+    func startOperator(name: String, leaseDurationSeconds: Int = 3, leaseNamespace: String? = nil, arguments: [String] = [],
+                       image: String? = nil) async throws -> ProcessRunner.Running {
         var environment = ProcessInfo.processInfo.environment
         environment["POD_NAME"] = name
-        return try await ProcessRunner.start(TestHelpers.builtProduct("talos-etcd-backup").path, [
+        var command = [TestHelpers.builtProduct("talos-etcd-backup").path]
+        if let image {
+            environment["CONTAINERS_CONF"] = ContainerImage.containersConf
+            command = ["/usr/bin/podman", "run", "--rm", "--name", "\(name)-\(namespace)", "-e", "POD_NAME=\(name)",
+                       "-v", "\(directory.path):\(directory.path):ro"] + ContainerImage.runArguments + [image]
+        }
+        return try await ProcessRunner.start(command[0], Array(command.dropFirst()) + [
             "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
             "--leader-election-namespace", leaseNamespace ?? namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
             "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,

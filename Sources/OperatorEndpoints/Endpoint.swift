@@ -1,3 +1,6 @@
+import Hummingbird
+import Logging
+
 /// Where one of the operator's HTTP endpoints listens, written as controller-runtime's
 /// `--metrics-bind-address` and `--health-probe-bind-address` are.
 public enum BindAddress: Sendable, Equatable {
@@ -16,4 +19,15 @@ public enum BindAddress: Sendable, Equatable {
         let host = String(text[..<colon])
         self = .address(host: host.isEmpty ? "0.0.0.0" : host, port: port)
     }
+}
+
+/// Serves `router` on `host:port` until cancelled or shut down gracefully; `onListening` gets
+/// the bound port (useful with port 0). The one Hummingbird set-up of the operator's endpoints.
+func serve(_ router: Router<BasicRequestContext>, host: String, port: Int, onListening: @escaping @Sendable (Int) -> Void,
+           logger: Logger) async throws {
+    let app = Application(
+        router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+        onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+        logger: logger)
+    try await app.run()
 }
