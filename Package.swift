@@ -309,7 +309,7 @@ let package = Package(
         .testTarget(
             name: "KubernetesTests",
             dependencies: [
-                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", "OperatorEndpoints",
+                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", "OperatorEndpoints", "Deadline",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

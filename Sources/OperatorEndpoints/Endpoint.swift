@@ -23,11 +23,21 @@ public enum BindAddress: Sendable, Equatable {
 
 /// Serves `router` on `host:port` until cancelled or shut down gracefully; `onListening` gets
 /// the bound port (useful with port 0). The one Hummingbird set-up of the operator's endpoints.
-func serve(_ router: Router<BasicRequestContext>, host: String, port: Int, onListening: @escaping @Sendable (Int) -> Void,
-           logger: Logger) async throws {
+/// A failure (the port is taken, say) is an ``EndpointFailed`` naming the endpoint and `flag`.
+func serve(_ router: Router<BasicRequestContext>, name: String, flag: String, host: String, port: Int,
+           onListening: @escaping @Sendable (Int) -> Void, logger: Logger) async throws {
     let app = Application(
         router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
         onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
         logger: logger)
-    try await app.run()
+    do {
+        try await app.run()
+    } catch where !(error is CancellationError) {
+        throw EndpointFailed(description: "the \(name) endpoint cannot serve on \(host):\(port) (\(flag)): \(error)")
+    }
+}
+
+/// An endpoint could not start or stopped serving: which one, where, and why.
+public struct EndpointFailed: Error, CustomStringConvertible {
+    public var description: String
 }

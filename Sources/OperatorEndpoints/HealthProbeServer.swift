@@ -36,7 +36,7 @@ public struct HealthProbeServer: Service, CustomStringConvertible {
         let liveness = self.liveness, readiness = self.readiness
         router.get("healthz") { _, _ in Self.answer(liveness()) }
         router.get("readyz") { _, _ in Self.answer(readiness()) }
-        try await serve(router, host: host, port: port, onListening: onListening, logger: logger)
+        try await serve(router, name: "health probe", flag: "--health-probe-bind-address", host: host, port: port, onListening: onListening, logger: logger)
     }
 
     private static func answer(_ problem: String?) -> Response {

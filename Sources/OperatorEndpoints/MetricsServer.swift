@@ -38,6 +38,6 @@ public struct MetricsServer: Service, CustomStringConvertible {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        try await serve(router, host: host, port: port, onListening: onListening, logger: logger)
+        try await serve(router, name: "metrics", flag: "--metrics-bind-address", host: host, port: port, onListening: onListening, logger: logger)
     }
 }

@@ -157,8 +157,9 @@ struct Cluster: Sendable {
             "run", "--kubeconfig", kubectl.kubeconfig, "--namespace", namespace,
             "--leader-election-namespace", leaseNamespace ?? namespace, "--lease-duration-seconds", String(leaseDurationSeconds), "--log-level", "debug",
             "--clock-scale", "\(Self.clockScale)", "--clock-epoch", KubeTime(epoch).description,
-            // Several operators run side by side here: each its own probe port.
+            // Several operators run side by side here: each its own probe and metrics ports.
             "--health-probe-bind-address", "127.0.0.1:\(TestHelpers.freePort())",
+            "--metrics-bind-address", "127.0.0.1:\(TestHelpers.freePort())",
         ] + arguments, environment: environment)
     }
 

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ControllerRuntime
+import Deadline
 import Foundation
 import KubernetesClient
 import KubernetesTesting
@@ -71,6 +72,26 @@ struct MetricsTests {
                 #expect(check.status == 0, "promtool check metrics: \(check.stdout)\(check.stderr)")
                 group.cancelAll()
             }
+        }
+    }
+
+    @Test("a metrics port already taken fails the server with an error naming the endpoint, the address and the flag")
+    func portTaken() async throws {
+        let factory = DescribedMetricsFactory(families: [])
+        let (ports, announce) = AsyncStream<Int>.makeStream()
+        let first = MetricsServer(host: "127.0.0.1", port: 0, registry: factory.registry, onListening: { announce.yield($0) }, logger: quietLogger("s"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await first.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let second = MetricsServer(host: "127.0.0.1", port: port, registry: factory.registry, logger: quietLogger("s"))
+            let failure = await TestHelpers.caught(EndpointFailed.self) {
+                try await withDeadline(.seconds(10), "the second server's failure") { try await second.run() }
+            }
+            let description = try #require(failure?.description)
+            #expect(description.contains("metrics endpoint cannot serve on 127.0.0.1:\(port) (--metrics-bind-address)"), "\(description)")
+            #expect(description.contains("Address already in use"), "\(description)")
+            group.cancelAll()
         }
     }
 
