@@ -86,12 +86,22 @@ struct PrometheusServer: Sendable {
         return health
     }
 
-    /// The alerts firing or pending now, by name.
-    func activeAlerts() async throws -> [String] {
+    /// An alert Prometheus holds: its name and state (`pending` or `firing`).
+    struct ActiveAlert: Sendable, CustomStringConvertible {
+        var name: String
+        var state: String
+        var description: String { "\(name) (\(state))" }
+    }
+
+    /// The alerts firing or pending now.
+    func activeAlerts() async throws -> [ActiveAlert] {
         let (_, data) = try await get("/api/v1/alerts")
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         try #require(json?["status"] as? String == "success", "alerts: \(String(decoding: data, as: UTF8.self))")
         let alerts = (json?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
-        return alerts.compactMap { ($0["labels"] as? [String: String])?["alertname"] }
+        return alerts.compactMap { alert in
+            guard let name = (alert["labels"] as? [String: String])?["alertname"] else { return nil }
+            return ActiveAlert(name: name, state: alert["state"] as? String ?? "")
+        }
     }
 }
