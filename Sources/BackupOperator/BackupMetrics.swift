@@ -2,7 +2,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import MetricFamilies
-import Metrics
+import CoreMetrics
 import Synchronization
 import TalosBackupAPI
 
@@ -42,19 +42,22 @@ public final class BackupMetrics: Sendable {
                      buckets: MetricFamily.exponentialBuckets(start: 1_048_576, factor: 4, count: 9)),
     ]
 
-    /// A recorded series, kept so that it can be removed with its schedule.
+    /// A recorded series, kept so that it can be removed with its schedule. The factory's
+    /// handlers themselves (swift-metrics' CoreMetrics API), not `Meter`/`Counter` wrappers: at
+    /// 1,000 schedules with ten series each, the wrappers' copies of label and dimensions were
+    /// megabytes of the control plane's 64 MiB budget.
     private enum Handle {
-        case meter(Meter)
-        case counter(Counter)
-        case recorder(Recorder)
-        case timer(Timer)
+        case meter(any MeterHandler)
+        case counter(any CounterHandler)
+        case recorder(any RecorderHandler)
+        case timer(any TimerHandler)
 
-        func destroy() {
+        func destroy(in factory: any MetricsFactory) {
             switch self {
-            case .meter(let meter): meter.destroy()
-            case .counter(let counter): counter.destroy()
-            case .recorder(let recorder): recorder.destroy()
-            case .timer(let timer): timer.destroy()
+            case .meter(let meter): factory.destroyMeter(meter)
+            case .counter(let counter): factory.destroyCounter(counter)
+            case .recorder(let recorder): factory.destroyRecorder(recorder)
+            case .timer(let timer): factory.destroyTimer(timer)
             }
         }
     }
@@ -86,25 +89,25 @@ public final class BackupMetrics: Sendable {
     /// Removes every series of the schedule (it was deleted).
     func forgetSchedule(_ key: ObjectKey) {
         let handles = series.withLock { $0.removeValue(forKey: key) } ?? [:]
-        for handle in handles.values { handle.destroy() }
+        for handle in handles.values { handle.destroy(in: factory) }
     }
 
     /// An attempt of `backup` started.
     func recordAttempt(_ backup: TalosEtcdBackup) {
-        counter(Self.attemptsTotal, of: backup).increment()
+        counter(Self.attemptsTotal, of: backup).increment(by: 1)
     }
 
     /// `backup` finished: `result` is its phase, `reason` its Ready condition's reason.
     func recordOutcome(_ backup: TalosEtcdBackup, result: BackupPhase, reason: String, duration: TimeInterval, size: Int64?) {
-        counter(Self.backupsTotal, of: backup, extra: [("result", result.rawValue), ("reason", reason)]).increment()
+        counter(Self.backupsTotal, of: backup, extra: [("result", result.rawValue), ("reason", reason)]).increment(by: 1)
         let timer = handle(SeriesKey(name: Self.durationSeconds, extra: [result.rawValue]), of: Self.scheduleKey(of: backup)) { dimensions in
-            .timer(Timer(label: Self.durationSeconds, dimensions: dimensions + [("result", result.rawValue)], factory: factory))
+            .timer(factory.makeTimer(label: Self.durationSeconds, dimensions: dimensions + [("result", result.rawValue)]))
         }
-        if case .timer(let timer) = timer { timer.recordSeconds(max(0, duration)) }
+        if case .timer(let timer) = timer { timer.recordNanoseconds(Int64(max(0, duration) * 1e9)) }
         if let size {
-            counter(Self.uploadedBytesTotal, of: backup).increment(by: Int(size))
+            counter(Self.uploadedBytesTotal, of: backup).increment(by: size)
             let recorder = handle(SeriesKey(name: Self.sizeBytes, extra: []), of: Self.scheduleKey(of: backup)) { dimensions in
-                .recorder(Recorder(label: Self.sizeBytes, dimensions: dimensions, aggregate: true, factory: factory))
+                .recorder(factory.makeRecorder(label: Self.sizeBytes, dimensions: dimensions, aggregate: true))
             }
             if case .recorder(let recorder) = recorder { recorder.record(size) }
         }
@@ -115,9 +118,9 @@ public final class BackupMetrics: Sendable {
         ObjectKey(namespace: backup.metadata.namespace, name: backup.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] ?? "")
     }
 
-    private func counter(_ name: String, of backup: TalosEtcdBackup, extra: [(String, String)] = []) -> Counter {
+    private func counter(_ name: String, of backup: TalosEtcdBackup, extra: [(String, String)] = []) -> any CounterHandler {
         let handle = handle(SeriesKey(name: name, extra: extra.map(\.1)), of: Self.scheduleKey(of: backup)) { dimensions in
-            .counter(Counter(label: name, dimensions: dimensions + extra, factory: factory))
+            .counter(factory.makeCounter(label: name, dimensions: dimensions + extra))
         }
         guard case .counter(let counter) = handle else { preconditionFailure("\(name) is a counter") }
         return counter
@@ -127,10 +130,10 @@ public final class BackupMetrics: Sendable {
         let key = SeriesKey(name: name, extra: [])
         guard let value else {
             let removed = series.withLock { $0[schedule]?.removeValue(forKey: key) }
-            removed?.destroy()
+            removed?.destroy(in: factory)
             return
         }
-        let handle = handle(key, of: schedule) { dimensions in .meter(Meter(label: name, dimensions: dimensions, factory: factory)) }
+        let handle = handle(key, of: schedule) { dimensions in .meter(factory.makeMeter(label: name, dimensions: dimensions)) }
         if case .meter(let meter) = handle { meter.set(value) }
     }
 
