@@ -120,6 +120,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // age v1 (C2SP): X25519 recipients, streaming encryption and decryption; no Kubernetes, no I/O.
+        .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The two reconcilers and the snapshot -> S3 pipeline.
         .target(
             name: "BackupOperator",
@@ -298,6 +300,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "AgeTests", dependencies: ["Age", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
