@@ -120,6 +120,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // libzstd (Debian libzstd-dev) and the streaming compressor over it.
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "Zstd", dependencies: ["CZstd"]),
         // age v1 (C2SP): X25519 recipients, streaming encryption and decryption; no Kubernetes, no I/O.
         .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The two reconcilers and the snapshot -> S3 pipeline.
@@ -300,6 +303,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "ZstdTests", dependencies: ["Zstd", "TestSupport"]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "EndToEndTests",

@@ -1,0 +1,2 @@
+// libzstd from Debian (libzstd-dev), as a system library.
+#include <zstd.h>

@@ -1,0 +1,113 @@
+import CZstd
+
+/// A zstd failure: libzstd's own words, and what was being done.
+public struct ZstdError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+
+    init(_ what: String, code: Int) {
+        description = "zstd \(what) failed: \(String(cString: ZSTD_getErrorName(code)))"
+    }
+
+    init(description: String) { self.description = description }
+}
+
+/// Streaming zstd compression through libzstd (Debian's libzstd-dev): feed data in pieces of
+/// any size, take the compressed bytes each call produces, and ``finish()`` the frame. Memory
+/// is libzstd's window for the level (a few MiB at the levels the API allows), whatever the
+/// input size. One task at a time (it owns a libzstd context).
+public final class ZstdCompressor {
+    /// The levels the API accepts (TalosBackupAPI's `ValidationLimits.zstdLevels`).
+    public static let levels = 1...19
+    private let context: OpaquePointer
+    private var output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
+
+    public init(level: Int = 3) throws {
+        guard Self.levels.contains(level) else { throw ZstdError(description: "zstd level \(level) is outside \(Self.levels)") }
+        guard let context = ZSTD_createCCtx() else { throw ZstdError(description: "zstd: cannot allocate a compression context") }
+        self.context = context
+        let result = ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
+        if ZSTD_isError(result) != 0 { throw ZstdError("setting the level", code: result) }
+        // A checksum of the content in the frame, as the zstd CLI writes by default.
+        _ = ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    /// Compressed bytes for `input` (often none until libzstd has a block's worth).
+    public func compress(_ input: some Collection<UInt8>) throws -> [UInt8] {
+        try run(Array(input), directive: ZSTD_e_continue)
+    }
+
+    /// The rest of the frame.
+    public func finish() throws -> [UInt8] {
+        try run([], directive: ZSTD_e_end)
+    }
+
+    private func run(_ input: [UInt8], directive: ZSTD_EndDirective) throws -> [UInt8] {
+        var produced: [UInt8] = []
+        try input.withUnsafeBytes { source in
+            var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+            while true {
+                let (remaining, written) = try output.withUnsafeMutableBytes { destination -> (Int, Int) in
+                    var outBuffer = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
+                    let remaining = ZSTD_compressStream2(context, &outBuffer, &inBuffer, directive)
+                    if ZSTD_isError(remaining) != 0 { throw ZstdError("compression", code: remaining) }
+                    return (remaining, outBuffer.pos)
+                }
+                produced += output[..<written]
+                // continue: until the input is consumed; end: until the frame is flushed.
+                let done = directive == ZSTD_e_end ? remaining == 0 : inBuffer.pos == inBuffer.size
+                if done { break }
+            }
+        }
+        return produced
+    }
+}
+
+/// Streaming zstd decompression: any number of concatenated frames (as the zstd CLI reads
+/// them); ``finish()`` refuses input that ends inside a frame, so a truncated object is an
+/// error, never a short snapshot. Content checksums in the frames are verified by libzstd.
+public final class ZstdDecompressor {
+    private let context: OpaquePointer
+    private var output = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
+    /// libzstd's hint after the last call: 0 when a frame has just ended.
+    private var frameComplete = true
+    private var sawInput = false
+
+    public init() throws {
+        guard let context = ZSTD_createDCtx() else { throw ZstdError(description: "zstd: cannot allocate a decompression context") }
+        self.context = context
+    }
+
+    deinit { ZSTD_freeDCtx(context) }
+
+    /// Decompressed bytes for the next compressed `input`.
+    public func decompress(_ input: some Collection<UInt8>) throws -> [UInt8] {
+        let input = Array(input)
+        guard !input.isEmpty else { return [] }
+        sawInput = true
+        var produced: [UInt8] = []
+        try input.withUnsafeBytes { source in
+            var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+            while true {
+                let (hint, written) = try output.withUnsafeMutableBytes { destination -> (Int, Int) in
+                    var outBuffer = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
+                    let hint = ZSTD_decompressStream(context, &outBuffer, &inBuffer)
+                    if ZSTD_isError(hint) != 0 { throw ZstdError("decompression", code: hint) }
+                    return (hint, outBuffer.pos)
+                }
+                produced += output[..<written]
+                frameComplete = hint == 0
+                // Stop when the input is consumed and libzstd has nothing more to flush.
+                if inBuffer.pos == inBuffer.size && written < output.count { break }
+            }
+        }
+        return produced
+    }
+
+    /// Throws unless the input ended exactly at the end of a frame.
+    public func finish() throws {
+        guard sawInput else { throw ZstdError(description: "zstd decompression failed: no data") }
+        guard frameComplete else { throw ZstdError(description: "zstd decompression failed: the data ends inside a frame (truncated)") }
+    }
+}
