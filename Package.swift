@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "BackupOperator",
             dependencies: [
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies",
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Zstd",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -194,6 +194,7 @@ let package = Package(
                 "ControllerRuntime",
                 "OperatorEndpoints",
                 "S3",
+                "Age",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -298,7 +299,7 @@ let package = Package(
             name: "BackupOperatorTests",
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

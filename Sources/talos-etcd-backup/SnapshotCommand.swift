@@ -89,18 +89,11 @@ struct SnapshotCommand: AsyncParsableCommand {
         var sha256: String
     }
 
-    /// Streams a verified snapshot into a temporary file beside `output`, fsyncs it, and
-    /// renames it into place; removes it on any failure.
+    /// Streams a verified snapshot into `output` (``AtomicFile``: whole and synced, or not
+    /// there at all).
     static func snapshot(_ client: TalosClient, to output: URL) async throws -> Written {
-        let temporary = output.deletingLastPathComponent()
-            .appendingPathComponent(".\(output.lastPathComponent).partial-\(UUID().uuidString.prefix(8))")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
-        }
-        do {
-            let written = try await client.snapshot { source, stream in
-                let handle = try FileHandle(forWritingTo: temporary)
-                defer { try? handle.close() }
+        try await AtomicFile.write(to: output) { handle in
+            try await client.snapshot { source, stream in
                 var hasher = SHA256()
                 var size = 0
                 for try await chunk in stream {
@@ -109,15 +102,8 @@ struct SnapshotCommand: AsyncParsableCommand {
                     hasher.update(data: bytes)
                     size += bytes.count
                 }
-                try handle.synchronize()
                 return Written(node: source.node, size: size, sha256: SigV4Signer.hex(hasher.finalize()))
             }
-            _ = try? FileManager.default.removeItem(at: output)
-            try FileManager.default.moveItem(at: temporary, to: output)
-            return written
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
         }
     }
 }
