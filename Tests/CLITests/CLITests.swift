@@ -133,3 +133,20 @@ struct RunCLITests {
         #expect(election.status != 0)
     }
 }
+
+@Suite("deploy/default's Deployment")
+struct DeploymentArgumentsTests {
+    @Test("the container's args parse: the operator gets as far as loading its configuration")
+    func argumentsParse() async throws {
+        let text = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/default/deployment.yaml"), encoding: .utf8)
+        // The args list: the `- ...` lines after `args:`, up to the next key.
+        let lines = text.split(separator: "\n")
+        let start = try #require(lines.firstIndex { $0.trimmingCharacters(in: .whitespaces) == "args:" })
+        let arguments = lines[(start + 1)...].prefix { $0.trimmingCharacters(in: .whitespaces).hasPrefix("- ") }
+            .map { String($0.trimmingCharacters(in: .whitespaces).dropFirst(2)) }
+        #expect(arguments.first == "run" && arguments.count >= 4, "\(arguments)")
+        let result = try await CLI.run(with: arguments + ["--kubeconfig", "/nonexistent/kubeconfig"])
+        #expect(result.status == 1, "exit 1 from the configuration, not 64 from the arguments: \(result.stderr)")
+        #expect(result.stderr.contains("/nonexistent/kubeconfig"), "\(result.stderr)")
+    }
+}
