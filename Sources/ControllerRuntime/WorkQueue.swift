@@ -1,8 +1,8 @@
-import Metrics
 import Deadline
 import DequeModule
 import HeapModule
 import KubernetesClient
+import Metrics
 import Synchronization
 
 /// client-go's work queue semantics: a key waiting to be processed is queued once however
