@@ -116,7 +116,9 @@ struct InformerRobustnessTests {
                 try await Task.sleep(for: .seconds(4))
                 let watches = await server.watchesStarted - before
                 // Backoff 200 ms, 400 ms, 800 ms, 1.6 s, 3.2 s...: a handful in 4 s, not hundreds.
-                #expect(watches >= 1 && watches <= 6, "\(watches) watches in 4 s")
+                #expect(watches <= 6, "\(watches) watches in 4 s")
+                // And it keeps trying (on a loaded machine the window may fall between two tries).
+                try await eventually(timeout: .seconds(20), "another watch after the backoff") { await server.watchesStarted > before }
                 group.cancelAll()
             }
         }

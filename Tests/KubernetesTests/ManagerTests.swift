@@ -125,7 +125,8 @@ struct ManagerTests {
             let group = ServiceGroup(configuration: .init(services: [manager], logger: quietLogger("group")))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                try await eventually("the reconcile started") { reconciler.active.withLock { !$0.isEmpty } }
+                // Lease, list and watch first: generous on a loaded machine (the suite runs in parallel).
+                try await eventually(timeout: .seconds(30), "the reconcile started") { reconciler.active.withLock { !$0.isEmpty } }
                 let stopping = ContinuousClock.now
                 await group.triggerGracefulShutdown()
                 try await tasks.next()

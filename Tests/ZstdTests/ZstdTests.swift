@@ -34,15 +34,16 @@ struct ZstdTests {
         return output
     }
 
-    @Test("the zstd CLI decompresses what we compress, at levels 1, 3 and 19, empty to several MiB", arguments: [1, 3, 19])
+    @Test("the zstd CLI decompresses what we compress, at levels 1, 3 and 19, empty to 2 MB", arguments: [1, 3, 19])
     func cliReadsOurs(level: Int) async throws {
-        for size in [0, 1, 131_072, 5_000_000] {
+        // Level 19 is slow by design: the large case stays at 2 MB so the parallel suite is not starved.
+        for size in [0, 1, 131_072, 2_000_000] {
             let data = Self.sample(size)
             let compressed = try Self.compress(data, level: level)
             let result = try await ProcessRunner.run("/usr/bin/zstd", ["-d", "-c", "-q"], stdin: Data(compressed))
             #expect(result.status == 0, "zstd -d, level \(level), \(size) bytes: \(result.stderr)")
             #expect([UInt8](result.stdoutData) == data, "level \(level), \(size) bytes")
-            if size == 5_000_000 { #expect(compressed.count < size / 4, "compresses: \(compressed.count) bytes") }
+            if size == 2_000_000 { #expect(compressed.count < size / 4, "compresses: \(compressed.count) bytes") }
         }
     }
 
