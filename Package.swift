@@ -260,6 +260,7 @@ let package = Package(
         .target(
             name: "TestProcesses",
             dependencies: [
+                "Deadline",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -290,7 +291,7 @@ let package = Package(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "S3TestSupport", "TalosTesting"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "Deadline", "S3TestSupport", "TalosTesting"]),
         // The operator as a separate process against the Kubernetes test server, moto with
         // authentication, and the Talos test server on a real etcd.
         // The reconcilers called step by step against the Kubernetes test server (and moto and

@@ -1,3 +1,4 @@
+import Deadline
 import Foundation
 import Subprocess
 import SystemPackage
@@ -45,8 +46,15 @@ public enum ProcessRunner {
 
         private var hasExited: Bool { kill(processIdentifier, 0) != 0 }
 
+        /// Waits for the process to end. A waiter that gives up (cancelled, e.g. by a
+        /// deadline) kills the process, so that neither it nor the wait outlives the caller.
         public func finish() async throws -> Result {
-            let status: Int32 = switch try await run.value {
+            let termination = try await withTaskCancellationHandler {
+                try await run.value
+            } onCancel: {
+                send(SIGKILL)
+            }
+            let status: Int32 = switch termination {
             case .exited(let code): code
             case .signaled(let signal): signal
             }
@@ -107,9 +115,12 @@ public enum ProcessRunner {
         return Running(run: run, processIdentifier: pid, out: out, err: err)
     }
 
-    /// Runs to completion.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil) async throws -> Result {
-        try await start(executable, arguments, environment: environment, stdin: stdin).finish()
+    /// Runs to completion, within `limit`: a process that hangs is killed and the run throws
+    /// `DeadlineExceeded` naming it.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: Data? = nil,
+                           within limit: Duration = .seconds(300)) async throws -> Result {
+        let process = try await start(executable, arguments, environment: environment, stdin: stdin)
+        return try await withDeadline(limit, "\(executable) \(arguments.joined(separator: " "))") { try await process.finish() }
     }
 }
 

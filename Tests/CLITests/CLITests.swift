@@ -1,4 +1,5 @@
 import Foundation
+import Deadline
 import TestSupport
 import Testing
 
@@ -148,5 +149,24 @@ struct DeploymentArgumentsTests {
         let result = try await CLI.run(with: arguments + ["--kubeconfig", "/nonexistent/kubeconfig"])
         #expect(result.status == 1, "exit 1 from the configuration, not 64 from the arguments: \(result.stderr)")
         #expect(result.stderr.contains("/nonexistent/kubeconfig"), "\(result.stderr)")
+    }
+}
+
+@Suite("Running child processes")
+struct ProcessRunnerTests {
+    @Test("a process that hangs past its bound is killed and the run throws DeadlineExceeded naming it")
+    func boundedRun() async throws {
+        let started = ContinuousClock.now
+        let error = await TestHelpers.caught(DeadlineExceeded.self) {
+            _ = try await ProcessRunner.run("/bin/sleep", ["30"], within: .seconds(1))
+        }
+        #expect(error?.operation == "/bin/sleep 30")
+        #expect(ContinuousClock.now - started < .seconds(10), "the wait ended at the bound, not with the process")
+
+        let process = try await ProcessRunner.start("/bin/sleep", ["30"])
+        _ = await TestHelpers.caught(DeadlineExceeded.self) {
+            _ = try await withDeadline(.seconds(1), "sleep") { try await process.finish() }
+        }
+        #expect(kill(process.processIdentifier, 0) != 0, "the process was killed, not left running")
     }
 }
