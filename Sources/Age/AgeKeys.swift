@@ -35,17 +35,13 @@ public struct AgeRecipient: Sendable, Equatable, CustomStringConvertible {
     /// Recipients in the `age -R` file format: one per line, `#` comments and blank lines
     /// ignored. An invalid line is an error naming its number.
     public static func parseList(_ text: String) throws -> [AgeRecipient] {
-        var recipients: [AgeRecipient] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
+        try keyLines(text).map { line in
             do {
-                recipients.append(try AgeRecipient(parsing: trimmed))
-            } catch let error as AgeError {
-                throw AgeError.invalidKey("line \(index + 1): \(error.description.replacingOccurrences(of: "invalid age key: ", with: ""))")
+                return try AgeRecipient(parsing: line.key)
+            } catch AgeError.invalidKey(let problem) {
+                throw AgeError.invalidKey("line \(line.number): \(problem)")
             }
         }
-        return recipients
     }
 }
 
@@ -79,17 +75,23 @@ public struct AgeIdentity: Sendable {
     /// Identities in an identity file (`age -i` format): `AGE-SECRET-KEY-1...` lines, `#`
     /// comments and blank lines ignored.
     public static func parseList(_ text: String) throws -> [AgeIdentity] {
-        var identities: [AgeIdentity] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
+        let identities = try keyLines(text).map { line in
             do {
-                identities.append(try AgeIdentity(parsing: trimmed))
+                return try AgeIdentity(parsing: line.key)
             } catch {
-                throw AgeError.invalidKey("identity file line \(index + 1) is not an AGE-SECRET-KEY-1... identity")
+                throw AgeError.invalidKey("identity file line \(line.number) is not an AGE-SECRET-KEY-1... identity")
             }
         }
         guard !identities.isEmpty else { throw AgeError.invalidKey("the identity file holds no AGE-SECRET-KEY-1... line") }
         return identities
+    }
+}
+
+/// The key lines of an `age -R` recipients file or an `age -i` identity file, with their line
+/// numbers: blank lines and `#` comments left out, surrounding spaces trimmed.
+private func keyLines(_ text: String) -> [(number: Int, key: String)] {
+    text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line in
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty || trimmed.hasPrefix("#") ? nil : (index + 1, trimmed)
     }
 }

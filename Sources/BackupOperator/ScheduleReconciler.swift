@@ -68,7 +68,7 @@ public struct ScheduleReconciler: Reconciler {
         let generation = schedule.metadata.generation
 
         if let invalid = Self.invalidity(schedule) {
-            try await writeStatus(schedule, now: now) { status in
+            try await writeStatus(schedule, now: now, lastFailure: Self.lastFailure(ownedBackups(of: schedule))) { status in
                 status.nextScheduleTime = nil
                 var conditions = status.conditions ?? []
                 conditions.set(type: ConditionType.failed, status: .true, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
@@ -85,9 +85,10 @@ public struct ScheduleReconciler: Reconciler {
         children = try await prune(children, spec: spec, schedule: schedule)
         var active = children.filter { $0.status?.phase?.isFinished != true }.compactMap(\.metadata.name).sorted()
         let lastSuccess = children.filter { Self.succeeded($0) }.compactMap { $0.status?.completionTime }.max()
+        let lastFailure = Self.lastFailure(children)
 
         if spec.paused == true {
-            try await writeStatus(schedule, now: now) { status in
+            try await writeStatus(schedule, now: now, lastFailure: lastFailure) { status in
                 status.activeBackups = active.isEmpty ? nil : active
                 status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
                 status.nextScheduleTime = nil
@@ -123,7 +124,7 @@ public struct ScheduleReconciler: Reconciler {
             }
         }
         let next = cron.nextRun(after: now, anchor: lastScheduleTime?.date ?? earliest)
-        try await writeStatus(schedule, now: now) { status in
+        try await writeStatus(schedule, now: now, lastFailure: lastFailure) { status in
             // Never backwards (a fresh read after a conflict may know a later run).
             status.lastScheduleTime = [status.lastScheduleTime, lastScheduleTime].compactMap { $0 }.max()
             status.activeBackups = active.isEmpty ? nil : active.sorted()
@@ -238,10 +239,17 @@ public struct ScheduleReconciler: Reconciler {
 
     // MARK: Status and deletion
 
+    /// Completion of the newest failed backup among `backups` (for ``BackupMetrics``).
+    static func lastFailure(_ backups: [TalosEtcdBackup]) -> KubeTime? {
+        backups.filter { $0.status?.phase == .failed }.compactMap { $0.status?.completionTime }.max()
+    }
+
     /// Writes the schedule's status through the status subresource (conflicts retried on a
-    /// fresh read), with `observedGeneration`; calls `onChange` when a condition changed.
+    /// fresh read), with `observedGeneration`, and sets the schedule's gauges from what was
+    /// written (`lastFailure` from the backups the caller already read); calls `onChange` when
+    /// a condition changed.
     private func writeStatus(
-        _ schedule: TalosEtcdBackupSchedule, now: Date, _ change: (inout TalosEtcdBackupScheduleStatus) -> Void,
+        _ schedule: TalosEtcdBackupSchedule, now: Date, lastFailure: KubeTime?, _ change: (inout TalosEtcdBackupScheduleStatus) -> Void,
         onChange: () async -> Void = {}
     ) async throws {
         var conditionsChanged = false
@@ -254,7 +262,6 @@ public struct ScheduleReconciler: Reconciler {
             object.status = status
         }
         if let written {
-            let lastFailure = ownedBackups(of: written).filter { $0.status?.phase == .failed }.compactMap { $0.status?.completionTime }.max()
             metrics.recordSchedule(written, status: written.status, lastFailure: lastFailure)
         }
         if conditionsChanged { await onChange() }
