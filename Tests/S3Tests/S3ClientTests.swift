@@ -286,6 +286,36 @@ struct MultipartFaultTests {
         try await client.shutdown()
     }
 
+    @Test("metadata is replaced in place, by one CopyObject or by UploadPartCopy ranges; a missing object is NoSuchKey and leaves no upload",
+          arguments: s3Servers, [1_000, 2 * MultipartUploader.minimumPartSize + 3])
+    func replaceMetadata(serverName: String, length: Int) async throws {
+        let server = try S3TestServer.named(serverName)
+        let client = try server.client()
+        let key = uniqueKey("metadata.db")
+        let data = GeneratedBytes(length: length, seed: 9)
+        let partSize = Int64(MultipartUploader.minimumPartSize)
+        let uploader = MultipartUploader(client: client, partSize: MultipartUploader.minimumPartSize, metadata: ["backup-uid": "u1"])
+        let stored = try await uploader.upload(data, bucket: server.bucket, key: key)
+        #expect(try await client.headObject(bucket: server.bucket, key: key).metadata == ["backup-uid": "u1"])
+
+        // Copied in parts of the minimum part size for the larger object: three UploadPartCopy.
+        try await client.replaceMetadata(bucket: server.bucket, key: key, size: stored.size,
+                                         metadata: ["backup-uid": "u1", "sha256": stored.sha256!], partSize: partSize)
+        let after = try await client.headObject(bucket: server.bucket, key: key)
+        #expect(after.metadata == ["backup-uid": "u1", "sha256": stored.sha256!])
+        #expect(after.size == Int64(length))
+        #expect(try await server.readBack(key).sha256 == (try await data.sha256()), "the bytes are unchanged")
+        try await client.deleteObject(bucket: server.bucket, key: key)
+
+        let missing = await s3Error {
+            try await client.replaceMetadata(bucket: server.bucket, key: key, size: stored.size, metadata: ["sha256": "x"], partSize: partSize)
+        }
+        #expect(missing?.kind == .noSuchKey, "\(String(describing: missing))")
+        #expect(try await uploadsInProgress(server, key: key).isEmpty, "a failed part copy leaves no upload")
+        #expect(await s3Error { _ = try await client.headObject(bucket: server.bucket, key: key) }?.kind == .noSuchKey)
+        try await client.shutdown()
+    }
+
     @Test("part sizes double every 1,000 parts, so 10,000 parts cover 5 TiB")
     func partSizes() {
         let base = MultipartUploader.defaultPartSize
