@@ -44,7 +44,7 @@ let package = Package(
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
-        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore", "Age", .product(name: "Yams", package: "Yams")]),
         // What the API's objects are, without I/O: metadata, conditions, times, lists, Status
         // and API errors, resource types (as kube-core is to kube-client).
         .target(name: "KubernetesCore", dependencies: ["Timestamps", "ConfigurationFiles"]),

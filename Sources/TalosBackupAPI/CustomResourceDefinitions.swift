@@ -107,7 +107,7 @@ public enum CustomResourceDefinitions {
                     [
                         "s3": s3Storage,
                         "compression": Schema.object(
-                            "Compression of the snapshot before upload. Not supported by this version of the operator: a backup that sets it fails at once with reason Unsupported. Unset means no compression.",
+                            "Compression of the snapshot before upload (and before encryption), streaming; the object key gets .zst. Unset means no compression.",
                             required: ["type"],
                             [
                                 "type": Schema.string(
@@ -118,16 +118,16 @@ public enum CustomResourceDefinitions {
                                     maximum: ValidationLimits.zstdLevels.upperBound, format: "int32"),
                             ]),
                         "encryption": Schema.object(
-                            "Encryption of the snapshot before upload. Not supported by this version of the operator: a backup that sets it fails at once with reason Unsupported, and nothing is stored unencrypted. Unset means no encryption.",
+                            "Encryption of the snapshot before upload (after compression), streaming: no plaintext byte reaches the bucket; the object key gets .age. Unset means no encryption.",
                             [
                                 "age": Schema.object(
-                                    "age encryption to X25519 recipients; at least one recipient must be given.",
+                                    "age v1 encryption to X25519 recipients (recipients, recipientsSecretRef, or both; at least one recipient in all). The operator needs only recipients; the identity (private key) that decrypts stays with whoever restores.",
                                     [
                                         "recipients": Schema.array(
-                                            "age X25519 recipients (age1...).",
+                                            "age X25519 recipients (age1...); an invalid entry fails the backup naming it.",
                                             items: Schema.string("One age recipient.", minLength: 1)),
                                         "recipientsSecretRef": Schema.secretKeySelector(
-                                            "Secret key holding more recipients, one per line."),
+                                            "Secret key holding more recipients, one per line, # comments and blank lines allowed (the age -R file format). A missing Secret or key fails the backup with reason EncryptionConfigNotFound."),
                                     ]),
                             ]),
                     ]),
@@ -169,7 +169,13 @@ public enum CustomResourceDefinitions {
                 "filename": Schema.string("Object key of the stored snapshot; set when the upload completed, and what deleting the backup deletes."),
                 "bucket": Schema.string("Bucket the snapshot is stored in; set when the upload completed."),
                 "size": Schema.integer("Size of the stored object in bytes.", minimum: 0),
-                "sha256": Schema.string("Hex SHA-256 of the stored object.", pattern: "^[0-9a-f]{64}$"),
+                "sha256": Schema.string("Hex SHA-256 of the stored object (compressed and encrypted when those are on), to check a download before decrypting it.", pattern: "^[0-9a-f]{64}$"),
+                "snapshotSHA256": Schema.string("Hex SHA-256 of the plain etcd snapshot (what talosctl bootstrap --recover-from receives); set when compression or encryption is on.", pattern: "^[0-9a-f]{64}$"),
+                "snapshotSize": Schema.integer("Size of the plain etcd snapshot in bytes; set when compression or encryption is on.", minimum: 0),
+                "compression": Schema.string("Compression of the stored object, for example zstd; unset when uncompressed."),
+                "encryptedTo": Schema.array(
+                    "Fingerprints of the age recipients the object is encrypted to (the first 16 hex digits of the SHA-256 of each age1... recipient; never keys); unset when unencrypted.",
+                    items: Schema.string("One recipient's fingerprint.", pattern: "^[0-9a-f]{16}$")),
                 "node": Schema.string("Talos node that served the snapshot."),
                 "startTime": Schema.dateTime("When the first attempt started."),
                 "completionTime": Schema.dateTime("When the backup succeeded or finally failed."),

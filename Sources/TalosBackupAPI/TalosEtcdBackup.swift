@@ -167,7 +167,15 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     public var filename: String?
     public var bucket: String?
     public var size: Int64?
+    /// Hex SHA-256 of the stored object (after compression and encryption).
     public var sha256: String?
+    /// Hex SHA-256 and size of the plain snapshot, when what is stored differs from it.
+    public var snapshotSHA256: String?
+    public var snapshotSize: Int64?
+    /// `zstd` when the stored object is compressed.
+    public var compression: String?
+    /// Fingerprints of the age recipients, when the stored object is encrypted.
+    public var encryptedTo: [String]?
     public var node: String?
     public var startTime: KubeTime?
     public var completionTime: KubeTime?

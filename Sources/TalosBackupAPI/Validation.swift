@@ -1,3 +1,4 @@
+import Age
 import KubernetesCore
 import Cron
 import Foundation
@@ -190,13 +191,13 @@ enum Validate {
         if recipients.isEmpty && age.recipientsSecretRef == nil {
             errors.append(FieldError("\(path).age", "set recipients, recipientsSecretRef, or both"))
         }
-        let bech32 = Set("qpzry9x8gf2tvdw0s3jn54khce6mua7l")
         for (index, recipient) in recipients.enumerated() {
-            let data = recipient.dropFirst(4)
-            if !(recipient.hasPrefix("age1") && data.count == 58 && data.allSatisfy(bech32.contains)) {
-                errors.append(FieldError(
-                    "\(path).age.recipients[\(index)]",
-                    "\"\(recipient)\" is not an age X25519 recipient (age1 followed by lower-case bech32)"))
+            do {
+                _ = try AgeRecipient(parsing: recipient)
+            } catch AgeError.invalidKey(let problem) {
+                errors.append(FieldError("\(path).age.recipients[\(index)]", problem))
+            } catch {
+                errors.append(FieldError("\(path).age.recipients[\(index)]", "\(error)"))
             }
         }
         if let ref = age.recipientsSecretRef {

@@ -131,6 +131,8 @@ enum FullObjects {
                 "phase": .string("Succeeded"), "filename": .string("clusters/prod/talos-system/prod-controlplane/hourly-berlin-1773036900.db.zst.age"),
                 "bucket": .string("etcd-backups"), "size": .integer(1234),
                 "sha256": .string(String(repeating: "ab", count: 32)), "node": .string("10.5.0.2"),
+                "snapshotSHA256": .string(String(repeating: "cd", count: 32)), "snapshotSize": .integer(8192),
+                "compression": .string("zstd"), "encryptedTo": .array([.string("0123456789abcdef")]),
                 "startTime": .string("2026-03-09T06:15:01Z"), "completionTime": .string("2026-03-09T06:16:10Z"),
                 "attempts": .integer(1), "attemptedBy": "operator-0_1a2b3c4d", "conditions": .array([condition]),
             ]),

@@ -53,7 +53,7 @@ struct ValidationTests {
             "spec.backupTemplate.spec.backupStorage.s3.caBundleSecretRef.name: required",
             "spec.backupTemplate.spec.backupStorage.compression.type: unsupported value \"gzip\"; supported: zstd",
             "spec.backupTemplate.spec.backupStorage.compression.level: must be between 1 and 19, not 30",
-            "spec.backupTemplate.spec.backupStorage.encryption.age.recipients[0]: \"age1short\" is not an age X25519 recipient (age1 followed by lower-case bech32)",
+            "spec.backupTemplate.spec.backupStorage.encryption.age.recipients[0]: \"age1short\" is not an age1... recipient (no separator or checksum)",
         ])
     }
 
@@ -89,6 +89,20 @@ struct ValidationTests {
         #expect(spec.validate(at: "spec").map(\.description) == ["spec.backupStorage.encryption.age: required when encryption is set"])
         spec.backupStorage.encryption = Encryption(age: AgeEncryption(recipientsSecretRef: SecretKeySelector(name: "r", key: "k")))
         #expect(TalosEtcdBackup(metadata: ObjectMeta(name: "b"), spec: spec).validate() == [])
+    }
+
+    @Test("each recipient is parsed as age parses it (checksum, case, length), and a bad one is named by its index")
+    func recipients() throws {
+        var spec = try seedSchedule().spec.backupTemplate.spec
+        let good = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+        // One character changed: still lower-case bech32 of the right length, but the checksum fails.
+        let badChecksum = String(good.dropLast()) + "q"
+        spec.backupStorage.encryption = Encryption(age: AgeEncryption(recipients: [good, badChecksum, good.uppercased(), "ssh-ed25519 AAAA"]))
+        let errors = spec.validate(at: "spec")
+        #expect(errors.map(\.path) == (1...3).map { "spec.backupStorage.encryption.age.recipients[\($0)]" })
+        #expect(errors.allSatisfy { $0.message.contains("age1... recipient") }, "\(errors)")
+        spec.backupStorage.encryption = Encryption(age: AgeEncryption(recipients: [good]))
+        #expect(spec.validate(at: "spec") == [])
     }
 
     @Test("63 characters is the longest schedule name")
