@@ -218,7 +218,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "PipelineBenchmark",
-            dependencies: ["BenchmarkSupport", "BackupOperator", "TalosAPI", "S3"],
+            dependencies: ["BenchmarkSupport", "BackupOperator", "TalosAPI", "S3", "Age"],
             path: "Benchmarks/PipelineBenchmark"
         ),
         .executableTarget(

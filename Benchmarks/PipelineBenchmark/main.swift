@@ -1,3 +1,4 @@
+import Age
 import BackupOperator
 import BenchmarkSupport
 import Foundation
@@ -13,6 +14,14 @@ import TalosAPI
 let talosconfig = CommandLine.arguments[1]
 let sizeMiB = Int(CommandLine.arguments[2])!
 let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : TalosToS3Transfer().maxConcurrentParts
+// plain, zstd (level 3) or zstd+age (level 3, one X25519 recipient).
+let encodingName = CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "plain"
+let plan: SnapshotEncodingPlan = switch encodingName {
+case "plain": .plain
+case "zstd": SnapshotEncodingPlan(compressionLevel: 3)
+case "zstd+age": SnapshotEncodingPlan(compressionLevel: 3, recipients: [AgeIdentity().recipient])
+default: fatalError("encoding \(encodingName): expected plain, zstd or zstd+age")
+}
 
 
 let environment = ProcessInfo.processInfo.environment
@@ -23,13 +32,16 @@ let destination = BackupDestination(
         region: environment["S3_TEST_REGION"] ?? "us-east-1", endpoint: environment["S3_TEST_\(server)_ENDPOINT"]!,
         credentials: S3Credentials(accessKeyID: environment["S3_TEST_\(server)_ACCESS_KEY_ID"]!,
                                    secretAccessKey: environment["S3_TEST_\(server)_SECRET_ACCESS_KEY"]!)),
-    bucket: environment["S3_TEST_BUCKET"] ?? "etcd-backups", key: "pipeline-benchmark/\(UUID().uuidString).db")
+    bucket: environment["S3_TEST_BUCKET"] ?? "etcd-backups", key: "pipeline-benchmark/\(UUID().uuidString)" + plan.encoding.fileExtension)
 let clock = ContinuousClock()
 let start = clock.now
 let stored = try await TalosToS3Transfer(maxConcurrentParts: partsInFlight, talosTimeout: .seconds(60))
-    .store(talos: context, destination: destination, owner: "benchmark")
+    .store(talos: context, destination: destination, plan: plan, owner: "benchmark")
 let elapsed = clock.now - start
 let seconds = elapsed.inSeconds
-print(String(format: "pipeline Talos -> S3 (\(server)): %d MiB in %.2f s = %.1f MiB/s, %d parts in flight, peak RSS %.1f MiB",
-             Int(stored.size >> 20), seconds, Double(stored.size) / 1_048_576 / seconds, partsInFlight, ProcessFigures.peakResidentMiB()))
-precondition(stored.size == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(stored.size)")
+let snapshotSize = stored.snapshotSize ?? stored.size
+let snapshotMiB = Double(snapshotSize) / 1_048_576
+print(String(format: "pipeline Talos -> S3 (\(server), \(encodingName)): %d MiB snapshot in %.2f s = %.1f MiB/s, stored %.1f MiB (ratio %.2f), %d parts in flight, peak RSS %.1f MiB",
+             Int(snapshotSize >> 20), seconds, snapshotMiB / seconds, Double(stored.size) / 1_048_576, Double(snapshotSize) / Double(stored.size),
+             partsInFlight, ProcessFigures.peakResidentMiB()))
+precondition(snapshotSize == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(snapshotSize)")

@@ -1,3 +1,4 @@
+import Age
 import ConfigurationFiles
 import ControllerRuntime
 import Deadline
@@ -162,7 +163,8 @@ public final class BackupReconciler: Reconciler {
         do {
             let talos = try await talosContext(spec, namespace: namespace)
             let destination = try await destination(s3, key: objectKey, namespace: namespace)
-            let stored = try await transfer.store(talos: talos, destination: destination, owner: backup.metadata.uid ?? "")
+            let plan = try await encodingPlan(spec.backupStorage, namespace: namespace)
+            let stored = try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "")
             try await succeed(running, stored, attempt: attempt, objectKey: objectKey)
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
             return .done
@@ -210,12 +212,44 @@ public final class BackupReconciler: Reconciler {
         }
     }
 
-    /// Where an attempt of `backup` stores its object, from its spec (DESIGN.md section 1).
+    /// Where an attempt of `backup` stores its object, from its spec (DESIGN.md section 1): the
+    /// key's suffixes follow the spec's compression and encryption, so the key is known without
+    /// reading the recipients Secret.
     static func objectKey(of backup: TalosEtcdBackup) -> String {
         let spec = backup.spec.withDefaults()
         return BackupDestination.objectKey(
             prefix: spec.backupStorage.s3.prefix ?? Defaults.s3Prefix, namespace: backup.metadata.namespace ?? "default",
-            controlPlane: spec.talosControlPlaneRef.name, backupName: backup.metadata.name ?? "")
+            controlPlane: spec.talosControlPlaneRef.name, backupName: backup.metadata.name ?? "",
+            encoding: SnapshotEncoding(compressed: spec.backupStorage.compression != nil, encrypted: spec.backupStorage.encryption != nil))
+    }
+
+    /// The spec's compression and encryption, with the recipients resolved: those listed and
+    /// those in the recipients Secret (`age -R` format). A missing Secret or key is
+    /// `EncryptionConfigNotFound`; a Secret line that is not a recipient, or a Secret with no
+    /// recipient, is `EncryptionConfigInvalid`, naming the Secret, key and line.
+    private func encodingPlan(_ storage: BackupStorage, namespace: String) async throws -> SnapshotEncodingPlan {
+        var plan = SnapshotEncodingPlan(compressionLevel: storage.compression.map { $0.level ?? Defaults.zstdLevel })
+        guard let age = storage.encryption?.age else { return plan }
+        // Listed recipients passed validation (permanentProblem) before the attempt started.
+        plan.recipients = try (age.recipients ?? []).map { try AgeRecipient(parsing: $0) }
+        if let ref = age.recipientsSecretRef {
+            let field = "spec.backupStorage.encryption.age.recipientsSecretRef"
+            let text = try await credentials.value(of: (ref.name, ref.key), field: field, namespace: namespace,
+                                                   missing: BackupFailure.Reason.encryptionConfigNotFound)
+            let source = "Secret \(namespace)/\(ref.name) key \"\(ref.key)\" (named by \(field))"
+            let listed: [AgeRecipient]
+            do {
+                listed = try AgeRecipient.parseList(text)
+            } catch AgeError.invalidKey(let problem) {
+                throw BackupFailure(reason: BackupFailure.Reason.encryptionConfigInvalid, message: "\(source): \(problem)")
+            }
+            guard !listed.isEmpty else {
+                throw BackupFailure(reason: BackupFailure.Reason.encryptionConfigInvalid,
+                                    message: "\(source) holds no age1... recipient: nothing would be able to decrypt the backup")
+            }
+            plan.recipients += listed
+        }
+        return plan
     }
 
     /// Logs that the outcome of `attempt` is dropped because another attempt superseded it.
@@ -230,16 +264,6 @@ public final class BackupReconciler: Reconciler {
             return BackupFailure(reason: BackupFailure.Reason.invalidSpec,
                                  message: errors.map(\.description).joined(separator: "; "), retryable: false)
         }
-        if backup.spec.backupStorage.compression != nil {
-            return BackupFailure(reason: BackupFailure.Reason.unsupported,
-                                 message: "spec.backupStorage.compression is not supported by this version of the operator; remove it to store the snapshot uncompressed",
-                                 retryable: false)
-        }
-        if backup.spec.backupStorage.encryption != nil {
-            return BackupFailure(reason: BackupFailure.Reason.unsupported,
-                                 message: "spec.backupStorage.encryption is not supported by this version of the operator; the snapshot was not stored unencrypted",
-                                 retryable: false)
-        }
         return nil
     }
 
@@ -253,18 +277,7 @@ public final class BackupReconciler: Reconciler {
     }
 
     private func destination(_ s3: S3Storage, key: String, namespace: String) async throws -> BackupDestination {
-        let field = "spec.backupStorage.s3"
-        let accessKeyID = try await credentials.value(of: (s3.accessKeyID.name, s3.accessKeyID.key), field: "\(field).accessKeyID", namespace: namespace)
-        let secretAccessKey = try await credentials.value(of: (s3.secretAccessKey.name, s3.secretAccessKey.key), field: "\(field).secretAccessKey", namespace: namespace)
-        var caBundle: [UInt8]?
-        if let ca = s3.caBundleSecretRef {
-            caBundle = try await credentials.bytes(of: (ca.name, ca.key), field: "\(field).caBundleSecretRef", namespace: namespace)
-        }
-        let configuration = S3Configuration(
-            region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
-            insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
-            credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
-        return BackupDestination(s3: configuration, bucket: s3.bucket, key: key)
+        BackupDestination(s3: try await credentials.s3Configuration(s3, namespace: namespace), bucket: s3.bucket, key: key)
     }
 
     // MARK: Outcomes
@@ -290,6 +303,10 @@ public final class BackupReconciler: Reconciler {
             status.bucket = bucket
             status.size = stored.size
             status.sha256 = stored.sha256
+            status.snapshotSHA256 = stored.snapshotSHA256
+            status.snapshotSize = stored.snapshotSize
+            status.compression = stored.compression
+            status.encryptedTo = stored.encryptedTo
             status.node = stored.node
             status.completionTime = KubeTime(now)
             var conditions = status.conditions ?? []

@@ -1,5 +1,7 @@
 import Foundation
 import KubernetesClient
+import S3
+import TalosBackupAPI
 
 /// Reads one Secret's data when a backup needs it. The operator never lists or watches Secrets
 /// (DESIGN.md section 2), so this is a GET each time; tests can put anything behind it.
@@ -63,25 +65,43 @@ public struct CredentialResolver: Sendable {
     }
 
     /// The value of a Secret key selector, as text with surrounding whitespace trimmed.
-    public func value(of selector: (name: String, key: String), field: String, namespace: String) async throws -> String {
-        let bytes = try await self.bytes(of: selector, field: field, namespace: namespace)
+    /// `missing` is the failure's reason when the Secret or key is not there (or not text).
+    public func value(of selector: (name: String, key: String), field: String, namespace: String,
+                      missing: String = BackupFailure.Reason.credentialsNotFound) async throws -> String {
+        let bytes = try await self.bytes(of: selector, field: field, namespace: namespace, missing: missing)
         guard let text = String(bytes: bytes, encoding: .utf8) else {
-            throw BackupFailure(reason: BackupFailure.Reason.credentialsNotFound,
+            throw BackupFailure(reason: missing,
                                 message: "Secret \(namespace)/\(selector.name) key \"\(selector.key)\" (named by \(field)) is not UTF-8 text")
         }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Raw bytes of a Secret key (a CA bundle).
-    public func bytes(of selector: (name: String, key: String), field: String, namespace: String) async throws -> [UInt8] {
+    public func bytes(of selector: (name: String, key: String), field: String, namespace: String,
+                      missing: String = BackupFailure.Reason.credentialsNotFound) async throws -> [UInt8] {
         guard let data = try await secrets.secretData(namespace: namespace, name: selector.name) else {
-            throw BackupFailure(reason: BackupFailure.Reason.credentialsNotFound,
-                                message: "Secret \(namespace)/\(selector.name) named by \(field) not found")
+            throw BackupFailure(reason: missing, message: "Secret \(namespace)/\(selector.name) named by \(field) not found")
         }
         guard let bytes = data[selector.key] else {
-            throw BackupFailure(reason: BackupFailure.Reason.credentialsNotFound,
+            throw BackupFailure(reason: missing,
                                 message: "Secret \(namespace)/\(selector.name) has no key \"\(selector.key)\" (named by \(field))")
         }
         return bytes
+    }
+
+    /// How to reach a backup's bucket: `s3`'s fields with the credentials (and CA bundle)
+    /// read from the Secrets they name.
+    public func s3Configuration(_ s3: S3Storage, namespace: String) async throws -> S3Configuration {
+        let field = "spec.backupStorage.s3"
+        let accessKeyID = try await value(of: (s3.accessKeyID.name, s3.accessKeyID.key), field: "\(field).accessKeyID", namespace: namespace)
+        let secretAccessKey = try await value(of: (s3.secretAccessKey.name, s3.secretAccessKey.key), field: "\(field).secretAccessKey", namespace: namespace)
+        var caBundle: [UInt8]?
+        if let ca = s3.caBundleSecretRef {
+            caBundle = try await bytes(of: (ca.name, ca.key), field: "\(field).caBundleSecretRef", namespace: namespace)
+        }
+        return S3Configuration(
+            region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
+            insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
+            credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+import NIOCore
 import Age
 import Zstd
 
@@ -72,4 +74,79 @@ public final class SnapshotDecoder {
         try decompressor.finish()
         return rest
     }
+}
+
+/// How one backup's snapshot is to be stored: its spec's compression and encryption with the
+/// recipients resolved (from the spec and the recipients Secret).
+public struct SnapshotEncodingPlan: Sendable, Equatable {
+    /// nil stores uncompressed.
+    public var compressionLevel: Int?
+    /// Empty stores unencrypted.
+    public var recipients: [AgeRecipient]
+
+    public init(compressionLevel: Int? = nil, recipients: [AgeRecipient] = []) {
+        self.compressionLevel = compressionLevel
+        self.recipients = recipients
+    }
+
+    /// Stored as taken.
+    public static let plain = SnapshotEncodingPlan()
+
+    public var encoding: SnapshotEncoding { SnapshotEncoding(compressed: compressionLevel != nil, encrypted: !recipients.isEmpty) }
+
+    /// `zstd` when compressed (the status's and the metadata's `compression`).
+    public var compression: String? { compressionLevel == nil ? nil : "zstd" }
+
+    /// The recipients' fingerprints (the status's and the metadata's `encryptedTo`); nil when
+    /// unencrypted.
+    public var encryptedTo: [String]? { recipients.isEmpty ? nil : recipients.map(\.fingerprint) }
+}
+
+/// The stored form of `base`'s plain snapshot bytes: compressed, then encrypted, as they
+/// arrive (no chunk is held longer than the encoder's own block), counting the plain bytes.
+/// The encoder finishes only when `base` ended without error, so a stream that fails (a
+/// snapshot whose trailer does not match) never produces a complete-looking object.
+struct EncodedChunks<Base: AsyncSequence>: AsyncSequence where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    /// One encoder: the sequence is iterated once (by the upload).
+    let encoder: SnapshotEncoder
+    let plainSize = PlainByteCount()
+
+    init(_ base: Base, plan: SnapshotEncodingPlan) throws {
+        self.base = base
+        encoder = try SnapshotEncoder(compressionLevel: plan.compressionLevel, recipients: plan.recipients)
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let encoder: SnapshotEncoder
+        let plainSize: PlainByteCount
+        var finished = false
+
+        mutating func next() async throws -> ByteBuffer? {
+            while !finished {
+                guard let chunk = try await base.next() else {
+                    finished = true
+                    let rest = try encoder.finish()
+                    return rest.isEmpty ? nil : ByteBuffer(bytes: rest)
+                }
+                plainSize.add(chunk.readableBytes)
+                let encoded = try encoder.encode(chunk.readableBytesView)
+                if !encoded.isEmpty { return ByteBuffer(bytes: encoded) }
+            }
+            return nil
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), encoder: encoder, plainSize: plainSize)
+    }
+}
+
+/// Bytes counted on the way through an ``EncodedChunks``.
+final class PlainByteCount: Sendable {
+    private let count = Mutex<Int64>(0)
+    func add(_ bytes: Int) { count.withLock { $0 += Int64(bytes) } }
+    var value: Int64 { count.withLock { $0 } }
 }

@@ -19,24 +19,82 @@ public struct BackupDestination: Sendable {
 
     public var url: String { "s3://\(bucket)/\(key)" }
 
-    /// `<prefix>/<namespace>/<controlplane>/<backup-name>.db` (DESIGN.md section 1).
-    public static func objectKey(prefix: String, namespace: String, controlPlane: String, backupName: String) -> String {
+    /// `<prefix>/<namespace>/<controlplane>/<backup-name>.db`, then `.zst` when compressed and
+    /// `.age` when encrypted (DESIGN.md section 1).
+    public static func objectKey(prefix: String, namespace: String, controlPlane: String, backupName: String,
+                                 encoding: SnapshotEncoding = SnapshotEncoding(compressed: false, encrypted: false)) -> String {
         let trimmed = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return (trimmed.isEmpty ? "" : trimmed + "/") + "\(namespace)/\(controlPlane)/\(backupName).db"
+        return (trimmed.isEmpty ? "" : trimmed + "/") + "\(namespace)/\(controlPlane)/\(backupName)" + encoding.fileExtension
     }
 }
 
-/// What a stored backup is.
+/// What a stored backup is: what its status records, and what its object's `x-amz-meta-*`
+/// metadata repeats, so that a bucket alone is enough to restore.
 public struct StoredBackup: Sendable, Equatable {
     public var node: String
+    /// Size and hex SHA-256 of the stored object.
     public var size: Int64
-    /// Hex SHA-256 of the stored object.
     public var sha256: String
+    /// Size and hex SHA-256 of the plain snapshot; nil when the object is the plain snapshot.
+    public var snapshotSize: Int64?
+    public var snapshotSHA256: String?
+    /// `zstd` when compressed.
+    public var compression: String?
+    /// Fingerprints of the age recipients when encrypted.
+    public var encryptedTo: [String]?
 
-    public init(node: String, size: Int64, sha256: String) {
+    public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
+                compression: String? = nil, encryptedTo: [String]? = nil) {
         self.node = node
         self.size = size
         self.sha256 = sha256
+        self.snapshotSize = snapshotSize
+        self.snapshotSHA256 = snapshotSHA256
+        self.compression = compression
+        self.encryptedTo = encryptedTo
+    }
+
+    /// The metadata keys (after `x-amz-meta-`).
+    public enum MetadataKey {
+        public static let owner = "backup-uid"
+        public static let node = "talos-node"
+        public static let size = "size"
+        public static let sha256 = "sha256"
+        public static let snapshotSize = "snapshot-size"
+        public static let snapshotSHA256 = "snapshot-sha256"
+        public static let compression = "compression"
+        public static let encryptedTo = "encrypted-to"
+    }
+
+    /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
+    static func initialMetadata(owner: String, node: String, plan: SnapshotEncodingPlan) -> [String: String] {
+        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node]
+        metadata[MetadataKey.compression] = plan.compression
+        metadata[MetadataKey.encryptedTo] = plan.encryptedTo?.joined(separator: ",")
+        return metadata
+    }
+
+    /// The full record, written once the upload is complete.
+    func metadata(owner: String) -> [String: String] {
+        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.size: String(size), MetadataKey.sha256: sha256]
+        metadata[MetadataKey.snapshotSize] = snapshotSize.map { String($0) }
+        metadata[MetadataKey.snapshotSHA256] = snapshotSHA256
+        metadata[MetadataKey.compression] = compression
+        metadata[MetadataKey.encryptedTo] = encryptedTo?.joined(separator: ",")
+        return metadata
+    }
+
+    /// The record in an object's metadata; nil unless it is complete (the upload's process
+    /// may have died before writing it).
+    public init?(metadata: [String: String]) {
+        guard let sizeText = metadata[MetadataKey.size], let size = Int64(sizeText),
+              let sha256 = metadata[MetadataKey.sha256] else { return nil }
+        self.init(node: metadata[MetadataKey.node] ?? "", size: size, sha256: sha256,
+                  snapshotSize: metadata[MetadataKey.snapshotSize].flatMap { Int64($0) },
+                  snapshotSHA256: metadata[MetadataKey.snapshotSHA256],
+                  compression: metadata[MetadataKey.compression],
+                  encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) })
+        if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
     }
 }
 
@@ -44,21 +102,32 @@ public struct StoredBackup: Sendable, Equatable {
 /// between the backup reconciler and the network: the reconciler decides what and when, this
 /// does the transfer.
 public protocol SnapshotTransfer: Sendable {
-    /// Takes a verified snapshot through `talos` and stores it at `destination`, never
-    /// overwriting an object that is not this backup's (`owner` is the backup's UID).
-    func store(talos: TalosContext, destination: BackupDestination, owner: String) async throws -> StoredBackup
+    /// Takes a verified snapshot through `talos`, encodes it as `plan` says, and stores it at
+    /// `destination`, never overwriting an object that is not this backup's (`owner` is the
+    /// backup's UID).
+    func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup
     /// Deletes the object if this backup (`owner`) stored it, and any multipart upload left at
     /// its key; a missing object is fine, another backup's object is left alone.
     func delete(_ destination: BackupDestination, owner: String) async throws
 }
 
-/// The real transfer: Talos EtcdSnapshot stream -> etcd SHA-256 trailer check -> streaming S3
-/// multipart upload, with no temporary file and memory bounded by the part size.
+/// The real transfer: Talos EtcdSnapshot stream -> etcd SHA-256 trailer check -> [zstd] ->
+/// [age] -> streaming S3 multipart upload, with no temporary file and memory bounded by the
+/// part size. The trailer is checked on the plain stream, before the encoder finishes and
+/// before the upload completes: a corrupt snapshot is never stored, encoded or not.
 ///
-/// - Before uploading, an object already at the key is checked: if an earlier attempt of the
+/// - Once the upload is complete, the object's metadata is replaced by the full record
+///   (``StoredBackup``: hashes and sizes of the stored object and of the plain snapshot, the
+///   encoding, the recipients' fingerprints): S3 fixes a multipart upload's metadata before
+///   its first byte, so those facts can only be written afterwards (``S3Client/replaceMetadata``).
+/// - Before uploading, an object already at the key is checked. If an earlier attempt of the
 ///   same backup stored it (its `x-amz-meta-backup-uid` is `owner`: the process died between
-///   completing the upload and writing the status), it is read back and verified instead of
-///   being uploaded again; any other object is never overwritten (`ObjectExists`).
+///   completing the upload and writing the status), it is read back and checked against its
+///   recorded SHA-256 (and, unencoded, its etcd trailer) instead of being uploaded again. Such
+///   an object without its full record (the process died before writing it) is checked and
+///   recorded when it is the plain snapshot; an encoded one cannot be checked by the operator
+///   (it holds no identity), so it is deleted and the snapshot taken again. Any other object is
+///   never overwritten (`ObjectExists`).
 /// - Multipart uploads left at the key by a killed process are aborted before anything else,
 ///   so a restart leaves no orphaned parts.
 /// - A corrupt or broken snapshot aborts the upload: nothing is stored.
@@ -81,67 +150,114 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         self.logger = logger
     }
 
-    static let ownerMetadataKey = "backup-uid"
-    static let nodeMetadataKey = "talos-node"
+    private typealias Key = StoredBackup.MetadataKey
 
-    public func store(talos: TalosContext, destination: BackupDestination, owner: String) async throws -> StoredBackup {
+    public func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup {
         try await withS3(destination) { client in
             // First a request whose error carries S3's reason (a HEAD answer has no body), so a
             // wrong secret says SignatureDoesNotMatch rather than just 403.
             try await abortStrayUploads(client, destination)
-            if let existing = try await existingObject(client, destination) {
-                return try await adopt(existing, client, destination, owner: owner, found: "already exists")
+            if let existing = try await existingObject(client, destination),
+               let adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
+                return adopted
             }
-            let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
-            let talosClient = TalosClient(context: talos, timeout: talosTimeout)
+            let stored: StoredBackup
             do {
-                return try await StallWatchdog(limit: stallTimeout).run { progressed in
-                    try await talosClient.snapshot { source, stream in
-                        var uploader = MultipartUploader(
-                            client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
-                            metadata: [Self.ownerMetadataKey: owner, Self.nodeMetadataKey: source.node], logger: logger)
-                        uploader.onlyIfAbsent = true
-                        // The stream hashes what it releases while checking the trailer: one
-                        // SHA-256 pass gives the object's hash, so the uploader does not hash it.
-                        uploader.hashesObject = false
-                        let digest = SnapshotDigest()
-                        let result = try await uploader.upload(
-                            ObservedChunks(base: stream.reportingDigest(to: digest), observe: progressed),
-                            bucket: destination.bucket, key: destination.key, sizeHint: source.status.map { Int64($0.dbSize) })
-                        guard let sha256 = digest.sha256 else {
-                            throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its digest")
-                        }
-                        return StoredBackup(node: source.node, size: result.size, sha256: SigV4Signer.hex(sha256))
-                    }
-                }
+                stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner)
             } catch let error as S3Error where error.kind == .preconditionFailed {
                 // Another writer completed the key first (or a retried completion of ours had
                 // already succeeded): the object there decides, as before the upload.
-                return try await adopt(try await existingObject(client, destination), client, destination, owner: owner,
-                                       found: "was written during the upload")
+                let existing = try await existingObject(client, destination)
+                guard let adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload") else {
+                    throw error
+                }
+                return adopted
+            }
+            try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
+                                             metadata: stored.metadata(owner: owner))
+            return stored
+        }
+    }
+
+    /// One pass: snapshot stream, trailer check, encoder, upload.
+    private func upload(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan,
+                        owner: String) async throws -> StoredBackup {
+        let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
+        let talosClient = TalosClient(context: talos, timeout: talosTimeout)
+        return try await StallWatchdog(limit: stallTimeout).run { progressed in
+            try await talosClient.snapshot { source, stream in
+                var uploader = MultipartUploader(
+                    client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
+                    metadata: StoredBackup.initialMetadata(owner: owner, node: source.node, plan: plan), logger: logger)
+                uploader.onlyIfAbsent = true
+                let digest = SnapshotDigest()
+                let plain = ObservedChunks(base: stream.reportingDigest(to: digest), observe: progressed)
+                let sizeHint = source.status.map { Int64($0.dbSize) }
+                guard plan != .plain else {
+                    // The stream hashes what it releases while checking the trailer: one
+                    // SHA-256 pass gives the object's hash, so the uploader does not hash it.
+                    uploader.hashesObject = false
+                    let result = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
+                    return StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest))
+                }
+                let encoded = try EncodedChunks(plain, plan: plan)
+                let result = try await uploader.upload(encoded, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
+                return StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
+                                    snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
+                                    compression: plan.compression, encryptedTo: plan.encryptedTo)
             }
         }
     }
 
-    /// An object found at the key: verified and taken as this backup's result if this backup
-    /// (`owner`) stored it (an earlier attempt, or a racing one); otherwise never overwritten.
+    private static func hex(_ digest: SnapshotDigest) throws -> String {
+        guard let sha256 = digest.sha256 else {
+            throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its digest")
+        }
+        return SigV4Signer.hex(sha256)
+    }
+
+    /// An object found at the key: checked and taken as this backup's result if this backup
+    /// (`owner`) stored it (an earlier attempt, or a racing one); nil when it was this backup's
+    /// unrecorded encoded object, now deleted, so the snapshot is taken again; otherwise never
+    /// overwritten.
     private func adopt(_ existing: S3ObjectInfo?, _ client: S3Client, _ destination: BackupDestination, owner: String,
-                       found: String) async throws -> StoredBackup {
-        guard let existing, existing.metadata[Self.ownerMetadataKey] == owner else {
+                       found: String) async throws -> StoredBackup? {
+        guard let existing, existing.metadata[Key.owner] == owner else {
             throw BackupFailure(
                 reason: BackupFailure.Reason.objectExists,
                 message: "\(destination.url) \(found) and was not written by this backup; it is never overwritten",
                 retryable: false)
         }
-        logger.info("object already stored by another attempt of this backup; verifying it", metadata: ["object": "\(destination.url)"])
-        return try await verifyStored(client, destination, node: existing.metadata[Self.nodeMetadataKey] ?? "")
+        let node = existing.metadata[Key.node] ?? ""
+        let encoded = existing.metadata[Key.compression] != nil || existing.metadata[Key.encryptedTo] != nil
+        logger.info("object already stored by another attempt of this backup; checking it", metadata: ["object": "\(destination.url)"])
+        guard let recorded = StoredBackup(metadata: existing.metadata) else {
+            guard !encoded else {
+                logger.info("this backup's encoded object has no record of its hashes (the attempt stopped before writing it); taking the snapshot again",
+                            metadata: ["object": "\(destination.url)"])
+                try await client.deleteObject(bucket: destination.bucket, key: destination.key)
+                return nil
+            }
+            let checked = try await readBack(client, destination, verifyTrailer: true)
+            let stored = StoredBackup(node: node, size: checked.size, sha256: checked.sha256)
+            try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size, metadata: stored.metadata(owner: owner))
+            return stored
+        }
+        let checked = try await readBack(client, destination, verifyTrailer: !encoded)
+        guard checked.sha256 == recorded.sha256, checked.size == recorded.size else {
+            throw BackupFailure(
+                reason: BackupFailure.Reason.uploadFailed,
+                message: "\(destination.url), stored by an earlier attempt of this backup, does not match its record (\(checked.size) bytes, sha256 \(checked.sha256); recorded \(recorded.size) bytes, sha256 \(recorded.sha256))",
+                retryable: false)
+        }
+        return recorded
     }
 
     public func delete(_ destination: BackupDestination, owner: String) async throws {
         try await withS3(destination) { client in
             try await abortStrayUploads(client, destination)
             guard let existing = try await existingObject(client, destination) else { return }
-            guard existing.metadata[Self.ownerMetadataKey] == owner else {
+            guard existing.metadata[Key.owner] == owner else {
                 logger.info("not deleting an object this backup did not store", metadata: ["object": "\(destination.url)"])
                 return
             }
@@ -177,18 +293,23 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         }
     }
 
-    /// Reads a stored snapshot back through the same trailer check a fresh one passes.
-    /// The download has the same stall bound as a snapshot stream.
-    private func verifyStored(_ client: S3Client, _ destination: BackupDestination, node: String) async throws -> StoredBackup {
+    /// Reads a stored object back, hashing it; a plain snapshot also passes the same trailer
+    /// check a fresh one does. The download has the same stall bound as a snapshot stream.
+    private func readBack(_ client: S3Client, _ destination: BackupDestination, verifyTrailer: Bool) async throws -> (size: Int64, sha256: String) {
         try await StallWatchdog(limit: stallTimeout).run { progressed in
             let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
             var hasher = SHA256()
             var size: Int64 = 0
-            for try await chunk in VerifiedSnapshotStream(ObservedChunks(base: body, observe: progressed)) {
+            func take(_ chunk: ByteBuffer) {
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 size += Int64(chunk.readableBytes)
             }
-            return StoredBackup(node: node, size: size, sha256: SigV4Signer.hex(hasher.finalize()))
+            if verifyTrailer {
+                for try await chunk in VerifiedSnapshotStream(ObservedChunks(base: body, observe: progressed)) { take(chunk) }
+            } else {
+                for try await chunk in ObservedChunks(base: body, observe: progressed) { take(chunk) }
+            }
+            return (size, SigV4Signer.hex(hasher.finalize()))
         }
     }
 }

@@ -18,10 +18,11 @@ public enum ConditionReason {
     public static let started = "Started"
     // Backups: failures (the `Failed` condition and Warning Events).
     public static let invalidSpec = "InvalidSpec"
-    public static let unsupported = "Unsupported"
     public static let talosConfigNotFound = "TalosConfigNotFound"
     public static let talosConfigInvalid = "TalosConfigInvalid"
     public static let credentialsNotFound = "CredentialsNotFound"
+    public static let encryptionConfigNotFound = "EncryptionConfigNotFound"
+    public static let encryptionConfigInvalid = "EncryptionConfigInvalid"
     public static let talosUnreachable = "TalosUnreachable"
     public static let talosError = "TalosError"
     public static let snapshotCorrupt = "SnapshotCorrupt"

@@ -33,11 +33,7 @@ struct SnapshotCommand: AsyncParsableCommand {
     @Option(help: "File to write the snapshot to, or s3://BUCKET/KEY.")
     var output: String
 
-    @Option(help: "Region of the bucket (for s3:// output).")
-    var s3Region: String = "us-east-1"
-
-    @Option(help: "S3-compatible endpoint URL (default: AWS for the region); path-style addressing is used with it.")
-    var s3Endpoint: String?
+    @OptionGroup var s3: S3Options
 
     func run() async throws {
         let text: String
@@ -67,19 +63,8 @@ struct SnapshotCommand: AsyncParsableCommand {
     /// The operator's pipeline (Talos stream -> trailer check -> multipart upload) to
     /// `s3://BUCKET/KEY`.
     func snapshotToS3(_ context: TalosContext) async throws -> Written {
-        let location = output.dropFirst("s3://".count)
-        guard let slash = location.firstIndex(of: "/"), slash != location.startIndex, location.index(after: slash) != location.endIndex else {
-            throw ValidationError("--output \(output): expected s3://BUCKET/KEY")
-        }
-        let environment = ProcessInfo.processInfo.environment
-        guard let accessKeyID = environment["AWS_ACCESS_KEY_ID"], let secretAccessKey = environment["AWS_SECRET_ACCESS_KEY"] else {
-            throw ValidationError("s3:// output needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
-        }
-        let destination = BackupDestination(
-            s3: S3Configuration(region: s3Region, endpoint: s3Endpoint,
-                                credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey)),
-            bucket: String(location[..<slash]), key: String(location[location.index(after: slash)...]))
-        let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")
+        let destination = try s3.destination(output, flag: "--output")
+        let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, plan: .plain, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")
         return Written(node: stored.node, size: Int(stored.size), sha256: stored.sha256)
     }
 

@@ -15,7 +15,7 @@ import Testing
 final class ScriptedTransfer: SnapshotTransfer {
     let onStore: @Sendable () async throws -> StoredBackup
     let onDelete: @Sendable () async throws -> Void
-    private let calls = Mutex((stores: 0, deletes: 0))
+    private let calls = Mutex((stores: 0, deletes: 0, lastStore: (key: "", plan: SnapshotEncodingPlan.plain)))
 
     init(store: @escaping @Sendable () async throws -> StoredBackup = { throw BackupFailure(reason: "UploadFailed", message: "scripted", retryable: false) },
          delete: @escaping @Sendable () async throws -> Void = {}) {
@@ -25,9 +25,14 @@ final class ScriptedTransfer: SnapshotTransfer {
 
     var stores: Int { calls.withLock { $0.stores } }
     var deletes: Int { calls.withLock { $0.deletes } }
+    /// The object key and encoding the last store was asked for.
+    var lastStore: (key: String, plan: SnapshotEncodingPlan) { calls.withLock { $0.lastStore } }
 
-    func store(talos: TalosContext, destination: BackupDestination, owner: String) async throws -> StoredBackup {
-        calls.withLock { $0.stores += 1 }
+    func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup {
+        calls.withLock {
+            $0.stores += 1
+            $0.lastStore = (destination.key, plan)
+        }
         return try await onStore()
     }
 
