@@ -312,7 +312,7 @@ let package = Package(
             dependencies: [
                 "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "ControllerRuntime", "TalosBackupAPI", "KubernetesClient",
                 "KubernetesTesting", "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "Deadline",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(

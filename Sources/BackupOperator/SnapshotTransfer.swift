@@ -74,8 +74,8 @@ public struct StoredBackup: Sendable, Equatable {
         return metadata
     }
 
-    /// The full record, written once the upload is complete.
-    func metadata(owner: String) -> [String: String] {
+    /// The full record, written once the upload is complete (`owner`: the backup's UID).
+    public func metadata(owner: String) -> [String: String] {
         var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.size: String(size), MetadataKey.sha256: sha256]
         metadata[MetadataKey.snapshotSize] = snapshotSize.map { String($0) }
         metadata[MetadataKey.snapshotSHA256] = snapshotSHA256

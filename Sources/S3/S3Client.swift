@@ -279,7 +279,10 @@ public final class S3Client: Sendable {
                                 partSize: Int64 = 1024 * 1024 * 1024) async throws -> String {
         let source = ("x-amz-copy-source", SigV4Signer.encodePath("/\(bucket)/\(key)"))
         if size <= partSize {
-            let headers = [source, ("x-amz-metadata-directive", "REPLACE")] + metadataHeaders(metadata)
+            // The copy gets a full-object SHA-256 checksum of its own: a multipart source's
+            // composite one does not describe it (moto copies it anyway, and boto3 then refuses
+            // the download).
+            let headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
             let response = try await send("CopyObject", "PUT", bucket: bucket, key: key, headers: headers)
             return try resultETag(response, "CopyObject", bucket: bucket, key: key)
         }

@@ -1,4 +1,5 @@
 import BackupOperator
+import Crypto
 import ControllerRuntime
 import Foundation
 import KubernetesClient
@@ -100,13 +101,18 @@ struct BackupEndToEndTests {
                 #expect(try await cluster.objects().count == 1, "the corrupt snapshot stored nothing")
                 #expect(try await cluster.uploads().isEmpty)
 
-                // A spec the operator cannot honour fails at once, without storing anything.
-                let compressed = cluster.backupManifest("compressed").replacingOccurrences(
-                    of: "    s3:\n", with: "    compression:\n      type: zstd\n    s3:\n")
-                try await cluster.apply(compressed)
-                let unsupported = try await finished(cluster, "compressed")
-                #expect(unsupported.condition("Failed")?.reason == "Unsupported")
-                #expect(unsupported.status?.attempts == 1)
+                // Encryption to recipients in a Secret that does not exist: EncryptionConfigNotFound
+                // naming it, after 3 attempts, and nothing stored (never a plaintext fallback).
+                let sealed = cluster.backupManifest("sealed-without-recipients").replacingOccurrences(
+                    of: "    s3:\n",
+                    with: "    encryption:\n      age:\n        recipientsSecretRef:\n          name: age-recipients\n          key: recipients.txt\n    s3:\n")
+                try await cluster.apply(sealed)
+                let noRecipients = try await finished(cluster, "sealed-without-recipients")
+                #expect(noRecipients.condition("Failed")?.reason == "EncryptionConfigNotFound")
+                #expect(noRecipients.condition("Failed")?.message.contains("Secret \(cluster.namespace)/age-recipients") == true)
+                #expect(noRecipients.status?.attempts == 3)
+                #expect(try await cluster.events().contains { $0.reason == "EncryptionConfigNotFound" && $0.regarding == "sealed-without-recipients" })
+                #expect(try await cluster.objects().count == 1, "nothing stored for it")
 
                 // A finished backup is never run again.
                 let before = try #require(try await cluster.backup("no-talosconfig"))
@@ -121,6 +127,104 @@ struct BackupEndToEndTests {
                 // without needing the store that refuses it.
                 _ = try await cluster.kubectlOK(["delete", "teb", "wrong-secret", "--wait=true", "--timeout=20s"])
                 #expect(try await cluster.backup("wrong-secret") == nil)
+            }
+        }
+    }
+
+    @Test("compressed and encrypted: a schedule's backups are stored as .db.zst.age; restore --backup and --from s3:// give snapshots that restore into a fresh etcd; age and zstd decode the same objects; failures leave no output")
+    func compressedAndEncrypted() async throws {
+        try await Cluster.with { cluster in
+            let directory = cluster.directory
+            let key = directory.appendingPathComponent("restore-key.txt").path
+            let keygen = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", key])
+            try #require(keygen.status == 0)
+            let recipient = try #require(keygen.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+            let recipients = """
+                apiVersion: v1
+                kind: Secret
+                metadata:
+                  name: age-recipients
+                stringData:
+                  recipients.txt: |
+                    # the restore key, kept offline
+                    \(recipient)
+
+                """
+            let encoded = "        compression:\n          type: zstd\n          level: 3\n        encryption:\n          age:\n"
+                + "            recipientsSecretRef:\n              name: age-recipients\n              key: recipients.txt\n        s3:\n"
+            try await cluster.apply(recipients)
+            try await cluster.apply(try cluster.manifests(schedule: "sealed", cron: "* * * * *").replacingOccurrences(of: "        s3:\n", with: encoded))
+            try await cluster.withOperator { _ in
+                try await cluster.waitFor("two sealed backups to succeed", timeout: .seconds(60)) {
+                    try await cluster.backups().filter { $0.phase == .succeeded }.count >= 2
+                }
+            }
+            let backup = try #require(try await cluster.backups().first { $0.phase == .succeeded })
+            let name = try #require(backup.metadata.name)
+            let status = try #require(backup.status)
+            let objectKey = try #require(status.filename)
+            #expect(objectKey.hasSuffix("/\(name).db.zst.age"))
+            #expect(status.compression == "zstd")
+            #expect(status.encryptedTo?.count == 1)
+            let snapshotSHA256 = try #require(status.snapshotSHA256)
+            #expect(status.sha256 != snapshotSHA256)
+
+            let cli = TestHelpers.builtProduct("talos-etcd-backup").path
+            func restoresIntoEtcd(_ file: String) async throws -> String {
+                let restored = try await EtcdInstance.restoring(URL(fileURLWithPath: file))
+                let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
+                await restored.stop()
+                return value.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            func sha256(_ file: String) throws -> String {
+                SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: file))).map { String(format: "%02x", $0) }.joined()
+            }
+            let kubernetesArguments = ["restore", "--backup", name, "--namespace", cluster.namespace, "--kubeconfig", cluster.kubectl.kubeconfig]
+
+            // restore --backup: status, spec and Secrets through the kubeconfig.
+            let fromBackup = directory.appendingPathComponent("from-backup.db").path
+            let byName = try await ProcessRunner.run(cli, kubernetesArguments + ["--identity", key, "--output", fromBackup])
+            #expect(byName.status == 0, "\(byName.stderr)")
+            #expect(try sha256(fromBackup) == snapshotSHA256)
+            #expect(try await restoresIntoEtcd(fromBackup) == "value-7")
+            #expect(!(byName.stdout + byName.stderr).contains("AGE-SECRET-KEY"), "the identity is never printed")
+
+            // restore --from s3://: the object's metadata is the record.
+            let fromS3 = directory.appendingPathComponent("from-s3.db").path
+            let environment = ProcessInfo.processInfo.environment.merging(
+                ["AWS_ACCESS_KEY_ID": cluster.s3.credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": cluster.s3.credentials.secretAccessKey]) { $1 }
+            let byURL = try await ProcessRunner.run(cli, ["restore", "--from", "s3://\(cluster.s3.bucket)/\(objectKey)", "--s3-endpoint", cluster.s3.endpoint,
+                                                          "--s3-region", cluster.s3.region, "--identity", key, "--output", fromS3], environment: environment)
+            #expect(byURL.status == 0, "\(byURL.stderr)")
+            #expect(!byURL.stderr.contains("warning"), "the record was found: \(byURL.stderr)")
+            #expect(try sha256(fromS3) == snapshotSHA256)
+
+            // The same object, decoded by the age and zstd CLIs.
+            let object = directory.appendingPathComponent("object.db.zst.age")
+            let (storedSize, storedSHA256) = try await cluster.s3.readBack(objectKey, saveTo: object)
+            #expect(storedSize == status.size && storedSHA256 == status.sha256)
+            let cliDecoded = directory.appendingPathComponent("cli.db").path
+            let decoded = try await ProcessRunner.run("/bin/sh", ["-c", "age -d -i \(key) \(object.path) | zstd -d -q -o \(cliDecoded)"])
+            #expect(decoded.status == 0, "\(decoded.stderr)")
+            #expect(try sha256(cliDecoded) == snapshotSHA256)
+
+            // Failures: no identity, a wrong one, a missing object; each says why, none writes.
+            let otherKey = directory.appendingPathComponent("other-key.txt").path
+            _ = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", otherKey])
+            try await cluster.s3Client.deleteObject(bucket: cluster.s3.bucket, key: objectKey)
+            let failures: [(String, [String], String)] = [
+                ("no identity", kubernetesArguments, "is encrypted (.age): pass --identity"),
+                ("wrong identity", ["restore", "--from", object.path, "--identity", otherKey], "no identity matches"),
+                ("missing object", kubernetesArguments + ["--identity", key], "does not exist"),
+            ]
+            for (what, arguments, message) in failures {
+                let output = directory.appendingPathComponent("failed.db").path
+                let result = try await ProcessRunner.run(cli, arguments + ["--output", output])
+                #expect(result.status != 0, "\(what)")
+                #expect(result.stderr.contains(message), "\(what): \(result.stderr)")
+                #expect(!FileManager.default.fileExists(atPath: output), "\(what): no output file")
+                let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains("partial") }
+                #expect(leftovers.isEmpty, "\(what): no temporary file left: \(leftovers)")
             }
         }
     }

@@ -298,7 +298,12 @@ struct MultipartFaultTests {
         let stored = try await uploader.upload(data, bucket: server.bucket, key: key)
         #expect(try await client.headObject(bucket: server.bucket, key: key).metadata == ["backup-uid": "u1"])
 
-        // Copied in parts of the minimum part size for the larger object: three UploadPartCopy.
+        // One CopyObject of the whole multipart object (boto3 checks the copy's checksum on
+        // reading it back), then copies in parts of the minimum part size for the larger
+        // object: three UploadPartCopy.
+        try await client.replaceMetadata(bucket: server.bucket, key: key, size: stored.size, metadata: ["backup-uid": "u0"])
+        #expect(try await client.headObject(bucket: server.bucket, key: key).metadata == ["backup-uid": "u0"])
+        #expect(try await server.readBack(key).sha256 == stored.sha256)
         try await client.replaceMetadata(bucket: server.bucket, key: key, size: stored.size,
                                          metadata: ["backup-uid": "u1", "sha256": stored.sha256!], partSize: partSize)
         let after = try await client.headObject(bucket: server.bucket, key: key)
