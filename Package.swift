@@ -222,6 +222,11 @@ let package = Package(
             path: "Benchmarks/PipelineBenchmark"
         ),
         .executableTarget(
+            name: "EncodingBenchmark",
+            dependencies: ["BenchmarkSupport", "Age", "Zstd"],
+            path: "Benchmarks/EncodingBenchmark"
+        ),
+        .executableTarget(
             name: "OperatorBenchmark",
             dependencies: ["BenchmarkSupport", "KubernetesClient", "TalosBackupAPI"],
             path: "Benchmarks/OperatorBenchmark"

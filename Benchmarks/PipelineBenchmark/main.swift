@@ -16,10 +16,15 @@ let sizeMiB = Int(CommandLine.arguments[2])!
 let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : TalosToS3Transfer().maxConcurrentParts
 // plain, zstd (level 3) or zstd+age (level 3, one X25519 recipient).
 let encodingName = CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "plain"
+// With $PIPELINE_IDENTITY_FILE set, the identity is written there and the object kept, so the
+// script can time a restore of it.
+let identity = AgeIdentity()
+let keepFor = ProcessInfo.processInfo.environment["PIPELINE_IDENTITY_FILE"]
+if let keepFor { try Data((identity.secretKeyString + "\n").utf8).write(to: URL(fileURLWithPath: keepFor)) }
 let plan: SnapshotEncodingPlan = switch encodingName {
 case "plain": .plain
 case "zstd": SnapshotEncodingPlan(compressionLevel: 3)
-case "zstd+age": SnapshotEncodingPlan(compressionLevel: 3, recipients: [AgeIdentity().recipient])
+case "zstd+age": SnapshotEncodingPlan(compressionLevel: 3, recipients: [identity.recipient])
 default: fatalError("encoding \(encodingName): expected plain, zstd or zstd+age")
 }
 
@@ -45,3 +50,4 @@ print(String(format: "pipeline Talos -> S3 (\(server), \(encodingName)): %d MiB 
              Int(snapshotSize >> 20), seconds, snapshotMiB / seconds, Double(stored.size) / 1_048_576, Double(snapshotSize) / Double(stored.size),
              partsInFlight, ProcessFigures.peakResidentMiB()))
 precondition(snapshotSize == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(snapshotSize)")
+if keepFor != nil { print("object: \(destination.url)") }
