@@ -50,11 +50,18 @@ public final class SnapshotEncoder {
 }
 
 /// The plain snapshot from its stored form: decrypt, then decompress, streaming; only
-/// authenticated bytes come out of the decryption, and ``finish()`` refuses a stream that ends
-/// early (age's last chunk, zstd's frame).
+/// authenticated bytes come out of the decryption, and the end refuses a stream that stops
+/// early (age's last chunk, zstd's frame). Pull-based, so memory stays bounded whatever the
+/// compression ratio: ``feed(_:)`` stored bytes, take plain ``nextPiece()``s until nil, repeat;
+/// after the last stored byte, ``endOfInput()`` and take pieces until nil once more (that
+/// last nil is returned only when the stream ended complete; otherwise it throws).
 public final class SnapshotDecoder {
     private var decryptor: AgeDecryptor?
     private let decompressor: ZstdDecompressor?
+    /// Plain bytes waiting to be taken, when there is no decompressor.
+    private var pending: [UInt8] = []
+    private var ended = false
+    private var checkedEnd = false
 
     /// `identities` are needed when `encoding.encrypted`.
     public init(_ encoding: SnapshotEncoding, identities: [AgeIdentity]) throws {
@@ -62,17 +69,54 @@ public final class SnapshotDecoder {
         decompressor = encoding.compressed ? try ZstdDecompressor() : nil
     }
 
-    public func decode(_ stored: some Collection<UInt8>) throws -> [UInt8] {
-        let decrypted = try decryptor?.decrypt(stored) ?? Array(stored)
-        return try decompressor.map { try $0.decompress(decrypted) } ?? decrypted
+    /// The next stored bytes; call once ``nextPiece()`` has returned nil.
+    public func feed(_ stored: some Collection<UInt8>) throws {
+        hand(try decryptor?.decrypt(stored) ?? Array(stored))
     }
 
+    /// No more stored bytes: what decryption held back (its last chunk) is released.
+    public func endOfInput() throws {
+        ended = true
+        hand(try decryptor?.finish() ?? [])
+    }
+
+    /// The next piece of the plain snapshot (at most ``ZstdDecompressor/pieceSize`` bytes when
+    /// compressed), or nil when more stored bytes are needed, or, after ``endOfInput()``, when
+    /// the snapshot is complete.
+    public func nextPiece() throws -> [UInt8]? {
+        if let decompressor {
+            if let piece = try decompressor.nextPiece() { return piece }
+            if ended && !checkedEnd {
+                checkedEnd = true
+                try decompressor.finish()
+            }
+            return nil
+        }
+        guard !pending.isEmpty else { return nil }
+        defer { pending = [] }
+        return pending
+    }
+
+    /// All the plain bytes `stored` gives (tests: the expansion is not bounded here).
+    public func decode(_ stored: some Collection<UInt8>) throws -> [UInt8] {
+        try feed(stored)
+        return try drain()
+    }
+
+    /// The rest of the plain bytes after the last stored byte, checking the ends.
     public func finish() throws -> [UInt8] {
-        let decrypted = try decryptor?.finish() ?? []
-        guard let decompressor else { return decrypted }
-        let rest = try decompressor.decompress(decrypted)
-        try decompressor.finish()
-        return rest
+        try endOfInput()
+        return try drain()
+    }
+
+    private func drain() throws -> [UInt8] {
+        var plain: [UInt8] = []
+        while let piece = try nextPiece() { plain += piece }
+        return plain
+    }
+
+    private func hand(_ bytes: [UInt8]) {
+        if let decompressor { decompressor.feed(bytes) } else { pending += bytes }
     }
 }
 

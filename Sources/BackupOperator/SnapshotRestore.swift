@@ -70,8 +70,9 @@ public enum SnapshotRestore {
 }
 
 /// The plain snapshot's bytes from a stored object's: each stored chunk is hashed and counted,
-/// then decoded (``SnapshotDecoder``); the decoder's ``SnapshotDecoder/finish()`` runs when
-/// the stored stream ends, so a cut-short object is an error, never a short snapshot.
+/// then decoded (``SnapshotDecoder``) into pieces of bounded size, whatever the compression
+/// ratio; the decoder's end checks run when the stored stream ends, so a cut-short object is
+/// an error, never a short snapshot.
 /// Iterated once, by one task (the decoder is not shared).
 struct DecodedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, @unchecked Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
@@ -91,18 +92,18 @@ struct DecodedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, @unchecked 
         var finished = false
 
         mutating func next() async throws -> ByteBuffer? {
-            while !finished {
+            while true {
+                if let piece = try decoder.nextPiece() { return ByteBuffer(bytes: piece) }
+                if finished { return nil }
                 guard let chunk = try await base.next() else {
                     finished = true
                     storedDigest.finish()
-                    let rest = try decoder.finish()
-                    return rest.isEmpty ? nil : ByteBuffer(bytes: rest)
+                    try decoder.endOfInput()
+                    continue
                 }
                 storedDigest.update(chunk)
-                let plain = try decoder.decode(chunk.readableBytesView)
-                if !plain.isEmpty { return ByteBuffer(bytes: plain) }
+                try decoder.feed(chunk.readableBytesView)
             }
-            return nil
         }
     }
 

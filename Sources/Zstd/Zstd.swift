@@ -67,9 +67,20 @@ public final class ZstdCompressor {
 /// Streaming zstd decompression: any number of concatenated frames (as the zstd CLI reads
 /// them); ``finish()`` refuses input that ends inside a frame, so a truncated object is an
 /// error, never a short snapshot. Content checksums in the frames are verified by libzstd.
+///
+/// Output comes in bounded pieces: ``feed(_:)`` takes compressed bytes, and ``nextPiece()``
+/// returns at most ``pieceSize`` decompressed bytes per call, so a small input that expands
+/// enormously (a "zip bomb") never needs more memory than one piece; memory is libzstd's window
+/// plus one piece, whatever the ratio.
 public final class ZstdDecompressor {
+    /// The most a ``nextPiece()`` returns: libzstd's recommended output size (128 KiB).
+    public static let pieceSize = ZSTD_DStreamOutSize()
     private let context: OpaquePointer
-    private var output = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
+    private var output = [UInt8](repeating: 0, count: ZstdDecompressor.pieceSize)
+    private var input: [UInt8] = []
+    private var position = 0
+    /// The last call filled the output buffer: libzstd may hold more to flush.
+    private var mayHaveMore = false
     /// libzstd's hint after the last call: 0 when a frame has just ended.
     private var frameComplete = true
     private var sawInput = false
@@ -81,27 +92,44 @@ public final class ZstdDecompressor {
 
     deinit { ZSTD_freeDCtx(context) }
 
-    /// Decompressed bytes for the next compressed `input`.
-    public func decompress(_ input: some Collection<UInt8>) throws -> [UInt8] {
-        let input = Array(input)
-        guard !input.isEmpty else { return [] }
-        sawInput = true
-        var produced: [UInt8] = []
-        try input.withUnsafeBytes { source in
-            var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
-            while true {
-                let (hint, written) = try output.withUnsafeMutableBytes { destination -> (Int, Int) in
+    /// Takes the next compressed bytes; call only once ``nextPiece()`` has returned nil.
+    public func feed(_ bytes: some Collection<UInt8>) {
+        precondition(position == input.count, "feed before the previous input was drained")
+        input = Array(bytes)
+        position = 0
+        if !input.isEmpty { sawInput = true }
+    }
+
+    /// The next decompressed piece (at most ``pieceSize`` bytes), or nil when the input fed so
+    /// far is used up.
+    public func nextPiece() throws -> [UInt8]? {
+        while position < input.count || mayHaveMore {
+            let (hint, consumed, written) = try input.withUnsafeBytes { source in
+                try output.withUnsafeMutableBytes { destination -> (Int, Int, Int) in
+                    var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: position)
                     var outBuffer = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
                     let hint = ZSTD_decompressStream(context, &outBuffer, &inBuffer)
                     if ZSTD_isError(hint) != 0 { throw ZstdError("decompression", code: hint) }
-                    return (hint, outBuffer.pos)
+                    return (hint, inBuffer.pos, outBuffer.pos)
                 }
-                produced += output[..<written]
-                frameComplete = hint == 0
-                // Stop when the input is consumed and libzstd has nothing more to flush.
-                if inBuffer.pos == inBuffer.size && written < output.count { break }
             }
+            // A call that neither read nor wrote (flushing after an output that ended exactly
+            // at the buffer's end) says nothing new: after a finished frame, libzstd's hint is
+            // then the size of the next frame's header, not a sign of truncation.
+            if consumed > position || written > 0 { frameComplete = hint == 0 }
+            position = consumed
+            mayHaveMore = written == output.count
+            if written > 0 { return Array(output[..<written]) }
         }
+        return nil
+    }
+
+    /// Decompressed bytes for `input`, all at once: for inputs whose expansion is bounded by
+    /// other means (tests); a stream uses ``feed(_:)`` and ``nextPiece()``.
+    public func decompress(_ input: some Collection<UInt8>) throws -> [UInt8] {
+        feed(input)
+        var produced: [UInt8] = []
+        while let piece = try nextPiece() { produced += piece }
         return produced
     }
 

@@ -50,4 +50,20 @@ struct SnapshotEncodingTests {
         let ageDecoder = try SnapshotDecoder(SnapshotEncoding(compressed: false, encrypted: true), identities: [identity])
         #expect(try ageDecoder.decode(ageOnly) + ageDecoder.finish() == data)
     }
+
+    @Test("decoding hands out bounded pieces: a compressed and encrypted run of 64 MiB of zeros fed as one chunk never yields more than 128 KiB at a time")
+    func boundedPieces() throws {
+        let identity = AgeIdentity()
+        let zeros = [UInt8](repeating: 0, count: 64 * 1024 * 1024)
+        let stored = try Self.encode(zeros, level: 1, recipients: [identity.recipient])
+        #expect(stored.count < 64 * 1024)
+        let decoder = try SnapshotDecoder(SnapshotEncoding(compressed: true, encrypted: true), identities: [identity])
+        var total = 0, largest = 0
+        try decoder.feed(stored)
+        while let piece = try decoder.nextPiece() { total += piece.count; largest = max(largest, piece.count) }
+        try decoder.endOfInput()
+        while let piece = try decoder.nextPiece() { total += piece.count; largest = max(largest, piece.count) }
+        #expect(total == zeros.count)
+        #expect(largest <= 128 * 1024 + 1024, "\(largest)")
+    }
 }

@@ -72,4 +72,29 @@ struct ZstdTests {
         #expect(throws: ZstdError.self) { _ = try ZstdCompressor(level: 20) }
         #expect(try Self.decompress(compressed) == data)
     }
+
+    @Test("a small input that expands enormously comes out in pieces of at most 128 KiB: 256 MiB of zeros from a few KiB, ending exactly at a piece boundary (once reported as truncated)")
+    func boundedPieces() throws {
+        let size = 256 * 1024 * 1024
+        let compressor = try ZstdCompressor(level: 1)
+        var compressed: [UInt8] = []
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        for _ in 0..<(size >> 20) { compressed += try compressor.compress(zeros) }
+        compressed += try compressor.finish()
+        #expect(compressed.count < 64 * 1024, "\(compressed.count) bytes")
+
+        let decompressor = try ZstdDecompressor()
+        decompressor.feed(compressed)  // all of it at once
+        var total = 0, largest = 0, pieces = 0
+        while let piece = try decompressor.nextPiece() {
+            total += piece.count
+            largest = max(largest, piece.count)
+            pieces += 1
+            #expect(piece.first == 0 && piece.last == 0)
+        }
+        try decompressor.finish()
+        #expect(total == size)
+        #expect(largest <= ZstdDecompressor.pieceSize && ZstdDecompressor.pieceSize <= 128 * 1024 + 1024)
+        #expect(pieces >= size / ZstdDecompressor.pieceSize)
+    }
 }
