@@ -50,4 +50,11 @@ print(String(format: "pipeline Talos -> S3 (\(server), \(encodingName)): %d MiB 
              Int(snapshotSize >> 20), seconds, snapshotMiB / seconds, Double(stored.size) / 1_048_576, Double(snapshotSize) / Double(stored.size),
              partsInFlight, ProcessFigures.peakResidentMiB()))
 precondition(snapshotSize == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(snapshotSize)")
+// The record step on its own: the same copy of the stored object onto itself that ended the
+// backup, timed again (what writing the metadata costs on this server).
+let client = try S3Client(configuration: destination.s3)
+let copyStart = clock.now
+try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size, metadata: stored.metadata(owner: "benchmark"))
+print(String(format: "  of which the record copy (timed again on its own): %.2f s", (clock.now - copyStart).inSeconds))
+try await client.shutdown()
 if keepFor != nil { print("object: \(destination.url)") }

@@ -59,6 +59,9 @@ struct RestoreCommand: AsyncParsableCommand {
         guard (backup == nil) != (from == nil) else {
             throw ValidationError("give exactly one of --backup NAME and --from s3://BUCKET/KEY or FILE")
         }
+        if backup == nil && (namespace != nil || kubeconfig != nil) {
+            throw ValidationError("--namespace and --kubeconfig go with --backup NAME")
+        }
     }
 
     func run() async throws {

@@ -81,10 +81,18 @@ struct RestoreCLITests {
             ("truncated", ["--from", fixture.path("short.db.zst.age"), "--identity", fixture.identity.path], "damaged"),
             ("corrupt snapshot", ["--from", fixture.path("bad.db")], "etcd snapshot is corrupt"),
             ("unknown name", ["--from", plain + ".gz"], "must end in .db"),
+            ("two sources", ["--from", plain, "--backup", "b"], "exactly one of --backup NAME and --from"),
+            ("no source", [], "exactly one of --backup NAME and --from"),
+            ("namespace without --backup", ["--from", plain, "--namespace", "x"], "--namespace and --kubeconfig go with --backup"),
+            ("s3 without credentials", ["--from", "s3://bucket/key.db"], "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            ("s3 without a key", ["--from", "s3://bucket"], "expected s3://BUCKET/KEY"),
         ]
         for (name, arguments, message) in cases {
             let output = fixture.path("out-\(name.replacingOccurrences(of: " ", with: "-")).db")
-            let result = try await CLI.run(with: ["restore"] + arguments + ["--output", output])
+            var environment = ProcessInfo.processInfo.environment
+            environment["AWS_ACCESS_KEY_ID"] = nil
+            environment["AWS_SECRET_ACCESS_KEY"] = nil
+            let result = try await CLI.run(with: ["restore"] + arguments + ["--output", output], environment: environment)
             #expect(result.status != 0, "\(name)")
             #expect(result.stderr.contains(message), "\(name): \(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: output), "\(name): no output file")

@@ -31,6 +31,13 @@ struct BackupEndToEndTests {
                 #expect(restored.size == stored.status?.size)
                 #expect(restored.sha256 == stored.status?.sha256)
                 #expect(restored.k7 == "value-7")
+                // restore --backup of a plain backup: the snapshot is the object, checked
+                // against status.sha256 and size.
+                let output = cluster.directory.appendingPathComponent("rgw-restored.db").path
+                let restore = try await ProcessRunner.run(TestHelpers.builtProduct("talos-etcd-backup").path, [
+                    "restore", "--backup", "into-rgw", "--namespace", cluster.namespace, "--kubeconfig", cluster.kubectl.kubeconfig, "--output", output])
+                #expect(restore.status == 0, "\(restore.stderr)")
+                #expect(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: output))).map { String(format: "%02x", $0) }.joined() == stored.status?.sha256)
                 // Deleting the backup deletes its object there too.
                 _ = try await cluster.kubectlOK(["delete", "teb", "into-rgw"])
                 try await cluster.waitFor("the object to be deleted") { try await cluster.objects().isEmpty }
