@@ -103,6 +103,21 @@ public final class S3Client: Sendable {
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
     }
 
+    /// Runs `body` with a client for `configuration` and shuts the client down afterwards,
+    /// whether `body` returns or throws.
+    public static func withClient<T: Sendable>(_ configuration: S3Configuration, logger: Logger = Logger(label: "s3"),
+                                               _ body: (S3Client) async throws -> T) async throws -> T {
+        let client = try S3Client(configuration: configuration, logger: logger)
+        do {
+            let result = try await body(client)
+            try? await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
     public func shutdown() async throws {
         try await http.shutdown()
     }

@@ -72,11 +72,11 @@ struct RestoreCommand: AsyncParsableCommand {
                 restored = try await restoreBackup(named: backup)
             } else if let from, from.hasPrefix("s3://") {
                 let destination = try s3.destination(from, flag: "--from")
-                restored = try await withS3(destination.s3) { client in
+                restored = try await S3Client.withClient(destination.s3) { client in
                     let head = try await client.headObject(bucket: destination.bucket, key: destination.key)
                     let record = StoredBackup(metadata: head.metadata)
-                    if record == nil {
-                        printError("warning: \(from) carries no complete talos-etcd-backup record in its metadata; it is checked by age's authentication and etcd's trailer only")
+                    if record == nil && SnapshotEncoding(fileName: destination.key) != SnapshotEncoding(compressed: false, encrypted: false) {
+                        printError("warning: \(from) carries no complete talos-etcd-backup record in its metadata; it is checked by age's authentication, zstd's checksum and etcd's trailer only")
                     }
                     return try await download(client, destination, record: record)
                 }
@@ -128,7 +128,7 @@ struct RestoreCommand: AsyncParsableCommand {
         let credentials = CredentialResolver(secrets: KubernetesSecretReader(client: kubernetes))
         let configuration = try await credentials.s3Configuration(backup.spec.backupStorage.s3, namespace: namespace)
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)
-        return try await withS3(configuration) { client in try await download(client, destination, record: record) }
+        return try await S3Client.withClient(configuration) { client in try await download(client, destination, record: record) }
     }
 
     private func download(_ client: S3Client, _ destination: BackupDestination, record: StoredBackup?) async throws -> RestoredSnapshot {
@@ -180,18 +180,6 @@ struct RestoreCommand: AsyncParsableCommand {
             throw ValidationError("--identity \(identity): \(error)")
         } catch {
             throw ValidationError("--identity \(identity): cannot read it (\(error.localizedDescription))")
-        }
-    }
-
-    private func withS3<T: Sendable>(_ configuration: S3Configuration, _ body: (S3Client) async throws -> T) async throws -> T {
-        let client = try S3Client(configuration: configuration, logger: Logger(label: "restore"))
-        do {
-            let result = try await body(client)
-            try? await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
         }
     }
 }

@@ -23,12 +23,15 @@ struct TalosTestServerCommand: AsyncParsableCommand {
     @Option(help: "Serve generated snapshots of this many MiB instead of real ones (for benchmarks).")
     var syntheticSnapshotMib: Int?
 
+    @Flag(help: "Generated snapshots compress about fourfold (the last 3 KiB of each 4 KiB page zero) instead of being random.")
+    var syntheticCompressible = false
+
     @Option(help: "Bytes per message of a snapshot stream (default: 1024, as Talos sends them).")
     var messageBytes: Int = TalosTestServer.talosMessageSize
 
     func run() async throws {
         let server = try TalosTestServer(etcdEndpoint: etcdEndpoint, port: port)
-        server.serveSyntheticSnapshots(size: syntheticSnapshotMib.map { $0 * 1024 * 1024 })
+        server.serveSyntheticSnapshots(size: syntheticSnapshotMib.map { $0 * 1024 * 1024 }, compressible: syntheticCompressible)
         server.setMessageSize(messageBytes)
         let directory = URL(fileURLWithPath: pkiDir)
         try await withThrowingTaskGroup(of: Void.self) { group in
