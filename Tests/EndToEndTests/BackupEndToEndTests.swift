@@ -215,18 +215,27 @@ struct BackupEndToEndTests {
             #expect(decoded.status == 0, "\(decoded.stderr)")
             #expect(try sha256(cliDecoded) == snapshotSHA256)
 
-            // Failures: no identity, a wrong one, a missing object; each says why, none writes.
+            // Failures: no identity, a wrong one, an object whose record was altered (another
+            // backup's hashes), a missing object; each says why, none writes.
             let otherKey = directory.appendingPathComponent("other-key.txt").path
             _ = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", otherKey])
-            try await cluster.s3Client.deleteObject(bucket: cluster.s3.bucket, key: objectKey)
-            let failures: [(String, [String], String)] = [
-                ("no identity", kubernetesArguments, "is encrypted (.age): pass --identity"),
-                ("wrong identity", ["restore", "--from", object.path, "--identity", otherKey], "no identity matches"),
-                ("missing object", kubernetesArguments + ["--identity", key], "does not exist"),
+            let other = try #require(try await cluster.backups().first { $0.phase == .succeeded && $0.metadata.name != name })
+            var altered = try #require(StoredBackup(metadata: try await cluster.s3Client.headObject(bucket: cluster.s3.bucket, key: objectKey).metadata))
+            altered.snapshotSHA256 = try #require(other.status?.snapshotSHA256)
+            try await cluster.s3Client.replaceMetadata(bucket: cluster.s3.bucket, key: objectKey, size: altered.size,
+                                                       metadata: altered.metadata(owner: backup.metadata.uid ?? ""))
+            let fromS3Arguments = ["restore", "--from", "s3://\(cluster.s3.bucket)/\(objectKey)", "--s3-endpoint", cluster.s3.endpoint,
+                                   "--s3-region", cluster.s3.region, "--identity", key]
+            let failures: [(String, [String], String, Bool)] = [
+                ("no identity", kubernetesArguments, "is encrypted (.age): pass --identity", false),
+                ("wrong identity", ["restore", "--from", object.path, "--identity", otherKey], "no identity matches", false),
+                ("altered record", fromS3Arguments, "the snapshot SHA-256 does not match the backup's record", true),
+                ("missing object", kubernetesArguments + ["--identity", key], "does not exist", false),
             ]
-            for (what, arguments, message) in failures {
+            for (what, arguments, message, deleteAfter) in failures {
                 let output = directory.appendingPathComponent("failed.db").path
-                let result = try await ProcessRunner.run(cli, arguments + ["--output", output])
+                let result = try await ProcessRunner.run(cli, arguments + ["--output", output], environment: environment)
+                if deleteAfter { try await cluster.s3Client.deleteObject(bucket: cluster.s3.bucket, key: objectKey) }
                 #expect(result.status != 0, "\(what)")
                 #expect(result.stderr.contains(message), "\(what): \(result.stderr)")
                 #expect(!FileManager.default.fileExists(atPath: output), "\(what): no output file")
