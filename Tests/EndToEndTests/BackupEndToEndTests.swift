@@ -221,7 +221,9 @@ struct BackupEndToEndTests {
             _ = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", otherKey])
             let other = try #require(try await cluster.backups().first { $0.phase == .succeeded && $0.metadata.name != name })
             var altered = try #require(StoredBackup(metadata: try await cluster.s3Client.headObject(bucket: cluster.s3.bucket, key: objectKey).metadata))
-            altered.snapshotSHA256 = try #require(other.status?.snapshotSHA256)
+            // (The two snapshots of an unchanged etcd are the same; their encryptions differ.)
+            altered.sha256 = try #require(other.status?.sha256)
+            #expect(altered.sha256 != status.sha256)
             try await cluster.s3Client.replaceMetadata(bucket: cluster.s3.bucket, key: objectKey, size: altered.size,
                                                        metadata: altered.metadata(owner: backup.metadata.uid ?? ""))
             let fromS3Arguments = ["restore", "--from", "s3://\(cluster.s3.bucket)/\(objectKey)", "--s3-endpoint", cluster.s3.endpoint,
@@ -229,7 +231,7 @@ struct BackupEndToEndTests {
             let failures: [(String, [String], String, Bool)] = [
                 ("no identity", kubernetesArguments, "is encrypted (.age): pass --identity", false),
                 ("wrong identity", ["restore", "--from", object.path, "--identity", otherKey], "no identity matches", false),
-                ("altered record", fromS3Arguments, "the snapshot SHA-256 does not match the backup's record", true),
+                ("altered record", fromS3Arguments, "the stored object SHA-256 does not match the backup's record", true),
                 ("missing object", kubernetesArguments + ["--identity", key], "does not exist", false),
             ]
             for (what, arguments, message, deleteAfter) in failures {
