@@ -123,6 +123,8 @@ let package = Package(
         // libzstd (Debian libzstd-dev) and the streaming compressor over it.
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "Zstd", dependencies: ["CZstd"]),
+        // bbolt's page layout: an etcd snapshot's structure checked as it streams (issue 14).
+        .target(name: "Bbolt"),
         // age v1 (C2SP): X25519 recipients, streaming encryption and decryption; no Kubernetes, no I/O.
         .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The two reconcilers and the snapshot -> S3 pipeline.
@@ -223,7 +225,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "EncodingBenchmark",
-            dependencies: ["BenchmarkSupport", "Age", "Zstd"],
+            dependencies: ["BenchmarkSupport", "Age", "Zstd", "Bbolt"],
             path: "Benchmarks/EncodingBenchmark"
         ),
         .executableTarget(
@@ -311,6 +313,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd", "TestSupport"]),
+        .testTarget(name: "BboltTests", dependencies: ["Bbolt", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgeTests", dependencies: ["Age", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "EndToEndTests",
