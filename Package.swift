@@ -171,6 +171,7 @@ let package = Package(
         .target(
             name: "TalosTesting",
             dependencies: [
+                "Bbolt",
                 "TalosAPI", "TestCertificates",
                 "TestProcesses",
                 .product(name: "NIOTLS", package: "swift-nio"),

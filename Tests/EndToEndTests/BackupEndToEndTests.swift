@@ -289,9 +289,13 @@ struct BackupEndToEndTests {
                 let key = try #require(done.status?.filename)
                 #expect(try await cluster.objects() == [key], "one object, no duplicate")
                 #expect(try await cluster.uploads().isEmpty, "no orphaned parts")
-                let readBack = try await cluster.s3.readBack(key)
+                let file = cluster.directory.appendingPathComponent("big.db")
+                let readBack = try await cluster.s3.readBack(key, saveTo: file)
                 #expect(readBack.size == done.status?.size)
                 #expect(readBack.sha256 == done.status?.sha256)
+                // The synthetic snapshot is a sound bbolt database, as bbolt's own check says.
+                let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path, "-w", "json"])
+                #expect(status.status == 0, "\(status.stderr)")
             }
         }
     }
