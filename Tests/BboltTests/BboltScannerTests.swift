@@ -85,6 +85,7 @@ struct BboltScannerTests {
     @Test("revision and total keys equal etcdctl's for a snapshot with thousands of keys, large values, deletions, a compaction and leases")
     func matchesEtcdctl() async throws {
         let file = try await Self.snapshot(name: "many.db")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
         let expected = try await Self.status(file)
         let bytes = [UInt8](try Data(contentsOf: file))
         let (summary, indexBytes, assembled) = try Self.scan(bytes)
@@ -99,6 +100,7 @@ struct BboltScannerTests {
         // A snapshot of an etcd holding 20 keys, and one of an empty etcd.
         for keys in [0, 20] {
             let small = FileManager.default.temporaryDirectory.appendingPathComponent("bbolt-small-\(UUID().uuidString.prefix(8)).db")
+            defer { try? FileManager.default.removeItem(at: small) }
             try await EtcdInstance.withRunning(keys: keys) { etcd in
                 let saved = try await etcd.etcdctl(["snapshot", "save", small.path])
                 try #require(saved.status == 0)
@@ -112,6 +114,7 @@ struct BboltScannerTests {
     @Test("a damaged meta page, a damaged branch page, a cut file, not a bbolt file: rejected, though the SHA-256 trailer matches")
     func damage() async throws {
         let file = try await Self.snapshot(name: "damage.db")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
         let bytes = [UInt8](try Data(contentsOf: file))
         let pageSize = Int(UInt32(bytes[24]) | UInt32(bytes[25]) << 8 | UInt32(bytes[26]) << 16 | UInt32(bytes[27]) << 24)
 
@@ -168,6 +171,7 @@ struct BboltScannerTests {
         #expect(summary.revision == 0 && summary.totalKeys == 0 && summary.buckets == ["key"])
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bbolt-minimal-\(UUID().uuidString.prefix(8)).db")
         try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
         let status = try await Self.status(file)
         #expect(status.revision == 0 && status.totalKey == 0)
       }

@@ -91,6 +91,9 @@ struct Cluster: Sendable {
             let result = try await body(cluster)
             try? await s3Client.shutdown()
             try? await client.shutdown()
+            // A passed test's files (snapshots, restored copies, logs) go; a failed one's stay
+            // for a look.
+            try? FileManager.default.removeItem(at: directory)
             return result
         } catch {
             try? await s3Client.shutdown()
