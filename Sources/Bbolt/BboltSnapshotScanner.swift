@@ -49,7 +49,6 @@ public struct BboltSnapshotScanner {
     static let bucketLeafFlag: UInt32 = 0x01
 
     struct Meta {
-        var pageSize: Int
         var root: UInt64
         var highWaterMark: UInt64
         var txid: UInt64
@@ -161,7 +160,7 @@ public struct BboltSnapshotScanner {
             pending[index].bytes.append(contentsOf: block)
             if pending[index].bytes.count >= pending[index].span {
                 let done = pending.remove(at: index)
-                record(done.id, Self.parse(done.bytes[...], size: size))
+                record(done.id, Self.parse(done.bytes[...]))
                 assembledPages += 1
             } else {
                 index += 1
@@ -175,7 +174,7 @@ public struct BboltSnapshotScanner {
         }
         guard id == position, flags == Self.branchFlag || flags == Self.leafFlag else { return }  // free or overflow data
         guard overflow > 0 else {
-            record(position, Self.parse(block, size: size))
+            record(position, Self.parse(block))
             return
         }
         let span = (overflow + 1) * size
@@ -201,7 +200,7 @@ public struct BboltSnapshotScanner {
         guard Self.fnv64a(fields.prefix(56)) == checksum else { metaProblems[number] = "its FNV-64a checksum does not match"; return }
         let size = Int(Self.uint32(fields, 8))
         guard size == pageSize else { metaProblems[number] = "page size \(size) differs from the first meta page's \(pageSize ?? 0)"; return }
-        metas[number] = Meta(pageSize: size, root: Self.uint64(fields, 16), highWaterMark: Self.uint64(fields, 40), txid: Self.uint64(fields, 48))
+        metas[number] = Meta(root: Self.uint64(fields, 16), highWaterMark: Self.uint64(fields, 40), txid: Self.uint64(fields, 48))
     }
 
     /// The page size from the first meta page (pages can be 512 bytes to 64 KiB, a power of two).
@@ -215,7 +214,7 @@ public struct BboltSnapshotScanner {
 
     // MARK: Parsing one page
 
-    static func parse(_ page: ArraySlice<UInt8>, size: Int) -> Entry {
+    static func parse(_ page: ArraySlice<UInt8>) -> Entry {
         let base = page.startIndex
         let id = uint64(page, 0), flags = uint16(page, 8), count = Int(uint16(page, 10))
         guard headerSize + count * elementSize <= page.count else {
@@ -245,7 +244,7 @@ public struct BboltSnapshotScanner {
             var entry = BucketEntry(name: Array(key), root: root, inlineCount: 0, inlineLastKey: nil)
             if root == 0 {
                 // An inline bucket: a leaf page follows its 16-byte header in the value.
-                switch parse(value.dropFirst(16), size: size) {
+                switch parse(value.dropFirst(16)) {
                 case .leaf(let inlineCount, let inlineLast, _):
                     entry.inlineCount = inlineCount
                     entry.inlineLastKey = inlineLast

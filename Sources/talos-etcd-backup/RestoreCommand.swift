@@ -95,11 +95,7 @@ struct RestoreCommand: AsyncParsableCommand {
     // MARK: Sources
 
     private func restoreBackup(named name: String) async throws -> RestoredSnapshot {
-        let configuration = if let kubeconfig {
-            try Kubeconfig.load(paths: [kubeconfig])
-        } else {
-            try KubernetesConfiguration.load()
-        }
+        let configuration = try KubernetesConfiguration.load(kubeconfig: kubeconfig)
         let namespace = self.namespace ?? configuration.namespace
         let kubernetes = try KubernetesClient(configuration: configuration, logger: Logger(label: "restore"))
         do {

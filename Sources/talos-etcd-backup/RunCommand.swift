@@ -102,11 +102,7 @@ struct RunCommand: AsyncParsableCommand {
 
         var configuration: KubernetesConfiguration
         do {
-            configuration = if let kubeconfig {
-                try Kubeconfig.load(paths: [kubeconfig], context: context)
-            } else {
-                try KubernetesConfiguration.load(kubeconfigContext: context)
-            }
+            configuration = try KubernetesConfiguration.load(kubeconfig: kubeconfig, kubeconfigContext: context)
         } catch {
             logger.critical("cannot load the Kubernetes configuration: \(error)")
             throw ExitCode(1)

@@ -15,6 +15,7 @@ public final class FaultProxy: Sendable {
         var cuts = 0
         var connections = 0
         var frozenBelow = 0
+        var stallDownstreamAfter: Int?
     }
 
     private final class State: Sendable {
@@ -38,10 +39,13 @@ public final class FaultProxy: Sendable {
                     return faults.connections
                 }
                 let frozen: @Sendable () -> Bool = { state.faults.withLock { connection < $0.frozenBelow } }
+                let downstreamStalled: @Sendable (Int) -> Bool = { forwarded in
+                    frozen() || state.faults.withLock { faults in faults.stallDownstreamAfter.map { forwarded >= $0 } ?? false }
+                }
                 return ClientBootstrap(group: inbound.eventLoop)
                     .connect(host: targetHost, port: targetPort)
                     .flatMap { outbound in
-                        let upstream = Relay(peer: outbound, frozen: frozen) { forwarded in
+                        let upstream = Relay(peer: outbound, frozen: { _ in frozen() }) { forwarded in
                             state.faults.withLock { faults -> Bool in
                                 guard forwarded > faults.cutAfterBytes else { return false }
                                 if faults.cutAlways || faults.cutNext > 0 {
@@ -52,7 +56,7 @@ public final class FaultProxy: Sendable {
                                 return false
                             }
                         }
-                        let downstream = Relay(peer: inbound, frozen: frozen) { _ in false }
+                        let downstream = Relay(peer: inbound, frozen: downstreamStalled) { _ in false }
                         return inbound.pipeline.addHandler(upstream).flatMap { outbound.pipeline.addHandler(downstream) }
                     }
             }
@@ -64,6 +68,13 @@ public final class FaultProxy: Sendable {
     /// never closed by the proxy; connections made later work.
     public func freezeOpenConnections() {
         state.faults.withLock { $0.frozenBelow = $0.connections }
+    }
+
+    /// From now on, every connection passes at most `bytes` from the server to the client,
+    /// then nothing more, and is never closed by the proxy: a server that stops sending
+    /// mid-response.
+    public func stallDownstream(afterBytes bytes: Int) {
+        state.faults.withLock { $0.stallDownstreamAfter = bytes }
     }
 
     /// Connections accepted so far.
@@ -90,12 +101,13 @@ public final class FaultProxy: Sendable {
     private final class Relay: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         let peer: any Channel
-        let frozen: @Sendable () -> Bool
+        /// Whether the connection carries nothing more, given the bytes forwarded so far.
+        let frozen: @Sendable (Int) -> Bool
         let shouldCut: @Sendable (Int) -> Bool
         var forwarded = 0
         var cut = false
 
-        init(peer: any Channel, frozen: @escaping @Sendable () -> Bool, shouldCut: @escaping @Sendable (Int) -> Bool) {
+        init(peer: any Channel, frozen: @escaping @Sendable (Int) -> Bool, shouldCut: @escaping @Sendable (Int) -> Bool) {
             self.peer = peer
             self.frozen = frozen
             self.shouldCut = shouldCut
@@ -103,7 +115,7 @@ public final class FaultProxy: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            guard !cut, !frozen() else { return }
+            guard !cut, !frozen(forwarded) else { return }
             forwarded += buffer.readableBytes
             if shouldCut(forwarded) {
                 cut = true
@@ -115,7 +127,7 @@ public final class FaultProxy: Sendable {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            if !frozen() { peer.close(promise: nil) }  // a frozen connection never tells the other side
+            if !frozen(forwarded) { peer.close(promise: nil) }  // a frozen connection never tells the other side
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {

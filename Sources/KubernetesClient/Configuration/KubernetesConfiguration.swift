@@ -61,8 +61,10 @@ public struct KubernetesConfiguration: Sendable {
         case exec(ExecCredentialPlugin)
     }
 
-    /// The in-cluster configuration if running in a pod, else the kubeconfig.
-    public static func load(kubeconfigContext context: String? = nil) throws -> KubernetesConfiguration {
+    /// The kubeconfig file `kubeconfig` when given; else the in-cluster configuration if running
+    /// in a pod; else the kubeconfig ($KUBECONFIG, ~/.kube/config). `context` picks a context.
+    public static func load(kubeconfig path: String? = nil, kubeconfigContext context: String? = nil) throws -> KubernetesConfiguration {
+        if let path { return try Kubeconfig.load(paths: [path], context: context) }
         let environment = ProcessInfo.processInfo.environment
         if context == nil, environment["KUBECONFIG"] == nil, InClusterConfiguration.isAvailable(environment: environment) {
             return try InClusterConfiguration.load(environment: environment)
