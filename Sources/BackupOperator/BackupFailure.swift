@@ -1,3 +1,4 @@
+import Bbolt
 import Foundation
 import KubernetesClient
 import S3
@@ -45,6 +46,8 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
             return failure
         case let corrupt as SnapshotCorrupt:
             return BackupFailure(reason: Reason.snapshotCorrupt, message: "\(corrupt); the upload was aborted and nothing was stored")
+        case let invalid as BboltInvalid:
+            return BackupFailure(reason: Reason.snapshotInvalid, message: "\(invalid); the upload was aborted and nothing was stored")
         case let unreachable as TalosUnreachable:
             return BackupFailure(reason: Reason.talosUnreachable, message: unreachable.description)
         case let rpc as TalosAPIError:

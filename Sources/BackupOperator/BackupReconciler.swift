@@ -307,10 +307,13 @@ public final class BackupReconciler: Reconciler {
             status.snapshotSize = stored.snapshotSize
             status.compression = stored.compression
             status.encryptedTo = stored.encryptedTo
+            status.revision = stored.revision
+            status.totalKeys = stored.totalKeys
             status.node = stored.node
             status.completionTime = KubeTime(now)
             var conditions = status.conditions ?? []
-            let message = "stored s3://\(bucket)/\(objectKey): \(stored.size) bytes from node \(stored.node), sha256 \(stored.sha256)"
+            let contents = stored.revision.map { revision in ", etcd revision \(revision), \(stored.totalKeys ?? 0) keys" } ?? ""
+            let message = "stored s3://\(bucket)/\(objectKey): \(stored.size) bytes from node \(stored.node), sha256 \(stored.sha256)\(contents)"
             conditions.set(type: ConditionType.ready, status: .true, reason: ConditionReason.succeeded, message: message, observedGeneration: generation, now: now)
             conditions.set(type: ConditionType.progressing, status: .false, reason: ConditionReason.succeeded, message: "the backup is complete", observedGeneration: generation, now: now)
             conditions.remove(type: ConditionType.failed)

@@ -1,4 +1,5 @@
 import Age
+import Bbolt
 import Crypto
 import Deadline
 import NIOCore
@@ -14,6 +15,9 @@ public struct RestoredSnapshot: Sendable, Equatable {
     /// Size and hex SHA-256 of the stored object read.
     public var storedSize: Int64
     public var storedSHA256: String
+    /// The etcd revision and total keys, read from the snapshot's bbolt structure.
+    public var revision: Int64
+    public var totalKeys: Int64
 }
 
 /// The bytes read or written do not match the backup's record.
@@ -31,37 +35,44 @@ public struct RestoreMismatch: Error, Sendable, Equatable, CustomStringConvertib
 /// The way back from a stored object to the plain etcd snapshot `talosctl bootstrap
 /// --recover-from` takes, streaming and in bounded memory: the stored bytes are hashed and
 /// counted as they arrive, decrypted (only authenticated bytes come out), decompressed, and the
-/// plain stream passes etcd's SHA-256 trailer check on its way to `sink`. When the stream has
-/// ended, the stored object's size and SHA-256 and the snapshot's are compared with the
-/// backup's `record` (its status, or its object's metadata); any difference throws
-/// ``RestoreMismatch``. The caller writes what `sink` receives to a temporary file and keeps it
-/// only when this returns: age's authentication and etcd's trailer reject damage chunk by chunk,
-/// the recorded hashes reject a whole object that was swapped.
+/// plain stream passes etcd's SHA-256 trailer check and the bbolt structure check on its way to
+/// `sink`. When the stream has ended, the stored object's size and SHA-256, the snapshot's, and
+/// the revision and total keys are compared with the backup's `record` (its status, or its
+/// object's metadata); any difference throws ``RestoreMismatch``, a structure that does not
+/// check out ``BboltInvalid``. The caller keeps what `sink` received only when this returns
+/// (a temporary file renamed, a recovery upload completed): age's authentication and etcd's
+/// trailer reject damage chunk by chunk, the recorded hashes reject a whole object that was
+/// swapped.
 public enum SnapshotRestore {
     public static func decode<Stored: AsyncSequence & Sendable>(
         _ stored: Stored, encoding: SnapshotEncoding, identities: [AgeIdentity], record: StoredBackup?,
         progress: ((_ storedBytes: Int64) -> Void)? = nil, into sink: (ByteBuffer) async throws -> Void
     ) async throws -> RestoredSnapshot where Stored.Element == ByteBuffer {
         let decoded = try DecodedChunks(stored, decoder: SnapshotDecoder(encoding, identities: identities))
+        let structure = SnapshotStructure()
         var hasher = SHA256()
         var size: Int64 = 0
-        for try await chunk in VerifiedSnapshotStream(decoded) {
+        for try await chunk in StructureCheckedChunks(VerifiedSnapshotStream(decoded), reportingTo: structure) {
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             size += Int64(chunk.readableBytes)
             try await sink(chunk)
             progress?(decoded.storedDigest.result.size)
         }
         let (storedSize, storedSHA256) = decoded.storedDigest.result
+        guard let summary = structure.summary else { throw BboltInvalid("the structure check did not finish") }
         let restored = RestoredSnapshot(size: size, sha256: SigV4Signer.hex(hasher.finalize()), storedSize: storedSize,
-                                        storedSHA256: storedSHA256)
+                                        storedSHA256: storedSHA256, revision: summary.revision, totalKeys: summary.totalKeys)
         guard let record else { return restored }
         let plainIsStored = record.snapshotSHA256 == nil
-        let checks: [(String, String, String)] = [
+        var checks: [(String, String, String)] = [
             ("stored object size", String(record.size), String(restored.storedSize)),
             ("stored object SHA-256", record.sha256, restored.storedSHA256),
             ("snapshot size", String(record.snapshotSize ?? (plainIsStored ? record.size : restored.size)), String(restored.size)),
             ("snapshot SHA-256", record.snapshotSHA256 ?? (plainIsStored ? record.sha256 : restored.sha256), restored.sha256),
         ]
+        // A record written before revisions were read has none: nothing to compare.
+        if let revision = record.revision { checks.append(("etcd revision", String(revision), String(restored.revision))) }
+        if let keys = record.totalKeys { checks.append(("total key count", String(keys), String(restored.totalKeys))) }
         for (what, recorded, found) in checks where recorded != found {
             throw RestoreMismatch(what: what, recorded: recorded, found: found)
         }

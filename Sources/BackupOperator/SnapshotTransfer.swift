@@ -1,3 +1,4 @@
+import Bbolt
 import Crypto
 import Foundation
 import Logging
@@ -42,9 +43,13 @@ public struct StoredBackup: Sendable, Equatable {
     public var compression: String?
     /// Fingerprints of the age recipients when encrypted.
     public var encryptedTo: [String]?
+    /// The etcd revision and total keys read from the snapshot's bbolt structure; nil in a
+    /// record that predates them.
+    public var revision: Int64?
+    public var totalKeys: Int64?
 
     public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
-                compression: String? = nil, encryptedTo: [String]? = nil) {
+                compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil) {
         self.node = node
         self.size = size
         self.sha256 = sha256
@@ -52,6 +57,8 @@ public struct StoredBackup: Sendable, Equatable {
         self.snapshotSHA256 = snapshotSHA256
         self.compression = compression
         self.encryptedTo = encryptedTo
+        self.revision = revision
+        self.totalKeys = totalKeys
     }
 
     /// The metadata keys (after `x-amz-meta-`).
@@ -64,6 +71,8 @@ public struct StoredBackup: Sendable, Equatable {
         public static let snapshotSHA256 = "snapshot-sha256"
         public static let compression = "compression"
         public static let encryptedTo = "encrypted-to"
+        public static let revision = "etcd-revision"
+        public static let totalKeys = "etcd-total-keys"
     }
 
     /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
@@ -81,6 +90,8 @@ public struct StoredBackup: Sendable, Equatable {
         metadata[MetadataKey.snapshotSHA256] = snapshotSHA256
         metadata[MetadataKey.compression] = compression
         metadata[MetadataKey.encryptedTo] = encryptedTo?.joined(separator: ",")
+        metadata[MetadataKey.revision] = revision.map { String($0) }
+        metadata[MetadataKey.totalKeys] = totalKeys.map { String($0) }
         return metadata
     }
 
@@ -93,7 +104,9 @@ public struct StoredBackup: Sendable, Equatable {
                   snapshotSize: metadata[MetadataKey.snapshotSize].flatMap { Int64($0) },
                   snapshotSHA256: metadata[MetadataKey.snapshotSHA256],
                   compression: metadata[MetadataKey.compression],
-                  encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) })
+                  encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) },
+                  revision: metadata[MetadataKey.revision].flatMap { Int64($0) },
+                  totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) })
         if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
     }
 }
@@ -111,10 +124,13 @@ public protocol SnapshotTransfer: Sendable {
     func delete(_ destination: BackupDestination, owner: String) async throws
 }
 
-/// The real transfer: Talos EtcdSnapshot stream -> etcd SHA-256 trailer check -> [zstd] ->
-/// [age] -> streaming S3 multipart upload, with no temporary file and memory bounded by the
-/// part size. The trailer is checked on the plain stream, before the encoder finishes and
-/// before the upload completes: a corrupt snapshot is never stored, encoded or not.
+/// The real transfer: Talos EtcdSnapshot stream -> etcd SHA-256 trailer check -> bbolt
+/// structure check -> [zstd] -> [age] -> streaming S3 multipart upload, with no temporary file
+/// and memory bounded by the part size (and the structure check's page index, under 4 MiB per
+/// GiB). Both checks run on the plain stream and end before the encoder finishes and before
+/// the upload completes: a corrupt snapshot (`SnapshotCorrupt`) or one that is not a sound
+/// bbolt database (`SnapshotInvalid`) is never stored, encoded or not. The structure gives the
+/// revision and total keys recorded with the backup.
 ///
 /// - Once an encoded upload is complete, the object's metadata is replaced by the full record
 ///   (``StoredBackup``: hashes and sizes of the stored object and of the plain snapshot, the
@@ -195,21 +211,26 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                     client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
                     metadata: StoredBackup.initialMetadata(owner: owner, node: source.node, plan: plan), logger: logger)
                 uploader.onlyIfAbsent = true
-                let digest = SnapshotDigest()
-                let plain = ObservedChunks(base: stream.reportingDigest(to: digest), observe: progressed)
+                let digest = SnapshotDigest(), structure = SnapshotStructure()
+                let plain = ObservedChunks(base: StructureCheckedChunks(stream.reportingDigest(to: digest), reportingTo: structure),
+                                           observe: progressed)
                 let sizeHint = source.status.map { Int64($0.dbSize) }
                 guard plan != .plain else {
                     // The stream hashes what it releases while checking the trailer: one
                     // SHA-256 pass gives the object's hash, so the uploader does not hash it.
                     uploader.hashesObject = false
                     let result = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
-                    return StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest))
+                    let summary = try Self.summary(structure)
+                    return StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest),
+                                        revision: summary.revision, totalKeys: summary.totalKeys)
                 }
                 let encoded = try EncodedChunks(plain, plan: plan)
                 let result = try await uploader.upload(encoded, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
+                let summary = try Self.summary(structure)
                 return StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
                                     snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
-                                    compression: plan.compression, encryptedTo: plan.encryptedTo)
+                                    compression: plan.compression, encryptedTo: plan.encryptedTo,
+                                    revision: summary.revision, totalKeys: summary.totalKeys)
             }
         }
     }
@@ -219,6 +240,13 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its digest")
         }
         return SigV4Signer.hex(sha256)
+    }
+
+    private static func summary(_ structure: SnapshotStructure) throws -> BboltSummary {
+        guard let summary = structure.summary else {
+            throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its structure check")
+        }
+        return summary
     }
 
     /// An object found at the key: checked and taken as this backup's result if this backup
@@ -244,7 +272,8 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 return nil
             }
             let checked = try await readBack(client, destination, verifyTrailer: true)
-            return StoredBackup(node: node, size: checked.size, sha256: checked.sha256)
+            return StoredBackup(node: node, size: checked.size, sha256: checked.sha256,
+                                revision: checked.summary?.revision, totalKeys: checked.summary?.totalKeys)
         }
         let checked = try await readBack(client, destination, verifyTrailer: !encoded)
         guard checked.sha256 == recorded.sha256, checked.size == recorded.size else {
@@ -289,8 +318,10 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     }
 
     /// Reads a stored object back, hashing it; a plain snapshot also passes the same trailer
-    /// check a fresh one does. The download has the same stall bound as a snapshot stream.
-    private func readBack(_ client: S3Client, _ destination: BackupDestination, verifyTrailer: Bool) async throws -> (size: Int64, sha256: String) {
+    /// and structure checks a fresh one does (its summary is returned). The download has the
+    /// same stall bound as a snapshot stream.
+    private func readBack(_ client: S3Client, _ destination: BackupDestination,
+                          verifyTrailer: Bool) async throws -> (size: Int64, sha256: String, summary: BboltSummary?) {
         try await StallWatchdog(limit: stallTimeout).run { progressed in
             let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
             var hasher = SHA256()
@@ -299,12 +330,14 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 size += Int64(chunk.readableBytes)
             }
-            if verifyTrailer {
-                for try await chunk in VerifiedSnapshotStream(ObservedChunks(base: body, observe: progressed)) { take(chunk) }
-            } else {
+            guard verifyTrailer else {
                 for try await chunk in ObservedChunks(base: body, observe: progressed) { take(chunk) }
+                return (size, SigV4Signer.hex(hasher.finalize()), nil)
             }
-            return (size, SigV4Signer.hex(hasher.finalize()))
+            let structure = SnapshotStructure()
+            let checked = StructureCheckedChunks(VerifiedSnapshotStream(ObservedChunks(base: body, observe: progressed)), reportingTo: structure)
+            for try await chunk in checked { take(chunk) }
+            return (size, SigV4Signer.hex(hasher.finalize()), structure.summary)
         }
     }
 }

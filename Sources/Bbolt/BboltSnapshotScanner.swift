@@ -31,8 +31,8 @@ public struct BboltInvalid: Error, Sendable, Equatable, CustomStringConvertible 
 /// a reached page must be a branch or leaf page whose header names its own position, within
 /// the meta page's high-water mark, reached once (no cycles), and every leaf at the same depth.
 ///
-/// Memory: the index costs about 40 bytes per page plus 8 per branch child (about 10 MiB per
-/// GiB of 4 KiB pages); pages with overflow are held only until complete (at most
+/// Memory: the index costs 11 bytes per page plus 4 per branch child (under 4 MiB per GiB of
+/// 4 KiB pages, ``PageIndex``); pages with overflow are held only until complete (at most
 /// ``maximumPageSpan`` each). Feed the whole stream, etcd's 32-byte SHA-256 trailer included
 /// (checked elsewhere): ``finish()`` accepts a tail of exactly 32 bytes or none.
 public struct BboltSnapshotScanner {
@@ -79,6 +79,8 @@ public struct BboltSnapshotScanner {
     /// Pages being assembled from the blocks after their first: (pgid, bytes so far, span).
     private var pending: [(id: UInt64, bytes: [UInt8], span: Int)] = []
     private var nextBlock: UInt64 = 0
+    /// The larger high-water mark of the two metas, once both are read.
+    private var pagesInUse = UInt64.max
 
     public init() {}
 
@@ -170,8 +172,15 @@ public struct BboltSnapshotScanner {
         let id = Self.uint64(block, 0), flags = Self.uint16(block, 8), overflow = Int(Self.uint32(block, 12))
         if position < 2 {
             checkMeta(block, number: Int(position), id: id, flags: flags)
+            if position == 1, let meta0 = metas[0], let meta1 = metas[1] {
+                // No tree may reach a page past the high-water mark: those are not indexed, and
+                // the index is sized once (address space only: untouched pages cost nothing).
+                pagesInUse = max(meta0.highWaterMark, meta1.highWaterMark)
+                self.index.reserve(pages: Int(min(pagesInUse, 1 << 24)))
+            }
             return
         }
+        guard position < pagesInUse else { return }
         guard id == position, flags == Self.branchFlag || flags == Self.leafFlag else { return }  // free or overflow data
         guard overflow > 0 else {
             record(position, Self.parse(block))
@@ -320,18 +329,27 @@ public struct BboltSnapshotScanner {
     }
 }
 
-/// The scanner's index of pages by ID, compact: one kind byte, one 32-bit count or child offset
-/// and one 64-bit key prefix per page, branch children in one flat array; bucket entries and
-/// problems (rare) beside it.
+/// The scanner's index of pages by ID, compact: per page one kind byte, a 16-bit count (bbolt's
+/// own element count is 16 bits) and a 64-bit value (a leaf's last key prefix, a branch's
+/// offset into one flat array of 32-bit children); bucket entries and problems (rare) beside
+/// it. 11 bytes a page plus 4 per branch child: under 4 MiB per GiB of 4 KiB pages.
 struct PageIndex {
     private var kinds: [UInt8] = []  // 0 none, 1 branch, 2 leaf, 3 invalid
-    private var counts: [UInt32] = []  // leaf: element count; branch: child count
+    private var counts: [UInt16] = []  // leaf: element count; branch: child count
     private var values: [UInt64] = []  // leaf: last key prefix (or UInt64.max for none); branch: offset in children
-    private var children: [UInt64] = []
+    private var children: [UInt32] = []
     private var buckets: [UInt64: [BboltSnapshotScanner.BucketEntry]] = [:]
     private var problems: [UInt64: String] = [:]
 
-    var bytes: Int { kinds.capacity + counts.capacity * 4 + values.capacity * 8 + children.capacity * 8 }
+    var bytes: Int { kinds.capacity + counts.capacity * 2 + values.capacity * 8 + children.capacity * 4 }
+
+    /// Sizes the per-page arrays for `pages` pages at once (the meta page's high-water mark),
+    /// so they do not grow by doubling.
+    mutating func reserve(pages: Int) {
+        kinds.reserveCapacity(pages)
+        counts.reserveCapacity(pages)
+        values.reserveCapacity(pages)
+    }
 
     mutating func set(_ id: UInt64, _ entry: BboltSnapshotScanner.Entry) {
         let slot = Int(id)
@@ -343,13 +361,18 @@ struct PageIndex {
         }
         switch entry {
         case .branch(let list):
+            guard list.count <= Int(UInt16.max), list.allSatisfy({ $0 < UInt64(UInt32.max) }) else {
+                kinds[slot] = 3
+                problems[id] = "branch page \(id) has \(list.count) children or a child beyond page \(UInt32.max)"
+                return
+            }
             kinds[slot] = 1
-            counts[slot] = UInt32(list.count)
+            counts[slot] = UInt16(list.count)
             values[slot] = UInt64(children.count)
-            children.append(contentsOf: list)
+            children.append(contentsOf: list.lazy.map { UInt32($0) })
         case .leaf(let count, let lastKey, let entries):
             kinds[slot] = 2
-            counts[slot] = UInt32(count)
+            counts[slot] = UInt16(clamping: count)
             values[slot] = lastKey ?? .max
             if !entries.isEmpty { buckets[id] = entries }
         case .invalid(let problem):
@@ -364,7 +387,7 @@ struct PageIndex {
         switch kinds[slot] {
         case 1:
             let start = Int(values[slot])
-            return .branch(children: Array(children[start..<(start + Int(counts[slot]))]))
+            return .branch(children: children[start..<(start + Int(counts[slot]))].map { UInt64($0) })
         case 2:
             return .leaf(count: Int(counts[slot]), lastKey: values[slot] == .max ? nil : values[slot], buckets: buckets[id] ?? [])
         case 3:

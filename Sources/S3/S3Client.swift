@@ -51,6 +51,8 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var size: Int64
     public var etag: String
     public var metadata: [String: String]
+    /// The Last-Modified header as the server sent it (an HTTP date).
+    public var lastModified: String?
 }
 
 /// One entry of ListObjectsV2.
@@ -271,7 +273,8 @@ public final class S3Client: Sendable {
             metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
         }
         return S3ObjectInfo(size: Int64(response.headers.first(name: "Content-Length") ?? "0") ?? 0,
-                            etag: response.headers.first(name: "ETag") ?? "", metadata: metadata)
+                            etag: response.headers.first(name: "ETag") ?? "", metadata: metadata,
+                            lastModified: response.headers.first(name: "Last-Modified"))
     }
 
     /// GetObject, streamed: the body arrives as it downloads.

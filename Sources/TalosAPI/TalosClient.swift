@@ -255,8 +255,16 @@ public struct TalosAPIError: Error, Sendable, Equatable, CustomStringConvertible
 /// No endpoint or node could be reached; says what each attempt ran into.
 public struct TalosUnreachable: Error, Sendable, CustomStringConvertible {
     public var failures: [String]
+    /// What was asked of the endpoints.
+    public var task: String
+
+    public init(failures: [String], task: String = "serve the snapshot") {
+        self.failures = failures
+        self.task = task
+    }
+
     public var description: String {
-        "no Talos endpoint could serve the snapshot: " + failures.joined(separator: "; ")
+        "no Talos endpoint could \(task): " + failures.joined(separator: "; ")
     }
 }
 

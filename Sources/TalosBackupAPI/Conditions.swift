@@ -26,6 +26,7 @@ public enum ConditionReason {
     public static let talosUnreachable = "TalosUnreachable"
     public static let talosError = "TalosError"
     public static let snapshotCorrupt = "SnapshotCorrupt"
+    public static let snapshotInvalid = "SnapshotInvalid"
     public static let snapshotStalled = "SnapshotStalled"
     public static let uploadFailed = "UploadFailed"
     public static let objectExists = "ObjectExists"

@@ -176,6 +176,8 @@ public enum CustomResourceDefinitions {
                 "encryptedTo": Schema.array(
                     "Fingerprints of the age recipients the object is encrypted to (the first 16 hex digits of the SHA-256 of each age1... recipient; never keys); unset when unencrypted.",
                     items: Schema.string("One recipient's fingerprint.", pattern: "^[0-9a-f]{16}$")),
+                "revision": Schema.integer("etcd revision of the snapshot, read from its bbolt structure as it streamed (as etcdctl snapshot status reports it).", minimum: 0),
+                "totalKeys": Schema.integer("Keys in the snapshot over all of its buckets, read from its bbolt structure (etcdctl snapshot status's total keys).", minimum: 0),
                 "node": Schema.string("Talos node that served the snapshot."),
                 "startTime": Schema.dateTime("When the first attempt started."),
                 "completionTime": Schema.dateTime("When the backup succeeded or finally failed."),

@@ -176,6 +176,10 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     public var compression: String?
     /// Fingerprints of the age recipients, when the stored object is encrypted.
     public var encryptedTo: [String]?
+    /// The etcd revision and the number of keys over all buckets, read from the snapshot's
+    /// bbolt structure as it streamed (what `etcdctl snapshot status` reports).
+    public var revision: Int64?
+    public var totalKeys: Int64?
     public var node: String?
     public var startTime: KubeTime?
     public var completionTime: KubeTime?

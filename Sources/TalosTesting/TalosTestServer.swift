@@ -13,10 +13,19 @@ import TalosAPI
 import TestProcesses
 import X509
 
-/// A Talos node for tests: `machine.MachineService` (EtcdSnapshot, EtcdStatus, Version) over
-/// gRPC with mutual TLS and Ed25519 certificates like Talos', the Talos role taken from the
-/// client certificate's Organization (`os:reader` may not take snapshots, as in Talos), and
-/// snapshots served from a real etcd. Faults on demand: fail mid-stream, corrupt one byte, stall.
+/// A Talos node for tests: `machine.MachineService` (EtcdSnapshot, EtcdStatus, Version,
+/// EtcdRecover, Bootstrap) over gRPC with mutual TLS and Ed25519 certificates like Talos', the
+/// Talos role taken from the client certificate's Organization (`os:reader` may not take
+/// snapshots, only `os:admin` may recover, as in Talos), and snapshots served from a real etcd.
+/// Faults on demand: fail mid-stream, corrupt one byte, stall; cut a recovery upload, refuse
+/// a bootstrap.
+///
+/// Recovery as Talos' machined does it (`v1alpha1_server.go`, `services/etcd.go`): EtcdRecover
+/// stores the uploaded snapshot (a broken upload leaves none); Bootstrap refuses while the
+/// node's etcd runs ("etcd data directory is not empty", AlreadyExists), and with
+/// `recover_etcd` restores the uploaded snapshot (`etcdctl snapshot restore`, which checks its
+/// SHA-256 trailer unless `recover_skip_hash_check`) into a fresh data directory, starts an
+/// etcd on it, announces `recovered etcd at <client URL>`, and serves snapshots from it.
 public final class TalosTestServer: Sendable {
     public enum Fault: Sendable, Equatable {
         case none
@@ -24,10 +33,17 @@ public final class TalosTestServer: Sendable {
         case failMidStream
         /// Flips one bit in the middle of the snapshot.
         case corruptByte
+        /// Damages the bbolt structure (a byte of the first meta page's root) and recomputes the
+        /// SHA-256 trailer, so the trailer matches: only a structure check finds it.
+        case damageStructure
         /// Sends the first chunk, then nothing until the call is cancelled.
         case stall
         /// Streams at about this rate, so a test can act while a transfer is under way.
         case throttle(bytesPerSecond: Int)
+        /// Breaks an EtcdRecover upload off once this many bytes have arrived.
+        case cutRecoveryUpload(afterBytes: Int)
+        /// Bootstrap answers as a node that is not ready for it (FailedPrecondition).
+        case refuseBootstrap
     }
 
     /// Which Talos release's role rules the server applies (siderolabs/talos,
@@ -53,13 +69,24 @@ public final class TalosTestServer: Sendable {
             case .older: ["os:admin"]
             }
         }
+
+        /// EtcdRecover and Bootstrap: `os:admin` only, in every release.
+        public var recoveryRoles: Set<String> { ["os:admin"] }
     }
 
     public let pki: TalosPKI
-    public let etcdEndpoint: String
     let state = Mutex(State())
+    /// Where uploaded recovery snapshots and recovered data directories go.
+    let workDirectory: URL
+    let announce: @Sendable (String) -> Void
 
     struct State {
+        /// The etcd snapshots come from; nil while the node waits to be bootstrapped.
+        var etcdEndpoint: String?
+        /// The uploaded recovery snapshot, until a Bootstrap uses it.
+        var recoverySnapshot: URL?
+        var recoveredEtcd: EtcdInstance?
+        var recoveryUploads = 0
         var syntheticSnapshotSize: Int?
         var syntheticCompressible = false
         /// Bytes per message of a snapshot stream (Talos sends 1,024).
@@ -77,11 +104,26 @@ public final class TalosTestServer: Sendable {
     /// Port to listen on; 0 picks a free one.
     public let requestedPort: Int
 
-    public init(etcdEndpoint: String, port: Int = 0) throws {
-        self.etcdEndpoint = etcdEndpoint
+    /// A node whose etcd serves at `etcdEndpoint`, or, with nil, a control plane node waiting
+    /// to be bootstrapped (as after `talosctl reset`), which can be recovered. `announce`
+    /// receives the recovery's `recovered etcd at <client URL>` line.
+    public init(etcdEndpoint: String?, port: Int = 0, announce: @escaping @Sendable (String) -> Void = { print($0) }) throws {
         self.requestedPort = port
         self.pki = try TalosPKI()
+        self.announce = announce
+        self.workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-test-node-\(UUID().uuidString)")
+        state.withLock { $0.etcdEndpoint = etcdEndpoint }
     }
+
+    /// The etcd snapshots come from (a recovered one after a recovery); nil while the node
+    /// waits to be bootstrapped.
+    public var etcdEndpoint: String? { state.withLock { $0.etcdEndpoint } }
+
+    /// EtcdRecover uploads completed so far.
+    public var recoveryUploads: Int { state.withLock { $0.recoveryUploads } }
+
+    /// Whether an uploaded snapshot waits for a Bootstrap.
+    public var hasRecoverySnapshot: Bool { state.withLock { $0.recoverySnapshot != nil } }
 
     /// Writes `ca.crt` and `admin.talosconfig`, `etcd-backup.talosconfig`, `reader.talosconfig`
     /// (roles os:admin, os:etcd:backup, os:reader) into `directory`.
@@ -152,7 +194,7 @@ public final class TalosTestServer: Sendable {
     }
 
     /// Runs `body` while the server listens on a free 127.0.0.1 port.
-    public static func withRunning<T: Sendable>(etcdEndpoint: String, _ body: (TalosTestServer) async throws -> T) async throws -> T {
+    public static func withRunning<T: Sendable>(etcdEndpoint: String?, _ body: (TalosTestServer) async throws -> T) async throws -> T {
         let server = try TalosTestServer(etcdEndpoint: etcdEndpoint)
         return try await whileServing("talos-test-server", { listening in
             try await server.run { listening() }
@@ -198,8 +240,27 @@ public final class TalosTestServer: Sendable {
                 state.withLock { $0.port = address.port }
             }
             onListening()
-            try await group.next()
+            do {
+                try await group.next()
+            } catch {
+                await stopRecoveredEtcd()
+                throw error
+            }
+            await stopRecoveredEtcd()
         }
+    }
+
+    /// Stops an etcd this node recovered and removes its files.
+    private func stopRecoveredEtcd() async {
+        let recovered = state.withLock { state in
+            defer { state.recoveredEtcd = nil }
+            return state.recoveredEtcd
+        }
+        if let recovered {
+            await recovered.stop()
+            try? FileManager.default.removeItem(at: recovered.directory)
+        }
+        try? FileManager.default.removeItem(at: workDirectory)
     }
 
     func record(role: String, peer: String) { state.withLock { $0.roles[peer] = role } }
@@ -263,6 +324,10 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
         var snapshot = try await takeSnapshot()
         let fault = server.state.withLock { $0.fault }
         if fault == .corruptByte { snapshot[snapshot.count / 2] ^= 0x01 }
+        if fault == .damageStructure, snapshot.count > 4096 + 32 {
+            snapshot[16 + 16] ^= 0x40  // meta page 0: its root page ID, under its checksum
+            snapshot = snapshot.prefix(snapshot.count - 32) + Data(SHA256.hash(data: snapshot.prefix(snapshot.count - 32)))
+        }
         let chunk = server.state.withLock { $0.messageSize }
         var offset = 0
         do {
@@ -417,6 +482,88 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
     }
 
     private func etcdctl(_ arguments: [String]) async throws -> ProcessRunner.Result {
-        try await EtcdInstance.etcdctl(offline: ["--endpoints", server.etcdEndpoint] + arguments)
+        guard let endpoint = server.etcdEndpoint else {
+            throw RPCError(code: .failedPrecondition, message: "etcd is not running on this node: it waits to be bootstrapped")
+        }
+        return try await EtcdInstance.etcdctl(offline: ["--endpoints", endpoint] + arguments)
+    }
+
+    // MARK: Recovery
+
+    private func requireRecoveryRole(_ context: ServerContext) throws {
+        let role = server.role(of: context.remotePeer) ?? "<none>"
+        guard server.state.withLock({ $0.roleRules }).recoveryRoles.contains(role) else {
+            throw RPCError(code: .permissionDenied, message: "not authorized")
+        }
+    }
+
+    func etcdRecover(request: StreamingServerRequest<Common_Data>, context: ServerContext) async throws -> ServerResponse<Machine_EtcdRecoverResponse> {
+        try requireRecoveryRole(context)
+        let directory = server.workDirectory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // As machined: the upload replaces the snapshot file (O_TRUNC); a broken upload removes it.
+        let file = directory.appendingPathComponent("snapshot.db")
+        server.state.withLock { $0.recoverySnapshot = nil }
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: file)
+        var received = 0
+        do {
+            defer { try? handle.close() }
+            for try await message in request.messages {
+                if case .cutRecoveryUpload(let limit) = server.state.withLock({ $0.fault }), received + message.bytes.count > limit {
+                    throw RPCError(code: .unavailable, message: "connection reset while receiving the snapshot")
+                }
+                try handle.write(contentsOf: message.bytes)
+                received += message.bytes.count
+            }
+            try handle.synchronize()
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw error
+        }
+        server.state.withLock {
+            $0.recoverySnapshot = file
+            $0.recoveryUploads += 1
+        }
+        var response = Machine_EtcdRecoverResponse()
+        var entry = Machine_EtcdRecover()
+        entry.metadata.hostname = "talos-test-node"
+        response.messages = [entry]
+        return ServerResponse(message: response)
+    }
+
+    func bootstrap(request: ServerRequest<Machine_BootstrapRequest>, context: ServerContext) async throws -> ServerResponse<Machine_BootstrapResponse> {
+        try requireRecoveryRole(context)
+        if server.state.withLock({ $0.fault }) == .refuseBootstrap {
+            throw RPCError(code: .failedPrecondition, message: "bootstrap is not available yet")
+        }
+        guard server.etcdEndpoint == nil else {
+            throw RPCError(code: .alreadyExists, message: "etcd data directory is not empty")
+        }
+        let recovered: EtcdInstance
+        if request.message.recoverEtcd {
+            guard let snapshot = server.state.withLock({ $0.recoverySnapshot }) else {
+                throw RPCError(code: .failedPrecondition, message: "error verifying snapshot: open /var/lib/etcd/recovery.snapshot: no such file or directory (upload one with EtcdRecover first)")
+            }
+            do {
+                recovered = try await EtcdInstance.restoring(snapshot, skipHashCheck: request.message.recoverSkipHashCheck)
+            } catch {
+                throw RPCError(code: .internalError, message: "error recovering from the snapshot: \(error)")
+            }
+            try? FileManager.default.removeItem(at: snapshot)
+        } else {
+            recovered = try await EtcdInstance.start()
+        }
+        server.state.withLock { state in
+            state.recoverySnapshot = nil
+            state.recoveredEtcd = recovered
+            state.etcdEndpoint = recovered.clientURL
+        }
+        server.announce(request.message.recoverEtcd ? "recovered etcd at \(recovered.clientURL)" : "bootstrapped etcd at \(recovered.clientURL)")
+        var response = Machine_BootstrapResponse()
+        var entry = Machine_Bootstrap()
+        entry.metadata.hostname = "talos-test-node"
+        response.messages = [entry]
+        return ServerResponse(message: response)
     }
 }

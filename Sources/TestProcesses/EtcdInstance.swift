@@ -74,11 +74,12 @@ public struct EtcdInstance: Sendable {
         return try await ProcessRunner.run("/usr/bin/etcdctl", arguments, environment: environment)
     }
 
-    /// Restores `snapshot` with `etcdctl snapshot restore` into a fresh data directory and
-    /// starts an etcd on it.
-    public static func restoring(_ snapshot: URL) async throws -> EtcdInstance {
+    /// Restores `snapshot` with `etcdctl snapshot restore` (which checks its SHA-256 trailer
+    /// unless `skipHashCheck`) into a fresh data directory and starts an etcd on it.
+    public static func restoring(_ snapshot: URL, skipHashCheck: Bool = false) async throws -> EtcdInstance {
         let data = snapshot.deletingLastPathComponent().appendingPathComponent("restored-\(UUID().uuidString)")
-        let restore = try await etcdctl(offline: ["snapshot", "restore", snapshot.path, "--data-dir", data.path])
+        let restore = try await etcdctl(offline: ["snapshot", "restore", snapshot.path, "--data-dir", data.path]
+                                            + (skipHashCheck ? ["--skip-hash-check"] : []))
         guard restore.status == 0 else { throw EtcdInstanceError(description: "etcdctl snapshot restore failed: \(restore.stderr)") }
         return try await start(dataDirectory: data)
     }

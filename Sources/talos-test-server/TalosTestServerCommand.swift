@@ -9,13 +9,13 @@ import UnixSignals
 struct TalosTestServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "talos-test-server",
-        abstract: "A Talos node for tests: MachineService over mutual TLS, snapshots from a real etcd. Runs until SIGTERM.")
+        abstract: "A Talos node for tests: MachineService over mutual TLS, snapshots from a real etcd, recovery into a new one. Runs until SIGTERM.")
 
     @Option(help: "Port to listen on (127.0.0.1; 0 picks a free one).")
     var port: Int = 0
 
-    @Option(help: "Client URL of the etcd to snapshot, e.g. http://127.0.0.1:2379.")
-    var etcdEndpoint: String
+    @Option(help: "Client URL of the etcd to snapshot, e.g. http://127.0.0.1:2379. Without it the node waits to be bootstrapped: recover it with EtcdRecover and Bootstrap (recover_etcd), and it prints \"recovered etcd at <client URL>\".")
+    var etcdEndpoint: String?
 
     @Option(help: "Directory to write ca.crt and admin/etcd-backup/reader talosconfigs into.")
     var pkiDir: String
@@ -30,7 +30,9 @@ struct TalosTestServerCommand: AsyncParsableCommand {
     var messageBytes: Int = TalosTestServer.talosMessageSize
 
     func run() async throws {
-        let server = try TalosTestServer(etcdEndpoint: etcdEndpoint, port: port)
+        let server = try TalosTestServer(etcdEndpoint: etcdEndpoint, port: port) { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))  // unbuffered: a test reads it while this runs
+        }
         server.serveSyntheticSnapshots(size: syntheticSnapshotMib.map { $0 * 1024 * 1024 }, compressible: syntheticCompressible)
         server.setMessageSize(messageBytes)
         let directory = URL(fileURLWithPath: pkiDir)

@@ -60,7 +60,9 @@ extension BackupReconcilerTests {
             let metadata = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: key).metadata
             #expect(StoredBackup(metadata: metadata) == StoredBackup(
                 node: status.node ?? "", size: status.size ?? 0, sha256: status.sha256 ?? "", snapshotSize: snapshotSize,
-                snapshotSHA256: snapshotSHA256, compression: "zstd", encryptedTo: status.encryptedTo))
+                snapshotSHA256: snapshotSHA256, compression: "zstd", encryptedTo: status.encryptedTo,
+                revision: status.revision, totalKeys: status.totalKeys))
+            #expect(status.revision != nil && status.totalKeys != nil)
             #expect(metadata["backup-uid"] == sealed.metadata.uid)
 
             // Independent implementations: age decrypts with the Secret's recipient's identity,

@@ -21,6 +21,32 @@ public enum Machine_MachineService: Sendable {
     public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "machine.MachineService")
     /// Namespace for method metadata.
     public enum Method: Sendable {
+        /// Namespace for "Bootstrap" metadata.
+        public enum Bootstrap: Sendable {
+            /// Request type for "Bootstrap".
+            public typealias Input = Machine_BootstrapRequest
+            /// Response type for "Bootstrap".
+            public typealias Output = Machine_BootstrapResponse
+            /// Descriptor for "Bootstrap".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "machine.MachineService"),
+                method: "Bootstrap",
+                type: .unary
+            )
+        }
+        /// Namespace for "EtcdRecover" metadata.
+        public enum EtcdRecover: Sendable {
+            /// Request type for "EtcdRecover".
+            public typealias Input = Common_Data
+            /// Response type for "EtcdRecover".
+            public typealias Output = Machine_EtcdRecoverResponse
+            /// Descriptor for "EtcdRecover".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "machine.MachineService"),
+                method: "EtcdRecover",
+                type: .clientStreaming
+            )
+        }
         /// Namespace for "EtcdSnapshot" metadata.
         public enum EtcdSnapshot: Sendable {
             /// Request type for "EtcdSnapshot".
@@ -62,6 +88,8 @@ public enum Machine_MachineService: Sendable {
         }
         /// Descriptors for all methods in the "machine.MachineService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            Bootstrap.descriptor,
+            EtcdRecover.descriptor,
             EtcdSnapshot.descriptor,
             EtcdStatus.descriptor,
             Version.descriptor
@@ -95,6 +123,47 @@ extension Machine_MachineService {
     /// >
     /// > The machine service definition (the methods the operator calls).
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "Bootstrap" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Bootstrap method makes control plane node enter bootstrap state.
+        /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+        /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+        /// > uploaded with EtcdRecover.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Machine_BootstrapRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Machine_BootstrapResponse` messages.
+        func bootstrap(
+            request: GRPCCore.StreamingServerRequest<Machine_BootstrapRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Machine_BootstrapResponse>
+
+        /// Handle the "EtcdRecover" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+        /// > to the node.
+        /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Common_Data` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Machine_EtcdRecoverResponse` messages.
+        func etcdRecover(
+            request: GRPCCore.StreamingServerRequest<Common_Data>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Machine_EtcdRecoverResponse>
+
         /// Handle the "EtcdSnapshot" method.
         ///
         /// > Source IDL Documentation:
@@ -161,6 +230,47 @@ extension Machine_MachineService {
     /// >
     /// > The machine service definition (the methods the operator calls).
     public protocol ServiceProtocol: Machine_MachineService.StreamingServiceProtocol {
+        /// Handle the "Bootstrap" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Bootstrap method makes control plane node enter bootstrap state.
+        /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+        /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+        /// > uploaded with EtcdRecover.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Machine_BootstrapRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Machine_BootstrapResponse` message.
+        func bootstrap(
+            request: GRPCCore.ServerRequest<Machine_BootstrapRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Machine_BootstrapResponse>
+
+        /// Handle the "EtcdRecover" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+        /// > to the node.
+        /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Common_Data` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Machine_EtcdRecoverResponse` message.
+        func etcdRecover(
+            request: GRPCCore.StreamingServerRequest<Common_Data>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Machine_EtcdRecoverResponse>
+
         /// Handle the "EtcdSnapshot" method.
         ///
         /// > Source IDL Documentation:
@@ -225,6 +335,47 @@ extension Machine_MachineService {
     /// >
     /// > The machine service definition (the methods the operator calls).
     public protocol SimpleServiceProtocol: Machine_MachineService.ServiceProtocol {
+        /// Handle the "Bootstrap" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Bootstrap method makes control plane node enter bootstrap state.
+        /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+        /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+        /// > uploaded with EtcdRecover.
+        ///
+        /// - Parameters:
+        ///   - request: A `Machine_BootstrapRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Machine_BootstrapResponse` to respond with.
+        func bootstrap(
+            request: Machine_BootstrapRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Machine_BootstrapResponse
+
+        /// Handle the "EtcdRecover" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+        /// > to the node.
+        /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Common_Data` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Machine_EtcdRecoverResponse` to respond with.
+        func etcdRecover(
+            request: GRPCCore.RPCAsyncSequence<Common_Data, any Swift.Error>,
+            context: GRPCCore.ServerContext
+        ) async throws -> Machine_EtcdRecoverResponse
+
         /// Handle the "EtcdSnapshot" method.
         ///
         /// > Source IDL Documentation:
@@ -286,6 +437,28 @@ extension Machine_MachineService {
 extension Machine_MachineService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
+            forMethod: Machine_MachineService.Method.Bootstrap.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Machine_BootstrapRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Machine_BootstrapResponse>(),
+            handler: { request, context in
+                try await self.bootstrap(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Machine_MachineService.Method.EtcdRecover.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Common_Data>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Machine_EtcdRecoverResponse>(),
+            handler: { request, context in
+                try await self.etcdRecover(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Machine_MachineService.Method.EtcdSnapshot.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Machine_EtcdSnapshotRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Common_Data>(),
@@ -324,6 +497,28 @@ extension Machine_MachineService.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Machine_MachineService.ServiceProtocol {
+    public func bootstrap(
+        request: GRPCCore.StreamingServerRequest<Machine_BootstrapRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Machine_BootstrapResponse> {
+        let response = try await self.bootstrap(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func etcdRecover(
+        request: GRPCCore.StreamingServerRequest<Common_Data>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Machine_EtcdRecoverResponse> {
+        let response = try await self.etcdRecover(
+            request: request,
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func etcdSnapshot(
         request: GRPCCore.StreamingServerRequest<Machine_EtcdSnapshotRequest>,
         context: GRPCCore.ServerContext
@@ -361,6 +556,32 @@ extension Machine_MachineService.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Machine_MachineService.SimpleServiceProtocol {
+    public func bootstrap(
+        request: GRPCCore.ServerRequest<Machine_BootstrapRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Machine_BootstrapResponse> {
+        return GRPCCore.ServerResponse<Machine_BootstrapResponse>(
+            message: try await self.bootstrap(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func etcdRecover(
+        request: GRPCCore.StreamingServerRequest<Common_Data>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Machine_EtcdRecoverResponse> {
+        return GRPCCore.ServerResponse<Machine_EtcdRecoverResponse>(
+            message: try await self.etcdRecover(
+                request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
     public func etcdSnapshot(
         request: GRPCCore.ServerRequest<Machine_EtcdSnapshotRequest>,
         context: GRPCCore.ServerContext
@@ -418,6 +639,57 @@ extension Machine_MachineService {
     /// >
     /// > The machine service definition (the methods the operator calls).
     public protocol ClientProtocol: Sendable {
+        /// Call the "Bootstrap" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Bootstrap method makes control plane node enter bootstrap state.
+        /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+        /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+        /// > uploaded with EtcdRecover.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Machine_BootstrapRequest` message.
+        ///   - serializer: A serializer for `Machine_BootstrapRequest` messages.
+        ///   - deserializer: A deserializer for `Machine_BootstrapResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func bootstrap<Result>(
+            request: GRPCCore.ClientRequest<Machine_BootstrapRequest>,
+            serializer: some GRPCCore.MessageSerializer<Machine_BootstrapRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Machine_BootstrapResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_BootstrapResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "EtcdRecover" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+        /// > to the node.
+        /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Common_Data` messages.
+        ///   - serializer: A serializer for `Common_Data` messages.
+        ///   - deserializer: A deserializer for `Machine_EtcdRecoverResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func etcdRecover<Result>(
+            request: GRPCCore.StreamingClientRequest<Common_Data>,
+            serializer: some GRPCCore.MessageSerializer<Common_Data>,
+            deserializer: some GRPCCore.MessageDeserializer<Machine_EtcdRecoverResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_EtcdRecoverResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
         /// Call the "EtcdSnapshot" method.
         ///
         /// > Source IDL Documentation:
@@ -505,6 +777,79 @@ extension Machine_MachineService {
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
         public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
+        }
+
+        /// Call the "Bootstrap" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Bootstrap method makes control plane node enter bootstrap state.
+        /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+        /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+        /// > uploaded with EtcdRecover.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Machine_BootstrapRequest` message.
+        ///   - serializer: A serializer for `Machine_BootstrapRequest` messages.
+        ///   - deserializer: A deserializer for `Machine_BootstrapResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func bootstrap<Result>(
+            request: GRPCCore.ClientRequest<Machine_BootstrapRequest>,
+            serializer: some GRPCCore.MessageSerializer<Machine_BootstrapRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Machine_BootstrapResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_BootstrapResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Machine_MachineService.Method.Bootstrap.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "EtcdRecover" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+        /// > to the node.
+        /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Common_Data` messages.
+        ///   - serializer: A serializer for `Common_Data` messages.
+        ///   - deserializer: A deserializer for `Machine_EtcdRecoverResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func etcdRecover<Result>(
+            request: GRPCCore.StreamingClientRequest<Common_Data>,
+            serializer: some GRPCCore.MessageSerializer<Common_Data>,
+            deserializer: some GRPCCore.MessageDeserializer<Machine_EtcdRecoverResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_EtcdRecoverResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Machine_MachineService.Method.EtcdRecover.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
         }
 
         /// Call the "EtcdSnapshot" method.
@@ -611,6 +956,69 @@ extension Machine_MachineService {
 // Helpers providing default arguments to 'ClientProtocol' methods.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Machine_MachineService.ClientProtocol {
+    /// Call the "Bootstrap" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Bootstrap method makes control plane node enter bootstrap state.
+    /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+    /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+    /// > uploaded with EtcdRecover.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Machine_BootstrapRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func bootstrap<Result>(
+        request: GRPCCore.ClientRequest<Machine_BootstrapRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_BootstrapResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.bootstrap(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Machine_BootstrapRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Machine_BootstrapResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EtcdRecover" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+    /// > to the node.
+    /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Common_Data` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func etcdRecover<Result>(
+        request: GRPCCore.StreamingClientRequest<Common_Data>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_EtcdRecoverResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.etcdRecover(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Common_Data>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Machine_EtcdRecoverResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "EtcdSnapshot" method.
     ///
     /// > Source IDL Documentation:
@@ -699,6 +1107,78 @@ extension Machine_MachineService.ClientProtocol {
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Machine_MachineService.ClientProtocol {
+    /// Call the "Bootstrap" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Bootstrap method makes control plane node enter bootstrap state.
+    /// > Node aborts etcd join sequence and creates single-node etcd cluster.
+    /// > If recover_etcd argument is specified, etcd is recovered from a snapshot
+    /// > uploaded with EtcdRecover.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func bootstrap<Result>(
+        _ message: Machine_BootstrapRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_BootstrapResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Machine_BootstrapRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.bootstrap(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EtcdRecover" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > EtcdRecover method uploads etcd data snapshot created with EtcdSnapshot
+    /// > to the node.
+    /// > Snapshot can be later used to recover the cluster via Bootstrap method.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func etcdRecover<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Common_Data>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Machine_EtcdRecoverResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Common_Data>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.etcdRecover(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "EtcdSnapshot" method.
     ///
     /// > Source IDL Documentation:

@@ -1,0 +1,40 @@
+import ArgumentParser
+import BackupOperator
+
+/// `verify`: every check a restore makes, without writing anything: the evidence that a stored
+/// backup will restore, for a person or a periodic job.
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that a stored backup restores (download, decrypt, decompress, verify), writing nothing.",
+        discussion: BackupSourceOptions.discussion + """
+             Nothing is written. Exit status 0 only when every check holds; 1 otherwise, with \\
+            the failed check on standard error.
+            """)
+
+    @OptionGroup var source: BackupSourceOptions
+
+    func run() async throws {
+        do {
+            let (name, record, verified) = try await source.withOpened { backup in
+                let progress = ProgressLine(total: backup.record?.size)
+                defer { progress.end() }
+                return (backup.name, backup.record, try await backup.read(progress.update) { _ in })
+            }
+            print("verified \(name): stored object \(verified.storedSize) bytes, sha256 \(verified.storedSHA256); snapshot \(verified.size) bytes, sha256 \(verified.sha256); etcd revision \(verified.revision), \(verified.totalKeys) keys")
+            switch record {
+            case .none:
+                print("no record to compare with (a file, or an object without talos-etcd-backup metadata): checked by its own hashes, etcd's trailer and the bbolt structure")
+            case .some(let record) where record.revision == nil:
+                print("matches the record's sizes and hashes (the record predates revisions: revision and key count not compared)")
+            case .some:
+                print("matches the record: sizes, hashes, revision and key count")
+            }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            printError("error: \(source.described) did not verify: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
