@@ -44,6 +44,8 @@ public final class TalosTestServer: Sendable {
         case cutRecoveryUpload(afterBytes: Int)
         /// Bootstrap answers as a node that is not ready for it (FailedPrecondition).
         case refuseBootstrap
+        /// EtcdRecover stops reading the upload and never answers, until the call is cancelled.
+        case stallRecovery
     }
 
     /// Which Talos release's role rules the server applies (siderolabs/talos,
@@ -193,9 +195,11 @@ public final class TalosTestServer: Sendable {
         }
     }
 
-    /// Runs `body` while the server listens on a free 127.0.0.1 port.
-    public static func withRunning<T: Sendable>(etcdEndpoint: String?, _ body: (TalosTestServer) async throws -> T) async throws -> T {
-        let server = try TalosTestServer(etcdEndpoint: etcdEndpoint)
+    /// Runs `body` while the server listens on a free 127.0.0.1 port (nil: a node waiting to be
+    /// bootstrapped, whose recovery line goes to `announce`).
+    public static func withRunning<T: Sendable>(etcdEndpoint: String?, announce: @escaping @Sendable (String) -> Void = { print($0) },
+                                                _ body: (TalosTestServer) async throws -> T) async throws -> T {
+        let server = try TalosTestServer(etcdEndpoint: etcdEndpoint, announce: announce)
         return try await whileServing("talos-test-server", { listening in
             try await server.run { listening() }
         }) {
@@ -506,6 +510,11 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
         server.state.withLock { $0.recoverySnapshot = nil }
         FileManager.default.createFile(atPath: file.path, contents: nil)
         let handle = try FileHandle(forWritingTo: file)
+        if server.state.withLock({ $0.fault }) == .stallRecovery {
+            try? await context.cancellation.cancelled
+            try? FileManager.default.removeItem(at: file)
+            throw CancellationError()
+        }
         var received = 0
         do {
             defer { try? handle.close() }

@@ -5,33 +5,6 @@ import TalosAPI
 import TestSupport
 import Testing
 
-/// A byte source that hands out `data` in chunks of `size`, then optionally fails.
-struct ChunkedBytes: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let data: [UInt8]
-    let size: Int
-    var failAfter: Int?
-
-    struct Broken: Error {}
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        let data: [UInt8]
-        let size: Int
-        let failAfter: Int?
-        var offset = 0
-
-        mutating func next() async throws -> ByteBuffer? {
-            if let failAfter, offset >= failAfter { throw Broken() }
-            guard offset < data.count else { return nil }
-            let end = Swift.min(offset + size, data.count)
-            defer { offset = end }
-            return ByteBuffer(bytes: data[offset..<end])
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(data: data, size: size, failAfter: failAfter) }
-}
-
 func collect<S: AsyncSequence>(_ sequence: S) async throws -> [UInt8] where S.Element == ByteBuffer {
     var bytes: [UInt8] = []
     for try await chunk in sequence { bytes += chunk.readableBytesView }
