@@ -67,7 +67,11 @@ extension TalosClient {
                                     let piece = rest.readSlice(length: min(rest.readableBytes, 1 << 20))!
                                     var message = Common_Data()
                                     message.bytes = Data(piece.readableBytesView)
-                                    try await writer.write(message)
+                                    do {
+                                        try await writer.write(message)
+                                    } catch {
+                                        throw CallEnded(underlying: error)
+                                    }
                                 }
                             }
                             outcome.withLock { $0 = .success(result) }
@@ -82,8 +86,13 @@ extension TalosClient {
                 }
             }
         } catch {
-            // The producer's own error says more than the cancelled call's.
-            if case .failure(let produced) = outcome.withLock({ $0 }) { throw produced }
+            // The producer's own error (a failed check) says more than the cancelled call's; a
+            // write that failed, or a read cancelled, because the call ended (Talos refused it)
+            // says less than the call's error.
+            if case .failure(let produced) = outcome.withLock({ $0 }), !(produced is CallEnded),
+               !(produced is CancellationError) || Task.isCancelled {
+                throw produced
+            }
             throw error
         }
         switch outcome.withLock({ $0 }) {
@@ -91,6 +100,12 @@ extension TalosClient {
         case .failure(let error): throw error
         case .none: throw TalosAPIError(code: .other, grpcCode: "internalError", message: "EtcdRecover ended before the snapshot was sent")
         }
+    }
+
+    /// A write that failed because the call had ended (refused, broken): the call's own error
+    /// is the one to report.
+    private struct CallEnded: Error {
+        var underlying: any Error
     }
 
     /// Bootstrap: with `recoverEtcd`, etcd is recovered from the snapshot uploaded with
