@@ -37,7 +37,9 @@ import TalosBackupAPI
 ///   stored; transient failures (unreachable store, 5xx, throttling) keep the finalizer and
 ///   retry with backoff; permanent ones (credentials Secret or key gone, bucket gone, access
 ///   denied) retry for ``objectDeletionTimeout``, then the backup goes with a Warning Event
-///   `ObjectLeftInStore` naming the object and why.
+///   `ObjectLeftInStore` naming the object and why;
+/// - with `deletionPolicy: Retain`, a Succeeded backup's object stays: the backup goes at once
+///   with a Normal Event `ObjectRetained` naming it (no request to the store).
 public final class BackupReconciler: Reconciler {
     public static let finalizer = "talos.alperen.cloud/etcd-backup"
     public static let maxAttempts = 3
@@ -96,6 +98,9 @@ public final class BackupReconciler: Reconciler {
             backup = updated
         }
         if backup.status?.phase?.isFinished == true { return .done }
+        if backup.metadata.annotations?[TalosEtcdBackup.adoptedFromAnnotation] != nil {
+            return .done  // `adopt` writes its status (Succeeded); it is never taken
+        }
         if let started = backup.status?.attempts, started >= Self.maxAttempts {
             // Not finished, yet every attempt was started: each was interrupted (the process
             // died or lost its lease during it). A fourth would likely die the same way.
@@ -368,13 +373,18 @@ public final class BackupReconciler: Reconciler {
     /// Lets a deleted backup go once its stored object is deleted, or recorded as left behind.
     private func finalize(_ backup: TalosEtcdBackup) async throws -> ReconcileResult {
         guard (backup.metadata.finalizers ?? []).contains(Self.finalizer) else { return .done }
-        if backup.status?.phase == .succeeded, let filename = backup.status?.filename {
+        if backup.status?.phase == .succeeded, let filename = backup.status?.filename,
+           backup.spec.deletionPolicy == DeletionPolicy.retain.rawValue {
+            let object = "s3://\(backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket)/\(filename)"
+            events.record(.init(backup), type: .normal, reason: ConditionReason.objectRetained, action: "Delete",
+                          note: "\(object) stays in the store (deletionPolicy Retain)")
+        } else if backup.status?.phase == .succeeded, let filename = backup.status?.filename {
             let bucket = backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket
             let object = "s3://\(bucket)/\(filename)"
             do {
                 var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
                 destination.bucket = bucket
-                try await transfer.delete(destination, owner: backup.metadata.uid ?? "")
+                try await transfer.delete(destination, owner: backup.metadata.annotations?[TalosEtcdBackup.adoptedObjectUIDAnnotation] ?? backup.metadata.uid ?? "")
                 events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: "Delete", note: "deleted \(object)")
             } catch where Task.isCancelled {
                 throw CancellationError()

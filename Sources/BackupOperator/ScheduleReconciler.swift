@@ -17,13 +17,23 @@ import TalosBackupAPI
 /// - `concurrencyPolicy: Forbid` (the default) holds a due run while a backup of this schedule
 ///   is active and creates it when that one finishes (as CronJob does); `Allow` does not wait.
 /// - The reconciler asks to be called again exactly at `nextScheduleTime`.
-/// - Retention keeps the newest `retention` successful backups by completion time; failed
-///   ones are kept, or trimmed oldest first to `failedBackupsHistoryLimit`. It applies while
-///   paused too. Running backups are never pruned.
-/// - Deleting the schedule deletes its backups (whose finalizers delete their objects) before
-///   the schedule's finalizer is removed.
+/// - Retention keeps the newest `retention` successful backups by completion time, or with
+///   `retentionPolicy` what its tiers keep (``Retention``, by each run's scheduled time); failed
+///   ones are trimmed oldest first to `failedBackupsHistoryLimit` (default 3). It applies while
+///   paused too. Running backups are never pruned. What each tier holds goes to
+///   `status.retainedBackups`.
+/// - A new value of the annotation `talos.alperen.cloud/backup-now` creates one backup now
+///   (`<schedule>-manual-<unix seconds>`), as `kubectl create job --from=cronjob/...` does:
+///   labelled, owned and retained like the scheduled ones, never `lastScheduleTime`; the value
+///   acted on goes to `status.lastBackupNowRequest` and onto the backup, so a value is never
+///   acted on twice. Paused schedules take them too (a request is explicit).
+/// - Deleting the schedule deletes its backups (whose finalizers delete their objects, unless
+///   their `deletionPolicy` is `Retain`) before the schedule's finalizer is removed; deleted
+///   with `--cascade=orphan` (the `orphan` finalizer), it leaves its backups alone.
 public struct ScheduleReconciler: Reconciler {
     public static let finalizer = "talos.alperen.cloud/backup-schedule"
+    /// The finalizer the API server adds for a deletion with `propagationPolicy: Orphan`.
+    static let orphanFinalizer = "orphan"
 
     let client: any KubernetesAPI
     let writer: ObjectWriter
@@ -82,14 +92,19 @@ public struct ScheduleReconciler: Reconciler {
 
         let spec = schedule.spec.withDefaults()
         var children = ownedBackups(of: schedule)
-        children = try await prune(children, spec: spec, schedule: schedule)
+        let retained: RetainedBackups
+        (children, retained) = try await prune(children, spec: spec, schedule: schedule)
         var active = children.filter { $0.status?.phase?.isFinished != true }.compactMap(\.metadata.name).sorted()
         let lastSuccess = children.filter { Self.succeeded($0) }.compactMap { $0.status?.completionTime }.max()
         let lastFailure = Self.lastFailure(children)
+        let backupNow = try await answerBackupNow(schedule, children: children, now: now)
+        if let name = backupNow?.backup, !active.contains(name) { active.append(name) }
 
         if spec.paused == true {
             try await writeStatus(schedule, now: now, lastFailure: lastFailure) { status in
-                status.activeBackups = active.isEmpty ? nil : active
+                status.retainedBackups = retained
+                if let backupNow { status.lastBackupNowRequest = backupNow.request }
+                status.activeBackups = active.isEmpty ? nil : active.sorted()
                 status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
                 status.nextScheduleTime = nil
                 var conditions = status.conditions ?? []
@@ -127,6 +142,8 @@ public struct ScheduleReconciler: Reconciler {
         try await writeStatus(schedule, now: now, lastFailure: lastFailure) { status in
             // Never backwards (a fresh read after a conflict may know a later run).
             status.lastScheduleTime = [status.lastScheduleTime, lastScheduleTime].compactMap { $0 }.max()
+            status.retainedBackups = retained
+            if let backupNow { status.lastBackupNowRequest = backupNow.request }
             status.activeBackups = active.isEmpty ? nil : active.sorted()
             status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
             status.nextScheduleTime = next.map(KubeTime.init)
@@ -185,15 +202,26 @@ public struct ScheduleReconciler: Reconciler {
         }
     }
 
-    /// Deletes the successful backups beyond `retention` and the failed ones beyond
-    /// `failedBackupsHistoryLimit`, oldest first; returns the backups that remain.
-    private func prune(_ children: [TalosEtcdBackup], spec: TalosEtcdBackupScheduleSpec, schedule: TalosEtcdBackupSchedule) async throws -> [TalosEtcdBackup] {
+    /// Deletes the successful backups retention does not keep (``Retention``: `retention` as
+    /// keepLast by completion time, or the tiers of `retentionPolicy` by scheduled time) and
+    /// the failed ones beyond `failedBackupsHistoryLimit`, oldest first; returns the backups
+    /// that remain and what each tier holds.
+    private func prune(_ children: [TalosEtcdBackup], spec: TalosEtcdBackupScheduleSpec,
+                       schedule: TalosEtcdBackupSchedule) async throws -> ([TalosEtcdBackup], RetainedBackups) {
         func newestFirst(_ a: TalosEtcdBackup, _ b: TalosEtcdBackup) -> Bool {
             let left = a.status?.completionTime?.date ?? .distantPast, right = b.status?.completionTime?.date ?? .distantPast
             return left != right ? left > right : (a.metadata.name ?? "") > (b.metadata.name ?? "")
         }
-        let successful = children.filter { Self.succeeded($0) }.sorted(by: newestFirst)
-        var doomed = Array(successful.dropFirst(spec.retention ?? Defaults.retention))
+        let successful = children.filter { Self.succeeded($0) }
+        let policy = spec.retentionPolicy ?? RetentionPolicy(keepLast: spec.retention ?? Defaults.retention)
+        let candidates = successful.map { backup in
+            Retention.Candidate(name: backup.metadata.name ?? "",
+                                time: spec.retentionPolicy == nil ? backup.status?.completionTime?.date ?? .distantPast : Self.scheduledTime(of: backup))
+        }
+        // Validated: the zone exists (a CRON_TZ= prefix names it when timeZone is unset).
+        let zone = (try? CronSchedule(spec.schedule, timeZone: spec.timeZone))?.timeZone ?? TimeZone(identifier: "UTC")!
+        let decision = Retention.apply(policy, to: candidates, timeZone: zone)
+        var doomed = successful.filter { !decision.kept.contains($0.metadata.name ?? "") }
         if let limit = spec.failedBackupsHistoryLimit {
             let failed = children.filter { $0.status?.phase == .failed && !Self.succeeded($0) }.sorted(by: newestFirst)
             doomed += failed.dropFirst(limit)
@@ -206,22 +234,51 @@ public struct ScheduleReconciler: Reconciler {
             } catch let error as KubernetesError where error.isNotFound || error.isConflict {
                 // Already gone (or replaced): nothing to prune.
             }
-            let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup beyond retention"
+            let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup retention does not keep"
             events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: "Prune", note: "deleted \(kind) \(name)")
         }
         let removed = Set(doomed.compactMap(\.metadata.name))
-        return children.filter { !removed.contains($0.metadata.name ?? "") }
+        return (children.filter { !removed.contains($0.metadata.name ?? "") }, decision.retained)
     }
 
-    /// Creates the backup of the run at `time`; returns its name. AlreadyExists counts as
-    /// created: the name is a function of the run, so it is this run's backup.
-    private func createBackup(for schedule: TalosEtcdBackupSchedule, at time: Date) async throws -> String {
+    /// The time tiered retention judges a backup by: its run's scheduled time (the
+    /// `scheduled-time` annotation, else the Unix seconds its name ends in), else its
+    /// completion or creation time.
+    static func scheduledTime(of backup: TalosEtcdBackup) -> Date {
+        if let annotated = backup.metadata.annotations?[TalosEtcdBackupSchedule.scheduledTimeAnnotation], let date = KubeTime.parse(annotated) {
+            return date
+        }
+        if let suffix = backup.metadata.name?.split(separator: "-").last, let seconds = Int64(suffix), seconds > 0 {
+            return Date(timeIntervalSince1970: TimeInterval(seconds))
+        }
+        return backup.status?.completionTime?.date ?? backup.metadata.creationTimestamp?.date ?? .distantPast
+    }
+
+    /// Creates the backup a new `backup-now` value asks for; nil when there is none (no
+    /// annotation, or its value was answered: recorded in status, or found on a backup).
+    private func answerBackupNow(_ schedule: TalosEtcdBackupSchedule, children: [TalosEtcdBackup],
+                                 now: Date) async throws -> (request: String, backup: String?)? {
+        guard let request = schedule.metadata.annotations?[TalosEtcdBackupSchedule.backupNowAnnotation], !request.isEmpty,
+              request != schedule.status?.lastBackupNowRequest else { return nil }
+        if children.contains(where: { $0.metadata.annotations?[TalosEtcdBackupSchedule.backupNowRequestAnnotation] == request }) {
+            return (request, nil)  // made already; the status write that records it was lost
+        }
+        let name = try await createBackup(for: schedule, at: now, manualRequest: request)
+        return (request, name)
+    }
+
+    /// Creates the backup of the run at `time` (or, with `manualRequest`, the backup that
+    /// `backup-now` value asks for); returns its name. AlreadyExists counts as created: the
+    /// name is a function of the run, so it is this run's backup.
+    private func createBackup(for schedule: TalosEtcdBackupSchedule, at time: Date, manualRequest: String? = nil) async throws -> String {
         let scheduleName = schedule.metadata.name ?? ""
-        let name = "\(scheduleName)-\(Int64(time.timeIntervalSince1970))"
+        let name = "\(scheduleName)-\(manualRequest == nil ? "" : "manual-")\(Int64(time.timeIntervalSince1970))"
+        var annotations = [TalosEtcdBackupSchedule.scheduledTimeAnnotation: KubeTime(time).description]
+        annotations[TalosEtcdBackupSchedule.backupNowRequestAnnotation] = manualRequest
         let backup = TalosEtcdBackup(
             metadata: ObjectMeta(
                 name: name, namespace: schedule.metadata.namespace,
-                labels: [TalosEtcdBackupSchedule.backupScheduleLabel: scheduleName],
+                labels: [TalosEtcdBackupSchedule.backupScheduleLabel: scheduleName], annotations: annotations,
                 ownerReferences: [OwnerReference(
                     apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: TalosEtcdBackupSchedule.resourceType.kind,
                     name: scheduleName, uid: schedule.metadata.uid ?? "", controller: true, blockOwnerDeletion: true)]),
@@ -230,7 +287,8 @@ public struct ScheduleReconciler: Reconciler {
             _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])
             events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: "Schedule",
-                                note: "created backup \(name) for the run of \(KubeTime(time))")
+                          note: manualRequest == nil ? "created backup \(name) for the run of \(KubeTime(time))"
+                              : "created backup \(name) on demand (backup-now \(manualRequest!))")
         } catch let error as KubernetesError where error.isAlreadyExists {
             logger.info("backup for this run already exists", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)"])
         }
@@ -268,9 +326,16 @@ public struct ScheduleReconciler: Reconciler {
     }
 
     /// Deletes every backup of the schedule, waits until they are gone (their own finalizers
-    /// delete their objects), then removes the schedule's finalizer.
+    /// delete their objects), then removes the schedule's finalizer. A schedule deleted with
+    /// `--cascade=orphan` (the API server adds the `orphan` finalizer; the garbage collector
+    /// then drops the backups' ownerReferences) keeps its backups: only the finalizer goes.
     private func finalize(_ schedule: TalosEtcdBackupSchedule) async throws -> ReconcileResult {
         guard (schedule.metadata.finalizers ?? []).contains(Self.finalizer) else { return .done }
+        if (schedule.metadata.finalizers ?? []).contains(Self.orphanFinalizer) {
+            logger.info("schedule deleted with --cascade=orphan: its backups stay", metadata: ["schedule": "\(schedule.key)"])
+            try await writer.removeFinalizer(Self.finalizer, from: schedule)
+            return .done
+        }
         let name = schedule.metadata.name ?? ""
         let remaining = try await client.listAll(
             TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace,

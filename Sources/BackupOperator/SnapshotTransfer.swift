@@ -24,8 +24,13 @@ public struct BackupDestination: Sendable {
     /// `.age` when encrypted (DESIGN.md section 1).
     public static func objectKey(prefix: String, namespace: String, controlPlane: String, backupName: String,
                                  encoding: SnapshotEncoding = SnapshotEncoding(compressed: false, encrypted: false)) -> String {
+        keyPrefix(prefix: prefix, namespace: namespace, controlPlane: controlPlane) + backupName + encoding.fileExtension
+    }
+
+    /// `<prefix>/<namespace>/<controlplane>/`: where a control plane's backups in a namespace go.
+    public static func keyPrefix(prefix: String, namespace: String, controlPlane: String) -> String {
         let trimmed = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return (trimmed.isEmpty ? "" : trimmed + "/") + "\(namespace)/\(controlPlane)/\(backupName)" + encoding.fileExtension
+        return (trimmed.isEmpty ? "" : trimmed + "/") + "\(namespace)/\(controlPlane)/"
     }
 }
 

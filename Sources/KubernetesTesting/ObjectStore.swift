@@ -7,6 +7,8 @@ import KubernetesClient
 /// selectors, paginated lists, and watches resumable from a resourceVersion until it is
 /// compacted away (then 410 Gone).
 actor ObjectStore {
+    /// The garbage collector's finalizer for a deletion with propagationPolicy Orphan.
+    static let orphanFinalizer = "orphan"
     struct Key: Hashable, Comparable {
         var namespace: String
         var name: String
@@ -228,10 +230,12 @@ actor ObjectStore {
         resourceVersion += 1
         next.set(.string(String(resourceVersion)), at: ["metadata", "resourceVersion"])
         let key = Key(namespace: namespace ?? "", name: name)
-        if next["metadata"]?["deletionTimestamp"] != nil, (next["metadata"]?["finalizers"]?.stringArray ?? []).isEmpty {
+        let remaining = next["metadata"]?["finalizers"]?.stringArray ?? []
+        if next["metadata"]?["deletionTimestamp"] != nil, remaining.isEmpty || remaining == [Self.orphanFinalizer] {
             // As a real API server: the write that removes the last finalizer of a terminating
             // object deletes it; watchers see only the DELETED event, no MODIFIED before it.
-            try finalize(resource, key: key, object: next, orphan: false)
+            // Only `orphan` left: the garbage collector orphans the dependents and lets it go.
+            try finalize(resource, key: key, object: next, orphan: !remaining.isEmpty)
             return next
         }
         objects[resource.key]?[key] = next
@@ -308,6 +312,12 @@ actor ObjectStore {
         }
         if current["metadata"]?["deletionTimestamp"] != nil { return current }
         var next = current
+        if orphan, !finalizers.contains(Self.orphanFinalizer) {
+            // As the API server does for propagationPolicy Orphan: the garbage collector's
+            // `orphan` finalizer, removed (with the dependents' ownerReferences) once the
+            // object's other finalizers are gone.
+            next.set(.array((finalizers + [Self.orphanFinalizer]).map(JSONValue.string)), at: ["metadata", "finalizers"])
+        }
         next.set(.string(KubeTime(now()).description), at: ["metadata", "deletionTimestamp"])
         next.set(.integer(0), at: ["metadata", "deletionGracePeriodSeconds"])
         let generation = current["metadata"]?["generation"]?.integerValue ?? 1

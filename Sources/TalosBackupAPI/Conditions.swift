@@ -15,6 +15,7 @@ public enum ConditionReason {
     public static let running = "Running"
     public static let retrying = "Retrying"
     public static let succeeded = "Succeeded"
+    public static let adopted = "Adopted"
     public static let started = "Started"
     // Backups: failures (the `Failed` condition and Warning Events).
     public static let invalidSpec = "InvalidSpec"
@@ -36,6 +37,7 @@ public enum ConditionReason {
     public static let deleted = "Deleted"
     public static let deleteFailed = "DeleteFailed"
     public static let objectLeftInStore = "ObjectLeftInStore"
+    public static let objectRetained = "ObjectRetained"
     // Schedules.
     public static let scheduled = "Scheduled"
     public static let paused = "Paused"

@@ -61,8 +61,18 @@ public enum CustomResourceDefinitions {
                     "Template of the TalosEtcdBackup objects the schedule creates.", required: ["spec"],
                     ["spec": backupSpec("Spec copied into each backup the schedule creates.")]),
                 "retention": Schema.integer(
-                    "Number of successful backups to keep; older successful ones are deleted with their S3 objects. Failed and running backups are never counted.",
-                    minimum: 1, defaultValue: Defaults.retention),
+                    "Number of successful backups to keep (the newest by completion time); older successful ones are deleted (with their S3 objects unless deletionPolicy is Retain). Failed and running backups are never counted. Unset means \(Defaults.retention) when retentionPolicy is unset too; must not be set with retentionPolicy.",
+                    minimum: 1),
+                "retentionPolicy": Schema.object(
+                    "Tiered retention with restic forget semantics, instead of retention: for each tier, successful backups are walked newest first by their scheduled time and the newest backup of each of the N most recent periods (in timeZone) that have one is kept; a backup is kept when any tier keeps it. 0 or unset turns a tier off; at least one tier must be above 0.",
+                    [
+                        "keepLast": Schema.integer("Keep the newest N successful backups.", minimum: 0, format: "int32"),
+                        "keepHourly": Schema.integer("Keep the newest backup of each of the N most recent hours that have one.", minimum: 0, format: "int32"),
+                        "keepDaily": Schema.integer("Keep the newest backup of each of the N most recent days that have one.", minimum: 0, format: "int32"),
+                        "keepWeekly": Schema.integer("Keep the newest backup of each of the N most recent ISO weeks (Monday to Sunday) that have one.", minimum: 0, format: "int32"),
+                        "keepMonthly": Schema.integer("Keep the newest backup of each of the N most recent months that have one.", minimum: 0, format: "int32"),
+                        "keepYearly": Schema.integer("Keep the newest backup of each of the N most recent years that have one.", minimum: 0, format: "int32"),
+                    ]),
                 "paused": Schema.boolean(
                     "Suspends new backups while true; retention still applies.", defaultValue: Defaults.paused),
                 "timeZone": Schema.string(
@@ -75,7 +85,8 @@ public enum CustomResourceDefinitions {
                     "Forbid holds a due run while an earlier backup of this schedule is still active and starts it when that one has finished (unless startingDeadlineSeconds has passed by then), as a CronJob does; Allow starts it anyway.",
                     enumValues: ConcurrencyPolicy.allCases.map(\.rawValue), defaultValue: Defaults.concurrencyPolicy.rawValue),
                 "failedBackupsHistoryLimit": Schema.integer(
-                    "Number of failed backups to keep, oldest deleted first. Unset keeps every failed backup.", minimum: 0),
+                    "Number of failed backups to keep, oldest deleted first.", minimum: 0,
+                    defaultValue: Defaults.failedBackupsHistoryLimit),
             ])
     }
 
@@ -89,6 +100,18 @@ public enum CustomResourceDefinitions {
                 "activeBackups": Schema.array(
                     "Names of this schedule's backups that have neither succeeded nor failed.",
                     items: Schema.string("Name of an active TalosEtcdBackup."), listType: "set"),
+                "retainedBackups": Schema.object(
+                    "How many successful backups retention keeps now, per tier (a backup may count in several), and in all.",
+                    [
+                        "last": Schema.integer("Kept by keepLast (or retention).", minimum: 0),
+                        "hourly": Schema.integer("Kept by keepHourly.", minimum: 0),
+                        "daily": Schema.integer("Kept by keepDaily.", minimum: 0),
+                        "weekly": Schema.integer("Kept by keepWeekly.", minimum: 0),
+                        "monthly": Schema.integer("Kept by keepMonthly.", minimum: 0),
+                        "yearly": Schema.integer("Kept by keepYearly.", minimum: 0),
+                        "total": Schema.integer("Successful backups kept in all.", minimum: 0),
+                    ]),
+                "lastBackupNowRequest": Schema.string("The last talos.alperen.cloud/backup-now annotation value a backup was made for."),
                 "observedGeneration": Schema.integer("The metadata.generation the status was computed for.", minimum: 0),
                 "conditions": Schema.conditions,
             ])
@@ -98,6 +121,9 @@ public enum CustomResourceDefinitions {
         Schema.object(
             description, required: ["talosControlPlaneRef", "backupStorage"],
             [
+                "deletionPolicy": Schema.string(
+                    "What deleting this backup (by hand, by retention, with its schedule or namespace) does to its S3 object: Delete deletes it, Retain leaves it in the bucket (prune it with a bucket lifecycle rule).",
+                    enumValues: DeletionPolicy.allCases.map(\.rawValue), defaultValue: Defaults.deletionPolicy.rawValue),
                 "talosControlPlaneRef": Schema.object(
                     "The Talos control plane to back up. Its talosconfig is read from Secret <name>-talosconfig in the same namespace (key talosconfig, <name>.talosconfig or config).",
                     required: ["name"],

@@ -3,13 +3,18 @@ import KubernetesCore
 /// ``TalosEtcdBackupScheduleSpec/withDefaults()`` / ``TalosEtcdBackupSpec/withDefaults()`` both
 /// read these constants, so the API server and the controllers can never disagree.
 ///
-/// Two defaults are not constants and so are not in the CRD schema:
+/// Three defaults are not in the CRD schema:
+/// - `retention`: 5 only when `retentionPolicy` is unset too (the two are exclusive).
 /// - `timeZone`: unset means UTC. It is left unset rather than defaulted to `UTC` because an
 ///   expression with a `CRON_TZ=` prefix and a `timeZone` is an error, and a defaulted
 ///   `timeZone` would turn every prefixed expression into one.
 /// - `forcePathStyle`: true when `endpoint` is set, else false.
 public enum Defaults {
+    /// Successful backups kept when neither `retention` nor `retentionPolicy` is set (not in the
+    /// CRD schema: a defaulted `retention` would clash with every `retentionPolicy`).
     public static let retention = 5
+    public static let failedBackupsHistoryLimit = 3
+    public static let deletionPolicy = DeletionPolicy.delete
     public static let paused = false
     public static let concurrencyPolicy = ConcurrencyPolicy.forbid
     public static let timeZone = "UTC"
@@ -22,7 +27,8 @@ extension TalosEtcdBackupScheduleSpec {
     /// This spec with every unset defaulted field filled in (not `timeZone`: see ``Defaults``).
     public func withDefaults() -> Self {
         var spec = self
-        spec.retention = retention ?? Defaults.retention
+        spec.retention = retention ?? (retentionPolicy == nil ? Defaults.retention : nil)
+        spec.failedBackupsHistoryLimit = failedBackupsHistoryLimit ?? Defaults.failedBackupsHistoryLimit
         spec.paused = paused ?? Defaults.paused
         spec.concurrencyPolicy = concurrencyPolicy ?? Defaults.concurrencyPolicy.rawValue
         spec.backupTemplate.spec = backupTemplate.spec.withDefaults()
@@ -44,6 +50,7 @@ extension TalosEtcdBackupSpec {
         s3.insecureSkipTLSVerify = s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify
         s3.forcePathStyle = s3.forcePathStyle ?? (s3.endpoint != nil)
         spec.backupStorage.s3 = s3
+        spec.deletionPolicy = deletionPolicy ?? Defaults.deletionPolicy.rawValue
         if var compression = spec.backupStorage.compression {
             compression.level = compression.level ?? Defaults.zstdLevel
             spec.backupStorage.compression = compression

@@ -13,6 +13,12 @@ public enum TalosBackupAPIGroup {
 public struct TalosEtcdBackup: Codable, Sendable, Equatable {
     public static let kind = "TalosEtcdBackup"
     public static let plural = "talosetcdbackups"
+    /// Annotation of a backup made by `talos-etcd-backup adopt` for an object already in the
+    /// bucket: its `s3://` URL. The controller never takes a snapshot for such a backup.
+    public static let adoptedFromAnnotation = "talos.alperen.cloud/adopted-from"
+    /// Annotation of an adopted backup: the `backup-uid` the object carries (the UID of the
+    /// backup that stored it), so that deleting the adopted backup may delete the object.
+    public static let adoptedObjectUIDAnnotation = "talos.alperen.cloud/adopted-object-uid"
 
     public var apiVersion: String
     public var kind: String
@@ -33,13 +39,24 @@ public struct TalosEtcdBackup: Codable, Sendable, Equatable {
 public struct TalosEtcdBackupSpec: Codable, Sendable, Equatable, EmptyRepresentable {
     @RequiredField public var talosControlPlaneRef: TalosControlPlaneReference
     @RequiredField public var backupStorage: BackupStorage
+    /// `Delete` (the default): deleting the backup deletes its object; `Retain` keeps it.
+    public var deletionPolicy: String?
 
-    public init(talosControlPlaneRef: TalosControlPlaneReference, backupStorage: BackupStorage) {
+    public init(talosControlPlaneRef: TalosControlPlaneReference, backupStorage: BackupStorage, deletionPolicy: String? = nil) {
         self.talosControlPlaneRef = talosControlPlaneRef
         self.backupStorage = backupStorage
+        self.deletionPolicy = deletionPolicy
     }
 
     public static var empty: Self { Self(talosControlPlaneRef: .empty, backupStorage: .empty) }
+}
+
+/// What deleting a backup does to its stored object (as Velero's and CSI's deletion policies).
+public enum DeletionPolicy: String, Sendable, CaseIterable {
+    /// The object is deleted with the backup.
+    case delete = "Delete"
+    /// The object stays in the store; only the Kubernetes object goes.
+    case retain = "Retain"
 }
 
 /// Names the control plane whose talosconfig Secret (`<name>-talosconfig`) gives access to it.

@@ -7,6 +7,13 @@ public struct TalosEtcdBackupSchedule: Codable, Sendable, Equatable {
     public static let plural = "talosetcdbackupschedules"
     /// Label carried by every backup a schedule creates; its value is the schedule's name.
     public static let backupScheduleLabel = "talos.alperen.cloud/backup-schedule"
+    /// Annotation on each backup a schedule creates: the run's scheduled time (RFC 3339), by
+    /// which tiered retention judges periods (not the completion time).
+    public static let scheduledTimeAnnotation = "talos.alperen.cloud/scheduled-time"
+    /// Annotation on a schedule asking for one backup now; each new value makes one backup.
+    public static let backupNowAnnotation = "talos.alperen.cloud/backup-now"
+    /// Annotation on a backup made on demand: the `backup-now` value it answers.
+    public static let backupNowRequestAnnotation = "talos.alperen.cloud/backup-now-request"
 
     public var apiVersion: String
     public var kind: String
@@ -33,11 +40,13 @@ public struct TalosEtcdBackupScheduleSpec: Codable, Sendable, Equatable, EmptyRe
     public var startingDeadlineSeconds: Int64?
     public var concurrencyPolicy: String?
     public var failedBackupsHistoryLimit: Int?
+    /// Tiered retention (restic's `forget`); exclusive with `retention`.
+    public var retentionPolicy: RetentionPolicy?
 
     public init(
         schedule: String, backupTemplate: BackupTemplate, retention: Int? = nil, paused: Bool? = nil,
         timeZone: String? = nil, startingDeadlineSeconds: Int64? = nil, concurrencyPolicy: String? = nil,
-        failedBackupsHistoryLimit: Int? = nil
+        failedBackupsHistoryLimit: Int? = nil, retentionPolicy: RetentionPolicy? = nil
     ) {
         self.schedule = schedule
         self.backupTemplate = backupTemplate
@@ -47,6 +56,7 @@ public struct TalosEtcdBackupScheduleSpec: Codable, Sendable, Equatable, EmptyRe
         self.startingDeadlineSeconds = startingDeadlineSeconds
         self.concurrencyPolicy = concurrencyPolicy
         self.failedBackupsHistoryLimit = failedBackupsHistoryLimit
+        self.retentionPolicy = retentionPolicy
     }
 
     public static var empty: Self { Self(schedule: "", backupTemplate: .empty) }
@@ -69,12 +79,69 @@ public enum ConcurrencyPolicy: String, Sendable, CaseIterable {
     case allow = "Allow"
 }
 
+/// Tiered retention with restic `forget` semantics: for each tier, successful backups are
+/// walked newest first (by scheduled time) and the newest backup of each of the N most recent
+/// periods (hours, days, ISO weeks, months, years in the schedule's time zone) that have one is
+/// kept; `keepLast` keeps the newest N. A backup is kept when any tier keeps it. 0 or unset
+/// turns a tier off.
+public struct RetentionPolicy: Codable, Sendable, Equatable {
+    public var keepLast: Int?
+    public var keepHourly: Int?
+    public var keepDaily: Int?
+    public var keepWeekly: Int?
+    public var keepMonthly: Int?
+    public var keepYearly: Int?
+
+    public init(keepLast: Int? = nil, keepHourly: Int? = nil, keepDaily: Int? = nil, keepWeekly: Int? = nil,
+                keepMonthly: Int? = nil, keepYearly: Int? = nil) {
+        self.keepLast = keepLast
+        self.keepHourly = keepHourly
+        self.keepDaily = keepDaily
+        self.keepWeekly = keepWeekly
+        self.keepMonthly = keepMonthly
+        self.keepYearly = keepYearly
+    }
+
+    /// The tiers, in restic's order, with their field names and counts.
+    public var tiers: [(field: String, count: Int?)] {
+        [("keepLast", keepLast), ("keepHourly", keepHourly), ("keepDaily", keepDaily),
+         ("keepWeekly", keepWeekly), ("keepMonthly", keepMonthly), ("keepYearly", keepYearly)]
+    }
+}
+
+/// How many successful backups each retention tier holds now (a backup may count in several).
+public struct RetainedBackups: Codable, Sendable, Equatable {
+    public var last: Int?
+    public var hourly: Int?
+    public var daily: Int?
+    public var weekly: Int?
+    public var monthly: Int?
+    public var yearly: Int?
+    /// Successful backups kept in all.
+    public var total: Int?
+
+    public init(last: Int? = nil, hourly: Int? = nil, daily: Int? = nil, weekly: Int? = nil, monthly: Int? = nil,
+                yearly: Int? = nil, total: Int? = nil) {
+        self.last = last
+        self.hourly = hourly
+        self.daily = daily
+        self.weekly = weekly
+        self.monthly = monthly
+        self.yearly = yearly
+        self.total = total
+    }
+}
+
 /// What the schedule controller last did and saw.
 public struct TalosEtcdBackupScheduleStatus: Codable, Sendable, Equatable {
     public var lastScheduleTime: KubeTime?
     public var lastSuccessfulBackupTime: KubeTime?
     public var nextScheduleTime: KubeTime?
     public var activeBackups: [String]?
+    /// The successful backups retention keeps, per tier.
+    public var retainedBackups: RetainedBackups?
+    /// The last `talos.alperen.cloud/backup-now` value acted on (a backup was made for it).
+    public var lastBackupNowRequest: String?
     public var observedGeneration: Int64?
     public var conditions: [Condition]?
 

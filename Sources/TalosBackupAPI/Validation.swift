@@ -63,6 +63,19 @@ extension TalosEtcdBackupScheduleSpec {
         if let retention, retention < 1 {
             errors.append(FieldError("\(path).retention", "must be at least 1, not \(retention)"))
         }
+        if let policy = retentionPolicy {
+            if retention != nil {
+                errors.append(FieldError("\(path).retentionPolicy", "must not be set together with \(path).retention (use retentionPolicy.keepLast)"))
+            }
+            for (field, count) in policy.tiers {
+                if let count, count < 0 {
+                    errors.append(FieldError("\(path).retentionPolicy.\(field)", "must be 0 or more, not \(count)"))
+                }
+            }
+            if !policy.tiers.contains(where: { ($0.count ?? 0) > 0 }) {
+                errors.append(FieldError("\(path).retentionPolicy", "keeps nothing: set at least one of \(policy.tiers.map(\.field).joined(separator: ", ")) above 0"))
+            }
+        }
         if let startingDeadlineSeconds, startingDeadlineSeconds < 0 {
             errors.append(FieldError("\(path).startingDeadlineSeconds", "must be 0 or more, not \(startingDeadlineSeconds)"))
         }
@@ -93,6 +106,11 @@ extension TalosEtcdBackupSpec {
     public func validate(at path: String) -> [FieldError] {
         var errors: [FieldError] = []
         errors += Validate.objectName(talosControlPlaneRef.name, at: "\(path).talosControlPlaneRef.name")
+        if let deletionPolicy, DeletionPolicy(rawValue: deletionPolicy) == nil {
+            errors.append(FieldError(
+                "\(path).deletionPolicy",
+                "unsupported value \"\(deletionPolicy)\"; supported: \(DeletionPolicy.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
         let storage = "\(path).backupStorage"
         let s3 = backupStorage.s3
         errors += Validate.bucketName(s3.bucket, at: "\(storage).s3.bucket")

@@ -3,7 +3,6 @@ import ArgumentParser
 import BackupOperator
 import Foundation
 import KubernetesClient
-import KubernetesCore
 import Logging
 import NIOCore
 import S3
@@ -102,13 +101,15 @@ struct BackupSourceOptions: ParsableArguments {
         } catch let error as KubernetesError where error.isNotFound {
             throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name) not found")
         }
-        guard let status = backup.status, status.phase == .succeeded, let key = status.filename, let size = status.size,
-              let sha256 = status.sha256 else {
+        guard let status = backup.status, status.phase == .succeeded, let key = status.filename else {
             throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name) is \(backup.status?.phase?.rawValue ?? "Pending"), not Succeeded: it stored nothing to restore")
         }
-        let record = StoredBackup(node: status.node ?? "", size: size, sha256: sha256, snapshotSize: status.snapshotSize,
-                                  snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
-                                  revision: status.revision, totalKeys: status.totalKeys)
+        // An adopted plain object may have no recorded hash: then it is checked by its own.
+        let record = status.size.flatMap { size in status.sha256.map { sha256 in
+            StoredBackup(node: status.node ?? "", size: size, sha256: sha256, snapshotSize: status.snapshotSize,
+                         snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
+                         revision: status.revision, totalKeys: status.totalKeys)
+        } }
         let credentials = CredentialResolver(secrets: KubernetesSecretReader(client: kubernetes))
         let configuration = try await credentials.s3Configuration(backup.spec.backupStorage.s3, namespace: namespace)
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)

@@ -7,7 +7,7 @@ struct TalosEtcdBackupCommand: AsyncParsableCommand {
         commandName: "talos-etcd-backup",
         abstract: "Scheduled etcd backups of Talos Linux control planes into S3-compatible storage.",
         version: OperatorVersion.current,
-        subcommands: [RunCommand.self, SnapshotCommand.self, RestoreCommand.self, VerifyCommand.self, RecoverCommand.self, NextRunsCommand.self, CRDsCommand.self]
+        subcommands: [RunCommand.self, SnapshotCommand.self, BackupNowCommand.self, AdoptCommand.self, RestoreCommand.self, VerifyCommand.self, RecoverCommand.self, NextRunsCommand.self, CRDsCommand.self]
     )
 }
 

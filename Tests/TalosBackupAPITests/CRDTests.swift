@@ -76,7 +76,10 @@ struct CRDTests {
             #expect(undocumented == [])
         }
         let spec = try #require(openAPISchema(CustomResourceDefinitions.schedule)?["properties"]?["spec"])
-        #expect(spec["properties"]?["retention"]?["default"] == .integer(Int64(Defaults.retention)))
+        #expect(spec["properties"]?["retention"]?["default"] == nil, "5 only without retentionPolicy: the operator's default")
+        #expect(spec["properties"]?["failedBackupsHistoryLimit"]?["default"] == .integer(Int64(Defaults.failedBackupsHistoryLimit)))
+        #expect(spec["properties"]?["backupTemplate"]?["properties"]?["spec"]?["properties"]?["deletionPolicy"]?["default"] == .string("Delete"))
+        #expect(spec["properties"]?["backupTemplate"]?["properties"]?["spec"]?["properties"]?["deletionPolicy"]?["enum"] == .array([.string("Delete"), .string("Retain")]))
         #expect(spec["properties"]?["retention"]?["minimum"] == .integer(1))
         #expect(spec["properties"]?["schedule"]?["minLength"] == .integer(1))
         #expect(spec["properties"]?["paused"]?["default"] == .bool(Defaults.paused))

@@ -106,13 +106,18 @@ enum FullObjects {
 
     static var schedule: JSONValue {
         let example = try! documents(of: "TalosEtcdBackupSchedule", file: "examples/full-backup-schedule.yaml")[0]
-        guard case .object(var root) = example else { fatalError("fixture") }
+        guard case .object(var root) = example, case .object(var spec)? = root["spec"] else { fatalError("fixture") }
+        spec["retention"] = .integer(24)  // exclusive with retentionPolicy: only the schema test wants both
+        root["spec"] = .object(spec)
         root["metadata"] = metadata
         root["status"] = .object([
             "lastScheduleTime": .string("2026-03-09T06:15:00Z"),
             "lastSuccessfulBackupTime": .string("2026-03-09T06:16:10Z"),
             "nextScheduleTime": .string("2026-03-09T07:15:00Z"),
             "activeBackups": .array([.string("hourly-berlin-1773036900")]),
+            "retainedBackups": .object(["last": .integer(3), "hourly": .integer(24), "daily": .integer(7), "weekly": .integer(4),
+                                        "monthly": .integer(12), "yearly": .integer(3), "total": .integer(40)]),
+            "lastBackupNowRequest": .string("2026-03-09T06:20:00.000000Z"),
             "observedGeneration": .integer(2),
             "conditions": .array([condition]),
         ])
@@ -133,6 +138,7 @@ enum FullObjects {
                 "sha256": .string(String(repeating: "ab", count: 32)), "node": .string("10.5.0.2"),
                 "snapshotSHA256": .string(String(repeating: "cd", count: 32)), "snapshotSize": .integer(8192),
                 "compression": .string("zstd"), "encryptedTo": .array([.string("0123456789abcdef")]),
+                "revision": .integer(20001), "totalKeys": .integer(20004),
                 "startTime": .string("2026-03-09T06:15:01Z"), "completionTime": .string("2026-03-09T06:16:10Z"),
                 "attempts": .integer(1), "attemptedBy": "operator-0_1a2b3c4d", "conditions": .array([condition]),
             ]),

@@ -153,6 +153,38 @@ struct DefaultsTests {
         #expect(explicit.withDefaults().retention == 9)
         #expect(explicit.withDefaults().paused == true)
         #expect(explicit.withDefaults().effectiveConcurrencyPolicy == .allow)
+
+        // Issue 15: 3 failed backups kept, Delete; retention 5 only without a retentionPolicy.
+        #expect(defaulted.failedBackupsHistoryLimit == 3)
+        #expect(defaulted.backupTemplate.spec.deletionPolicy == "Delete")
+        var tiered = spec
+        tiered.retentionPolicy = RetentionPolicy(keepDaily: 7)
+        #expect(tiered.withDefaults().retention == nil)
+        #expect(tiered.validate(at: "spec").isEmpty)
+    }
+}
+
+@Suite("Retention and deletion policies")
+struct RetentionPolicyValidationTests {
+    @Test("retentionPolicy: not with retention, no negative tier, at least one tier above 0; deletionPolicy: Delete or Retain")
+    func problems() throws {
+        let s3 = S3Storage(bucket: "b-1", region: "r", accessKeyID: .init(name: "a", key: "k"), secretAccessKey: .init(name: "a", key: "s"))
+        var spec = TalosEtcdBackupScheduleSpec(
+            schedule: "0 2 * * *",
+            backupTemplate: BackupTemplate(spec: TalosEtcdBackupSpec(talosControlPlaneRef: .init(name: "cp"), backupStorage: BackupStorage(s3: s3))))
+        spec.retention = 3
+        spec.retentionPolicy = RetentionPolicy(keepLast: 0, keepWeekly: -1)
+        spec.backupTemplate.spec.deletionPolicy = "Orphan"
+        #expect(spec.validate(at: "spec").map(\.description) == [
+            "spec.retentionPolicy: must not be set together with spec.retention (use retentionPolicy.keepLast)",
+            "spec.retentionPolicy.keepWeekly: must be 0 or more, not -1",
+            "spec.retentionPolicy: keeps nothing: set at least one of keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly above 0",
+            "spec.backupTemplate.spec.deletionPolicy: unsupported value \"Orphan\"; supported: Delete, Retain",
+        ])
+        spec.retention = nil
+        spec.retentionPolicy = RetentionPolicy(keepYearly: 1)
+        spec.backupTemplate.spec.deletionPolicy = "Retain"
+        #expect(spec.validate(at: "spec").isEmpty)
     }
 }
 
