@@ -308,7 +308,7 @@ let package = Package(
             name: "BackupOperatorTests",
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

@@ -361,15 +361,12 @@ struct PageIndex {
         }
         switch entry {
         case .branch(let list):
-            guard list.count <= Int(UInt16.max), list.allSatisfy({ $0 < UInt64(UInt32.max) }) else {
-                kinds[slot] = 3
-                problems[id] = "branch page \(id) has \(list.count) children or a child beyond page \(UInt32.max)"
-                return
-            }
             kinds[slot] = 1
-            counts[slot] = UInt16(list.count)
+            counts[slot] = UInt16(list.count)  // from bbolt's 16-bit count
             values[slot] = UInt64(children.count)
-            children.append(contentsOf: list.lazy.map { UInt32($0) })
+            // A child beyond 2^32 - 2 (16 TiB of 4 KiB pages) is kept as UInt32.max, which no
+            // tree may reach: ``get`` hands it back as UInt64.max, outside every file.
+            children.append(contentsOf: list.lazy.map { UInt32(clamping: $0) })
         case .leaf(let count, let lastKey, let entries):
             kinds[slot] = 2
             counts[slot] = UInt16(clamping: count)
@@ -387,7 +384,7 @@ struct PageIndex {
         switch kinds[slot] {
         case 1:
             let start = Int(values[slot])
-            return .branch(children: children[start..<(start + Int(counts[slot]))].map { UInt64($0) })
+            return .branch(children: children[start..<(start + Int(counts[slot]))].map { $0 == .max ? .max : UInt64($0) })
         case 2:
             return .leaf(count: Int(counts[slot]), lastKey: values[slot] == .max ? nil : values[slot], buckets: buckets[id] ?? [])
         case 3:

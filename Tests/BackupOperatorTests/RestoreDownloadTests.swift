@@ -1,4 +1,5 @@
 import BackupOperator
+import Bbolt
 import Foundation
 import NIOCore
 import S3
@@ -16,7 +17,10 @@ struct RestoreDownloadTests {
         let server = try S3TestServer.named("AUTH")
         let direct = try server.client()
         let key = "restore-stall/\(UUID().uuidString.lowercased()).db"
-        try await direct.putObject(bucket: server.bucket, key: key, body: ByteBuffer(repeating: 0x5A, count: 8 * 1024 * 1024))
+        // A sound bbolt layout (the structure check would reject other bytes at once), 8 MiB.
+        var snapshot = BboltLayout.emptyDatabasePrefix(pageCount: 2048)
+        snapshot += [UInt8](repeating: 0, count: 8 * 1024 * 1024 - snapshot.count)
+        try await direct.putObject(bucket: server.bucket, key: key, body: ByteBuffer(bytes: snapshot))
         let url = try #require(URLComponents(string: server.endpoint))
         let proxy = try await FaultProxy(targetHost: "127.0.0.1", targetPort: url.port ?? 80)
         proxy.stallDownstream(afterBytes: 1024 * 1024)
