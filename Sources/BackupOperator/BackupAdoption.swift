@@ -38,8 +38,7 @@ public struct BackupAdoption: Sendable {
 
     public func adopt(schedule name: String, namespace: String, now: Date) async throws -> Outcome {
         let schedule = try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
-        let template = schedule.spec.backupTemplate.spec
-        let spec = template.withDefaults()
+        let spec = schedule.spec.backupTemplate.spec.withDefaults()
         let configuration = try await credentials.s3Configuration(spec.backupStorage.s3, namespace: namespace)
         let prefix = BackupDestination.keyPrefix(prefix: spec.backupStorage.s3.prefix ?? Defaults.s3Prefix, namespace: namespace,
                                                  controlPlane: spec.talosControlPlaneRef.name)
@@ -65,7 +64,7 @@ public struct BackupAdoption: Sendable {
                 if let existing {
                     backup = existing
                 } else {
-                    backup = try await create(backupName, from: url, head: head, schedule: schedule, template: template)
+                    backup = try await create(backupName, from: url, head: head, schedule: schedule)
                 }
                 backup.status = Self.status(of: head, key: object.key, bucket: bucket, url: url, now: now)
                 _ = try await client.updateStatus(backup, TalosEtcdBackup.resourceType, namespace: namespace, name: backupName)
@@ -92,23 +91,12 @@ public struct BackupAdoption: Sendable {
         }
     }
 
-    private func create(_ name: String, from url: String, head: S3ObjectInfo, schedule: TalosEtcdBackupSchedule,
-                        template: TalosEtcdBackupSpec) async throws -> TalosEtcdBackup {
-        let scheduleName = schedule.metadata.name ?? ""
+    private func create(_ name: String, from url: String, head: S3ObjectInfo, schedule: TalosEtcdBackupSchedule) async throws -> TalosEtcdBackup {
         var annotations = [TalosEtcdBackup.adoptedFromAnnotation: url]
         annotations[TalosEtcdBackup.adoptedObjectUIDAnnotation] = head.metadata[StoredBackup.MetadataKey.owner]
-        if let seconds = name.split(separator: "-").last.flatMap({ Int64($0) }) {
-            annotations[TalosEtcdBackupSchedule.scheduledTimeAnnotation] = KubeTime(Date(timeIntervalSince1970: TimeInterval(seconds))).description
-        }
-        let backup = TalosEtcdBackup(
-            metadata: ObjectMeta(
-                name: name, namespace: schedule.metadata.namespace,
-                labels: [TalosEtcdBackupSchedule.backupScheduleLabel: scheduleName], annotations: annotations,
-                ownerReferences: [OwnerReference(
-                    apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: TalosEtcdBackupSchedule.resourceType.kind,
-                    name: scheduleName, uid: schedule.metadata.uid ?? "", controller: true, blockOwnerDeletion: true)]),
-            spec: template)
-        return try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
+        annotations[TalosEtcdBackupSchedule.scheduledTimeAnnotation] = TalosEtcdBackupSchedule.runTime(ofBackupNamed: name).map { KubeTime($0).description }
+        return try await client.create(schedule.backup(named: name, annotations: annotations), TalosEtcdBackup.resourceType,
+                                       namespace: schedule.metadata.namespace)
     }
 
     /// Succeeded, with what the object's metadata records (a plain object without a record:

@@ -248,8 +248,8 @@ public struct ScheduleReconciler: Reconciler {
         if let annotated = backup.metadata.annotations?[TalosEtcdBackupSchedule.scheduledTimeAnnotation], let date = KubeTime.parse(annotated) {
             return date
         }
-        if let suffix = backup.metadata.name?.split(separator: "-").last, let seconds = Int64(suffix), seconds > 0 {
-            return Date(timeIntervalSince1970: TimeInterval(seconds))
+        if let fromName = backup.metadata.name.flatMap(TalosEtcdBackupSchedule.runTime(ofBackupNamed:)) {
+            return fromName
         }
         return backup.status?.completionTime?.date ?? backup.metadata.creationTimestamp?.date ?? .distantPast
     }
@@ -271,18 +271,10 @@ public struct ScheduleReconciler: Reconciler {
     /// `backup-now` value asks for); returns its name. AlreadyExists counts as created: the
     /// name is a function of the run, so it is this run's backup.
     private func createBackup(for schedule: TalosEtcdBackupSchedule, at time: Date, manualRequest: String? = nil) async throws -> String {
-        let scheduleName = schedule.metadata.name ?? ""
-        let name = "\(scheduleName)-\(manualRequest == nil ? "" : "manual-")\(Int64(time.timeIntervalSince1970))"
+        let name = "\(schedule.metadata.name ?? "")-\(manualRequest == nil ? "" : "manual-")\(Int64(time.timeIntervalSince1970))"
         var annotations = [TalosEtcdBackupSchedule.scheduledTimeAnnotation: KubeTime(time).description]
         annotations[TalosEtcdBackupSchedule.backupNowRequestAnnotation] = manualRequest
-        let backup = TalosEtcdBackup(
-            metadata: ObjectMeta(
-                name: name, namespace: schedule.metadata.namespace,
-                labels: [TalosEtcdBackupSchedule.backupScheduleLabel: scheduleName], annotations: annotations,
-                ownerReferences: [OwnerReference(
-                    apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: TalosEtcdBackupSchedule.resourceType.kind,
-                    name: scheduleName, uid: schedule.metadata.uid ?? "", controller: true, blockOwnerDeletion: true)]),
-            spec: schedule.spec.backupTemplate.spec)
+        let backup = schedule.backup(named: name, annotations: annotations)
         do {
             _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])

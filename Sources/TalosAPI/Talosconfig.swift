@@ -86,6 +86,18 @@ public enum Talosconfig {
         var key: String?
     }
 
+    /// Reads and parses the talosconfig file at `path` (a command's `--talosconfig`).
+    public static func load(file path: String, context: String? = nil) throws -> TalosContext {
+        let source = "talosconfig \(path)"
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(source: source, problem: "cannot be read (\(error.localizedDescription))")
+        }
+        return try parse(text, source: source, context: context)
+    }
+
     /// Parses `text`; `source` names it in errors (a file path, or "Secret ns/name key k").
     /// Picks `context` when given, else the file's current `context`.
     public static func parse(_ text: String, source: String, context override: String? = nil) throws -> TalosContext {

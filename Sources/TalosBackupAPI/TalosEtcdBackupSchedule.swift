@@ -30,6 +30,30 @@ public struct TalosEtcdBackupSchedule: Codable, Sendable, Equatable {
     }
 }
 
+extension TalosEtcdBackupSchedule {
+    /// A backup of this schedule: named `name`, its spec the template's, labelled with the
+    /// schedule and owned by it (a controller reference, as a CronJob owns its Jobs). The one
+    /// shape of every backup a schedule has: scheduled, on demand, adopted.
+    public func backup(named name: String, annotations: [String: String]) -> TalosEtcdBackup {
+        let scheduleName = metadata.name ?? ""
+        return TalosEtcdBackup(
+            metadata: ObjectMeta(
+                name: name, namespace: metadata.namespace,
+                labels: [Self.backupScheduleLabel: scheduleName], annotations: annotations,
+                ownerReferences: [OwnerReference(
+                    apiVersion: Self.resourceType.apiVersion, kind: Self.resourceType.kind,
+                    name: scheduleName, uid: metadata.uid ?? "", controller: true, blockOwnerDeletion: true)]),
+            spec: spec.backupTemplate.spec)
+    }
+
+    /// The run time a schedule's backup name carries: the Unix seconds it ends in
+    /// (`<schedule>-<seconds>`, `<schedule>-manual-<seconds>`); nil for other names.
+    public static func runTime(ofBackupNamed name: String) -> Date? {
+        guard let suffix = name.split(separator: "-").last, let seconds = Int64(suffix), seconds > 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(seconds))
+    }
+}
+
 /// When to take backups, what each one is, and how many to keep.
 public struct TalosEtcdBackupScheduleSpec: Codable, Sendable, Equatable, EmptyRepresentable {
     @RequiredField public var schedule: String

@@ -43,16 +43,9 @@ struct RecoverCommand: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
-        let text: String
+        var stage = "reading the talosconfig"
         do {
-            text = try String(contentsOfFile: talosconfig, encoding: .utf8)
-        } catch {
-            printError("error: cannot read talosconfig \(talosconfig): \(error.localizedDescription)")
-            throw ExitCode(1)
-        }
-        var stage = "checking the backup"
-        do {
-            let context = try Talosconfig.parse(text, source: "talosconfig \(talosconfig)", context: self.context)
+            let context = try Talosconfig.load(file: talosconfig, context: self.context)
             let client = TalosClient(context: context)
             stage = "reaching node \(node)"
             let target = try await client.reachNode(node)

@@ -36,15 +36,8 @@ struct SnapshotCommand: AsyncParsableCommand {
     @OptionGroup var s3: S3Options
 
     func run() async throws {
-        let text: String
         do {
-            text = try String(contentsOfFile: talosconfig, encoding: .utf8)
-        } catch {
-            printError("error: cannot read talosconfig \(talosconfig): \(error.localizedDescription)")
-            throw ExitCode(1)
-        }
-        do {
-            var context = try Talosconfig.parse(text, source: "talosconfig \(talosconfig)", context: self.context)
+            var context = try Talosconfig.load(file: talosconfig, context: self.context)
             if let node { context.nodes = [node] }
             let written = if output.hasPrefix("s3://") {
                 try await snapshotToS3(context)

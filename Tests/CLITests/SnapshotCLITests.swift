@@ -36,7 +36,7 @@ struct SnapshotCLITests {
 
             let missing = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("nope").path, "--output", corrupt.path)
             #expect(missing.status == 1)
-            #expect(missing.stderr.contains("cannot read talosconfig"))
+            #expect(missing.stderr.contains("talosconfig \(directory.appendingPathComponent("nope").path): cannot be read"), "\(missing.stderr)")
         }
     }
 }
