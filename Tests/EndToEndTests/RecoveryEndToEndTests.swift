@@ -11,7 +11,7 @@ import Testing
 /// `verify` and the ways `recover` refuses are checked on the way.
 @Suite("End to end: recovery", .serialized)
 struct RecoveryEndToEndTests {
-    @Test("backup (zstd+age) through the operator, more writes, verify, then recover onto a fresh node: exactly the backup's keys and revision; no --yes, a wrong identity, an os:etcd:backup talosconfig, a node already recovered: refused, nothing recovered")
+    @Test("backup (zstd+age) through the operator, more writes, verify, then recover onto a fresh node after a yes typed on a terminal: exactly the backup's keys and revision; no --yes without a terminal, a no typed, a wrong identity, an os:etcd:backup talosconfig, a node already recovered: refused, nothing recovered")
     func recoverFromBackup() async throws {
         try await Cluster.with { cluster in
             let directory = cluster.directory
@@ -63,8 +63,18 @@ struct RecoveryEndToEndTests {
                     #expect(node.recoveryUploads == 0 && node.etcdEndpoint == nil, "\(what): nothing recovered")
                 }
 
-                let recovered = try await ProcessRunner.run(cli, recover + ["--identity", key, "--talosconfig", admin, "--yes"])
-                #expect(recovered.status == 0, "\(recovered.stderr)")
+                // On a terminal (util-linux `script` gives the command one) it asks: anything but
+                // "yes" refuses, "yes" recovers. (`script` merges stderr into stdout.)
+                func onTerminal(typing answer: String) async throws -> ProcessRunner.Result {
+                    let command = ([cli] + recover + ["--identity", key, "--talosconfig", admin]).joined(separator: " ")
+                    return try await ProcessRunner.run("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: Data("\(answer)\n".utf8))
+                }
+                let declined = try await onTerminal(typing: "no")
+                #expect(declined.status == 1 && declined.stdout.contains("Type yes to continue") && declined.stdout.contains("not confirmed"),
+                        "\(declined.stdout)")
+                #expect(node.recoveryUploads == 0 && node.etcdEndpoint == nil, "declined: nothing recovered")
+                let recovered = try await onTerminal(typing: "yes")
+                #expect(recovered.status == 0, "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("about to recover etcd on node 127.0.0.1"), "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("etcd revision \(revision), \(status.totalKeys ?? 0) keys"), "\(recovered.stdout)")
                 #expect(!(recovered.stdout + recovered.stderr).contains("AGE-SECRET-KEY"), "the identity is never printed")
