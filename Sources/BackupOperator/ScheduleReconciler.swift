@@ -91,9 +91,12 @@ public struct ScheduleReconciler: Reconciler {
         }
 
         let spec = schedule.spec.withDefaults()
+        // Validated above, so this parses; its zone (timeZone, or a CRON_TZ= prefix) is also
+        // the one retention's periods are read in.
+        let cron = try CronSchedule(spec.schedule, timeZone: spec.timeZone)
         var children = ownedBackups(of: schedule)
         let retained: RetainedBackups
-        (children, retained) = try await prune(children, spec: spec, schedule: schedule)
+        (children, retained) = try await prune(children, spec: spec, timeZone: cron.timeZone, schedule: schedule)
         var active = children.filter { $0.status?.phase?.isFinished != true }.compactMap(\.metadata.name).sorted()
         let lastSuccess = children.filter { Self.succeeded($0) }.compactMap { $0.status?.completionTime }.max()
         let lastFailure = Self.lastFailure(children)
@@ -116,8 +119,6 @@ public struct ScheduleReconciler: Reconciler {
             return .done
         }
 
-        // Validated above, so this parses.
-        let cron = try CronSchedule(spec.schedule, timeZone: spec.timeZone)
         let earliest = schedule.status?.lastScheduleTime?.date ?? schedule.metadata.creationTimestamp?.date ?? now
         var lastScheduleTime = schedule.status?.lastScheduleTime
         var creationFailure: BackupFailure?
@@ -206,7 +207,7 @@ public struct ScheduleReconciler: Reconciler {
     /// keepLast by completion time, or the tiers of `retentionPolicy` by scheduled time) and
     /// the failed ones beyond `failedBackupsHistoryLimit`, oldest first; returns the backups
     /// that remain and what each tier holds.
-    private func prune(_ children: [TalosEtcdBackup], spec: TalosEtcdBackupScheduleSpec,
+    private func prune(_ children: [TalosEtcdBackup], spec: TalosEtcdBackupScheduleSpec, timeZone: TimeZone,
                        schedule: TalosEtcdBackupSchedule) async throws -> ([TalosEtcdBackup], RetainedBackups) {
         func newestFirst(_ a: TalosEtcdBackup, _ b: TalosEtcdBackup) -> Bool {
             let left = a.status?.completionTime?.date ?? .distantPast, right = b.status?.completionTime?.date ?? .distantPast
@@ -218,9 +219,7 @@ public struct ScheduleReconciler: Reconciler {
             Retention.Candidate(name: backup.metadata.name ?? "",
                                 time: spec.retentionPolicy == nil ? backup.status?.completionTime?.date ?? .distantPast : Self.scheduledTime(of: backup))
         }
-        // Validated: the zone exists (a CRON_TZ= prefix names it when timeZone is unset).
-        let zone = (try? CronSchedule(spec.schedule, timeZone: spec.timeZone))?.timeZone ?? TimeZone(identifier: "UTC")!
-        let decision = Retention.apply(policy, to: candidates, timeZone: zone)
+        let decision = Retention.apply(policy, to: candidates, timeZone: timeZone)
         var doomed = successful.filter { !decision.kept.contains($0.metadata.name ?? "") }
         if let limit = spec.failedBackupsHistoryLimit {
             let failed = children.filter { $0.status?.phase == .failed && !Self.succeeded($0) }.sorted(by: newestFirst)
