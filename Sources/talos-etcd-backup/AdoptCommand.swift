@@ -11,12 +11,12 @@ struct AdoptCommand: AsyncParsableCommand {
         commandName: "adopt",
         abstract: "Create TalosEtcdBackup objects for the backups a schedule's key prefix already holds in the bucket.",
         discussion: """
-            Lists the objects under the schedule's key prefix (<prefix>/<namespace>/<controlplane>/, \\
-            from its backupTemplate, with the S3 credentials its Secrets hold) and, for each named \\
-            as the schedule names its backups (<schedule>-<unix seconds>, or \\
-            <schedule>-manual-<unix seconds>, then .db, .db.zst, .db.age or .db.zst.age) that has \\
-            no backup yet, creates one: labelled and owned like the scheduled ones, Succeeded, its \\
-            status from the object's metadata (reason Adopted). Retention then counts them, and \\
+            Lists the objects under the schedule's key prefix (<prefix>/<namespace>/<controlplane>/, \
+            from its backupTemplate, with the S3 credentials its Secrets hold) and, for each named \
+            as the schedule names its backups (<schedule>-<unix seconds>, or \
+            <schedule>-manual-<unix seconds>, then .db, .db.zst, .db.age or .db.zst.age) that has \
+            no backup yet, creates one: labelled and owned like the scheduled ones, Succeeded, its \
+            status from the object's metadata (reason Adopted). Retention then counts them, and \
             restore/verify --backup read them. Idempotent; never writes to the bucket.
             """)
 

@@ -14,10 +14,10 @@ struct BackupNowCommand: AsyncParsableCommand {
         commandName: "backup-now",
         abstract: "Take a backup now from a schedule's template (sets the talos.alperen.cloud/backup-now annotation).",
         discussion: """
-            The operator answers each new value of the annotation with one backup named \\
-            <schedule>-manual-<unix seconds>, labelled, owned and retained like the scheduled ones \\
-            (it never counts as the schedule's lastScheduleTime). With --wait the command follows \\
-            that backup until it Succeeded (exit 0) or Failed (exit 1, with the reason), for at \\
+            The operator answers each new value of the annotation with one backup named \
+            <schedule>-manual-<unix seconds>, labelled, owned and retained like the scheduled ones \
+            (it never counts as the schedule's lastScheduleTime). With --wait the command follows \
+            that backup until it Succeeded (exit 0) or Failed (exit 1, with the reason), for at \
             most --timeout seconds (exit 1 when they run out; the backup goes on).
             """)
 

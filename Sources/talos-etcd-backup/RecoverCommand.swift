@@ -17,14 +17,14 @@ struct RecoverCommand: AsyncParsableCommand {
         commandName: "recover",
         abstract: "Recover a Talos control plane's etcd from a stored backup (EtcdRecover, then Bootstrap with recover_etcd).",
         discussion: BackupSourceOptions.discussion + """
-             First the backup is read through every check with nothing sent (a wrong identity, \\
-            a checksum or structure failure stops here), and the node, the backup's time, \\
-            revision, keys and size are named. Then, with --yes or a "yes" typed on the \\
-            terminal, the plain snapshot is streamed to the node with EtcdRecover (the same \\
-            checks again: a failure cancels the upload, which Talos discards) and the node is \\
-            bootstrapped with recover_etcd (Talos checks the snapshot's hash once more). The \\
-            talosconfig needs role os:admin. The node must be a control plane node waiting to \\
-            be bootstrapped (after talosctl reset); one whose etcd runs refuses. Without a \\
+             First the backup is read through every check with nothing sent (a wrong identity, \
+            a checksum or structure failure stops here), and the node, the backup's time, \
+            revision, keys and size are named. Then, with --yes or a "yes" typed on the \
+            terminal, the plain snapshot is streamed to the node with EtcdRecover (the same \
+            checks again: a failure cancels the upload, which Talos discards) and the node is \
+            bootstrapped with recover_etcd (Talos checks the snapshot's hash once more). The \
+            talosconfig needs role os:admin. The node must be a control plane node waiting to \
+            be bootstrapped (after talosctl reset); one whose etcd runs refuses. Without a \
             terminal, --yes is required.
             """)
 

@@ -8,7 +8,7 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check that a stored backup restores (download, decrypt, decompress, verify), writing nothing.",
         discussion: BackupSourceOptions.discussion + """
-             Nothing is written. Exit status 0 only when every check holds; 1 otherwise, with \\
+             Nothing is written. Exit status 0 only when every check holds; 1 otherwise, with \
             the failed check on standard error.
             """)
 

@@ -170,3 +170,16 @@ struct ProcessRunnerTests {
         #expect(kill(process.processIdentifier, 0) != 0, "the process was killed, not left running")
     }
 }
+
+@Suite("talos-etcd-backup --help")
+struct HelpTests {
+    @Test("every subcommand's help renders: an overview, a usage line, and no stray line-continuation backslashes")
+    func helpTexts() async throws {
+        for command in ["run", "snapshot", "backup-now", "adopt", "restore", "verify", "recover", "next-runs", "crds"] {
+            let help = try await CLI.run(command, "--help")
+            #expect(help.status == 0, "\(command)")
+            #expect(help.stdout.contains("OVERVIEW:") && help.stdout.contains("USAGE: talos-etcd-backup \(command)"), "\(command): \(help.stdout)")
+            #expect(!help.stdout.contains("\\\n") && !help.stdout.contains(" \\ "), "\(command): \(help.stdout)")
+        }
+    }
+}
