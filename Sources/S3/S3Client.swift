@@ -277,11 +277,16 @@ public final class S3Client: Sendable {
                             lastModified: response.headers.first(name: "Last-Modified"))
     }
 
-    /// GetObject, streamed: the body arrives as it downloads.
-    public func getObject(bucket: String, key: String) async throws -> (size: Int64?, body: HTTPClientResponse.Body) {
+    /// GetObject, streamed: the body arrives as it downloads. A body that breaks off is an
+    /// ``S3Error`` (``S3Error/Kind/incompleteDownload``) naming the object and how far it got.
+    public func getObject(bucket: String, key: String) async throws -> (size: Int64?, body: S3ObjectBody) {
         let (status, headers, body) = try await sendStreaming("GetObject", "GET", bucket: bucket, key: key)
         _ = status
-        return (headers.first(name: "Content-Length").flatMap { Int64($0) }, body)
+        let size = headers.first(name: "Content-Length").flatMap { Int64($0) }
+        return (size, S3ObjectBody(body: body, size: size) { received, error in
+            S3Error(code: "IncompleteDownload", message: "it broke off after \(received)\(size.map { " of \($0)" } ?? "") bytes (\(error))",
+                    statusCode: 0, operation: "GetObject", bucket: bucket, key: key, region: self.configuration.region)
+        })
     }
 
     /// Replaces the `x-amz-meta-*` metadata of an object in place. S3 fixes metadata when an
@@ -492,4 +497,34 @@ public final class S3Client: Sendable {
             }
         }
     }
+}
+
+/// An object's body as it downloads; an error of the connection mid-body becomes the error
+/// `broken` makes of it (how many bytes came first, and the transport's error), so a reader
+/// learns which object broke off rather than an HTTP parser's state. Cancellation passes as is.
+public struct S3ObjectBody: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let body: HTTPClientResponse.Body
+    let size: Int64?
+    let broken: @Sendable (_ received: Int64, _ error: any Error) -> S3Error
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: HTTPClientResponse.Body.AsyncIterator
+        let broken: @Sendable (Int64, any Error) -> S3Error
+        var received: Int64 = 0
+
+        public mutating func next() async throws -> ByteBuffer? {
+            do {
+                let chunk = try await base.next()
+                received += Int64(chunk?.readableBytes ?? 0)
+                return chunk
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw broken(received, error)
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: body.makeAsyncIterator(), broken: broken) }
 }

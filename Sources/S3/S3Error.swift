@@ -8,6 +8,8 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case noSuchBucket, noSuchKey, noSuchUpload, accessDenied, signatureDoesNotMatch, invalidAccessKeyId
         case slowDown, entityTooSmall, preconditionFailed, invalidPart, requestTimeTooSkewed
         case connectionFailed
+        /// A download that broke off mid-body (the connection dropped after the headers).
+        case incompleteDownload
         case other(String)
     }
 
@@ -44,13 +46,14 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case "InvalidPart", "InvalidPartOrder": .invalidPart
         case "RequestTimeTooSkewed": .requestTimeTooSkewed
         case "ConnectionFailed": .connectionFailed
+        case "IncompleteDownload": .incompleteDownload
         default: .other(code)
         }
     }
 
     /// Whether trying again may succeed: throttling, server errors, dropped connections.
     public var isRetryable: Bool {
-        kind == .slowDown || kind == .connectionFailed || statusCode >= 500 || statusCode == 429
+        kind == .slowDown || kind == .connectionFailed || kind == .incompleteDownload || statusCode >= 500 || statusCode == 429
             || code == "RequestTimeout" || code == "InternalError"
     }
 
@@ -70,6 +73,7 @@ public struct S3Error: Error, Sendable, CustomStringConvertible {
         case .invalidPart: "the parts listed for \(object) do not match the uploaded ones"
         case .requestTimeTooSkewed: "this machine's clock differs too much from the server's"
         case .connectionFailed: "cannot reach the S3 endpoint"
+        case .incompleteDownload: "the download broke off"
         case .other: "\(code)"
         }
         return "S3 \(operation) \(object): \(what)" + (message.isEmpty ? "" : " (\(statusCode): \(message))")

@@ -42,4 +42,33 @@ struct RestoreDownloadTests {
         try await direct.shutdown()
         try await proxy.shutdown()
     }
+
+    @Test("a download cut mid-body is an S3 error naming the object and how far it got, not an HTTP parser's")
+    func cutDownload() async throws {
+        let server = try S3TestServer.named("AUTH")
+        let direct = try server.client()
+        let key = "restore-cut/\(UUID().uuidString.lowercased()).db"
+        var snapshot = BboltLayout.emptyDatabasePrefix(pageCount: 2048)
+        snapshot += [UInt8](repeating: 0, count: 8 * 1024 * 1024 - snapshot.count)
+        try await direct.putObject(bucket: server.bucket, key: key, body: ByteBuffer(bytes: snapshot))
+        let url = try #require(URLComponents(string: server.endpoint))
+        let proxy = try await FaultProxy(targetHost: "127.0.0.1", targetPort: url.port ?? 80)
+        proxy.cutDownstream(afterBytes: 1024 * 1024)
+        let configuration = try server.configuration(endpoint: "http://127.0.0.1:\(proxy.port)")
+        let broken = await TestHelpers.caught(S3Error.self) {
+            try await S3Client.withClient(configuration) { client in
+                _ = try await SnapshotRestore.download(
+                    BackupDestination(s3: configuration, bucket: server.bucket, key: key), with: client,
+                    encoding: SnapshotEncoding(compressed: false, encrypted: false), identities: [], record: nil) { _ in }
+            }
+        }
+        #expect(broken?.kind == .incompleteDownload, "\(String(describing: broken))")
+        #expect(broken?.description.contains("s3://\(server.bucket)/\(key)") == true)
+        #expect(broken?.description.contains("broke off after") == true && broken?.description.contains("of 8388608 bytes") == true,
+                "\(String(describing: broken))")
+        #expect(proxy.cuts >= 1)
+        try await direct.deleteObject(bucket: server.bucket, key: key)
+        try await direct.shutdown()
+        try await proxy.shutdown()
+    }
 }

@@ -16,6 +16,7 @@ public final class FaultProxy: Sendable {
         var connections = 0
         var frozenBelow = 0
         var stallDownstreamAfter: Int?
+        var cutDownstreamAfter: Int?
     }
 
     private final class State: Sendable {
@@ -56,7 +57,13 @@ public final class FaultProxy: Sendable {
                                 return false
                             }
                         }
-                        let downstream = Relay(peer: inbound, frozen: downstreamStalled) { _ in false }
+                        let downstream = Relay(peer: inbound, frozen: downstreamStalled) { forwarded in
+                            state.faults.withLock { faults in
+                                guard let limit = faults.cutDownstreamAfter, forwarded > limit else { return false }
+                                faults.cuts += 1
+                                return true
+                            }
+                        }
                         return inbound.pipeline.addHandler(upstream).flatMap { outbound.pipeline.addHandler(downstream) }
                     }
             }
@@ -75,6 +82,12 @@ public final class FaultProxy: Sendable {
     /// mid-response.
     public func stallDownstream(afterBytes bytes: Int) {
         state.faults.withLock { $0.stallDownstreamAfter = bytes }
+    }
+
+    /// From now on, every connection is closed once it has carried more than `bytes` from the
+    /// server to the client: a server or network that drops a response mid-body.
+    public func cutDownstream(afterBytes bytes: Int) {
+        state.faults.withLock { $0.cutDownstreamAfter = bytes }
     }
 
     /// Connections accepted so far.
