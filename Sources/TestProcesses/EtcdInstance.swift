@@ -84,9 +84,11 @@ public struct EtcdInstance: Sendable {
         return try await start(dataDirectory: data)
     }
 
+    /// Stops etcd and removes its directory (its data, unless it was given one elsewhere).
     public func stop() async {
         process.stop()
         _ = try? await process.finish()
+        try? FileManager.default.removeItem(at: directory)
     }
 }
 

@@ -59,8 +59,11 @@ public enum ProcessRunner {
             case .signaled(let signal): signal
             }
             let data = try Data(contentsOf: out)
-            return Result(status: status, stdout: String(decoding: data, as: UTF8.self),
-                          stderr: try String(contentsOf: err, encoding: .utf8), stdoutData: data)
+            let result = Result(status: status, stdout: String(decoding: data, as: UTF8.self),
+                                stderr: try String(contentsOf: err, encoding: .utf8), stdoutData: data)
+            // The output is in the result now: its files go (they filled this machine's /tmp).
+            try? FileManager.default.removeItem(at: out.deletingLastPathComponent())
+            return result
         }
     }
 

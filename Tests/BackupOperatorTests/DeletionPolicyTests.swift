@@ -20,7 +20,8 @@ extension BackupReconcilerTests {
             _ = try await createBackup(setup, "deleted")
             for name in ["kept", "deleted"] {
                 #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: name)) == .done)
-                #expect(try await backup(setup, name).status?.phase == .succeeded)
+                let status = try await backup(setup, name).status
+                #expect(status?.phase == .succeeded, "\(name): \(String(describing: status?.conditions))")
             }
             // The store is unreachable for the Retain one: it does not matter, nothing is asked of it.
             try await setSecret(setup.environment, "s3-credentials", ["accessKeyID": setup.s3.credentials.accessKeyID, "secretAccessKey": "wrong"])
