@@ -95,19 +95,33 @@ public struct TalosClient: Sendable {
     }
 
     func rpcEtcdStatus(endpoint: TalosEndpoint, node: String?) async throws -> Machine_EtcdMemberStatus {
+        let status = try await firstMessage(of: "EtcdStatus", endpoint: endpoint, node: node, error: \.metadata.error) { machine, metadata, options in
+            try await machine.etcdStatus(.init(), metadata: metadata, options: options).messages
+        }
+        return status.memberStatus
+    }
+
+    /// A unary call to `node` through `endpoint` with this client's timeout, answering with a
+    /// list of per-node messages (Talos' shape): the first one, or the error its metadata
+    /// carries (apid reports a node it cannot reach that way) as Unavailable.
+    func firstMessage<Message: Sendable>(
+        of method: String, endpoint: TalosEndpoint, node: String?, error: KeyPath<Message, String> & Sendable,
+        _ call: @escaping @Sendable (Machine_MachineService.Client<HTTP2ClientTransport.Posix>, Metadata, CallOptions) async throws -> [Message]
+    ) async throws -> Message {
         var options = CallOptions.defaults
         options.timeout = timeout
         let callOptions = options
-        let response = try await withMachineService(endpoint: endpoint) { machine in
-            try await machine.etcdStatus(.init(), metadata: Self.metadata(node: node), options: callOptions)
+        let messages = try await withMachineService(endpoint: endpoint) { machine in
+            try await call(machine, Self.metadata(node: node), callOptions)
         }
-        guard let status = response.messages.first else {
-            throw RPCError(code: .internalError, message: "EtcdStatus answered without a member status")
+        guard let message = messages.first else {
+            throw RPCError(code: .internalError, message: "\(method) answered without a message")
         }
-        if !status.metadata.error.isEmpty {
-            throw RPCError(code: .unavailable, message: "node \(node ?? endpoint.description): \(status.metadata.error)")
+        let problem = message[keyPath: error]
+        if !problem.isEmpty {
+            throw RPCError(code: .unavailable, message: "node \(node ?? endpoint.description): \(problem)")
         }
-        return status.memberStatus
+        return message
     }
 
     /// Streams an etcd snapshot of `node` through `endpoint` into `consume`, verified on the

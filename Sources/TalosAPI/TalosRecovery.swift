@@ -25,17 +25,8 @@ extension TalosClient {
             var failures: [String] = []
             for endpoint in context.endpoints {
                 do {
-                    var options = CallOptions.defaults
-                    options.timeout = timeout
-                    let callOptions = options
-                    let response = try await withMachineService(endpoint: endpoint) { machine in
-                        try await machine.version(.init(), metadata: Self.metadata(node: node), options: callOptions)
-                    }
-                    guard let version = response.messages.first else {
-                        throw RPCError(code: .internalError, message: "Version answered without a message")
-                    }
-                    if !version.metadata.error.isEmpty {
-                        throw RPCError(code: .unavailable, message: "node \(node ?? endpoint.description): \(version.metadata.error)")
+                    let version = try await firstMessage(of: "Version", endpoint: endpoint, node: node, error: \.metadata.error) { machine, metadata, options in
+                        try await machine.version(.init(), metadata: metadata, options: options).messages
                     }
                     return TalosNodeVersion(endpoint: endpoint, hostname: version.metadata.hostname, tag: version.version.tag)
                 } catch let error as RPCError where Self.isUnreachable(error) {

@@ -7,68 +7,58 @@ import S3TestSupport
 import TestSupport
 import Testing
 
-/// The restore's download against a store that stops sending mid-object (a proxy that passes
-/// the first MiB of each response, then nothing): the idle bound ends it with a named error
-/// instead of a hang.
+/// The restore's download against a store that misbehaves mid-object (a proxy in front of moto
+/// that passes the first MiB of each response, then stalls or drops the connection): a named
+/// error instead of a hang or a transport's.
 @Suite("Restore download under faults")
 struct RestoreDownloadTests {
-    @Test("a download that stops delivering fails with DownloadStalled after the stall bound, not the request timeout")
-    func stalledDownload() async throws {
+    /// An 8 MiB object (a sound bbolt layout: the structure check would reject other bytes at
+    /// once) behind a proxy `fault` sets up; `body` downloads it as a restore does, with
+    /// `stallTimeout`. Returns what the download threw, as `E`.
+    func download<E: Error>(_ expected: E.Type, stallTimeout: Duration = .seconds(120), through fault: (FaultProxy) -> Void,
+                            _ check: (E?, _ object: String, FaultProxy) -> Void) async throws {
         let server = try S3TestServer.named("AUTH")
         let direct = try server.client()
-        let key = "restore-stall/\(UUID().uuidString.lowercased()).db"
-        // A sound bbolt layout (the structure check would reject other bytes at once), 8 MiB.
+        let key = "restore-fault/\(UUID().uuidString.lowercased()).db"
         var snapshot = BboltLayout.emptyDatabasePrefix(pageCount: 2048)
         snapshot += [UInt8](repeating: 0, count: 8 * 1024 * 1024 - snapshot.count)
         try await direct.putObject(bucket: server.bucket, key: key, body: ByteBuffer(bytes: snapshot))
         let url = try #require(URLComponents(string: server.endpoint))
         let proxy = try await FaultProxy(targetHost: "127.0.0.1", targetPort: url.port ?? 80)
-        proxy.stallDownstream(afterBytes: 1024 * 1024)
+        fault(proxy)
         let configuration = try server.configuration(endpoint: "http://127.0.0.1:\(proxy.port)")
-        let started = ContinuousClock.now
-        let stalled = await TestHelpers.caught(DownloadStalled.self) {
+        let caught = await TestHelpers.caught(E.self) {
             try await S3Client.withClient(configuration) { client in
                 _ = try await SnapshotRestore.download(
                     BackupDestination(s3: configuration, bucket: server.bucket, key: key), with: client,
                     encoding: SnapshotEncoding(compressed: false, encrypted: false), identities: [], record: nil,
-                    stallTimeout: .seconds(2)
-                ) { _ in }
+                    stallTimeout: stallTimeout) { _ in }
             }
         }
-        #expect((2...5).contains(stalled?.seconds ?? 0), "\(String(describing: stalled))")
-        #expect(stalled?.object == "s3://\(server.bucket)/\(key)")
-        #expect(ContinuousClock.now - started < .seconds(20), "ended by the stall bound")
+        check(caught, "s3://\(server.bucket)/\(key)", proxy)
         try await direct.deleteObject(bucket: server.bucket, key: key)
         try await direct.shutdown()
         try await proxy.shutdown()
     }
 
+    @Test("a download that stops delivering fails with DownloadStalled after the stall bound, not the request timeout")
+    func stalledDownload() async throws {
+        let started = ContinuousClock.now
+        try await download(DownloadStalled.self, stallTimeout: .seconds(2), through: { $0.stallDownstream(afterBytes: 1024 * 1024) }) { stalled, object, _ in
+            #expect((2...5).contains(stalled?.seconds ?? 0), "\(String(describing: stalled))")
+            #expect(stalled?.object == object)
+            #expect(ContinuousClock.now - started < .seconds(20), "ended by the stall bound")
+        }
+    }
+
     @Test("a download cut mid-body is an S3 error naming the object and how far it got, not an HTTP parser's")
     func cutDownload() async throws {
-        let server = try S3TestServer.named("AUTH")
-        let direct = try server.client()
-        let key = "restore-cut/\(UUID().uuidString.lowercased()).db"
-        var snapshot = BboltLayout.emptyDatabasePrefix(pageCount: 2048)
-        snapshot += [UInt8](repeating: 0, count: 8 * 1024 * 1024 - snapshot.count)
-        try await direct.putObject(bucket: server.bucket, key: key, body: ByteBuffer(bytes: snapshot))
-        let url = try #require(URLComponents(string: server.endpoint))
-        let proxy = try await FaultProxy(targetHost: "127.0.0.1", targetPort: url.port ?? 80)
-        proxy.cutDownstream(afterBytes: 1024 * 1024)
-        let configuration = try server.configuration(endpoint: "http://127.0.0.1:\(proxy.port)")
-        let broken = await TestHelpers.caught(S3Error.self) {
-            try await S3Client.withClient(configuration) { client in
-                _ = try await SnapshotRestore.download(
-                    BackupDestination(s3: configuration, bucket: server.bucket, key: key), with: client,
-                    encoding: SnapshotEncoding(compressed: false, encrypted: false), identities: [], record: nil) { _ in }
-            }
+        try await download(S3Error.self, through: { $0.cutDownstream(afterBytes: 1024 * 1024) }) { broken, object, proxy in
+            #expect(broken?.kind == .incompleteDownload, "\(String(describing: broken))")
+            #expect(broken?.description.contains(object) == true)
+            #expect(broken?.description.contains("broke off after") == true && broken?.description.contains("of 8388608 bytes") == true,
+                    "\(String(describing: broken))")
+            #expect(proxy.cuts >= 1)
         }
-        #expect(broken?.kind == .incompleteDownload, "\(String(describing: broken))")
-        #expect(broken?.description.contains("s3://\(server.bucket)/\(key)") == true)
-        #expect(broken?.description.contains("broke off after") == true && broken?.description.contains("of 8388608 bytes") == true,
-                "\(String(describing: broken))")
-        #expect(proxy.cuts >= 1)
-        try await direct.deleteObject(bucket: server.bucket, key: key)
-        try await direct.shutdown()
-        try await proxy.shutdown()
     }
 }
