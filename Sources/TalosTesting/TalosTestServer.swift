@@ -508,7 +508,9 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
         // As machined: the upload replaces the snapshot file (O_TRUNC); a broken upload removes it.
         let file = directory.appendingPathComponent("snapshot.db")
         server.state.withLock { $0.recoverySnapshot = nil }
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+            throw RPCError(code: .internalError, message: "error creating etcd recovery snapshot \(file.path)")
+        }
         let handle = try FileHandle(forWritingTo: file)
         if server.state.withLock({ $0.fault }) == .stallRecovery {
             try? await context.cancellation.cancelled

@@ -30,7 +30,8 @@ extension BackupReconcilerTests {
                     TalosEtcdBackup(metadata: ObjectMeta(name: name, namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: "nightly"]), spec: spec),
                     TalosEtcdBackup.resourceType, namespace: "default")
                 #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: name)) == .done)
-                original[name] = try #require(try await backup(setup, name).status)
+                let status: TalosEtcdBackupStatus = try #require(try await backup(setup, name).status)
+                original[name] = status
                 #expect(original[name]?.phase == .succeeded)
                 // The management cluster is lost: the objects stay (Retain), the backups go.
                 try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: name)
