@@ -131,7 +131,7 @@ let package = Package(
         .target(
             name: "BackupOperator",
             dependencies: [
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Zstd", "Bbolt",
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Zstd", "Bbolt", "Timestamps",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import KubernetesClient
 import Logging
 import S3
 import TalosBackupAPI
+import Timestamps
 
 /// Adopts what a bucket already holds: after a restore of the management cluster, or a move to
 /// a new one, the schedule's objects have no `TalosEtcdBackup`. For each object under the
@@ -103,7 +104,7 @@ public struct BackupAdoption: Sendable {
     /// its size only; `verify --backup` then checks it by its own trailer and structure).
     static func status(of head: S3ObjectInfo, key: String, bucket: String, url: String, now: Date) -> TalosEtcdBackupStatus {
         let record = StoredBackup(metadata: head.metadata)
-        let stored = head.lastModified.flatMap(Self.httpDate) ?? now
+        let stored = head.lastModified.flatMap(HTTPDate.parse) ?? now
         var status = TalosEtcdBackupStatus()
         status.phase = .succeeded
         status.filename = key
@@ -126,14 +127,5 @@ public struct BackupAdoption: Sendable {
         conditions.set(type: ConditionType.progressing, status: .false, reason: ConditionReason.adopted, message: "the backup is complete", now: now)
         status.conditions = conditions
         return status
-    }
-
-    /// An HTTP date (`Last-Modified`): `Fri, 27 Nov 2026 12:00:00 GMT`.
-    static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)
     }
 }

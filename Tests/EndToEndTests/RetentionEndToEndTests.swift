@@ -62,6 +62,8 @@ struct RetentionEndToEndTests {
             let adopted = try await ProcessRunner.run(cli, ["adopt", "--schedule", "tiers"] + kube)
             #expect(adopted.status == 0, "\(adopted.stderr)")
             #expect(adopted.stdout.contains("\(objects.count) adopted, 0 already present, 0 skipped"), "\(adopted.stdout)")
+            let unknown = try await ProcessRunner.run(cli, ["adopt", "--schedule", "no-such-schedule"] + kube)
+            #expect(unknown.status == 1 && unknown.stderr.contains("no-such-schedule not found"), "\(unknown.stderr)")
             let again = try await ProcessRunner.run(cli, ["adopt", "--schedule", "tiers"] + kube)
             #expect(again.stdout.contains("0 adopted, \(objects.count) already present"), "\(again.stdout)")
             #expect(try await cluster.backups().allSatisfy { $0.phase == .succeeded && $0.condition("Ready")?.reason == "Adopted" })
