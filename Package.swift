@@ -282,7 +282,46 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/TestSupport"),
-        .testTarget(name: "CronTests", dependencies: ["Cron", "Timestamps", "TestSupport"]),
+        // Tests come in three tiers, by what they start (scripts/test runs each tier as a stage):
+        // - unit: in memory, no child process, no port: CronTests, TalosBackupAPITests,
+        //   DeadlineTests, ControllerRuntimeUnitTests, TalosAPIUnitTests, S3UnitTests,
+        //   BackupOperatorUnitTests (`scripts/test --unit`);
+        // - integration: real etcd, moto and Ceph RGW, the Talos and Kubernetes test servers,
+        //   kubectl and the age/zstd/etcdctl/promtool CLIs: every other target but EndToEndTests;
+        // - end to end: the operator as a process, podman, Prometheus: EndToEndTests.
+        .testTarget(name: "CronTests", dependencies: ["Cron", "Timestamps"]),
+        .testTarget(name: "DeadlineTests", dependencies: ["Deadline", "TestSupport"]),
+        .testTarget(
+            name: "ControllerRuntimeUnitTests",
+            dependencies: ["ControllerRuntime", "KubernetesClient", "KubernetesTesting", "Deadline", "TestSupport"]
+        ),
+        .testTarget(
+            name: "TalosAPIUnitTests",
+            dependencies: [
+                "TalosAPI", "ConfigurationFiles",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .testTarget(name: "S3UnitTests", dependencies: ["S3"]),
+        // The Kubernetes API in memory for the reconciler tests of both tiers.
+        .target(
+            name: "ReconcilerTestSupport",
+            dependencies: ["BackupOperator", "ControllerRuntime", "KubernetesClient", "KubernetesTesting", "TalosBackupAPI", "TestSupport"],
+            path: "Tests/ReconcilerTestSupport"
+        ),
+        .testTarget(
+            name: "BackupOperatorUnitTests",
+            dependencies: [
+                "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
+                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport",
+            ]
+        ),
+        // The cron engine against PyPI croniter (a Python process): integration.
+        .testTarget(name: "CronOracleTests", dependencies: ["Cron", "TestSupport"]),
         .testTarget(
             name: "TalosAPITests",
             dependencies: [
@@ -308,7 +347,7 @@ let package = Package(
             name: "BackupOperatorTests",
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

@@ -32,7 +32,7 @@ import TalosBackupAPI
 ///
 /// Deletion always finishes, and never loses a stored object silently:
 /// - a backup that never completed an upload goes without needing the store (multipart uploads
-///   an attempt may have left are aborted if the store answers within a few seconds);
+///   an attempt may have left are aborted if the store answers within ``cleanUpBound``);
 /// - a Succeeded backup's object is deleted where `status.bucket`/`status.filename` say it was
 ///   stored; transient failures (unreachable store, 5xx, throttling) keep the finalizer and
 ///   retry with backoff; permanent ones (credentials Secret or key gone, bucket gone, access
@@ -48,6 +48,9 @@ public final class BackupReconciler: Reconciler {
     /// How long, after a backup's deletion, a stored object that cannot be deleted for a reason
     /// waiting cannot fix keeps the backup (10 minutes by default).
     public static let defaultObjectDeletionTimeout: TimeInterval = 600
+    /// How long the deletion of a backup that never completed an upload waits for the store to
+    /// abort what an attempt may have left (best effort; the deletion goes on either way).
+    public static let cleanUpBound = Duration.seconds(5)
 
     /// This operator process, as `status.attemptedBy` names it.
     public let instance: String
@@ -423,7 +426,7 @@ public final class BackupReconciler: Reconciler {
         do {
             let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup), namespace: namespace)
             let transfer = self.transfer, owner = backup.metadata.uid ?? ""
-            try await withDeadline(.seconds(5), "cleaning up after an unfinished attempt") {
+            try await withDeadline(Self.cleanUpBound, "cleaning up after an unfinished attempt", clock: clock.timers) {
                 try await transfer.delete(destination, owner: owner)
             }
         } catch {

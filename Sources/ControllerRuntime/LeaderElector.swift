@@ -9,6 +9,14 @@ import Deadline
 /// renew every `retryPeriod`; if renewing has failed for `renewDeadline`, leadership is lost
 /// and the leader's work is cancelled at once. On a clean stop the lease is released so
 /// another instance takes over without waiting.
+///
+/// Judged on progress, not on wall time alone: the attempt that decides is always a real one,
+/// given at least `retryPeriod`, also when the process got no CPU for longer than the renew
+/// deadline (a busy node): a renewal that succeeds then proves nobody took the lease meanwhile
+/// (the write is conditional on the record read), so a starved leader that can still renew
+/// keeps leading; one that cannot stops, within `renewDeadline + retryPeriod`, still before
+/// `leaseDuration` (client-go's defaults 15/10/2 s, and the operator's `duration × 2/3` and
+/// `duration / 5`, keep that order).
 public final class LeaderElector: Sendable {
     public struct Configuration: Sendable {
         public var leaseName: String
@@ -43,10 +51,17 @@ public final class LeaderElector: Sendable {
     public let configuration: Configuration
     private let client: any KubernetesAPI
     private let logger: Logger
+    /// What the retry period, the renew deadline and the lease's expiry are measured on.
+    private let clock: any Clock<Duration>
+    private let time: ElapsedTime
 
-    public init(client: any KubernetesAPI, configuration: Configuration, logger: Logger = Logger(label: "leader-election")) {
+    /// `clock`: the real clock in production; tests pass a manual one.
+    public init(client: any KubernetesAPI, configuration: Configuration, clock: any Clock<Duration> = ContinuousClock(),
+                logger: Logger = Logger(label: "leader-election")) {
         self.client = client
         self.configuration = configuration
+        self.clock = clock
+        self.time = ElapsedTime(clock)
         var logger = logger
         logger[metadataKey: "identity"] = "\(configuration.identity)"
         self.logger = logger
@@ -70,7 +85,7 @@ public final class LeaderElector: Sendable {
                 logger.warning("could not acquire the lease; retrying", metadata: [
                     "lease": "\(configuration.namespace)/\(configuration.leaseName)", "error": "\(error)"])
             }
-            try await Task.sleep(for: configuration.retryPeriod)
+            try await time.sleep(for: configuration.retryPeriod)
         }
         logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.leaseName)"])
         let renewing = observed
@@ -103,7 +118,7 @@ public final class LeaderElector: Sendable {
         let limit = min(configuration.renewDeadline, .seconds(5))
         await Task {
             do {
-                try await withDeadline(limit, "releasing the lease") { await self.release() }
+                try await withDeadline(limit, "releasing the lease", clock: self.clock) { await self.release() }
             } catch {
                 self.logger.warning("could not release the lease in time; it expires on its own", metadata: ["error": "\(error)"])
             }
@@ -112,22 +127,25 @@ public final class LeaderElector: Sendable {
 
     struct Observed {
         var record: Lease?
-        var time: ContinuousClock.Instant?
+        /// When the record was last seen to change, on this elector's clock.
+        var time: Duration?
     }
 
     private func keepRenewing(_ start: Observed) async throws {
         var observed = start
-        var lastRenewal = ContinuousClock.now
+        var lastRenewal = time.now
         while true {
-            try await Task.sleep(for: configuration.retryPeriod)
-            // One attempt may not outlast the renew deadline (client retries included).
-            let remaining = configuration.renewDeadline - (ContinuousClock.now - lastRenewal)
-            let attempt = await renewWithin(max(remaining, .milliseconds(1)), observed)
+            try await time.sleep(for: configuration.retryPeriod)
+            // One attempt may not outlast the renew deadline (client retries included), but it
+            // always gets one retry period: after a pause of the whole process the deadline may
+            // have passed without any attempt having failed.
+            let remaining = configuration.renewDeadline - (time.now - lastRenewal)
+            let attempt = await renewWithin(max(remaining, configuration.retryPeriod), observed)
             if let updated = attempt.observed { observed = updated }
             let renewed = attempt.renewed
             if renewed {
-                lastRenewal = .now
-            } else if ContinuousClock.now - lastRenewal >= configuration.renewDeadline {
+                lastRenewal = time.now
+            } else if time.now - lastRenewal >= configuration.renewDeadline {
                 logger.error("lost leadership: could not renew the lease in time")
                 throw LeadershipLost(description: "lease \(configuration.namespace)/\(configuration.leaseName) not renewed within \(configuration.renewDeadline)")
             } else if let holder = observed.record?.spec?.holderIdentity, holder != configuration.identity, !holder.isEmpty {
@@ -144,8 +162,8 @@ public final class LeaderElector: Sendable {
                 let renewed = (try? await self.tryAcquireOrRenew(&copy)) ?? false
                 return (renewed, copy)
             }
-            group.addTask {
-                try? await Task.sleep(for: limit)
+            group.addTask { [time] in
+                try? await time.sleep(for: limit)
                 return nil
             }
             let first = await group.next() ?? nil
@@ -168,19 +186,19 @@ public final class LeaderElector: Sendable {
                             acquireTime: MicroTime(now), renewTime: MicroTime(now), leaseTransitions: 0))
             do {
                 let created = try await client.create(lease, .leases, namespace: configuration.namespace)
-                observed = Observed(record: created, time: .now)
+                observed = Observed(record: created, time: time.now)
                 return true
             } catch let error as KubernetesError where error.isAlreadyExists {
                 return false
             }
         }
         if observed.record?.spec != current.spec {
-            observed = Observed(record: current, time: .now)
+            observed = Observed(record: current, time: time.now)
         }
         let holder = current.spec?.holderIdentity ?? ""
         let heldByUs = holder == configuration.identity
         let leaseDuration = Duration.seconds(current.spec?.leaseDurationSeconds ?? durationSeconds)
-        let expired = holder.isEmpty || (observed.time.map { ContinuousClock.now - $0 >= leaseDuration } ?? true)
+        let expired = holder.isEmpty || (observed.time.map { time.now - $0 >= leaseDuration } ?? true)
         guard heldByUs || expired else { return false }
 
         var updated = current
@@ -195,7 +213,7 @@ public final class LeaderElector: Sendable {
         updated.spec = spec
         do {
             let written = try await client.update(updated, .leases, namespace: configuration.namespace, name: configuration.leaseName)
-            observed = Observed(record: written, time: .now)
+            observed = Observed(record: written, time: time.now)
             return true
         } catch let error as KubernetesError where error.isConflict {
             return false  // someone else wrote it first

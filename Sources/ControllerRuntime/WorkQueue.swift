@@ -12,7 +12,8 @@ import Synchronization
 /// 1,000 schedules waiting for their next run cost one sleeping task); per-key exponential backoff on errors (5 ms doubling to
 /// 1000 s), reset by ``forget(_:)``; ``shutDown()`` wakes idle workers so they exit, while busy
 /// ones finish their key. Synchronous apart from waiting, so it can be shut down from a
-/// cancellation handler.
+/// cancellation handler. Delays run on the clock it is given (the real one in production, a
+/// manual one in tests of the requeue logic).
 public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     private struct State {
         var queue = Deque<Key>()
@@ -20,8 +21,9 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var processing = Set<Key>()
         var waiters: [CheckedContinuation<Key?, Never>] = []
         var failures: [Key: Int] = [:]
-        /// The current deadline of each delayed key; a heap entry that disagrees is stale.
-        var delayed: [Key: ContinuousClock.Instant] = [:]
+        /// The current deadline of each delayed key (on ``time``); a heap entry that disagrees
+        /// is stale.
+        var delayed: [Key: Duration] = [:]
         var timers = Heap<Timer>()
         /// Opened to wake the timer loop: an earlier deadline arrived, or the queue shut down.
         var timerWake = Latch()
@@ -32,7 +34,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     /// A delayed add, ordered by its deadline.
     private struct Timer: Comparable {
-        var deadline: ContinuousClock.Instant
+        var deadline: Duration
         var key: Key
         static func < (lhs: Timer, rhs: Timer) -> Bool { lhs.deadline < rhs.deadline }
         static func == (lhs: Timer, rhs: Timer) -> Bool { lhs.deadline == rhs.deadline }
@@ -42,11 +44,14 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public let baseDelay: Duration
     public let maxDelay: Duration
     private let metrics: WorkQueueMetrics?
+    private let time: ElapsedTime
 
-    public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000), metrics: WorkQueueMetrics? = nil) {
+    public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000), metrics: WorkQueueMetrics? = nil,
+                clock: any Clock<Duration> = ContinuousClock()) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.metrics = metrics
+        self.time = ElapsedTime(clock)
     }
 
     /// Queues `key` unless it is already waiting.
@@ -76,7 +81,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     /// Queues `key` once `delay` has passed; an earlier pending time for the key wins.
     public func add(_ key: Key, after delay: Duration) {
         guard delay > .zero else { return add(key) }
-        let deadline = ContinuousClock.now + delay
+        let deadline = time.now + delay
         let wake = state.withLock { state -> Latch? in
             guard !state.shuttingDown else { return nil }
             if let existing = state.delayed[key], existing <= deadline { return nil }
@@ -160,8 +165,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     /// the earliest deadline (or until an earlier one arrives) and queues every key that is due.
     public func runTimers() async {
         while !Task.isCancelled {
-            let (due, earliest, wake, stop) = state.withLock { state -> ([Key], ContinuousClock.Instant?, Latch, Bool) in
-                let now = ContinuousClock.now
+            let now = time.now
+            let (due, earliest, wake, stop) = state.withLock { state -> ([Key], Duration?, Latch, Bool) in
                 var due: [Key] = []
                 while let first = state.timers.min, first.deadline <= now {
                     let timer = state.timers.removeMin()
@@ -179,7 +184,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await wake.wait() }
                 if let earliest {
-                    group.addTask { try? await Task.sleep(until: earliest, clock: .continuous) }
+                    group.addTask { [time] in try? await time.sleep(until: earliest) }
                 }
                 await group.next()
                 group.cancelAll()

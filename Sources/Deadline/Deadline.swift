@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Thrown by ``withDeadline(_:_:operation:)`` when the operation did not finish in time.
+/// Thrown by ``withDeadline(_:_:clock:operation:)`` when the operation did not finish in time.
 public struct DeadlineExceeded: Error, Sendable, CustomStringConvertible {
     /// What was being waited for ("reading the body of GET /apis/...").
     public var operation: String
@@ -15,20 +15,22 @@ public struct DeadlineExceeded: Error, Sendable, CustomStringConvertible {
 }
 
 /// Runs `operation`, cancelling it and throwing ``DeadlineExceeded`` if it has not finished
-/// after `limit`. The one bound for awaits that have no deadline of their own (a response body,
-/// a stream's next element, a lease renewal, a release on shutdown): nothing waits forever.
+/// after `limit` on `clock`. The one bound for awaits that have no deadline of their own (a
+/// response body, a stream's next element, a lease renewal, a release on shutdown): nothing
+/// waits forever.
 ///
 /// The operation must honour cancellation (every NIO-based read here does); the call returns
-/// when it has ended, so nothing outlives it.
+/// when it has ended, so nothing outlives it. `clock` is the real one in production; tests
+/// pass a manual clock to check the bound's logic without waiting on the wall clock.
 public func withDeadline<T: Sendable>(
-    _ limit: Duration, _ operation: @autoclosure () -> String,
+    _ limit: Duration, _ operation: @autoclosure () -> String, clock: any Clock<Duration> = ContinuousClock(),
     operation body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let description = operation()
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: limit)
+            try await clock.sleep(for: limit)
             return nil
         }
         defer { group.cancelAll() }
@@ -42,21 +44,27 @@ public func withDeadline<T: Sendable>(
 }
 
 /// Runs `body`, which reports progress by calling the closure it is given; when no progress
-/// has been reported for `limit`, `body` is cancelled and the error `idle` makes of the idle
-/// time is thrown. For streams that may go quiet without closing: a watch behind a proxy that
-/// stopped forwarding, a snapshot stream that stopped sending.
-public func withIdleTimeout<T: Sendable>(
-    _ limit: Duration, idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
+/// has been reported for `limit` on `clock`, `body` is cancelled and the error `idle` makes of
+/// the idle time is thrown. For streams that may go quiet without closing: a watch behind a
+/// proxy that stopped forwarding, a snapshot stream that stopped sending.
+///
+/// Measured on progress, not on wall time alone: what counts is the time since the stream last
+/// moved, so a slow stream that keeps moving is never cut, and a process that got no CPU for a
+/// while loses nothing unless that pause alone outlasts `limit`.
+public func withIdleTimeout<T: Sendable, C: Clock<Duration>>(
+    _ limit: Duration, clock: C, idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
     _ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T
 ) async throws -> T {
-    let lastProgress = LastProgress()
+    let lastProgress = LastProgress(clock: clock)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             // Sleeps until the time the last progress runs out, not in small steps: a quiet
             // stream costs one wakeup per `limit`.
             while true {
-                try await Task.sleep(until: lastProgress.instant + limit, clock: .continuous)
-                let idleFor = ContinuousClock.now - lastProgress.instant
+                try await clock.sleep(until: lastProgress.instant.advanced(by: limit), tolerance: nil)
+                // Let tasks that were ready when the sleep ended report their progress first.
+                await Task.yield()
+                let idleFor = lastProgress.instant.duration(to: clock.now)
                 if idleFor >= limit { throw idle(idleFor) }
             }
         }
@@ -69,9 +77,50 @@ public func withIdleTimeout<T: Sendable>(
     }
 }
 
+/// ``withIdleTimeout(_:clock:idle:_:)`` on the real clock.
+public func withIdleTimeout<T: Sendable>(
+    _ limit: Duration, idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
+    _ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T
+) async throws -> T {
+    try await withIdleTimeout(limit, clock: ContinuousClock(), idle: idle, body)
+}
+
 /// When a stream last moved.
-private final class LastProgress: Sendable {
-    private let state = Mutex(ContinuousClock.now)
-    var instant: ContinuousClock.Instant { state.withLock { $0 } }
-    func touch() { state.withLock { $0 = .now } }
+private final class LastProgress<C: Clock>: Sendable {
+    private let clock: C
+    private let state: Mutex<C.Instant>
+    init(clock: C) {
+        self.clock = clock
+        self.state = Mutex(clock.now)
+    }
+    var instant: C.Instant { state.withLock { $0 } }
+    func touch() {
+        let now = clock.now
+        state.withLock { $0 = now }
+    }
+}
+
+/// A clock held as a value whatever its type: its time as the span since this value was made,
+/// so a type can keep `any Clock<Duration>` (the real clock in production, a manual one in
+/// tests) and still measure between two moments.
+public struct ElapsedTime: Sendable {
+    private let read: @Sendable () -> Duration
+    private let waitUntil: @Sendable (Duration) async throws -> Void
+
+    public init<C: Clock<Duration>>(_ clock: C) {
+        let start = clock.now
+        read = { start.duration(to: clock.now) }
+        waitUntil = { try await clock.sleep(until: start.advanced(by: $0), tolerance: nil) }
+    }
+
+    /// The real clock.
+    public static var continuous: ElapsedTime { ElapsedTime(ContinuousClock()) }
+
+    /// The time since this value was made.
+    public var now: Duration { read() }
+
+    public func sleep(for duration: Duration) async throws { try await waitUntil(now + duration) }
+
+    /// Sleeps until ``now`` reaches `deadline` (at once when it has).
+    public func sleep(until deadline: Duration) async throws { try await waitUntil(deadline) }
 }

@@ -4,6 +4,7 @@ import Foundation
 import KubernetesClient
 import NIOCore
 import S3
+import ReconcilerTestSupport
 import TalosBackupAPI
 import TestSupport
 import Testing

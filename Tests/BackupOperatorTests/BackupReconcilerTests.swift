@@ -4,6 +4,7 @@ import Foundation
 import KubernetesClient
 import NIOCore
 import OperatorEndpoints
+import ReconcilerTestSupport
 import S3
 import S3TestSupport
 import TalosAPI
@@ -219,9 +220,7 @@ struct BackupReconcilerTests {
                 logger: quietLogger("backup"))
             setup.talos!.setFault(.stall)
             _ = try await createBackup(setup, "stalled")
-            let started = ContinuousClock.now
             let result = try await reconciler.reconcile(ObjectKey(namespace: "default", name: "stalled"))
-            #expect(ContinuousClock.now - started < .seconds(15))
             #expect(result == .requeue(after: .seconds(10)), "retried like any failure")
             let stalled = try await backup(setup, "stalled")
             #expect(stalled.status?.attempts == 1)

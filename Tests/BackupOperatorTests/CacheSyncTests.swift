@@ -4,6 +4,7 @@ import Foundation
 import KubernetesClient
 import KubernetesTesting
 import TalosBackupAPI
+import ReconcilerTestSupport
 import TestSupport
 import Testing
 

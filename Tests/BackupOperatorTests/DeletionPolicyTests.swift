@@ -3,6 +3,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import S3
+import ReconcilerTestSupport
 import TalosBackupAPI
 import TestSupport
 import Testing

@@ -6,6 +6,7 @@ import Foundation
 import KubernetesClient
 import NIOCore
 import S3
+import ReconcilerTestSupport
 import TalosBackupAPI
 import TestSupport
 import Testing
@@ -180,7 +181,7 @@ extension BackupReconcilerTests {
             try await setSecret(setup.environment, "my-controlplane-talosconfig", ["talosconfig": talosconfig])
             #expect(try await setup.reconciler.reconcile(key) == .done)
             let retaken = try await backup(setup, "left")
-            #expect(retaken.status?.phase == .succeeded)
+            #expect(retaken.status?.phase == .succeeded, "\(String(describing: retaken.status?.conditions))")
             #expect(retaken.status?.sha256 != stored.status?.sha256, "a new encryption (new file key and nonce)")
             #expect(retaken.status?.snapshotSHA256 == stored.status?.snapshotSHA256, "of the same snapshot")
             #expect(StoredBackup(metadata: try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey).metadata)?.sha256

@@ -4,6 +4,7 @@ import Foundation
 import KubernetesClient
 import NIOCore
 import S3
+import ReconcilerTestSupport
 import Synchronization
 import TalosAPI
 import TalosBackupAPI
@@ -43,10 +44,15 @@ final class ScriptedTransfer: SnapshotTransfer {
 }
 
 extension BackupReconcilerTests {
-    func reconciler(_ setup: Setup, _ transfer: any SnapshotTransfer, instance: String = "operator-test") -> BackupReconciler {
-        BackupReconciler(client: setup.environment.client, secrets: KubernetesSecretReader(client: setup.environment.client),
-                         transfer: transfer, events: setup.environment.events, clock: setup.environment.clock, instance: instance,
-                         logger: quietLogger("backup"))
+    /// `timers`: the clock the reconciler's own bounds sleep on (a manual one to check a bound
+    /// without waiting for it).
+    func reconciler(_ setup: Setup, _ transfer: any SnapshotTransfer, instance: String = "operator-test",
+                    timers: any Clock<Duration> = ContinuousClock()) -> BackupReconciler {
+        let time = setup.environment.time
+        return BackupReconciler(client: setup.environment.client, secrets: KubernetesSecretReader(client: setup.environment.client),
+                                transfer: transfer, events: setup.environment.events,
+                                clock: OperatorClock(now: { time.withLock { $0 } }, timers: timers), instance: instance,
+                                logger: quietLogger("backup"))
     }
 
     func eventNotes(_ setup: Setup, reason: String) async throws -> [String] {
@@ -115,8 +121,14 @@ extension BackupReconcilerTests {
     @Test("a backup that never completed an upload is deleted without waiting on the store, even one that hangs")
     func unfinishedBackupDeletesWithoutTheStore() async throws {
         try await withoutNetwork { setup in
-            let hanging = ScriptedTransfer(delete: { try await Task.sleep(for: .seconds(3_600)) })
-            let reconciler = reconciler(setup, hanging)
+            // The store never answers the clean-up (until cancelled); the bound runs on a manual
+            // clock, so the test checks the logic, not how fast this machine is.
+            let cancelled = Locked(false)
+            let hanging = ScriptedTransfer(delete: {
+                try await withTaskCancellationHandler { try await waitUntilCancelled() } onCancel: { cancelled.withLock { $0 = true } }
+            })
+            let timers = ManualClock()
+            let reconciler = reconciler(setup, hanging, timers: timers)
             _ = try await createBackup(setup, "failed")
             let key = ObjectKey(namespace: "default", name: "failed")
             #expect(try await reconciler.reconcile(key) == .done)
@@ -124,9 +136,14 @@ extension BackupReconcilerTests {
             #expect(failed.status?.phase == .failed)
             #expect(failed.status?.filename == nil, "nothing was stored, so nothing is recorded as stored")
             try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "failed")
-            let started = ContinuousClock.now
-            #expect(try await reconciler.reconcile(key) == .done)
-            #expect(ContinuousClock.now - started < .seconds(8), "the best-effort clean-up is bounded")
+            async let deleted = reconciler.reconcile(key)
+            try await timers.waitForSleepers(1)
+            try await eventually("the clean-up to ask the store") { hanging.deletes == 1 }
+            timers.advance(by: BackupReconciler.cleanUpBound - .milliseconds(1))
+            #expect(timers.sleepers == 1 && !cancelled.withLock({ $0 }), "not before the bound")
+            timers.advance(by: .milliseconds(1))
+            #expect(try await deleted == .done, "the deletion went on without the store")
+            #expect(cancelled.withLock { $0 }, "the hanging request was cancelled at the bound")
             #expect(try await setup.environment.backupNames().isEmpty)
 
             // Never attempted at all: no request to the store.

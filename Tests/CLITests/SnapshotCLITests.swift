@@ -93,11 +93,8 @@ struct TalosTestServerExecutableTests {
                 ["--port", String(port), "--etcd-endpoint", etcd.clientURL, "--pki-dir", directory.path])
             defer { server.stop() }
             let backupConfig = directory.appendingPathComponent("etcd-backup.talosconfig")
-            let deadline = ContinuousClock.now + .seconds(20)
             let lastWritten = directory.appendingPathComponent("reader.talosconfig")
-            while !FileManager.default.fileExists(atPath: lastWritten.path), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await eventually("the test server to write its talosconfigs") { FileManager.default.fileExists(atPath: lastWritten.path) }
             let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
             #expect(files == ["admin.talosconfig", "ca.crt", "etcd-backup.talosconfig", "reader.talosconfig"])
             #expect(try String(contentsOf: backupConfig, encoding: .utf8).contains("127.0.0.1:\(port)"))

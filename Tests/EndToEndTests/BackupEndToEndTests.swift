@@ -10,7 +10,7 @@ import Testing
 @Suite("End to end: backups", .serialized)
 struct BackupEndToEndTests {
     /// Waits until backup `name` is Succeeded or Failed and returns it.
-    func finished(_ cluster: Cluster, _ name: String, timeout: Duration = .seconds(30)) async throws -> TalosEtcdBackup {
+    func finished(_ cluster: Cluster, _ name: String, timeout: Duration = .seconds(120)) async throws -> TalosEtcdBackup {
         try await cluster.waitFor("backup \(name) to finish", timeout: timeout) {
             try await cluster.backup(name)?.phase?.isFinished == true
         }
@@ -162,7 +162,7 @@ struct BackupEndToEndTests {
             try await cluster.apply(recipients)
             try await cluster.apply(try cluster.manifests(schedule: "sealed", cron: "* * * * *").replacingOccurrences(of: "        s3:\n", with: encoded))
             try await cluster.withOperator { _ in
-                try await cluster.waitFor("two sealed backups to succeed", timeout: .seconds(60)) {
+                try await cluster.waitFor("two sealed backups to succeed") {
                     try await cluster.backups().filter { $0.phase == .succeeded }.count >= 2
                 }
             }
@@ -282,7 +282,7 @@ struct BackupEndToEndTests {
 
             // A restarted operator runs the backup again under the same key and cleans up.
             try await cluster.withOperator(name: "operator-c") { _ in
-                let done = try await finished(cluster, "big", timeout: .seconds(60))
+                let done = try await finished(cluster, "big", timeout: .seconds(300))
                 #expect(done.phase == .succeeded)
                 #expect(done.status?.attempts == 3)
                 #expect(done.status?.size == Int64(size + 32))

@@ -305,7 +305,7 @@ struct Cluster: Sendable {
     }
 
     /// Waits (at most `timeout`) for `condition`, polling every 100 ms.
-    func waitFor(_ what: String, timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation,
+    func waitFor(_ what: String, timeout: Duration = .seconds(120), sourceLocation: SourceLocation = #_sourceLocation,
                  _ condition: () async throws -> Bool) async throws {
         try await eventually(timeout: timeout, what, sourceLocation: sourceLocation) {
             try await Task.sleep(for: .milliseconds(100))

@@ -16,7 +16,7 @@ struct DeletionEndToEndTests {
             try await cluster.apply(try cluster.manifests(schedule: "doomed", cron: "* * * * *", retention: 5))
             // 600 s of the test clock pass in about 20 real seconds.
             try await cluster.withOperator(leaseNamespace: system, arguments: ["--object-deletion-timeout-seconds", "600"]) { _ in
-                try await cluster.waitFor("three successful backups", timeout: .seconds(60)) {
+                try await cluster.waitFor("three successful backups") {
                     try await cluster.backups().filter { $0.phase == .succeeded }.count >= 3
                 }
                 // As a namespace controller may order it: the Secrets go first, then everything.
@@ -25,7 +25,7 @@ struct DeletionEndToEndTests {
                 }
                 let deleted = try await cluster.kubectl.run(["delete", "namespace", cluster.namespace, "--wait=false"])
                 try #require(deleted.status == 0, "\(deleted.stderr)")
-                try await cluster.waitFor("the namespace to be gone", timeout: .seconds(90)) {
+                try await cluster.waitFor("the namespace to be gone") {
                     let error = await TestHelpers.caught(KubernetesError.self) {
                         _ = try await cluster.client.get(GenericObject.self, .namespaces, name: cluster.namespace)
                     }

@@ -81,7 +81,7 @@ struct ImageEndToEndTests {
             let probes = TestHelpers.freePort()
             try await cluster.withOperator(name: "in-container", arguments: ["--health-probe-bind-address", "127.0.0.1:\(probes)"], image: image) { _ in
                 try await cluster.apply(cluster.backupManifest("from-the-image"))
-                try await cluster.waitFor("the backup to finish", timeout: .seconds(60)) {
+                try await cluster.waitFor("the backup to finish") {
                     try await cluster.backup("from-the-image")?.phase?.isFinished == true
                 }
                 let stored = try #require(try await cluster.backup("from-the-image"))

@@ -64,7 +64,7 @@ struct MetricsEndToEndTests {
                     // until the Lease is won, `up` is absent before the first scrape); nothing
                     // may fire, and nothing may stay pending.
                     #expect(try await prometheus.activeAlerts().filter { $0.state == "firing" }.isEmpty)
-                    try await cluster.waitFor("no alert pending or firing", timeout: .seconds(15)) {
+                    try await cluster.waitFor("no alert pending or firing") {
                         try await prometheus.activeAlerts().isEmpty
                     }
 

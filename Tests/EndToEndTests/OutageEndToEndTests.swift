@@ -3,13 +3,19 @@ import TalosBackupAPI
 import TestSupport
 import Testing
 
-/// API server outages with the operator as a separate process (issue: an outage must never
-/// leave the operator silently dead). Leases last 3 s in these tests: the renew deadline is 2 s,
-/// and a replica that lost its lease has 5 s more to exit.
+/// API server outages with the operator as a separate process: an outage must never leave the
+/// operator silently dead. Leases last 3 s in these tests: the renew deadline is 2 s, and a
+/// replica that lost its lease has 5 s more to exit.
+///
+/// The availability target is a time ("within seconds"), so this is a ...TimingTests type: the
+/// test command runs it in the stage of tests with deadlines, alone, not beside the parallel
+/// suites. Its bounds leave 5 s (lost lease) and 4 s (SIGTERM) beyond what the operator
+/// promises, room for a machine with one of its two cores kept busy (`scripts/test-repeat
+/// --load`).
 @Suite("End to end: API server outages", .serialized)
-struct OutageEndToEndTests {
-    /// Renew deadline (2 s) + the 5 s a lost replica has to stop + 2 s for a loaded machine.
-    static let lostLeaseExit = Duration.seconds(9)
+struct OutageEndToEndTimingTests {
+    /// Renew deadline (2 s) + the 5 s a lost replica has to stop + 5 s for a loaded machine.
+    static let lostLeaseExit = Duration.seconds(12)
 
     func leading(_ cluster: Cluster, _ process: TestSupport.ProcessRunner.Running) async throws {
         try await cluster.waitFor("the operator leads") { process.stderrSoFar.contains("became leader") }
@@ -19,7 +25,7 @@ struct OutageEndToEndTests {
     func backupIsTakenOnce(_ cluster: Cluster, name: String) async throws {
         try await cluster.withOperator(name: "operator-b") { _ in
             try await cluster.apply(cluster.backupManifest(name))
-            try await cluster.waitFor("backup \(name) to succeed", timeout: .seconds(60)) {
+            try await cluster.waitFor("backup \(name) to succeed") {
                 try await cluster.backup(name)?.phase == .succeeded
             }
         }
@@ -73,8 +79,8 @@ struct OutageEndToEndTests {
             try await Task.sleep(for: .seconds(1))  // requests are now hanging
             let stopping = ContinuousClock.now
             process.send(SIGTERM)
-            let result = try await Cluster.exit(of: process, within: .seconds(10))
-            #expect(ContinuousClock.now - stopping < .seconds(4), "grace period 2 s")
+            let result = try await Cluster.exit(of: process, within: .seconds(30))
+            #expect(ContinuousClock.now - stopping < .seconds(6), "grace period 2 s, and 4 s for a loaded machine")
             #expect(result.stderr.contains("did not finish within") || result.status == 0)
             apiServer.resume()
         }

@@ -32,7 +32,7 @@ struct PrometheusServer: Sendable {
             "--web.listen-address=127.0.0.1:\(server.port)", "--log.level=warn",
         ])
         do {
-            try await eventually(timeout: .seconds(30), "Prometheus to be ready") { (try? await server.get("/-/ready").0) == 200 }
+            try await eventually("Prometheus to be ready") { (try? await server.get("/-/ready").0) == 200 }
             let result = try await body(server)
             process.send(SIGTERM)
             _ = try await withDeadline(.seconds(15), "Prometheus' exit") { try await process.finish() }

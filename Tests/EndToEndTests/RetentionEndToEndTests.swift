@@ -23,7 +23,7 @@ struct RetentionEndToEndTests {
             try await cluster.withOperator { _ in
                 // Runs every two seconds (test clock): more than two succeed, two are kept, and
                 // the pruned ones' objects stay in the bucket.
-                try await cluster.waitFor("retention to have pruned with objects kept", timeout: .seconds(60)) {
+                try await cluster.waitFor("retention to have pruned with objects kept") {
                     let succeeded = try await cluster.backups().filter { $0.phase == .succeeded }.count
                     return try await cluster.objects().count >= 4 && succeeded <= 2
                 }

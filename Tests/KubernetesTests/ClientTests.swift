@@ -147,9 +147,7 @@ struct ClientTests {
             #expect(got.metadata.name == "r")
 
             await server.failNextRequests(1, code: 429, method: "GET", retryAfterSeconds: 1)
-            let start = ContinuousClock.now
-            _ = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "r")
-            #expect(ContinuousClock.now - start >= .milliseconds(900))
+            _ = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "r")  // waited: ClientTimingTests
 
             await server.failNextRequests(1, code: 500, method: "POST")
             let failed = await kubernetesError { _ = try await client.create(ConfigMap("s"), ConfigMap.resourceType, namespace: "default") }
@@ -252,6 +250,35 @@ struct ClientTests {
         }
     }
 
+    @Test("orphan propagation keeps dependents and removes their owner reference")
+    func orphanDependents() async throws {
+        try await withServer { _, client in
+            let owner = try await client.create(ConfigMap("owner"), ConfigMap.resourceType, namespace: "default")
+            var child = ConfigMap("child")
+            child.metadata.ownerReferences = [OwnerReference(apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata.uid!, controller: true)]
+            _ = try await client.create(child, ConfigMap.resourceType, namespace: "default")
+            try await client.delete(ConfigMap.resourceType, namespace: "default", name: "owner", options: DeleteOptions(propagationPolicy: .orphan))
+            let orphan = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "child")
+            #expect(orphan.metadata.ownerReferences == nil)
+        }
+    }
+}
+
+/// What the client and the test server do in real time (lower bounds: a loaded machine only
+/// makes the waits longer; the one upper bound has six times the expected time).
+@Suite("Kubernetes client in real time: rate limit, Retry-After, latency, watch timeout")
+struct ClientTimingTests {
+    @Test("a 429 with Retry-After: 1 is retried after that second")
+    func retryAfter() async throws {
+        try await withServer { server, client in
+            _ = try await client.create(ConfigMap("r"), ConfigMap.resourceType, namespace: "default")
+            await server.failNextRequests(1, code: 429, method: "GET", retryAfterSeconds: 1)
+            let start = ContinuousClock.now
+            _ = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "r")
+            #expect(ContinuousClock.now - start >= .milliseconds(900))
+        }
+    }
+
     @Test("injected latency delays every request")
     func latency() async throws {
         try await withServer { server, client in
@@ -275,22 +302,6 @@ struct ClientTests {
         }
     }
 
-    @Test("orphan propagation keeps dependents and removes their owner reference")
-    func orphanDependents() async throws {
-        try await withServer { _, client in
-            let owner = try await client.create(ConfigMap("owner"), ConfigMap.resourceType, namespace: "default")
-            var child = ConfigMap("child")
-            child.metadata.ownerReferences = [OwnerReference(apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata.uid!, controller: true)]
-            _ = try await client.create(child, ConfigMap.resourceType, namespace: "default")
-            try await client.delete(ConfigMap.resourceType, namespace: "default", name: "owner", options: DeleteOptions(propagationPolicy: .orphan))
-            let orphan = try await client.get(ConfigMap.self, ConfigMap.resourceType, namespace: "default", name: "child")
-            #expect(orphan.metadata.ownerReferences == nil)
-        }
-    }
-}
-
-@Suite("Kubernetes client rate limit")
-struct ClientTimingTests {
     @Test("client-side rate limit: burst, then the configured rate")
     func rateLimit() async throws {
         try await withServer { server, _ in

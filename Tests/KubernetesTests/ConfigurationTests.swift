@@ -235,14 +235,14 @@ struct ConfigurationTests {
             var bounded = try Kubeconfig.load(paths: [hanging])
             bounded.requestTimeout = .seconds(2)
             let waiting = try KubernetesClient(configuration: bounded, maxRetries: 0)
-            let started = ContinuousClock.now
             do {
                 _ = try await waiting.list(GenericObject.self, .namespaces)
                 Issue.record("a plugin that never finished was accepted")
             } catch let error as ConfigurationError {
+                // The plugin sleeps 60 s and would then exit without a credential: only the
+                // bound says this.
                 #expect(error.description.contains("did not finish within 2"), "\(error)")
             }
-            #expect(ContinuousClock.now - started < .seconds(10))
             try await waiting.shutdown()
         }
     }

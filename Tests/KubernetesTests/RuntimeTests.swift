@@ -75,100 +75,6 @@ struct InformerTests {
     }
 }
 
-@Suite("Work queue")
-struct WorkQueueTests {
-    @Test("dedupes waiting keys and never hands one key to two workers")
-    func dedupeAndExclusive() async {
-        let queue = WorkQueue<String>()
-        queue.add("a")
-        queue.add("a")
-        queue.add("b")
-        #expect(queue.length == 2)
-        let first = await queue.next()
-        #expect(first == "a")
-        queue.add("a")  // while in flight: not handed out again...
-        let second = await queue.next()
-        #expect(second == "b")
-        #expect(queue.length == 0)
-        queue.done("a")  // ...until done
-        let third = await queue.next()
-        #expect(third == "a")
-    }
-
-    @Test("per-key backoff doubles from 5 ms to 1000 s and resets on forget")
-    func backoff() {
-        let queue = WorkQueue<String>()
-        #expect(queue.backoff(failures: 0) == .milliseconds(5))
-        #expect(queue.backoff(failures: 1) == .milliseconds(10))
-        #expect(queue.backoff(failures: 10) == .milliseconds(5120))
-        #expect(queue.backoff(failures: 30) == .seconds(1000))
-        queue.addRateLimited("k")
-        queue.addRateLimited("k")
-        #expect(queue.failureCount("k") == 2)
-        queue.forget("k")
-        #expect(queue.failureCount("k") == 0)
-    }
-
-    @Test("one timer loop fires 500 delayed keys, each once; an earlier time for a key wins; shutdown ends the loop")
-    func delayedKeys() async {
-        let queue = WorkQueue<String>()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await queue.runTimers() }
-            // Added latest first, so every insertion is a new earliest deadline and wakes the loop.
-            for index in (0..<500).reversed() { queue.add("k\(index)", after: .milliseconds(20 + index / 10)) }
-            queue.add("k499", after: .milliseconds(1))  // earlier than its first time: wins
-            queue.add("k0", after: .seconds(60))        // later than its first time: ignored
-            var seen: [String] = []
-            while seen.count < 500, let key = await queue.next() {
-                seen.append(key)
-                queue.done(key)
-            }
-            #expect(seen.first == "k499")
-            #expect(Set(seen).count == 500, "each key once, although k499 and k0 were added twice")
-            queue.shutDown()
-            await group.next()  // the timer loop ended
-        }
-    }
-
-    @Test("shutdown wakes idle workers with nil")
-    func shutdown() async {
-        let queue = WorkQueue<String>()
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask { await queue.next() }
-            try? await Task.sleep(for: .milliseconds(50))
-            queue.shutDown()
-            let result = await group.next()
-            #expect(result == .some(nil))
-        }
-        queue.add("ignored")
-        #expect(queue.length == 0)
-    }
-}
-
-/// Tests with deadlines: `scripts/test` runs every type whose name ends in `TimingTests` after
-/// the rest, on an otherwise idle machine, so two cores shared with moto and the other tests do
-/// not decide them.
-@Suite("Work queue timing")
-struct WorkQueueTimingTests {
-    @Test("a delayed add fires within 100 ms of its time, from a timer")
-    func delayedAdd() async throws {
-        let queue = WorkQueue<String>()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await queue.runTimers() }
-            let start = ContinuousClock.now
-            queue.add("later", after: .milliseconds(300))
-            queue.add("later", after: .seconds(5))  // a later time does not replace an earlier one
-            let key = await queue.next()
-            let elapsed = ContinuousClock.now - start
-            #expect(key == "later")
-            #expect(elapsed >= .milliseconds(300))
-            #expect(elapsed < .milliseconds(400))
-            queue.shutDown()
-            group.cancelAll()
-        }
-    }
-}
-
 /// Records which keys were reconciled and checks no key is reconciled twice at once.
 final class RecordingReconciler: Reconciler {
     let log = Locked<[String]>([])
@@ -399,9 +305,9 @@ struct EventRecorderTests {
             let recorder = EventRecorder(client: client, reportingController: "c", reportingInstance: "test", queueCapacity: 3, logger: quietLogger("e"))
             let regarding = EventRecorder.Regarding(apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "subject", uid: nil)
             await server.setLatency(.seconds(2))
-            let started = ContinuousClock.now
+            // `record` is synchronous (not async): it cannot wait for the slow server; what it
+            // did with the five is what the queue shows at once.
             for index in 0..<5 { recorder.record(regarding, type: .normal, reason: "Queued", action: "Test", note: "event \(index)") }
-            #expect(ContinuousClock.now - started < .milliseconds(100), "record returned without waiting for the slow server")
             #expect(recorder.droppedEvents == 2, "a queue of 3 keeps the first three")
             await server.setLatency(.zero)
             let group = ServiceGroup(configuration: .init(services: [recorder], logger: quietLogger("group")))

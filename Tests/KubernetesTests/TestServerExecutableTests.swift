@@ -1,3 +1,4 @@
+import Deadline
 import Foundation
 import TestSupport
 import Testing
@@ -24,10 +25,9 @@ struct TestServerExecutableTests {
         #expect(namespaces.stdout.contains("namespace/default"))
         try await eventually("the request is logged") { (server.stdoutSoFar + server.stderrSoFar).contains("GET /api/v1/namespaces") }
 
-        let stopping = ContinuousClock.now
         kill(server.processIdentifier, SIGTERM)
-        let result = try await server.finish()
-        #expect(result.status == 0)
-        #expect(ContinuousClock.now - stopping < .seconds(5))
+        // A generous bound: only a server that ignored SIGTERM reaches it (and is then killed).
+        let result = try await withDeadline(.seconds(300), "the test server to stop on SIGTERM") { try await server.finish() }
+        #expect(result.status == 0, "a clean stop, not a kill")
     }
 }

@@ -224,13 +224,7 @@ struct MultipartFaultTests {
         }
         // Wait until the upload is under way (its multipart upload exists), however busy the
         // machine is.
-        var started = false
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !started, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-            started = try await !uploadsInProgress(server, key: key).isEmpty
-        }
-        #expect(started)
+        try await eventually("the multipart upload to exist") { try await !uploadsInProgress(server, key: key).isEmpty }
         task.cancel()
         _ = await task.result
         #expect(try await uploadsInProgress(server, key: key).isEmpty)

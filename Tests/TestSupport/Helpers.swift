@@ -53,3 +53,9 @@ public func metricSample(_ series: String, in text: String) -> Double? {
     }
     return nil
 }
+
+/// Waits until the calling task is cancelled, then throws `CancellationError`: a peer that
+/// never answers.
+public func waitUntilCancelled() async throws {
+    while true { try await Task.sleep(for: .seconds(3_600)) }
+}

@@ -4,6 +4,7 @@ import Cron
 import Foundation
 import KubernetesClient
 import TalosBackupAPI
+import ReconcilerTestSupport
 import TestSupport
 import Testing
 

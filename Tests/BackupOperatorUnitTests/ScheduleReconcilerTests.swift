@@ -4,6 +4,7 @@ import Cron
 import Foundation
 import KubernetesClient
 import OperatorEndpoints
+import ReconcilerTestSupport
 import TalosBackupAPI
 import TestSupport
 import Testing

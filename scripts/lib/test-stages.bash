@@ -1,0 +1,62 @@
+# The test command's stages, shared by scripts/test (each once) and scripts/test-repeat (each
+# N times). Sourced, not run. Every stage runs from the repository root and returns non-zero
+# when it failed.
+#
+# Tests come in three tiers, by what they start (Package.swift lists the targets of each):
+# - unit: in memory, no child process, no port; run inside a network namespace of their own
+#   (unshare -n: not even loopback), so a test that opens a socket fails instead of passing;
+# - integration: real etcd, moto and Ceph RGW, the Talos and Kubernetes test servers, kubectl,
+#   the age/zstd/etcdctl/promtool CLIs;
+# - end to end: the operator as a process (EndToEndTests), the demo, the container image.
+# Tests with deadlines (types named ...TimingTests) run in a stage of their own, alone.
+
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+
+# The unit tier's test targets, as a swift test --filter/--skip pattern.
+unit_targets='^(CronTests|TalosBackupAPITests|DeadlineTests|ControllerRuntimeUnitTests|TalosAPIUnitTests|S3UnitTests|BackupOperatorUnitTests)\.'
+
+# Starts the S3 test servers into directory $1 and exports their environment: three moto
+# servers (SigV4 authentication on; off; on over HTTPS with a generated CA) and Ceph's RADOS
+# Gateway on a one-node Ceph (scripts/s3-test-services.py). The Kubernetes and Talos test
+# servers and etcd are started by the tests themselves.
+start_services() {
+    python3 scripts/s3-test-services.py start "$1"
+    # shellcheck disable=SC1091
+    . "$1/s3.env"
+}
+
+stop_services() {
+    python3 scripts/s3-test-services.py stop "$1" || true
+}
+
+stage_manifests() { python3 -m pytest -q tests/manifests; }
+
+stage_unit() {
+    local run=(swift test --skip-build --filter "$unit_targets" --skip TimingTests)
+    if unshare --net true 2>/dev/null; then
+        unshare --net "${run[@]}"
+    else
+        echo "(unshare --net is not permitted here: the unit tier runs with the machine's network)"
+        "${run[@]}"
+    fi
+}
+
+stage_integration() { swift test --skip-build --skip "$unit_targets|TimingTests|EndToEndTests"; }
+
+# The end-to-end tests run operator processes on a test clock (a tick every two seconds):
+# alone, so the rest of the suite does not compete with them for the two cores.
+stage_end_to_end() { swift test --skip-build --filter EndToEndTests --skip "ImageEndToEndTests|TimingTests"; }
+
+# Tests with deadlines (a lost lease ends the process in time, a timer fires in time, the rate
+# limit, leader handover) run last, alone, so the two cores are not shared with moto and the
+# rest of the suite.
+stage_timing() { swift test --skip-build --filter TimingTests; }
+
+# The README's first command, non-interactively, so it cannot rot.
+stage_demo() { scripts/demo --once --skip-install; }
+
+# The container image's end-to-end tests under podman (scripts/test-image builds the image
+# unless given --no-build).
+stage_image() { scripts/test-image "$@"; }
