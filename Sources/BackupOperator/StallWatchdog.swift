@@ -7,13 +7,17 @@ import Deadline
 /// with `concurrencyPolicy: Forbid` every later backup of its schedule, forever: after
 /// `limit` without a new chunk the transfer is cancelled (its upload aborted) and the attempt
 /// fails with `SnapshotStalled`, to be retried like any other failure.
+///
+/// Measured on progress (the time since the last chunk), on `clock`: the real one in
+/// production, a manual one in tests of this logic.
 struct StallWatchdog: Sendable {
     let limit: Duration
+    var clock: any Clock<Duration> = ContinuousClock()
 
     /// Runs `body`, which reports progress by calling the closure it is given.
     func run<T: Sendable>(_ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T) async throws -> T {
         let limit = self.limit
-        return try await withIdleTimeout(limit, idle: { idle in
+        return try await withIdleTimeout(limit, clock: clock, idle: { idle in
             BackupFailure(
                 reason: BackupFailure.Reason.snapshotStalled,
                 message: "no snapshot data for \(idle.components.seconds) s (limit \(limit.components.seconds) s): the Talos stream or the upload stalled; the upload was aborted")

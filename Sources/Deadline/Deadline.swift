@@ -51,20 +51,21 @@ public func withDeadline<T: Sendable>(
 /// Measured on progress, not on wall time alone: what counts is the time since the stream last
 /// moved, so a slow stream that keeps moving is never cut, and a process that got no CPU for a
 /// while loses nothing unless that pause alone outlasts `limit`.
-public func withIdleTimeout<T: Sendable, C: Clock<Duration>>(
-    _ limit: Duration, clock: C, idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
+public func withIdleTimeout<T: Sendable>(
+    _ limit: Duration, clock: any Clock<Duration> = ContinuousClock(), idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
     _ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T
 ) async throws -> T {
-    let lastProgress = LastProgress(clock: clock)
+    let time = ElapsedTime(clock)
+    let lastProgress = LastProgress(time: time)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             // Sleeps until the time the last progress runs out, not in small steps: a quiet
             // stream costs one wakeup per `limit`.
             while true {
-                try await clock.sleep(until: lastProgress.instant.advanced(by: limit), tolerance: nil)
+                try await time.sleep(until: lastProgress.instant + limit)
                 // Let tasks that were ready when the sleep ended report their progress first.
                 await Task.yield()
-                let idleFor = lastProgress.instant.duration(to: clock.now)
+                let idleFor = time.now - lastProgress.instant
                 if idleFor >= limit { throw idle(idleFor) }
             }
         }
@@ -77,25 +78,17 @@ public func withIdleTimeout<T: Sendable, C: Clock<Duration>>(
     }
 }
 
-/// ``withIdleTimeout(_:clock:idle:_:)`` on the real clock.
-public func withIdleTimeout<T: Sendable>(
-    _ limit: Duration, idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
-    _ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T
-) async throws -> T {
-    try await withIdleTimeout(limit, clock: ContinuousClock(), idle: idle, body)
-}
-
-/// When a stream last moved.
-private final class LastProgress<C: Clock>: Sendable {
-    private let clock: C
-    private let state: Mutex<C.Instant>
-    init(clock: C) {
-        self.clock = clock
-        self.state = Mutex(clock.now)
+/// When a stream last moved, on the idle timeout's clock.
+private final class LastProgress: Sendable {
+    private let time: ElapsedTime
+    private let state: Mutex<Duration>
+    init(time: ElapsedTime) {
+        self.time = time
+        self.state = Mutex(time.now)
     }
-    var instant: C.Instant { state.withLock { $0 } }
+    var instant: Duration { state.withLock { $0 } }
     func touch() {
-        let now = clock.now
+        let now = time.now
         state.withLock { $0 = now }
     }
 }
@@ -112,9 +105,6 @@ public struct ElapsedTime: Sendable {
         read = { start.duration(to: clock.now) }
         waitUntil = { try await clock.sleep(until: start.advanced(by: $0), tolerance: nil) }
     }
-
-    /// The real clock.
-    public static var continuous: ElapsedTime { ElapsedTime(ContinuousClock()) }
 
     /// The time since this value was made.
     public var now: Duration { read() }

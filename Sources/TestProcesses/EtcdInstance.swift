@@ -34,7 +34,8 @@ public struct EtcdInstance: Sendable {
                 "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
             ])
             let instance = EtcdInstance(directory: directory, clientURL: clientURL, process: process)
-            let deadline = ContinuousClock.now + .seconds(20)
+            // Far beyond the second it takes: on an overloaded machine a start took 39 s.
+            let deadline = ContinuousClock.now + .seconds(90)
             while ContinuousClock.now < deadline {
                 if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
                 try await Task.sleep(for: .milliseconds(100))
@@ -53,7 +54,10 @@ public struct EtcdInstance: Sendable {
     public static func withRunning<T: Sendable>(keys: Int = 20, _ body: (EtcdInstance) async throws -> T) async throws -> T {
         let etcd = try await start()
         do {
-            for index in 0..<keys { _ = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"]) }
+            for index in 0..<keys {
+                let put = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"])
+                guard put.status == 0 else { throw EtcdInstanceError(description: "etcdctl put k\(index) failed: \(put.stderr)") }
+            }
             let result = try await body(etcd)
             await etcd.stop()
             return result
@@ -68,9 +72,15 @@ public struct EtcdInstance: Sendable {
     }
 
     /// etcdctl (v3 API) without an endpoint, e.g. `snapshot status`.
+    ///
+    /// Its default bounds (5 s per command, `snapshot save` included; 2 s to connect) fail on
+    /// a loaded machine, where a Talos node would not (machined streams a snapshot for as long
+    /// as it takes): 120 s and 10 s here, so the test double fails only when etcd does.
     public static func etcdctl(offline arguments: [String]) async throws -> ProcessRunner.Result {
         var environment = ProcessInfo.processInfo.environment
         environment["ETCDCTL_API"] = "3"
+        environment["ETCDCTL_COMMAND_TIMEOUT"] = "120s"
+        environment["ETCDCTL_DIAL_TIMEOUT"] = "10s"
         return try await ProcessRunner.run("/usr/bin/etcdctl", arguments, environment: environment)
     }
 

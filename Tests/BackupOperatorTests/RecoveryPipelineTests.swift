@@ -97,7 +97,8 @@ struct RecoveryPipelineTests {
     }
 }
 
-/// The recovery upload's stall bound (a timing test: run apart from the CPU-heavy suites).
+/// The recovery upload's stall bound (a timing test: run apart from the CPU-heavy suites). The
+/// bound is 2 s; the test allows 10 s in all, room for a machine with one core kept busy.
 @Suite("Recovery pipeline: the upload's stall bound")
 struct RecoveryStallTimingTests {
     @Test("a node that stops reading the upload and never answers: RecoveryStalled after the bound, nothing bootstrapped")
@@ -112,7 +113,7 @@ struct RecoveryStallTimingTests {
                                                      identities: [], record: nil, into: sink)
                 }
             }
-            #expect(failure?.seconds == 2)
+            #expect((2...9).contains(failure?.seconds ?? 0), "\(String(describing: failure))")
             #expect(ContinuousClock.now - started < .seconds(10))
             #expect(server.etcdEndpoint == nil && !server.hasRecoverySnapshot)
         }
