@@ -257,9 +257,11 @@ let package = Package(
                 "S3",
                 "S3TestSupport",
                 "TestSupport",
+                "Deadline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         // Helpers shared by the test targets (child processes without blocking the thread pool).

@@ -6,15 +6,22 @@ import Foundation
 public struct AgeRecipient: Sendable, Equatable, CustomStringConvertible {
     public let publicKey: Curve25519.KeyAgreement.PublicKey
 
+    ///
+    /// The error never repeats the text: what is put where a recipient belongs may be a secret
+    /// (most often an age identity, `age-keygen`'s output), and the error goes into a status,
+    /// an Event and the log. An identity is named as such.
     public init(parsing text: String) throws {
+        if text.uppercased().hasPrefix("AGE-SECRET-KEY-") {
+            throw AgeError.invalidKey("an age identity (a private key), not a recipient; put only age1... recipients here (age-keygen -y prints an identity's recipient)")
+        }
         let (hrp, data): (String, [UInt8])
         do {
             (hrp, data) = try Bech32.decode(text)
         } catch {
-            throw AgeError.invalidKey("\"\(text)\" is not an age1... recipient (\(error))")
+            throw AgeError.invalidKey("not an age1... recipient (\(error))")
         }
         guard hrp == "age", text == text.lowercased(), data.count == 32 else {
-            throw AgeError.invalidKey("\"\(text)\" is not an X25519 age1... recipient")
+            throw AgeError.invalidKey("not an X25519 age1... recipient")
         }
         publicKey = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: data)
     }

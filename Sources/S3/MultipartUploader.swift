@@ -24,7 +24,8 @@ public struct S3UploadResult: Sendable, Equatable {
 ///
 /// - Parts are 16 MiB by default. The part size doubles every 1,000 parts (capped at 4 GiB),
 ///   so 10,000 parts cover more than 5 TiB without knowing the size up front; a `sizeHint`
-///   raises the first part size so that 10,000 parts cover it.
+///   raises the first part size so that 10,000 parts cover it, up to 64 MiB (a hint is not
+///   trusted with memory).
 /// - At most `maxConcurrentParts` parts are in flight (4 by default), and their buffers are
 ///   reused: an upload holds at most in-flight parts + 2 buffers, whatever the object's size
 ///   (no process-wide allocator setting needed: the same few buffers carry every part).
@@ -65,6 +66,21 @@ public struct MultipartUploader: Sendable {
         self.logger = logger
     }
 
+    /// The most a size hint may raise the first part to: a hint comes from outside (a Talos
+    /// node's EtcdStatus) and may be wrong or hostile, so it can cost at most (in-flight parts
+    /// + 2) buffers of this size. Doubling every 1,000 parts from here covers far more than S3's
+    /// 5 TiB object limit.
+    public static let maximumHintedPartSize = 64 * 1024 * 1024
+
+    /// The first part's size: `partSize`, raised when `sizeHint` (bytes expected) would need
+    /// more than 10,000 parts of it, up to ``maximumHintedPartSize``. Any hint is safe here
+    /// (negative, zero, `Int64.max`): nothing traps.
+    public static func firstPartSize(partSize: Int, sizeHint: Int64?) -> Int {
+        guard let sizeHint, sizeHint > 0 else { return partSize }
+        let needed = sizeHint / Int64(maximumParts) + (sizeHint % Int64(maximumParts) == 0 ? 0 : 1)
+        return max(partSize, Int(min(needed, Int64(maximumHintedPartSize))))
+    }
+
     /// Size of part `number` (from 1) for a first part size of `base`.
     public static func partSize(number: Int, base: Int) -> Int {
         let doublings = min((number - 1) / 1000, 30)
@@ -75,11 +91,7 @@ public struct MultipartUploader: Sendable {
     public func upload<Chunks: AsyncSequence>(
         _ chunks: Chunks, bucket: String, key: String, sizeHint: Int64? = nil
     ) async throws -> S3UploadResult where Chunks.Element == ByteBuffer {
-        var base = partSize
-        if let sizeHint {
-            let needed = Int((sizeHint + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
-            base = max(base, min(needed, Self.maximumPartSize))
-        }
+        let base = Self.firstPartSize(partSize: partSize, sizeHint: sizeHint)
         var hasher: SHA256? = hashesObject ? SHA256() : nil
         var size: Int64 = 0
         var partNumber = 1

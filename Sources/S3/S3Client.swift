@@ -235,26 +235,57 @@ public final class S3Client: Sendable {
     }
 
     /// In-progress multipart uploads under `prefix`, every page (following `key-marker` and
-    /// `upload-id-marker`).
+    /// `upload-id-marker`, bounded as ``collectPages(_:bucket:prefix:_:)`` says).
     public func listMultipartUploads(bucket: String, prefix: String? = nil) async throws -> [S3MultipartUploadInfo] {
-        var all: [S3MultipartUploadInfo] = []
-        var markers: (key: String, uploadID: String)?
-        repeat {
+        struct Markers: Equatable { var key: String, uploadID: String }
+        return try await collectPages("ListMultipartUploads", bucket: bucket, prefix: prefix) { (markers: Markers?) in
             var query = [("uploads", "")]
             if let prefix { query.append(("prefix", prefix)) }
             if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
             let response = try await send("ListMultipartUploads", "GET", bucket: bucket, key: nil, query: query)
             guard let document = S3XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
-            all += document.children("Upload").compactMap { upload in
+            let uploads = document.children("Upload").compactMap { upload -> S3MultipartUploadInfo? in
                 guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
                 return S3MultipartUploadInfo(key: key, uploadID: id)
             }
-            markers = nil
-            if document["IsTruncated"] == "true", let key = document["NextKeyMarker"], let id = document["NextUploadIdMarker"] {
-                markers = (key, id)
+            guard document["IsTruncated"] == "true", let key = document["NextKeyMarker"], let id = document["NextUploadIdMarker"] else {
+                return (uploads, nil)
             }
-        } while markers != nil
-        return all
+            return (uploads, Markers(key: key, uploadID: id))
+        }
+    }
+
+    /// How many entries a listing may collect, and how many pages it may take: a bound on the
+    /// memory and the time one listing can cost, whatever the server answers.
+    public static let maximumListingEntries = 100_000
+    public static let maximumListingPages = 1_000
+
+    /// Follows a paged listing from its first page (`page(nil)`) until a page has no next
+    /// marker. A server that answers a marker that does not advance (the same as the one asked
+    /// with) would be followed forever: that is an error, and so is a listing longer than
+    /// ``maximumListingPages`` pages or ``maximumListingEntries`` entries.
+    private func collectPages<Marker: Equatable, Item>(
+        _ operation: String, bucket: String, prefix: String?,
+        _ page: (Marker?) async throws -> (items: [Item], next: Marker?)
+    ) async throws -> [Item] {
+        var all: [Item] = []
+        var marker: Marker?
+        for _ in 0..<Self.maximumListingPages {
+            let (items, next) = try await page(marker)
+            all += items
+            guard all.count <= Self.maximumListingEntries else {
+                throw S3Error(code: "ListingTooLong", message: "more than \(Self.maximumListingEntries) entries under prefix \"\(prefix ?? "")\"",
+                              statusCode: 200, operation: operation, bucket: bucket, key: nil, region: configuration.region)
+            }
+            guard let next else { return all }
+            guard next != marker else {
+                throw S3Error(code: "MalformedResponse", message: "the listing did not advance: the server answered the marker it was asked for",
+                              statusCode: 200, operation: operation, bucket: bucket, key: nil, region: configuration.region)
+            }
+            marker = next
+        }
+        throw S3Error(code: "ListingTooLong", message: "more than \(Self.maximumListingPages) pages under prefix \"\(prefix ?? "")\"",
+                      statusCode: 200, operation: operation, bucket: bucket, key: nil, region: configuration.region)
     }
 
     /// In-progress multipart uploads of exactly `key`. The listing asks for the key's first
@@ -370,16 +401,13 @@ public final class S3Client: Sendable {
         return S3ObjectPage(objects: objects, nextContinuationToken: truncated ? document["NextContinuationToken"] : nil)
     }
 
-    /// Every object under `prefix`, following continuation tokens.
+    /// Every object under `prefix`, following continuation tokens (bounded as
+    /// ``collectPages(_:bucket:prefix:_:)`` says).
     public func listAllObjects(bucket: String, prefix: String? = nil, pageSize: Int? = nil) async throws -> [S3ObjectSummary] {
-        var all: [S3ObjectSummary] = []
-        var token: String?
-        repeat {
+        try await collectPages("ListObjectsV2", bucket: bucket, prefix: prefix) { (token: String?) in
             let page = try await listObjects(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)
-            all += page.objects
-            token = page.nextContinuationToken
-        } while token != nil
-        return all
+            return (page.objects, page.nextContinuationToken)
+        }
     }
 
     /// HeadBucket: succeeds when the bucket exists and the credentials may use it.

@@ -106,16 +106,22 @@ extension BackupReconcilerTests {
         }
     }
 
-    @Test("recipients: a missing Secret or key is EncryptionConfigNotFound, a bad or empty Secret is EncryptionConfigInvalid naming the line, a bad listed one is InvalidSpec at once; nothing is stored")
+    @Test("recipients: a missing Secret or key is EncryptionConfigNotFound, a bad or empty Secret is EncryptionConfigInvalid naming the line, a bad listed one is InvalidSpec at once; an identity is named as such and never echoed; nothing is stored")
     func recipientProblems() async throws {
         try await with { setup in
             let valid = AgeIdentity().recipient.description
+            // age-keygen's output put where recipients belong: a private key.
+            let identity = AgeIdentity().secretKeyString
             let cases: [(name: String, secret: [String: String]?, listed: [String], reason: String, message: String)] = [
                 ("no-secret", nil, [], "EncryptionConfigNotFound", "Secret default/recipients named by spec.backupStorage.encryption.age.recipientsSecretRef not found"),
                 ("no-key", ["other.txt": valid], [], "EncryptionConfigNotFound", "Secret default/recipients has no key \"age.txt\""),
                 ("bad-line", ["age.txt": "# ours\n\(valid)\nage1notarecipient\n"], [], "EncryptionConfigInvalid", "key \"age.txt\" (named by spec.backupStorage.encryption.age.recipientsSecretRef): line 3:"),
                 ("empty", ["age.txt": "# nothing yet\n"], [], "EncryptionConfigInvalid", "holds no age1... recipient"),
                 ("bad-listed", nil, [valid, "age1" + String(valid.dropFirst(4).reversed())], "InvalidSpec", "spec.backupStorage.encryption.age.recipients[1]"),
+                ("identity-in-secret", ["age.txt": "# created by age-keygen\n# public key: \(valid)\n\(identity)\n"], [], "EncryptionConfigInvalid",
+                 "line 3: an age identity (a private key), not a recipient; put only age1... recipients here"),
+                ("identity-listed", nil, [identity.lowercased()], "InvalidSpec",
+                 "spec.backupStorage.encryption.age.recipients[0]: an age identity (a private key), not a recipient"),
             ]
             for item in cases {
                 try? await setup.environment.client.delete(.secrets, namespace: "default", name: "recipients")
@@ -138,6 +144,16 @@ extension BackupReconcilerTests {
             }
             #expect(try await setup.environment.eventReasons().contains("EncryptionConfigNotFound"))
             #expect(try await setup.environment.eventReasons().contains("EncryptionConfigInvalid"))
+            // The private key appears in no status and no Event, in either case.
+            let keyBody = String(identity.dropFirst("AGE-SECRET-KEY-1".count))
+            let statuses = try await setup.environment.client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default").items
+                .flatMap { $0.status?.conditions ?? [] }.map(\.message)
+            let notes = try await setup.environment.client.listAll(GenericObject.self, .events, namespace: "default").items
+                .compactMap { event -> String? in if case .string(let note)? = event.raw["note"] { note } else { nil } }
+            #expect(!statuses.isEmpty && !notes.isEmpty)
+            for text in statuses + notes {
+                #expect(!text.uppercased().contains(keyBody), "a private key was echoed: \(text)")
+            }
             #expect(try await setup.s3Client.listAllObjects(bucket: setup.s3.bucket, prefix: setup.prefix).isEmpty, "nothing stored")
         }
     }

@@ -64,4 +64,25 @@ struct CronRobfigParityTests {
         #expect(try CronSchedule("@every 1h", timeZone: "Asia/Tokyo").nextRun(after: later, anchor: anchor).map(RFC3339.format)
             == "2026-11-27T17:00:00Z")
     }
+
+    @Test("@every at the limits of 64 bits: Go's largest duration is valid, one more is an error, nothing traps")
+    func everyAtTheLimits() throws {
+        // Go: time.ParseDuration accepts up to 2^63-1 ns (and -2^63); robfig's Every then takes
+        // whole seconds, at least one.
+        #expect(try CronSchedule("@every 9223372036854775807ns").expression.interval == 9_223_372_036)
+        #expect(try CronSchedule("@every 9223372036.854775807s").expression.interval == 9_223_372_036)
+        #expect(try CronSchedule("@every 2562047h").expression.interval == 2_562_047 * 3_600)
+        #expect(try CronSchedule("@every -9223372036854775808ns").expression.interval == 1)
+        #expect(try CronSchedule("@every 1.00000000000000000000000000001s").expression.interval == 1)
+        for overflowing in ["9223372036854775808ns", "2562048h", "9223372036854775807ns1ns", "4611686018427387904ns4611686018427387904ns",
+                            "99999999999999999999h", "-9223372036854775809ns", "9223372036.854775808s"] {
+            #expect(throws: CronError.self, "\(overflowing)") { try CronSchedule("@every \(overflowing)") }
+        }
+        // The largest interval still gives runs (about 292 years apart).
+        let anchor = try #require(RFC3339.parse("2026-11-27T12:00:00Z"))
+        let schedule = try CronSchedule("@every 9223372036854775807ns")
+        #expect(schedule.nextRun(after: anchor).map(RFC3339.format) == "2319-03-09T11:47:16Z")
+        #expect(schedule.nextRun(after: anchor, anchor: anchor) == schedule.nextRun(after: anchor))
+        #expect(schedule.lastRun(atOrBefore: anchor + 86_400, after: anchor) == nil)
+    }
 }

@@ -111,3 +111,23 @@ struct AddressingTests {
         #expect(throws: S3Error.self) { _ = try S3Client(configuration: configuration) }
     }
 }
+
+/// A size hint comes from outside (a Talos node's EtcdStatus): any value is safe.
+@Suite("Multipart part sizes from a size hint")
+struct PartSizeHintTests {
+    @Test("a hint raises the first part so 10,000 parts cover it, at most to 64 MiB; negative, zero and Int64.max neither trap nor take memory")
+    func hints() {
+        let base = 8 * 1024 * 1024
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: nil) == base)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: 0) == base)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: -1) == base)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: Int64.min) == base)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: 2 * 1024 * 1024 * 1024) == base, "2 GiB fits 10,000 parts of 8 MiB")
+        // 100 GiB needs 10,737,419 bytes per part (rounded up).
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: 100 * 1024 * 1024 * 1024) == 10_737_419)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: 5 * 1024 * 1024 * 1024 * 1024) == MultipartUploader.maximumHintedPartSize)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: Int64.max) == MultipartUploader.maximumHintedPartSize)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: Int64.max - 1) == MultipartUploader.maximumHintedPartSize)
+        #expect(MultipartUploader.firstPartSize(partSize: base, sizeHint: 1 << 62) == MultipartUploader.maximumHintedPartSize)
+    }
+}
