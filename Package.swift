@@ -287,7 +287,7 @@ let package = Package(
         // Tests come in three tiers, by what they start (scripts/test runs each tier as a stage):
         // - unit: in memory, no child process, no port: CronTests, TalosBackupAPITests,
         //   DeadlineTests, ControllerRuntimeUnitTests, TalosAPIUnitTests, S3UnitTests,
-        //   BackupOperatorUnitTests (`scripts/test --unit`);
+        //   BboltUnitTests, BackupOperatorUnitTests (`scripts/test --unit`);
         // - integration: real etcd, moto and Ceph RGW, the Talos and Kubernetes test servers,
         //   kubectl and the age/zstd/etcdctl/promtool CLIs: every other target but EndToEndTests;
         // - end to end: the operator as a process, podman, Prometheus: EndToEndTests.
@@ -309,6 +309,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "S3UnitTests", dependencies: ["S3"]),
+        .testTarget(name: "BboltUnitTests", dependencies: ["Bbolt"]),
         // The Kubernetes API in memory for the reconciler tests of both tiers.
         .target(
             name: "ReconcilerTestSupport",

@@ -185,6 +185,20 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
             raise SystemExit(f"{' '.join(command[:2])} failed: {result.stderr.decode(errors='replace')[-2000:]}")
         return result.stdout.decode().strip()
 
+    def ceph(*arguments):
+        """The ceph CLI against the new monitor, retried for 60 s: a monitor that has just
+        started listening can still refuse commands while it settles ("Error EPERM: problem
+        getting command descriptions from mon.", seen here once in about ten starts).
+        Both commands used here are idempotent (`osd new` with the same uuid answers the same id)."""
+        deadline = time.time() + 60
+        while True:
+            try:
+                return run("ceph", "-c", conf, "--connect-timeout", "10", *arguments)
+            except SystemExit:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def daemon(name, *command):
         log = open(os.path.join(root, "log", f"{name}.out"), "ab")
         process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -197,7 +211,7 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
     run("ceph-mon", "-c", conf, "--mkfs", "-i", "a", "--monmap", f"{root}/monmap", "--keyring", f"{root}/keyring")
     daemon("mon", "ceph-mon", "-f", "-c", conf, "-i", "a")
     wait_for_port(mon_port, log=f"{root}/log/mon.a.log")
-    osd_id = run("ceph", "-c", conf, "--connect-timeout", "30", "osd", "new", osd_uuid)
+    osd_id = ceph("osd", "new", osd_uuid)
     run("ceph-osd", "-c", conf, "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
     # An OSD that starts while the monitor is still settling may ask it with a zero fsid and
     # exit ("wrong fsid", seen here about one start in five): start it again until it is up.
@@ -205,7 +219,7 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
         osd = daemon("osd", "ceph-osd", "-f", "-c", conf, "-i", osd_id)
         deadline = time.time() + 20
         while time.time() < deadline and osd.poll() is None:
-            status = json.loads(run("ceph", "-c", conf, "--connect-timeout", "10", "osd", "stat", "-f", "json"))
+            status = json.loads(ceph("osd", "stat", "-f", "json"))
             if status.get("num_up_osds", status.get("osdmap", {}).get("num_up_osds", 0)) >= 1:
                 break
             time.sleep(0.2)

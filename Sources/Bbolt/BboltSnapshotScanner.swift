@@ -33,12 +33,25 @@ public struct BboltInvalid: Error, Sendable, Equatable, CustomStringConvertible 
 ///
 /// Memory: the index costs 11 bytes per page plus 4 per branch child (under 4 MiB per GiB of
 /// 4 KiB pages, ``PageIndex``); pages with overflow are held only until complete (at most
-/// ``maximumPageSpan`` each). Feed the whole stream, etcd's 32-byte SHA-256 trailer included
+/// ``maximumPageSpan`` each), at most ``maximumOpenPages`` of them and ``maximumOpenBytes`` in
+/// all: a crafted file whose every block claims overflow cannot make the scanner hold more. A
+/// page past those bounds is not assembled; it is recorded as invalid, which matters only if a
+/// tree reaches it (freed pages keep stale headers, so an unreached one is no fault). Trees
+/// deeper than ``maximumTreeDepth`` are invalid (bbolt's trees are a few levels deep), which
+/// also bounds the recursion of the walk. Feed the whole stream, etcd's 32-byte SHA-256 trailer included
 /// (checked elsewhere): ``finish()`` accepts a tail of exactly 32 bytes or none.
 public struct BboltSnapshotScanner {
     /// The largest page (with its overflow) assembled: etcd's largest value is 1.5 MiB by
     /// default; a header claiming more is recorded as invalid, not buffered.
     public static let maximumPageSpan = 64 * 1024 * 1024
+    /// Pages with overflow assembled at once: a sound file has one (plus freed pages whose
+    /// stale headers claim overflow).
+    public static let maximumOpenPages = 64
+    /// Bytes held by pages being assembled, in all: twice the largest page.
+    public static let maximumOpenBytes = 2 * maximumPageSpan
+    /// The deepest tree accepted: bbolt's B+trees with 4 KiB pages hold billions of keys in
+    /// fewer than ten levels.
+    public static let maximumTreeDepth = 64
     static let magic: UInt32 = 0xED0C_DAED
     static let version: UInt32 = 2
     static let headerSize = 16
@@ -78,6 +91,8 @@ public struct BboltSnapshotScanner {
     private var index = PageIndex()
     /// Pages being assembled from the blocks after their first: (pgid, bytes so far, span).
     private var pending: [(id: UInt64, bytes: [UInt8], span: Int)] = []
+    /// Bytes held by `pending`.
+    private var openBytes = 0
     private var nextBlock: UInt64 = 0
     /// The larger high-water mark of the two metas, once both are read.
     private var pagesInUse = UInt64.max
@@ -88,6 +103,8 @@ public struct BboltSnapshotScanner {
     public var indexBytes: Int { index.bytes }
     /// Pages with overflow pages that were assembled from several blocks.
     public private(set) var assembledPages = 0
+    /// The most bytes pages being assembled held at once.
+    public private(set) var peakOpenBytes = 0
 
     public mutating func feed(_ bytes: some Collection<UInt8>) throws {
         buffer.append(contentsOf: bytes)
@@ -123,6 +140,7 @@ public struct BboltSnapshotScanner {
             record(unfinished.id, .invalid("page \(unfinished.id) claims \(unfinished.span / size - 1) overflow pages beyond the end of the file"))
         }
         pending = []
+        openBytes = 0
         var visited = Set<UInt64>()
         var leafDepth: Int?
         var rootEntries: [BucketEntry] = []
@@ -160,14 +178,22 @@ public struct BboltSnapshotScanner {
         var index = 0
         while index < pending.count {
             pending[index].bytes.append(contentsOf: block)
+            openBytes += block.count
             if pending[index].bytes.count >= pending[index].span {
                 let done = pending.remove(at: index)
+                openBytes -= done.bytes.count
                 record(done.id, Self.parse(done.bytes[...]))
                 assembledPages += 1
             } else {
                 index += 1
             }
         }
+        // Over the byte bound, the pages opened last are given up first.
+        while openBytes > Self.maximumOpenBytes, let dropped = pending.popLast() {
+            openBytes -= dropped.bytes.count
+            record(dropped.id, .invalid("page \(dropped.id) was not assembled: pages with overflow open at once held more than \(Self.maximumOpenBytes / 1_048_576) MiB"))
+        }
+        peakOpenBytes = max(peakOpenBytes, openBytes)
         // And the block itself, as a possible page.
         let id = Self.uint64(block, 0), flags = Self.uint16(block, 8), overflow = Int(Self.uint32(block, 12))
         if position < 2 {
@@ -191,7 +217,13 @@ public struct BboltSnapshotScanner {
             record(position, .invalid("page \(position) claims \(overflow) overflow pages (\(span) bytes), more than \(Self.maximumPageSpan)"))
             return
         }
+        guard pending.count < Self.maximumOpenPages, openBytes + block.count <= Self.maximumOpenBytes else {
+            record(position, .invalid("page \(position) was not assembled: \(pending.count) pages with overflow holding \(openBytes / 1_048_576) MiB were open at once (at most \(Self.maximumOpenPages), \(Self.maximumOpenBytes / 1_048_576) MiB)"))
+            return
+        }
         pending.append((position, Array(block), span))
+        openBytes += block.count
+        peakOpenBytes = max(peakOpenBytes, openBytes)
     }
 
     private mutating func record(_ id: UInt64, _ entry: Entry) { index.set(id, entry) }
@@ -271,6 +303,9 @@ public struct BboltSnapshotScanner {
     /// Visits the tree under `pgid` in key order, calling `leaf` for each leaf page.
     private func walk(_ pgid: UInt64, meta: Meta, depth: Int, visited: inout Set<UInt64>, leafDepth: inout Int?,
                       _ leaf: (_ count: Int, _ lastKey: UInt64?, _ buckets: [BucketEntry]) throws -> Void) throws {
+        guard depth <= Self.maximumTreeDepth else {
+            throw BboltInvalid("a tree is deeper than \(Self.maximumTreeDepth) levels (at page \(pgid))")
+        }
         guard pgid >= 2, pgid < meta.highWaterMark else {
             throw BboltInvalid("a tree points at page \(pgid), outside the pages in use (2 to \(meta.highWaterMark - 1))")
         }

@@ -110,7 +110,7 @@ public final class EventRecorder: Service, Sendable {
     /// Queues an event about `regarding`; returns at once.
     public func record(_ regarding: Regarding, type: EventType, reason: String, action: String, note: String) {
         unsent.withLock { $0.count += 1 }
-        let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: String(note.prefix(1024)))
+        let key = SeriesKey(regarding: regarding, type: type, reason: reason, action: action, note: note.truncated(toUTF8Bytes: APILimits.eventNote))
         let result = input.yield(Pending(key: key, time: Date()))
         if case .enqueued = result { return }
         // Logged for the first drop and every 1,000th after it, not for each: an overload
@@ -178,7 +178,11 @@ public final class EventRecorder: Service, Sendable {
                 return
             }
         }
-        let name = "\(regarding.name).\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        // client-go's name: the object's, a dot, a random suffix; cut so it stays a valid name.
+        let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        var base = String(regarding.name.prefix(APILimits.objectName - 1 - suffix.count))
+        while let last = base.last, !(last.isASCII && (last.isLetter || last.isNumber)) { base.removeLast() }
+        let name = "\(base).\(suffix)"
         do {
             _ = try await client.create(try GenericObject(raw: event(name: name, regarding: regarding, related: nil, type: type, reason: reason,
                                                                       action: action, note: key.note, now: now)),
@@ -215,7 +219,7 @@ public final class EventRecorder: Service, Sendable {
             "metadata": ["name": .string(name), "namespace": .string(regarding.namespace ?? "default")],
             "eventTime": .string(now.description),
             "reportingController": .string(controller), "reportingInstance": .string(instance),
-            "action": .string(action), "reason": .string(reason), "note": .string(String(note.prefix(1024))), "type": .string(type.rawValue),
+            "action": .string(action), "reason": .string(reason), "note": .string(note.truncated(toUTF8Bytes: APILimits.eventNote)), "type": .string(type.rawValue),
             "regarding": Self.reference(regarding),
         ]
         if let related { event["related"] = Self.reference(related) }

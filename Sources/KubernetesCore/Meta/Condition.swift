@@ -40,11 +40,13 @@ extension Array where Element == Condition {
     /// Sets a condition with apimachinery's `meta.SetStatusCondition` rule: `lastTransitionTime`
     /// becomes `now` when the condition is new or its status changes, and is kept otherwise;
     /// reason, message and observedGeneration are always updated. Returns whether anything changed.
+    /// A message longer than the API's limit is cut to it (``APILimits/conditionMessage``).
     @discardableResult
     public mutating func set(
         type: String, status: ConditionStatus, reason: String, message: String,
         observedGeneration: Int64? = nil, now: Date
     ) -> Bool {
+        let message = message.truncated(toScalars: APILimits.conditionMessage)
         guard let index = firstIndex(where: { $0.type == type }) else {
             append(Condition(type: type, status: status, reason: reason, message: message,
                              lastTransitionTime: KubeTime(now), observedGeneration: observedGeneration))
