@@ -257,7 +257,6 @@ let package = Package(
                 "S3",
                 "S3TestSupport",
                 "TestSupport",
-                "Deadline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -185,16 +185,16 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
             raise SystemExit(f"{' '.join(command[:2])} failed: {result.stderr.decode(errors='replace')[-2000:]}")
         return result.stdout.decode().strip()
 
-    def ceph(*arguments):
-        """The ceph CLI against the new monitor, retried for 60 s: a monitor that has just
+    def ceph(*arguments, retry_for=60):
+        """The ceph CLI against the new monitor, retried for `retry_for` s: a monitor that has just
         started listening can still refuse commands while it settles ("Error EPERM: problem
         getting command descriptions from mon.", seen here once in about ten starts).
         Both commands used here are idempotent (`osd new` with the same uuid answers the same id)."""
-        deadline = time.time() + 60
+        deadline = time.time() + retry_for
         while True:
             try:
                 return run("ceph", "-c", conf, "--connect-timeout", "10", *arguments)
-            except SystemExit:
+            except (SystemExit, subprocess.TimeoutExpired):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
@@ -219,7 +219,11 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
         osd = daemon("osd", "ceph-osd", "-f", "-c", conf, "-i", osd_id)
         deadline = time.time() + 20
         while time.time() < deadline and osd.poll() is None:
-            status = json.loads(ceph("osd", "stat", "-f", "json"))
+            try:  # the loop itself retries: one answer at a time, within the OSD's 20 s
+                status = json.loads(ceph("osd", "stat", "-f", "json", retry_for=0))
+            except (SystemExit, subprocess.TimeoutExpired):
+                time.sleep(0.2)
+                continue
             if status.get("num_up_osds", status.get("osdmap", {}).get("num_up_osds", 0)) >= 1:
                 break
             time.sleep(0.2)

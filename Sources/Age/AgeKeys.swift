@@ -11,7 +11,7 @@ public struct AgeRecipient: Sendable, Equatable, CustomStringConvertible {
     /// (most often an age identity, `age-keygen`'s output), and the error goes into a status,
     /// an Event and the log. An identity is named as such.
     public init(parsing text: String) throws {
-        if text.uppercased().hasPrefix("AGE-SECRET-KEY-") {
+        if text.uppercased().contains("AGE-SECRET-KEY-1") {
             throw AgeError.invalidKey("an age identity (a private key), not a recipient; put only age1... recipients here (age-keygen -y prints an identity's recipient)")
         }
         let (hrp, data): (String, [UInt8])

@@ -34,9 +34,11 @@ public struct BboltInvalid: Error, Sendable, Equatable, CustomStringConvertible 
 /// Memory: the index costs 11 bytes per page plus 4 per branch child (under 4 MiB per GiB of
 /// 4 KiB pages, ``PageIndex``); pages with overflow are held only until complete (at most
 /// ``maximumPageSpan`` each), at most ``maximumOpenPages`` of them and ``maximumOpenBytes`` in
-/// all: a crafted file whose every block claims overflow cannot make the scanner hold more. A
-/// page past those bounds is not assembled; it is recorded as invalid, which matters only if a
-/// tree reaches it (freed pages keep stale headers, so an unreached one is no fault). Trees
+/// all: a crafted file whose every block claims overflow cannot make the scanner hold more. At a
+/// bound the open page claiming the largest span gives way (a sound page claims what its values
+/// need; a header planted in a value or left on a freed page may claim 64 MiB); a page given up
+/// is recorded as invalid, which matters only if a tree reaches it (freed pages keep stale
+/// headers, so an unreached one is no fault). Trees
 /// deeper than ``maximumTreeDepth`` are invalid (bbolt's trees are a few levels deep), which
 /// also bounds the recursion of the walk. Feed the whole stream, etcd's 32-byte SHA-256 trailer included
 /// (checked elsewhere): ``finish()`` accepts a tail of exactly 32 bytes or none.
@@ -188,11 +190,8 @@ public struct BboltSnapshotScanner {
                 index += 1
             }
         }
-        // Over the byte bound, the pages opened last are given up first.
-        while openBytes > Self.maximumOpenBytes, let dropped = pending.popLast() {
-            openBytes -= dropped.bytes.count
-            record(dropped.id, .invalid("page \(dropped.id) was not assembled: pages with overflow open at once held more than \(Self.maximumOpenBytes / 1_048_576) MiB"))
-        }
+        // Over the byte bound, the pages claiming the most are given up first.
+        while openBytes > Self.maximumOpenBytes { giveUpLargestOpenPage() }
         peakOpenBytes = max(peakOpenBytes, openBytes)
         // And the block itself, as a possible page.
         let id = Self.uint64(block, 0), flags = Self.uint16(block, 8), overflow = Int(Self.uint32(block, 12))
@@ -217,13 +216,31 @@ public struct BboltSnapshotScanner {
             record(position, .invalid("page \(position) claims \(overflow) overflow pages (\(span) bytes), more than \(Self.maximumPageSpan)"))
             return
         }
-        guard pending.count < Self.maximumOpenPages, openBytes + block.count <= Self.maximumOpenBytes else {
-            record(position, .invalid("page \(position) was not assembled: \(pending.count) pages with overflow holding \(openBytes / 1_048_576) MiB were open at once (at most \(Self.maximumOpenPages), \(Self.maximumOpenBytes / 1_048_576) MiB)"))
-            return
+        // At a bound, the open page claiming the most gives way to one claiming less: a sound
+        // file's pages claim what their values need (etcd's are 1.5 MiB at most by default),
+        // while headers planted in values or left on freed pages can claim anything.
+        while pending.count >= Self.maximumOpenPages || openBytes + block.count > Self.maximumOpenBytes {
+            guard let largest = pending.map(\.span).max(), largest > span else {
+                record(position, .invalid("page \(position) was not assembled: \(pending.count) pages with overflow holding \(openBytes / 1_048_576) MiB were open at once (at most \(Self.maximumOpenPages), \(Self.maximumOpenBytes / 1_048_576) MiB)"))
+                return
+            }
+            giveUpLargestOpenPage()
         }
-        pending.append((position, Array(block), span))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(span)  // address space; only what arrives is touched
+        bytes.append(contentsOf: block)
+        pending.append((position, bytes, span))
         openBytes += block.count
         peakOpenBytes = max(peakOpenBytes, openBytes)
+    }
+
+    /// Stops assembling the open page that claims the largest span; it is recorded as invalid,
+    /// which matters only if a tree reaches it.
+    private mutating func giveUpLargestOpenPage() {
+        guard let index = pending.indices.max(by: { pending[$0].span < pending[$1].span }) else { return }
+        let dropped = pending.remove(at: index)
+        openBytes -= dropped.bytes.count
+        record(dropped.id, .invalid("page \(dropped.id) was not assembled: it claims \(dropped.span / 1_048_576) MiB while pages with overflow open at once were at their bound (\(Self.maximumOpenPages) pages, \(Self.maximumOpenBytes / 1_048_576) MiB)"))
     }
 
     private mutating func record(_ id: UInt64, _ entry: Entry) { index.set(id, entry) }
@@ -303,7 +320,7 @@ public struct BboltSnapshotScanner {
     /// Visits the tree under `pgid` in key order, calling `leaf` for each leaf page.
     private func walk(_ pgid: UInt64, meta: Meta, depth: Int, visited: inout Set<UInt64>, leafDepth: inout Int?,
                       _ leaf: (_ count: Int, _ lastKey: UInt64?, _ buckets: [BucketEntry]) throws -> Void) throws {
-        guard depth <= Self.maximumTreeDepth else {
+        guard depth < Self.maximumTreeDepth else {
             throw BboltInvalid("a tree is deeper than \(Self.maximumTreeDepth) levels (at page \(pgid))")
         }
         guard pgid >= 2, pgid < meta.highWaterMark else {

@@ -10,13 +10,13 @@ import Deadline
 /// and the leader's work is cancelled at once. On a clean stop the lease is released so
 /// another instance takes over without waiting.
 ///
-/// Judged on progress, not on wall time alone: the attempt that decides is always a real one,
-/// given at least `retryPeriod`, also when the process got no CPU for longer than the renew
-/// deadline (a busy node): a renewal that succeeds then proves nobody took the lease meanwhile
-/// (the write is conditional on the record read), so a starved leader that can still renew
-/// keeps leading; one that cannot stops, within `renewDeadline + retryPeriod`, still before
-/// `leaseDuration` (client-go's defaults 15/10/2 s, and the operator's `duration × 2/3` and
-/// `duration / 5`, keep that order).
+/// Judged on progress, not on wall time alone: when the renew deadline passed while no attempt
+/// had failed (the process got no CPU for that long, on a busy node), one real attempt is made,
+/// given one `retryPeriod`, before leadership is given up: a renewal that succeeds proves
+/// nobody took the lease meanwhile (the write is conditional on the record read), so a starved
+/// leader that can still renew keeps leading. Otherwise, as client-go: once an attempt has
+/// failed, the next is bounded by what is left of the renew deadline, so renewals that fail or
+/// hang end leadership at the deadline.
 public final class LeaderElector: Sendable {
     public struct Configuration: Sendable {
         public var leaseName: String
@@ -134,15 +134,18 @@ public final class LeaderElector: Sendable {
     private func keepRenewing(_ start: Observed) async throws {
         var observed = start
         var lastRenewal = time.now
+        var failedSinceRenewal = false
         while true {
             try await time.sleep(for: configuration.retryPeriod)
-            // One attempt may not outlast the renew deadline (client retries included), but it
-            // always gets one retry period: after a pause of the whole process the deadline may
-            // have passed without any attempt having failed.
+            // One attempt may not outlast the renew deadline (client retries included); but
+            // when the deadline passed without any attempt failing (a pause of the whole
+            // process), the attempt that decides gets one retry period.
             let remaining = configuration.renewDeadline - (time.now - lastRenewal)
-            let attempt = await renewWithin(max(remaining, configuration.retryPeriod), observed)
+            let floor = failedSinceRenewal ? Duration.milliseconds(1) : configuration.retryPeriod
+            let attempt = await renewWithin(max(remaining, floor), observed)
             if let updated = attempt.observed { observed = updated }
             let renewed = attempt.renewed
+            failedSinceRenewal = !renewed
             if renewed {
                 lastRenewal = time.now
             } else if time.now - lastRenewal >= configuration.renewDeadline {

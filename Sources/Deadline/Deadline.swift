@@ -88,8 +88,7 @@ private final class LastProgress: Sendable {
     }
     var instant: Duration { state.withLock { $0 } }
     func touch() {
-        let now = time.now
-        state.withLock { $0 = now }
+        state.withLock { $0 = max($0, time.now) }
     }
 }
 

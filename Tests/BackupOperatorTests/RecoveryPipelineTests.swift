@@ -30,7 +30,7 @@ struct RecoveryPipelineTests {
     static func withWaitingNode<T: Sendable>(_ body: (TalosTestServer, TalosClient, TalosEndpoint) async throws -> T) async throws -> T {
         try await TalosTestServer.withRunning(etcdEndpoint: nil, announce: { _ in }) { server in
             let context = try Talosconfig.parse(try server.talosconfig(role: "os:admin"), source: "test")
-            return try await body(server, TalosClient(context: context, timeout: .seconds(20)), context.endpoints[0])
+            return try await body(server, TalosClient(context: context, timeout: .seconds(60)), context.endpoints[0])
         }
     }
 

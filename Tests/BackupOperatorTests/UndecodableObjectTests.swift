@@ -38,7 +38,7 @@ struct UndecodableObjectTests {
             let backupOperator = TalosBackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await backupOperator.run() }
-                try await eventually(timeout: .seconds(20), "the readable backup is taken") {
+                try await eventually("the readable backup is taken") {
                     let backup = try await client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "readable")
                     return backup.status?.phase == .succeeded
                 }

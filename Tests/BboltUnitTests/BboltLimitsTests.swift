@@ -69,11 +69,41 @@ struct BboltLimitsTests {
             Self.setRoot(UInt64(leafRoot + 1), in: &bytes)
             return bytes
         }
-        #expect(try Self.scan(try chain(levels: 10)).summary.buckets == ["key"])
-        // Branch pages 4, 5, ... at depths 0, 1, ...: page 4 + 65 is the first past the limit.
+        // Branch pages 4, 5, ... at depths 0, 1, ..., the leaf below the last: `levels` + 1 levels.
         let limit = BboltSnapshotScanner.maximumTreeDepth
-        #expect(throws: BboltInvalid("a tree is deeper than \(limit) levels (at page \(4 + limit + 1))")) {
-            _ = try Self.scan(try chain(levels: limit + 2))
+        #expect(try Self.scan(try chain(levels: 10)).summary.buckets == ["key"])
+        #expect(try Self.scan(try chain(levels: limit - 1)).summary.buckets == ["key"], "exactly \(limit) levels")
+        #expect(throws: BboltInvalid("a tree is deeper than \(limit) levels (at page 3)")) {
+            _ = try Self.scan(try chain(levels: limit))  // the leaf, page 3, is at depth 64
         }
+        #expect(throws: BboltInvalid("a tree is deeper than \(limit) levels (at page \(4 + limit))")) {
+            _ = try Self.scan(try chain(levels: limit + 1))
+        }
+    }
+
+    @Test("a sound page with overflow that a tree reaches, behind more planted headers than the bounds allow: the planted ones give way and the file is sound")
+    func soundPageBehindPlantedHeaders() throws {
+        let pageCount = 300
+        var bytes = BboltLayout.emptyDatabasePrefix(pageSize: Self.pageSize, pageCount: pageCount)
+        let rootPage = bytes.count / Self.pageSize - 1
+        let rootBytes = Array(bytes[(rootPage * Self.pageSize)..<((rootPage + 1) * Self.pageSize)])
+        let firstFree = rootPage + 1
+        bytes += [UInt8](repeating: 0, count: (pageCount - firstFree) * Self.pageSize)
+        // 100 planted headers claiming 64 MiB each, then the real root: the root bucket page
+        // again, with one overflow page, at page 250.
+        for page in firstFree..<(firstFree + 100) {
+            let at = page * Self.pageSize
+            Self.put(UInt64(page), at: at, in: &bytes)
+            Self.put(BboltSnapshotScanner.leafFlag, at: at + 8, in: &bytes)
+            Self.put(UInt32(BboltSnapshotScanner.maximumPageSpan / Self.pageSize - 1), at: at + 12, in: &bytes)
+        }
+        let real = 250
+        bytes.replaceSubrange((real * Self.pageSize)..<((real + 1) * Self.pageSize), with: rootBytes)
+        Self.put(UInt64(real), at: real * Self.pageSize, in: &bytes)
+        Self.put(UInt32(1), at: real * Self.pageSize + 12, in: &bytes)
+        Self.setRoot(UInt64(real), in: &bytes)
+        let (summary, scanner) = try Self.scan(bytes)
+        #expect(summary.buckets == ["key"])
+        #expect(scanner.peakOpenBytes <= BboltSnapshotScanner.maximumOpenBytes)
     }
 }

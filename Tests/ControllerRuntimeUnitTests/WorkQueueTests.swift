@@ -37,24 +37,31 @@ struct WorkQueueTests {
         #expect(queue.failureCount("k") == 0)
     }
 
-    @Test("one timer loop fires 500 delayed keys, each once; an earlier time for a key wins; shutdown ends the loop")
-    func delayedKeys() async {
-        let queue = WorkQueue<String>()
-        await withTaskGroup(of: Void.self) { group in
+    @Test("one timer loop fires 500 delayed keys, each once, on the queue's clock; an earlier time for a key wins; shutdown ends the loop")
+    func delayedKeys() async throws {
+        let clock = ManualClock()
+        let queue = WorkQueue<String>(clock: clock)
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await queue.runTimers() }
             // Added latest first, so every insertion is a new earliest deadline and wakes the loop.
             for index in (0..<500).reversed() { queue.add("k\(index)", after: .milliseconds(20 + index / 10)) }
             queue.add("k499", after: .milliseconds(1))  // earlier than its first time: wins
             queue.add("k0", after: .seconds(60))        // later than its first time: ignored
-            var seen: [String] = []
+            try await clock.waitForSleepers(at: [.milliseconds(1)])
+            clock.advance(by: .milliseconds(1))
+            #expect(await queue.next() == "k499")
+            queue.done("k499")
+            try await clock.waitForSleepers(at: [.milliseconds(20)])
+            clock.advance(by: .milliseconds(100))  // every other key is due
+            var seen = ["k499"]
             while seen.count < 500, let key = await queue.next() {
                 seen.append(key)
                 queue.done(key)
             }
-            #expect(seen.first == "k499")
             #expect(Set(seen).count == 500, "each key once, although k499 and k0 were added twice")
+            #expect(seen.count == 500)
             queue.shutDown()
-            await group.next()  // the timer loop ended
+            try await group.next()  // the timer loop ended
         }
     }
 

@@ -91,7 +91,7 @@ struct ImageEndToEndTests {
                 let restored = try await cluster.restoreAndRead(filename)
                 #expect(restored.sha256 == stored.status?.sha256)
                 #expect(restored.k7 == "value-7")
-                let ready = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(probes)/readyz"), timeout: .seconds(5))
+                let ready = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(probes)/readyz"), timeout: .seconds(60))
                 #expect(ready.status.code == 200)
             }
         }

@@ -69,7 +69,7 @@ struct MetricsEndToEndTests {
                     }
 
                     // What Prometheus scraped is well-formed by promtool's rules.
-                    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(metricsPort)/metrics"), timeout: .seconds(5))
+                    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(metricsPort)/metrics"), timeout: .seconds(60))
                     let text = String(buffer: try await response.body.collect(upTo: 8 << 20))
                     let check = try await ProcessRunner.run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(text.utf8))
                     #expect(check.status == 0, "promtool check metrics: \(check.stdout)\(check.stderr)")

@@ -45,7 +45,7 @@ struct PrometheusServer: Sendable {
     }
 
     func get(_ path: String) async throws -> (Int, Data) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 8 << 20)
         return (Int(response.status.code), Data(buffer: body))
     }

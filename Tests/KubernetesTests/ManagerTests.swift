@@ -148,7 +148,7 @@ struct ManagerTimingTests {
 struct HealthProbeTests {
     /// GET `path` on 127.0.0.1:`port`: status code and body.
     func probe(_ port: Int, _ path: String) async throws -> (Int, String) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 4096)
         return (Int(response.status.code), String(buffer: body))
     }

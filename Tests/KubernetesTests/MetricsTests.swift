@@ -24,7 +24,7 @@ struct MetricsTests {
 
     /// One scrape of `port`'s /metrics: status, content type, body.
     static func scrape(_ port: Int) async throws -> (Int, String, String) {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(5))
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 4 << 20)
         return (Int(response.status.code), response.headers.first(name: "content-type") ?? "", String(buffer: body))
     }
@@ -86,7 +86,7 @@ struct MetricsTests {
             let port = try #require(await iterator.next())
             let second = MetricsServer(host: "127.0.0.1", port: port, registry: factory.registry, logger: quietLogger("s"))
             let failure = await TestHelpers.caught(EndpointFailed.self) {
-                try await withDeadline(.seconds(10), "the second server's failure") { try await second.run() }
+                try await withDeadline(.seconds(120), "the second server's failure") { try await second.run() }
             }
             let description = try #require(failure?.description)
             #expect(description.contains("metrics endpoint cannot serve on 127.0.0.1:\(port) (--metrics-bind-address)"), "\(description)")

@@ -1,4 +1,3 @@
-import Deadline
 import Foundation
 import Hummingbird
 import S3
@@ -9,34 +8,33 @@ import Testing
 /// A server that answers every listing with the same truncated page: what a broken or hostile
 /// S3 endpoint (a tenant chooses the endpoint) can send. Counts the requests it got.
 enum RepeatingListingServer {
-    /// Runs `body` with the server listening on a free loopback port; `page(n)` is the body of
-    /// the n-th answer (from 0).
+    /// Runs `body` with the server listening on a loopback port of its own (bound as port 0, so
+    /// no other test can take it first); `page(n)` is the body of the n-th answer (from 0).
     static func with<T: Sendable>(page: @escaping @Sendable (Int) -> String,
                                   _ body: (_ endpoint: String, _ requests: @escaping @Sendable () -> Int) async throws -> T) async throws -> T {
         let counter = Counter()
-        let port = freeLoopbackPort()
-        let router = Router()
-        router.get("/**") { _, _ -> Response in
-            let number = counter.next()
-            return Response(status: .ok, headers: [.contentType: "application/xml"],
-                            body: .init(byteBuffer: ByteBuffer(string: page(number))))
-        }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
-                              onServerRunning: { _ in counter.listening.open() }, logger: quietLogger("listing"))
         return try await whileServing("repeating listing server", { listening in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.runService() }
-                group.addTask { await counter.listening.wait(); listening() }
-                try await group.waitForAll()
+            let router = Router()
+            router.get("/**") { _, _ -> Response in
+                let number = counter.next()
+                return Response(status: .ok, headers: [.contentType: "application/xml"],
+                                body: .init(byteBuffer: ByteBuffer(string: page(number))))
             }
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                                  onServerRunning: { channel in
+                                      counter.port.withLock { $0 = channel.localAddress?.port ?? 0 }
+                                      listening()
+                                  },
+                                  logger: quietLogger("listing"))
+            try await app.run()
         }) {
-            try await body("http://127.0.0.1:\(port)", { counter.count })
+            try await body("http://127.0.0.1:\(counter.port.withLock { $0 })", { counter.count })
         }
     }
 
     final class Counter: Sendable {
         private let value = Mutex(0)
-        let listening = Latch()
+        let port = Mutex(0)
         func next() -> Int { value.withLock { current in defer { current += 1 }; return current } }
         var count: Int { value.withLock { $0 } }
     }

@@ -28,7 +28,7 @@ struct RecoveryTests {
         let announced = Locked<[String]>([])
         return try await TalosTestServer.withRunning(etcdEndpoint: nil, announce: { line in announced.withLock { $0.append(line) } }) { server in
             let context = try Talosconfig.parse(try server.talosconfig(role: role), source: "test")
-            return try await body(server, TalosClient(context: context, timeout: .seconds(20)), context.endpoints[0], announced)
+            return try await body(server, TalosClient(context: context, timeout: .seconds(60)), context.endpoints[0], announced)
         }
     }
 

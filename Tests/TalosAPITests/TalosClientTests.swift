@@ -15,7 +15,7 @@ struct TalosClientTests {
 
     func client(_ server: TalosTestServer, role: String = "os:etcd:backup") throws -> (TalosClient, TalosEndpoint) {
         let context = try Talosconfig.parse(try server.talosconfig(role: role), source: "test")
-        return (TalosClient(context: context, timeout: .seconds(10)), context.endpoints[0])
+        return (TalosClient(context: context, timeout: .seconds(60)), context.endpoints[0])
     }
 
     @Test("an etcd-backup role takes a verified snapshot that restores and serves the keys; EtcdStatus reports the member")
@@ -80,7 +80,7 @@ struct TalosClientTests {
         try await withNode { server in
             let stranger = try TalosPKI()
             let context = try Talosconfig.parse(try stranger.talosconfig(role: "os:admin", endpoints: [server.endpoint]), source: "test")
-            let client = TalosClient(context: context, timeout: .seconds(5))
+            let client = TalosClient(context: context, timeout: .seconds(60))
             await #expect(throws: TalosAPIError.self) {
                 _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil)
             }
@@ -92,7 +92,7 @@ struct TalosClientTests {
         try await withNode { server in
             let dead = "127.0.0.1:\(TestHelpers.freePort())"
             let context = try Talosconfig.parse(try server.talosconfig(endpointsBefore: [dead]), source: "test")
-            let client = TalosClient(context: context, timeout: .seconds(5))
+            let client = TalosClient(context: context, timeout: .seconds(60))
             let (source, size) = try await client.snapshot { source, stream in
                 var size = 0
                 for try await chunk in stream { size += chunk.readableBytes }
@@ -104,7 +104,7 @@ struct TalosClientTests {
 
             let nowhere = try Talosconfig.parse(try server.pki.talosconfig(role: "os:admin", endpoints: [dead]), source: "test")
             await #expect(throws: TalosUnreachable.self) {
-                _ = try await TalosClient(context: nowhere, timeout: .seconds(5)).snapshot { _, stream in for try await _ in stream {} }
+                _ = try await TalosClient(context: nowhere, timeout: .seconds(60)).snapshot { _, stream in for try await _ in stream {} }
             }
         }
     }
@@ -114,7 +114,7 @@ struct TalosClientTests {
         try await withNode { server in
             server.setUnreachableNodes(["10.5.0.1"])
             let context = try Talosconfig.parse(try server.talosconfig(nodes: ["10.5.0.1", "10.5.0.2"]), source: "test")
-            let (source, size) = try await TalosClient(context: context, timeout: .seconds(5)).snapshot { source, stream in
+            let (source, size) = try await TalosClient(context: context, timeout: .seconds(60)).snapshot { source, stream in
                 var size = 0
                 for try await chunk in stream { size += chunk.readableBytes }
                 return (source, size)
@@ -126,14 +126,14 @@ struct TalosClientTests {
             // Every node down: TalosUnreachable naming each.
             server.setUnreachableNodes(["10.5.0.1", "10.5.0.2"])
             let unreachable = await TestHelpers.caught(TalosUnreachable.self) {
-                _ = try await TalosClient(context: context, timeout: .seconds(5)).snapshot { _, stream in for try await _ in stream {} }
+                _ = try await TalosClient(context: context, timeout: .seconds(60)).snapshot { _, stream in for try await _ in stream {} }
             }
             #expect(unreachable?.failures.count == 2)
             #expect(unreachable?.description.contains("node 10.5.0.1") == true)
 
             // Without nodes the endpoint itself is asked: no node metadata.
             let direct = try Talosconfig.parse(try server.talosconfig(), source: "test")
-            _ = try await TalosClient(context: direct, timeout: .seconds(5)).snapshot { _, stream in for try await _ in stream {} }
+            _ = try await TalosClient(context: direct, timeout: .seconds(60)).snapshot { _, stream in for try await _ in stream {} }
             #expect(server.snapshotNodes.last == "")
         }
     }
@@ -143,7 +143,7 @@ struct TalosClientTests {
         try await withNode { server in
             let context = try Talosconfig.parse(try server.talosconfig(keyType: .p256), source: "test")
             #expect(context.keyPEM.contains("PRIVATE KEY") && !context.keyPEM.contains("ED25519"))
-            let size = try await TalosClient(context: context, timeout: .seconds(5)).snapshot { _, stream in
+            let size = try await TalosClient(context: context, timeout: .seconds(60)).snapshot { _, stream in
                 var size = 0
                 for try await chunk in stream { size += chunk.readableBytes }
                 return size
@@ -156,7 +156,7 @@ struct TalosClientTests {
     func expiredCertificate() async throws {
         try await withNode { server in
             let context = try Talosconfig.parse(try server.talosconfig(role: "os:admin", notAfter: Date() - 60), source: "test")
-            let client = TalosClient(context: context, timeout: .seconds(5))
+            let client = TalosClient(context: context, timeout: .seconds(60))
             await #expect(throws: TalosAPIError.self) { _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil) }
         }
     }
@@ -184,7 +184,7 @@ struct TalosClientTests {
 struct EtcdStatusRoleRulesTests {
     func snapshotSize(_ server: TalosTestServer, role: String) async throws -> (Int, SnapshotSource) {
         let context = try Talosconfig.parse(try server.talosconfig(role: role), source: "test")
-        let client = TalosClient(context: context, timeout: .seconds(10))
+        let client = TalosClient(context: context, timeout: .seconds(60))
         return try await client.snapshot { source, stream in
             var size = 0
             for try await chunk in stream { size += chunk.readableBytes }

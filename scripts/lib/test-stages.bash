@@ -33,26 +33,54 @@ stop_services() {
 
 stage_manifests() { python3 -m pytest -q tests/manifests; }
 
+# The tests that started and never finished, from Swift Testing's output in file $1.
+unfinished_tests() {
+    comm -23 <(sed -n 's/^◇ Test \(.*\) started\.$/\1/p' "$1" | grep -v '^case ' | sort -u) \
+             <(sed -n -E 's/^[✔✘] Test (.*) (passed|failed) after .*/\1/p' "$1" | sed -E 's/ with [0-9]+ test cases?$//' | sort -u) |
+        sed 's/^/  /'
+}
+
+# Runs a test command for at most $1 seconds (then SIGTERM, SIGKILL 30 s later): a test that
+# never finishes fails its stage, naming itself, instead of holding the run until CI's limit.
+bounded() {
+    local limit=$1 log status errexit=false
+    shift
+    log=$(mktemp)
+    [[ $- == *e* ]] && errexit=true
+    set +e
+    timeout --kill-after=30 "$limit" "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    if $errexit; then set -e; fi
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        echo "== not finished within $limit s; tests that started and never finished:"
+        unfinished_tests "$log"
+    fi
+    rm -f "$log"
+    return "$status"
+}
+
 stage_unit() {
     local run=(swift test --skip-build --filter "$unit_targets" --skip TimingTests)
     if unshare --net true 2>/dev/null; then
-        unshare --net "${run[@]}"
+        bounded 600 unshare --net "${run[@]}"
+    elif unshare --user --map-root-user --net true 2>/dev/null; then  # not root: a user namespace too
+        bounded 600 unshare --user --map-root-user --net "${run[@]}"
     else
         echo "(unshare --net is not permitted here: the unit tier runs with the machine's network)"
-        "${run[@]}"
+        bounded 600 "${run[@]}"
     fi
 }
 
-stage_integration() { swift test --skip-build --skip "$unit_targets|TimingTests|EndToEndTests"; }
+stage_integration() { bounded 1200 swift test --skip-build --skip "$unit_targets|TimingTests|EndToEndTests"; }
 
 # The end-to-end tests run operator processes on a test clock (a tick every two seconds):
 # alone, so the rest of the suite does not compete with them for the two cores.
-stage_end_to_end() { swift test --skip-build --filter EndToEndTests --skip "ImageEndToEndTests|TimingTests"; }
+stage_end_to_end() { bounded 1200 swift test --skip-build --filter EndToEndTests --skip "ImageEndToEndTests|TimingTests"; }
 
 # Tests with deadlines (a lost lease ends the process in time, a timer fires in time, the rate
-# limit, leader handover) run last, alone, so the two cores are not shared with moto and the
-# rest of the suite.
-stage_timing() { swift test --skip-build --filter TimingTests; }
+# limit, leader handover) run last, one at a time (--no-parallel), so the two cores are shared
+# neither with moto and the rest of the suite nor with each other.
+stage_timing() { bounded 900 swift test --skip-build --filter TimingTests --no-parallel; }
 
 # The README's first command, non-interactively, so it cannot rot.
 stage_demo() { scripts/demo --once --skip-install; }
