@@ -44,7 +44,11 @@ let package = Package(
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
         .target(name: "Cron", dependencies: ["Timestamps"]),
         // CRD types, defaults, validation and CRD manifest generation.
-        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore", "Age", .product(name: "Yams", package: "Yams")]),
+        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore", "Age", "S3Names", .product(name: "Yams", package: "Yams")]),
+        // What S3 accepts as names (regions), shared by the API's validation and the S3 client.
+        .target(name: "S3Names"),
+        // Which hosts the operator may reach for a tenant: denied networks, allow-lists.
+        .target(name: "EndpointPolicy"),
         // What the API's objects are, without I/O: metadata, conditions, times, lists, Status
         // and API errors, resource types (as kube-core is to kube-client).
         .target(name: "KubernetesCore", dependencies: ["Timestamps", "ConfigurationFiles"]),
@@ -79,7 +83,7 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
-                "Deadline", "ClientTLS",
+                "Deadline", "ClientTLS", "S3Names",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -132,6 +136,8 @@ let package = Package(
             name: "BackupOperator",
             dependencies: [
                 "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Zstd", "Bbolt", "Timestamps",
+                "EndpointPolicy",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,6 +195,7 @@ let package = Package(
             name: "talos-etcd-backup",
             dependencies: [
                 "Cron",
+                "EndpointPolicy",
                 "Timestamps",
                 "TalosBackupAPI",
                 "TalosAPI",
@@ -319,7 +326,7 @@ let package = Package(
             name: "BackupOperatorUnitTests",
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport",
+                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy",
             ]
         ),
         // The cron engine against PyPI croniter (a Python process): integration.
@@ -352,6 +359,7 @@ let package = Package(
                 "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd", "TestSupport"]),

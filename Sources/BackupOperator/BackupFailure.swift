@@ -49,12 +49,17 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         case let invalid as BboltInvalid:
             return BackupFailure(reason: Reason.snapshotInvalid, message: "\(invalid); the upload was aborted and nothing was stored")
         case let unreachable as TalosUnreachable:
-            return BackupFailure(reason: Reason.talosUnreachable, message: unreachable.description)
+            // Only "unreachable" per target: a status must not tell a tenant which ports of
+            // which hosts answer. The operator logs the errors themselves.
+            return BackupFailure(reason: Reason.talosUnreachable, message: unreachable.summary + " (the operator's log has each connection error)")
         case let rpc as TalosAPIError:
             let what = rpc.code == .permissionDenied
                 ? "the talosconfig's certificate may not take etcd snapshots (it needs role os:admin or os:etcd:backup)"
                 : "the Talos API failed"
             return BackupFailure(reason: Reason.talosError, message: "\(what): \(rpc)")
+        case let s3 as S3Error where s3.kind == .connectionFailed:
+            return BackupFailure(reason: Reason.uploadFailed,
+                                 message: "S3 \(s3.operation) failed: cannot reach the S3 endpoint (the operator's log has the connection error)")
         case let s3 as S3Error:
             return BackupFailure(reason: Reason.uploadFailed, message: "\(s3.operation) failed: \(s3.description) (S3 code \(s3.code))")
         case let kubernetes as KubernetesError:

@@ -51,10 +51,21 @@ public final class BackupReconciler: Reconciler {
     /// How long the deletion of a backup that never completed an upload waits for the store to
     /// abort what an attempt may have left (best effort; the deletion goes on either way).
     public static let cleanUpBound = Duration.seconds(5)
+    /// How long one attempt may take, from reading its Secrets to the stored object's record
+    /// (`--backup-attempt-timeout-seconds`): an hour. The pipeline takes about 20 s per GiB
+    /// here (README, Performance), so an hour leaves room for an 8 GiB database (etcd's
+    /// largest recommended quota) over a link of 3 MiB/s. Past it the attempt is cancelled (its upload aborted) and fails
+    /// with `AttemptTimedOut`, retried like any other failure.
+    public static let defaultAttemptTimeout = Duration.seconds(3600)
+    /// How long the deletion of a stored object may take (listing and aborting stray uploads,
+    /// HEAD, DELETE) before it counts as a transient failure and is retried with backoff.
+    public static let deletionBound = Duration.seconds(300)
 
     /// This operator process, as `status.attemptedBy` names it.
     public let instance: String
     public let objectDeletionTimeout: TimeInterval
+    public let attemptTimeout: Duration
+    public let endpoints: EndpointGuard
 
     let writer: ObjectWriter
     /// The informer's cache of backups; nil reads each backup from the API server (tests).
@@ -72,10 +83,13 @@ public final class BackupReconciler: Reconciler {
     public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
                 transfer: any SnapshotTransfer, events: EventRecorder,
                 clock: OperatorClock = .system, instance: String = LeaderElector.defaultIdentity(),
-                objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout, metrics: BackupMetrics = BackupMetrics(),
-                logger: Logger = Logger(label: "backup-controller")) {
+                objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout, attemptTimeout: Duration = defaultAttemptTimeout,
+                endpoints: EndpointGuard = EndpointGuard(),
+                metrics: BackupMetrics = BackupMetrics(), logger: Logger = Logger(label: "backup-controller")) {
+        self.endpoints = endpoints
         self.instance = instance
         self.objectDeletionTimeout = objectDeletionTimeout
+        self.attemptTimeout = attemptTimeout
         self.writer = ObjectWriter(client: client)
         self.cache = cache
         self.credentials = CredentialResolver(secrets: secrets)
@@ -169,10 +183,13 @@ public final class BackupReconciler: Reconciler {
                             note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
 
         do {
-            let talos = try await talosContext(spec, namespace: namespace)
-            let destination = try await destination(s3, key: objectKey, namespace: namespace)
-            let plan = try await encodingPlan(spec.backupStorage, namespace: namespace)
-            let stored = try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "")
+            let stored = try await bounded(attempt: attempt) { [self] in
+                let (talos, talosSource) = try await talosContext(spec, namespace: namespace)
+                let destination = try await destination(s3, key: objectKey, namespace: namespace)
+                try await endpoints.check(s3: destination.s3, talos: talos, talosSource: talosSource)
+                let plan = try await encodingPlan(spec.backupStorage, namespace: namespace)
+                return try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "")
+            }
             try await succeed(running, stored, attempt: attempt, objectKey: objectKey)
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
             return .done
@@ -185,6 +202,11 @@ public final class BackupReconciler: Reconciler {
             throw CancellationError()
         } catch {
             let failure = BackupFailure.classify(error)
+            if !(error is BackupFailure) {
+                // The error itself, for whoever runs the operator: the status says less (a
+                // connection error is only "unreachable" there).
+                logger.warning("backup attempt failed", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "cause": "\(error)"])
+            }
             if !failure.retryable || attempt >= Self.maxAttempts {
                 do {
                     try await fail(running, failure, attempt: attempt, fence: attempt)
@@ -217,6 +239,19 @@ public final class BackupReconciler: Reconciler {
             events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup",
                                 note: "attempt \(attempt) of \(Self.maxAttempts) failed: \(failure.message); retrying")
             return .requeue(after: clock.realDuration(of: delay))
+        }
+    }
+
+    /// Runs an attempt's work under ``attemptTimeout``: past it the work is cancelled and the
+    /// attempt fails with `AttemptTimedOut`.
+    private func bounded(attempt: Int, _ work: @escaping @Sendable () async throws -> StoredBackup) async throws -> StoredBackup {
+        let label = "backup attempt \(attempt)", limit = attemptTimeout
+        do {
+            return try await withDeadline(limit, label, clock: clock.timers, operation: work)
+        } catch let exceeded as DeadlineExceeded where exceeded.operation == label && !Task.isCancelled {
+            throw BackupFailure(
+                reason: BackupFailure.Reason.attemptTimedOut,
+                message: "the attempt did not finish within \(limit.components.seconds) s (--backup-attempt-timeout-seconds); it was cancelled and its upload aborted")
         }
     }
 
@@ -275,10 +310,11 @@ public final class BackupReconciler: Reconciler {
         return nil
     }
 
-    private func talosContext(_ spec: TalosEtcdBackupSpec, namespace: String) async throws -> TalosContext {
+    /// The talosconfig of the spec's control plane, and the Secret it came from.
+    private func talosContext(_ spec: TalosEtcdBackupSpec, namespace: String) async throws -> (TalosContext, source: String) {
         let (text, source) = try await credentials.talosconfig(controlPlane: spec.talosControlPlaneRef.name, namespace: namespace)
         do {
-            return try Talosconfig.parse(text, source: source)
+            return (try Talosconfig.parse(text, source: source), source)
         } catch let error as ConfigurationError {
             throw BackupFailure(reason: BackupFailure.Reason.talosConfigInvalid, message: error.description)
         }
@@ -387,7 +423,11 @@ public final class BackupReconciler: Reconciler {
             do {
                 var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
                 destination.bucket = bucket
-                try await transfer.delete(destination, owner: backup.metadata.annotations?[TalosEtcdBackup.adoptedObjectUIDAnnotation] ?? backup.metadata.uid ?? "")
+                let transfer = self.transfer, target = destination
+                let owner = backup.metadata.annotations?[TalosEtcdBackup.adoptedObjectUIDAnnotation] ?? backup.metadata.uid ?? ""
+                try await withDeadline(Self.deletionBound, "deleting \(object)", clock: clock.timers) {
+                    try await transfer.delete(target, owner: owner)
+                }
                 events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: "Delete", note: "deleted \(object)")
             } catch where Task.isCancelled {
                 throw CancellationError()

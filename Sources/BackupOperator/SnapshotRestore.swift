@@ -152,7 +152,7 @@ extension SnapshotRestore {
             DownloadStalled(object: destination.url, seconds: idle.components.seconds)
         }) { progressed in
             let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
-            return try await decode(ObservedChunks(base: body, observe: progressed), encoding: encoding, identities: identities,
+            return try await decode(ObservedChunks(base: body, observe: { _ in progressed() }), encoding: encoding, identities: identities,
                                     record: record, progress: progress, into: sink)
         }
     }

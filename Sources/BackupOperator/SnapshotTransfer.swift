@@ -155,14 +155,18 @@ public protocol SnapshotTransfer: Sendable {
 /// - Multipart uploads left at the key by a killed process are aborted before anything else,
 ///   so a restart leaves no orphaned parts.
 /// - A corrupt or broken snapshot aborts the upload: nothing is stored.
-/// - A stream that stops moving for `stallTimeout` is cancelled and fails (`SnapshotStalled`).
+/// - A stream that moves less than 1 MiB in `stallTimeout` (stops, or trickles) is cancelled
+///   and fails (`SnapshotStalled`; ``StallWatchdog``).
 public struct TalosToS3Transfer: SnapshotTransfer {
     /// Part size and parallelism: 8 MiB × 2 in flight keeps one backup near 30 MiB of buffers.
     public var partSize: Int
     public var maxConcurrentParts: Int
     public var talosTimeout: Duration
-    /// How long the snapshot stream may go without a new chunk, first byte included.
+    /// How long the snapshot stream may take to move another MiB, first byte included.
     public var stallTimeout: Duration
+    /// Runs once an upload is complete, before the object is checked: tests make a second
+    /// writer replace the object there, as a stale replica would.
+    var afterCompletion: (@Sendable () async throws -> Void)?
     let logger: Logger
 
     public init(partSize: Int = 8 * 1024 * 1024, maxConcurrentParts: Int = 2, talosTimeout: Duration = .seconds(30),
@@ -185,9 +189,9 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                let adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
                 return adopted
             }
-            let stored: StoredBackup
+            let uploaded: (stored: StoredBackup, etag: String)
             do {
-                stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner)
+                uploaded = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner)
             } catch let error as S3Error where error.kind == .preconditionFailed {
                 // Another writer completed the key first (or a retried completion of ours had
                 // already succeeded): the object there decides, as before the upload.
@@ -197,20 +201,44 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 }
                 return adopted
             }
+            let stored = uploaded.stored
+            var etag = uploaded.etag
+            try await afterCompletion?()
             if plan != .plain {
-                try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
-                                                 metadata: stored.metadata(owner: owner))
+                etag = try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
+                                                        metadata: stored.metadata(owner: owner))
             }
+            try await confirmUnreplaced(client, destination, etag: etag, size: stored.size, owner: owner)
             return stored
         }
     }
 
-    /// One pass: snapshot stream, trailer check, encoder, upload.
+    /// The object at the key must still be the one this attempt wrote: a store that ignores
+    /// `If-None-Match` on completion (Ceph RGW) lets a stale writer (a replica that lost its
+    /// lease mid-upload) replace it afterwards, and the status must never record hashes the
+    /// stored object does not have. A HEAD compares ETag, size and owner; a difference is
+    /// `ObjectReplaced`, retried: the next attempt checks the object now there as its own or
+    /// refuses it as another's (``adopt``). A replacement after this HEAD is not seen; every
+    /// restore checks the object against the record anyway.
+    private func confirmUnreplaced(_ client: S3Client, _ destination: BackupDestination, etag: String, size: Int64, owner: String) async throws {
+        func normalized(_ etag: String) -> String { etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased() }
+        let now = try await existingObject(client, destination)
+        let sameETag = etag.isEmpty || now.map { normalized($0.etag) == normalized(etag) } ?? false
+        guard let now, sameETag, now.size == size, now.metadata[Key.owner] == owner else {
+            let found = now.map { "ETag \($0.etag.prefix(80)), \($0.size) bytes, owner \($0.metadata[Key.owner].map { String($0.prefix(80)) } ?? "none")" } ?? "no object"
+            throw BackupFailure(
+                reason: BackupFailure.Reason.objectReplaced,
+                message: "\(destination.url) changed right after this attempt stored it (\(found); this attempt wrote ETag \(etag.prefix(80)), \(size) bytes): another writer replaced it, such as an operator replica that lost its lease; it is not recorded as this backup's, and the next attempt checks what is there")
+        }
+    }
+
+    /// One pass: snapshot stream, trailer check, encoder, upload. Returns what was stored and
+    /// the object's ETag as the completion gave it.
     private func upload(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan,
-                        owner: String) async throws -> StoredBackup {
+                        owner: String) async throws -> (StoredBackup, String) {
         let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
         let talosClient = TalosClient(context: talos, timeout: talosTimeout)
-        return try await StallWatchdog(limit: stallTimeout).run { progressed in
+        return try await StallWatchdog(limit: stallTimeout).run { moved in
             try await talosClient.snapshot { source, stream in
                 var uploader = MultipartUploader(
                     client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
@@ -218,7 +246,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 uploader.onlyIfAbsent = true
                 let digest = SnapshotDigest(), structure = SnapshotStructure()
                 let plain = ObservedChunks(base: StructureCheckedChunks(stream.reportingDigest(to: digest), reportingTo: structure),
-                                           observe: progressed)
+                                           observe: moved)
                 let sizeHint = source.status.map { Int64($0.dbSize) }
                 guard plan != .plain else {
                     // The stream hashes what it releases while checking the trailer: one
@@ -226,16 +254,16 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                     uploader.hashesObject = false
                     let result = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
                     let summary = try Self.summary(structure)
-                    return StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest),
-                                        revision: summary.revision, totalKeys: summary.totalKeys)
+                    return (StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest),
+                                         revision: summary.revision, totalKeys: summary.totalKeys), result.etag)
                 }
                 let encoded = try EncodedChunks(plain, plan: plan)
                 let result = try await uploader.upload(encoded, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
                 let summary = try Self.summary(structure)
-                return StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
-                                    snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
-                                    compression: plan.compression, encryptedTo: plan.encryptedTo,
-                                    revision: summary.revision, totalKeys: summary.totalKeys)
+                return (StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
+                                     snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
+                                     compression: plan.compression, encryptedTo: plan.encryptedTo,
+                                     revision: summary.revision, totalKeys: summary.totalKeys), result.etag)
             }
         }
     }
@@ -327,7 +355,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// same stall bound as a snapshot stream.
     private func readBack(_ client: S3Client, _ destination: BackupDestination,
                           verifyTrailer: Bool) async throws -> (size: Int64, sha256: String, summary: BboltSummary?) {
-        try await StallWatchdog(limit: stallTimeout).run { progressed in
+        try await StallWatchdog(limit: stallTimeout).run { moved in
             let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
             var hasher = SHA256()
             var size: Int64 = 0
@@ -336,11 +364,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 size += Int64(chunk.readableBytes)
             }
             guard verifyTrailer else {
-                for try await chunk in ObservedChunks(base: body, observe: progressed) { take(chunk) }
+                for try await chunk in ObservedChunks(base: body, observe: moved) { take(chunk) }
                 return (size, SigV4Signer.hex(hasher.finalize()), nil)
             }
             let structure = SnapshotStructure()
-            let checked = StructureCheckedChunks(VerifiedSnapshotStream(ObservedChunks(base: body, observe: progressed)), reportingTo: structure)
+            let checked = StructureCheckedChunks(VerifiedSnapshotStream(ObservedChunks(base: body, observe: moved)), reportingTo: structure)
             for try await chunk in checked { take(chunk) }
             return (size, SigV4Signer.hex(hasher.finalize()), structure.summary)
         }

@@ -20,6 +20,14 @@ public struct TalosBackupOperator: Service, Sendable {
         public var namespace: String?
         /// Backups taken at the same time (workers of the backup controller).
         public var maxConcurrentBackups: Int
+        /// Backups of one namespace taken at the same time; nil: one less than
+        /// ``maxConcurrentBackups`` (at least 1), so that one namespace whose backups are slow
+        /// (a store or node that trickles) never holds every worker.
+        public var maxConcurrentBackupsPerNamespace: Int?
+        /// How long one backup attempt may take (``BackupReconciler/defaultAttemptTimeout``).
+        public var backupAttemptTimeout: Duration = BackupReconciler.defaultAttemptTimeout
+        /// Which S3 and Talos hosts backups may use (by default: none in the link-local range).
+        public var endpoints = EndpointGuard()
         /// Lease to hold while acting; nil runs without leader election.
         public var leaderElection: LeaderElector.Configuration?
         public var clock: OperatorClock
@@ -30,6 +38,11 @@ public struct TalosBackupOperator: Service, Sendable {
         public var objectDeletionTimeout: TimeInterval = BackupReconciler.defaultObjectDeletionTimeout
         /// Where controller-runtime's and the operator's metrics go (``BackupMetrics``).
         public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
+
+        /// The cap on one namespace's backup workers that applies.
+        var backupWorkersPerNamespace: Int {
+            min(maxConcurrentBackups, maxConcurrentBackupsPerNamespace ?? max(1, maxConcurrentBackups - 1))
+        }
 
         public init(namespace: String? = nil, maxConcurrentBackups: Int = 2, leaderElection: LeaderElector.Configuration? = nil,
                     clock: OperatorClock = .system, transfer: any SnapshotTransfer = TalosToS3Transfer(),
@@ -72,8 +85,10 @@ public struct TalosBackupOperator: Service, Sendable {
             name: "talosetcdbackup", primary: backups, filter: .specOrMetadataChanged,
             reconciler: BackupReconciler(client: client, cache: backups.cache, secrets: KubernetesSecretReader(client: client),
                                          transfer: options.transfer, events: events, clock: options.clock, instance: manager.identity,
-                                         objectDeletionTimeout: options.objectDeletionTimeout, metrics: metrics, logger: logger),
-            workers: options.maxConcurrentBackups, metrics: options.metrics, logger: logger))
+                                         objectDeletionTimeout: options.objectDeletionTimeout, attemptTimeout: options.backupAttemptTimeout,
+                                         endpoints: options.endpoints, metrics: metrics, logger: logger),
+            workers: options.maxConcurrentBackups, maxWorkersPerNamespace: options.backupWorkersPerNamespace,
+            metrics: options.metrics, logger: logger))
         manager.add(Controller(
             name: "talosetcdbackupschedule", primary: schedules, filter: .specOrMetadataChanged,
             reconciler: ScheduleReconciler(client: client, cache: schedules.cache, backups: backups.cache, events: events,

@@ -45,9 +45,12 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
     /// `filter` decides which updates of `Primary` objects reconcile them (by default all, as
     /// in controller-runtime; ``EventFilter/specOrMetadataChanged`` skips the reconciler's own
     /// status writes). `metrics` records controller-runtime's reconcile and work queue metrics
-    /// (``ControllerRuntimeMetrics``).
+    /// (``ControllerRuntimeMetrics``). `maxWorkersPerNamespace` caps the workers the keys of one
+    /// namespace hold at once (nil: no cap), so that one namespace's slow objects cannot
+    /// occupy every worker.
     public convenience init(name: String, primary: Informer<Primary>, filter: EventFilter<Primary> = .all,
-                            reconciler: any Reconciler, workers: Int = 1, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+                            reconciler: any Reconciler, workers: Int = 1, maxWorkersPerNamespace: Int? = nil,
+                            metrics: any MetricsFactory = NOOPMetricsHandler.instance,
                             logger: Logger = Logger(label: "controller")) {
         let source = Source(subscribe: { queue in
             let registration = primary.addHandler { event in
@@ -55,17 +58,19 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
             }
             return { primary.removeHandler(registration) }
         }, waitForSync: { await primary.waitForSync() })
-        self.init(name: name, sources: [source], reconciler: reconciler, workers: workers, metrics: metrics, logger: logger)
+        let groupLimit = maxWorkersPerNamespace.map { WorkQueue<ObjectKey>.GroupLimit(maxInFlight: $0, group: { $0.namespace }) }
+        self.init(name: name, sources: [source], reconciler: reconciler, workers: workers, groupLimit: groupLimit, metrics: metrics, logger: logger)
     }
 
-    private init(name: String, sources: [Source], reconciler: any Reconciler, workers: Int, metrics: any MetricsFactory, logger: Logger) {
+    private init(name: String, sources: [Source], reconciler: any Reconciler, workers: Int, groupLimit: WorkQueue<ObjectKey>.GroupLimit?,
+                 metrics: any MetricsFactory, logger: Logger) {
         self.name = name
         self.sources = sources
         self.reconciler = reconciler
         self.workers = max(1, workers)
         self.metricsFactory = metrics
         self.metrics = ReconcileMetrics(controller: name, workers: max(1, workers), factory: metrics)
-        self.queue = WorkQueue(metrics: WorkQueueMetrics(name: name, factory: metrics))
+        self.queue = WorkQueue(metrics: WorkQueueMetrics(name: name, factory: metrics), groupLimit: groupLimit)
         var logger = logger
         logger[metadataKey: "controller"] = "\(name)"
         self.logger = logger
@@ -86,7 +91,8 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
             }
             return { informer.removeHandler(registration) }
         }, waitForSync: { await informer.waitForSync() })
-        return Controller(name: name, sources: sources + [source], reconciler: reconciler, workers: workers, metrics: metricsFactory, logger: logger)
+        return Controller(name: name, sources: sources + [source], reconciler: reconciler, workers: workers, groupLimit: queue.groupLimit,
+                          metrics: metricsFactory, logger: logger)
     }
 
     /// Runs until cancelled. Workers start only when every informer the controller reads (the

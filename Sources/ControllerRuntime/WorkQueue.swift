@@ -14,7 +14,24 @@ import Synchronization
 /// ones finish their key. Synchronous apart from waiting, so it can be shut down from a
 /// cancellation handler. Delays run on the clock it is given (the real one in production, a
 /// manual one in tests of the requeue logic).
+///
+/// With a ``GroupLimit`` (the backup controller's: one group per namespace), no group has more
+/// than its limit of keys in flight: a worker skips the queued keys of a group at its limit
+/// and takes the first key of another, so one tenant whose backups are slow holds at most that
+/// many workers and the others' backups still run. Keys skipped keep their place in the queue.
 public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
+    /// At most `maxInFlight` keys of the same group (`group(key)`) are handed out at once; keys
+    /// whose group is nil are not limited.
+    public struct GroupLimit: Sendable {
+        public var maxInFlight: Int
+        public var group: @Sendable (Key) -> String?
+
+        public init(maxInFlight: Int, group: @escaping @Sendable (Key) -> String?) {
+            self.maxInFlight = max(1, maxInFlight)
+            self.group = group
+        }
+    }
+
     private struct State {
         var queue = Deque<Key>()
         var dirty = Set<Key>()
@@ -30,6 +47,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         var shuttingDown = false
         /// When each queued key was added (for ``WorkQueueMetrics``' queue duration).
         var addedAt: [Key: ContinuousClock.Instant] = [:]
+        /// Keys in flight per group, when a ``GroupLimit`` is set.
+        var inFlightPerGroup: [String: Int] = [:]
     }
 
     /// A delayed add, ordered by its deadline.
@@ -45,13 +64,49 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public let maxDelay: Duration
     private let metrics: WorkQueueMetrics?
     private let time: ElapsedTime
+    public let groupLimit: GroupLimit?
 
     public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000), metrics: WorkQueueMetrics? = nil,
-                clock: any Clock<Duration> = ContinuousClock()) {
+                groupLimit: GroupLimit? = nil, clock: any Clock<Duration> = ContinuousClock()) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.metrics = metrics
+        self.groupLimit = groupLimit
         self.time = ElapsedTime(clock)
+    }
+
+    /// Whether `key` may be handed out now: its group is below its limit.
+    private func mayStart(_ key: Key, _ inFlightPerGroup: [String: Int]) -> Bool {
+        guard let groupLimit, let group = groupLimit.group(key) else { return true }
+        return inFlightPerGroup[group, default: 0] < groupLimit.maxInFlight
+    }
+
+    private func startProcessing(_ key: Key, _ state: inout State) {
+        state.processing.insert(key)
+        if let group = groupLimit?.group(key) { state.inFlightPerGroup[group, default: 0] += 1 }
+    }
+
+    private func finishProcessing(_ key: Key, _ state: inout State) {
+        guard state.processing.remove(key) != nil else { return }
+        if let group = groupLimit?.group(key), let count = state.inFlightPerGroup[group] {
+            state.inFlightPerGroup[group] = count > 1 ? count - 1 : nil
+        }
+    }
+
+    /// Removes and starts the first queued key that may start (the first one without a limit).
+    private func takeFirstStartable(_ state: inout State) -> (key: Key, waited: Duration?)? {
+        let index: Int?
+        if groupLimit == nil {
+            index = state.queue.isEmpty ? nil : state.queue.startIndex
+        } else {
+            let inFlight = state.inFlightPerGroup
+            index = state.queue.firstIndex { mayStart($0, inFlight) }
+        }
+        guard let index else { return nil }
+        let key = state.queue.remove(at: index)
+        state.dirty.remove(key)
+        startProcessing(key, &state)
+        return (key, state.addedAt.removeValue(forKey: key).map { ContinuousClock.now - $0 })
     }
 
     /// Queues `key` unless it is already waiting.
@@ -62,8 +117,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
                 state.dirty.insert(key)  // queued again by done(_:)
                 return (nil, nil)
             }
-            if !state.waiters.isEmpty {
-                state.processing.insert(key)
+            if !state.waiters.isEmpty, mayStart(key, state.inFlightPerGroup) {
+                startProcessing(key, &state)
                 return (state.waiters.removeFirst(), nil)
             }
             state.dirty.insert(key)
@@ -120,11 +175,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public func next() async -> Key? {
         await withCheckedContinuation { continuation in
             let (immediate, waited, depth) = state.withLock { state -> (Key??, Duration?, Int) in
-                if let key = state.queue.popFirst() {
-                    state.dirty.remove(key)
-                    state.processing.insert(key)
-                    let waited = state.addedAt.removeValue(forKey: key).map { ContinuousClock.now - $0 }
-                    return (.some(key), waited, state.queue.count)
+                if let taken = takeFirstStartable(&state) {
+                    return (.some(taken.key), taken.waited, state.queue.count)
                 }
                 if state.shuttingDown { return (.some(nil), nil, 0) }
                 state.waiters.append(continuation)
@@ -138,13 +190,24 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Marks `key` processed; if it was added meanwhile, it is queued again.
+    /// Marks `key` processed; if it was added meanwhile, it is queued again. With a
+    /// ``GroupLimit``, a waiting worker gets a queued key its group now lets start.
     public func done(_ key: Key) {
-        let again = state.withLock { state -> Bool in
-            state.processing.remove(key)
-            return state.dirty.remove(key) != nil
+        let (again, handed) = state.withLock { state -> (Bool, (CheckedContinuation<Key?, Never>, Key, Duration?, Int)?) in
+            finishProcessing(key, &state)
+            let again = state.dirty.remove(key) != nil
+            guard !again, groupLimit != nil, !state.shuttingDown, !state.waiters.isEmpty,
+                  let taken = takeFirstStartable(&state) else { return (again, nil) }
+            return (again, (state.waiters.removeFirst(), taken.key, taken.waited, state.queue.count))
         }
         if again { add(key) }
+        if let (waiter, next, waited, depth) = handed {
+            if let metrics, let waited {
+                metrics.depth.set(depth)
+                metrics.queueDuration.record(duration: waited)
+            }
+            waiter.resume(returning: next)
+        }
     }
 
     /// Stops handing out keys: idle workers get nil; in-flight keys finish normally.
@@ -160,6 +223,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     public var length: Int { state.withLock { $0.queue.count } }
     public var inFlight: Int { state.withLock { $0.processing.count } }
+    /// Workers waiting in ``next()``.
+    public var waitingWorkers: Int { state.withLock { $0.waiters.count } }
 
     /// Runs the timers of delayed adds until shut down or cancelled: one loop that sleeps until
     /// the earliest deadline (or until an earlier one arrives) and queues every key that is due.

@@ -5,6 +5,7 @@ import Crypto
 import Deadline
 import Foundation
 import Logging
+import S3Names
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -84,6 +85,10 @@ public final class S3Client: Sendable {
     private let logger: Logger
 
     public init(configuration: S3Configuration, logger: Logger = Logger(label: "s3")) throws {
+        guard S3Names.isValidRegion(configuration.region) else {
+            throw S3Error(code: "InvalidRegion", message: "the region must be \(S3Names.regionRule)",
+                          statusCode: 0, operation: "configure", bucket: "", key: nil, region: String(configuration.region.prefix(64)))
+        }
         self.configuration = configuration
         self.logger = logger
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)

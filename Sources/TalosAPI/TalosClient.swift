@@ -167,7 +167,7 @@ public struct TalosClient: Sendable {
         let targets: [(TalosEndpoint, String?)] = context.nodes.isEmpty
             ? context.endpoints.map { ($0, nil) }
             : context.nodes.flatMap { node in context.endpoints.map { ($0, node) } }
-        var failures: [String] = []
+        var failures: [(target: String, error: String)] = []
         for (endpoint, node) in targets {
             let described = node.map { "node \($0) via \(endpoint)" } ?? "endpoint \(endpoint)"
             let started = Mutex(false)
@@ -178,7 +178,7 @@ public struct TalosClient: Sendable {
                     try await consume(source, stream.onFirstChunk { started.withLock { $0 = true } })
                 }
             } catch let error as RPCError where Self.isUnreachable(error) && !started.withLock({ $0 }) {
-                failures.append("\(described): \(error.message)")
+                failures.append((described, error.message))
             }
         }
         throw TalosUnreachable(failures: failures)
@@ -268,17 +268,27 @@ public struct TalosAPIError: Error, Sendable, Equatable, CustomStringConvertible
 
 /// No endpoint or node could be reached; says what each attempt ran into.
 public struct TalosUnreachable: Error, Sendable, CustomStringConvertible {
-    public var failures: [String]
+    /// Each target tried ("node 10.5.0.2 via 10.5.0.1:50000") and why it could not be reached.
+    public var failures: [(target: String, error: String)]
     /// What was asked of the endpoints.
     public var task: String
 
-    public init(failures: [String], task: String = "serve the snapshot") {
+    public init(failures: [(target: String, error: String)], task: String = "serve the snapshot") {
         self.failures = failures
         self.task = task
     }
 
+    /// Every target with its connection error: for the person running the CLI and the
+    /// operator's log.
     public var description: String {
-        "no Talos endpoint could \(task): " + failures.joined(separator: "; ")
+        "no Talos endpoint could \(task): " + failures.map { "\($0.target): \($0.error)" }.joined(separator: "; ")
+    }
+
+    /// Every target, each only "unreachable": what a status may say without telling a tenant
+    /// which ports of which hosts are open (a refused connection, a timeout and a TLS failure
+    /// read the same).
+    public var summary: String {
+        "no Talos endpoint could \(task): " + failures.map { "\($0.target): unreachable" }.joined(separator: "; ")
     }
 }
 

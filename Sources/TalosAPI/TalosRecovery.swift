@@ -22,7 +22,7 @@ extension TalosClient {
     /// that the node is there before anything is sent to it.
     public func reachNode(_ node: String?) async throws -> TalosNodeVersion {
         try await TalosAPIError.translating {
-            var failures: [String] = []
+            var failures: [(target: String, error: String)] = []
             for endpoint in context.endpoints {
                 do {
                     let version = try await firstMessage(of: "Version", endpoint: endpoint, node: node, error: \.metadata.error) { machine, metadata, options in
@@ -30,7 +30,7 @@ extension TalosClient {
                     }
                     return TalosNodeVersion(endpoint: endpoint, hostname: version.metadata.hostname, tag: version.version.tag)
                 } catch let error as RPCError where Self.isUnreachable(error) {
-                    failures.append("endpoint \(endpoint): \(error.message)")
+                    failures.append(("endpoint \(endpoint)", error.message))
                 }
             }
             throw TalosUnreachable(failures: failures, task: "reach node \(node ?? "(the endpoint itself)")")

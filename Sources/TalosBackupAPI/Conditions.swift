@@ -29,8 +29,11 @@ public enum ConditionReason {
     public static let snapshotCorrupt = "SnapshotCorrupt"
     public static let snapshotInvalid = "SnapshotInvalid"
     public static let snapshotStalled = "SnapshotStalled"
+    public static let attemptTimedOut = "AttemptTimedOut"
+    public static let endpointNotAllowed = "EndpointNotAllowed"
     public static let uploadFailed = "UploadFailed"
     public static let objectExists = "ObjectExists"
+    public static let objectReplaced = "ObjectReplaced"
     public static let attemptsExhausted = "AttemptsExhausted"
     public static let internalError = "InternalError"
     // Backups: deletion (Events).

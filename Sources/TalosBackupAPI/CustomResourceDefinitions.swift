@@ -166,7 +166,8 @@ public enum CustomResourceDefinitions {
             required: ["bucket", "region", "accessKeyID", "secretAccessKey"],
             [
                 "bucket": Schema.string("Bucket name.", minLength: 3, maxLength: 63),
-                "region": Schema.string("Region of the bucket, used in request signatures.", minLength: 1),
+                "region": Schema.string("Region of the bucket, used in request signatures (and in the AWS host name when endpoint is unset).",
+                                        minLength: 1, pattern: "^[A-Za-z0-9_-]+$", maxLength: 64),
                 "accessKeyID": Schema.secretKeySelector("Secret key holding the access key ID."),
                 "secretAccessKey": Schema.secretKeySelector("Secret key holding the secret access key."),
                 "endpoint": Schema.string(
@@ -175,6 +176,8 @@ public enum CustomResourceDefinitions {
                 "insecureSkipTLSVerify": Schema.boolean(
                     "Skips verification of the endpoint's TLS certificate. Use caBundleSecretRef instead where possible.",
                     defaultValue: Defaults.insecureSkipTLSVerify),
+                "insecureHTTP": Schema.boolean(
+                    "Allows an http:// endpoint. Without it the operator refuses one (InvalidSpec): the snapshot, every Secret of the cluster unless encrypted, would travel in clear."),
                 "prefix": Schema.string(
                     "Key prefix; objects are stored as <prefix>/<namespace>/<controlplane>/<backup>.db.",
                     minLength: 1, defaultValue: Defaults.s3Prefix),

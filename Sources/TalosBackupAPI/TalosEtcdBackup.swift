@@ -91,6 +91,10 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     @RequiredField public var secretAccessKey: SecretKeySelector
     public var endpoint: String?
     public var insecureSkipTLSVerify: Bool?
+    /// Allows an `http://` endpoint, which the operator refuses otherwise: the credentials are
+    /// only signed, but the snapshot (every Secret of the cluster, unless encrypted) travels
+    /// in clear.
+    public var insecureHTTP: Bool?
     public var prefix: String?
     public var forcePathStyle: Bool?
     public var caBundleSecretRef: SecretKeySelector?
@@ -98,8 +102,9 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     public init(
         bucket: String, region: String, accessKeyID: SecretKeySelector, secretAccessKey: SecretKeySelector,
         endpoint: String? = nil, insecureSkipTLSVerify: Bool? = nil, prefix: String? = nil,
-        forcePathStyle: Bool? = nil, caBundleSecretRef: SecretKeySelector? = nil
+        forcePathStyle: Bool? = nil, caBundleSecretRef: SecretKeySelector? = nil, insecureHTTP: Bool? = nil
     ) {
+        self.insecureHTTP = insecureHTTP
         self.bucket = bucket
         self.region = region
         self.accessKeyID = accessKeyID

@@ -2,6 +2,7 @@ import Age
 import KubernetesCore
 import Cron
 import Foundation
+import S3Names
 
 /// One problem with a resource, located by its field path, e.g.
 /// `spec.backupTemplate.spec.backupStorage.s3.bucket: required`.
@@ -114,10 +115,17 @@ extension TalosEtcdBackupSpec {
         let storage = "\(path).backupStorage"
         let s3 = backupStorage.s3
         errors += Validate.bucketName(s3.bucket, at: "\(storage).s3.bucket")
-        if s3.region.isEmpty { errors.append(FieldError("\(storage).s3.region", "required")) }
+        errors += Validate.region(s3.region, at: "\(storage).s3.region")
         errors += Validate.secretKeySelector(s3.accessKeyID, at: "\(storage).s3.accessKeyID")
         errors += Validate.secretKeySelector(s3.secretAccessKey, at: "\(storage).s3.secretAccessKey")
-        if let endpoint = s3.endpoint { errors += Validate.endpoint(endpoint, at: "\(storage).s3.endpoint") }
+        if let endpoint = s3.endpoint {
+            errors += Validate.endpoint(endpoint, at: "\(storage).s3.endpoint")
+            if endpoint.lowercased().hasPrefix("http://"), s3.insecureHTTP != true {
+                errors.append(FieldError(
+                    "\(storage).s3.endpoint",
+                    "\"\(endpoint.prefix(200))\" is plain HTTP: the snapshot (every Secret of the cluster, unless encrypted) would travel in clear; use https, or set \(storage).s3.insecureHTTP: true"))
+            }
+        }
         if let prefix = s3.prefix { errors += Validate.prefix(prefix, at: "\(storage).s3.prefix") }
         if let ca = s3.caBundleSecretRef { errors += Validate.secretKeySelector(ca, at: "\(storage).s3.caBundleSecretRef") }
         if let compression = backupStorage.compression {
@@ -180,6 +188,13 @@ enum Validate {
         return [FieldError(
             path,
             "\"\(bucket)\" is not a valid S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit")]
+    }
+
+    /// ``S3Names/isValidRegion(_:)``: the region goes into the AWS host name and every signature.
+    static func region(_ region: String, at path: String) -> [FieldError] {
+        if region.isEmpty { return [FieldError(path, "required")] }
+        if S3Names.isValidRegion(region) { return [] }
+        return [FieldError(path, "\"\(region.prefix(64))\" is not a region: use \(S3Names.regionRule)")]
     }
 
     static func endpoint(_ endpoint: String, at path: String) -> [FieldError] {

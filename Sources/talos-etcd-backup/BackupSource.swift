@@ -24,7 +24,9 @@ struct BackupSourceOptions: ParsableArguments {
         The object is streamed through the checks: age authenticates every chunk, etcd's \
         SHA-256 trailer and the snapshot's bbolt structure (meta pages, B+trees) are checked, \
         and the stored object's and the snapshot's SHA-256 and size, the etcd revision and the \
-        key count are compared with the record.
+        key count are compared with the record. With --from s3:// the record is the object's \
+        own metadata, so an object replaced together with its metadata matches it too: pin the \
+        object with --expect-sha256 (the TalosEtcdBackup's status.sha256, or your own record).
         """
     @Option(help: "Name of a Succeeded TalosEtcdBackup.")
     var backup: String?
@@ -43,12 +45,45 @@ struct BackupSourceOptions: ParsableArguments {
     @Option(help: "age identity file for an encrypted backup (never logged or printed).")
     var identity: String?
 
+    @Option(name: .customLong("expect-sha256"),
+            help: "The stored object's SHA-256 (64 hex digits), as recorded elsewhere: the backup is used only if the object hashes to it.")
+    var expectSHA256: String?
+
     func validate() throws {
         guard (backup == nil) != (from == nil) else {
             throw ValidationError("give exactly one of --backup NAME and --from s3://BUCKET/KEY or FILE")
         }
         if backup == nil && (namespace != nil || kubeconfig != nil) {
             throw ValidationError("--namespace and --kubeconfig go with --backup NAME")
+        }
+        if let expectSHA256, expectSHA256.utf8.count != 64 || !expectSHA256.allSatisfy({ $0.isASCII && $0.isHexDigit }) {
+            throw ValidationError("--expect-sha256 must be 64 hexadecimal digits (a SHA-256), not \(expectSHA256.utf8.count) characters")
+        }
+    }
+
+    /// Whether the record a check compares with is the object's own metadata (`--from s3://`),
+    /// which whoever can replace the object can replace with it.
+    var recordIsObjectMetadata: Bool { from?.hasPrefix("s3://") == true }
+
+    /// What the comparison proves, for the commands' output.
+    var provenance: String {
+        if let expectSHA256 { return "the stored object's SHA-256 is \(expectSHA256.lowercased()), as --expect-sha256 pins it" }
+        if recordIsObjectMetadata {
+            return "the record is the object's own metadata: an object replaced together with its metadata would match it too; pin the object with --expect-sha256"
+        }
+        return ""
+    }
+
+    /// `opened`, whose reads also fail unless the stored object hashes to --expect-sha256.
+    private func pinned(_ opened: OpenedBackup) -> OpenedBackup {
+        guard let expected = expectSHA256?.lowercased() else { return opened }
+        let read = opened.read, name = opened.name
+        return OpenedBackup(name: opened.name, record: opened.record, takenAt: opened.takenAt, encoding: opened.encoding) { progress, sink in
+            let restored = try await read(progress, sink)
+            guard restored.storedSHA256 == expected else {
+                throw RestoreProblem("\(name): the stored object's SHA-256 is \(restored.storedSHA256), not \(expected) (--expect-sha256): it is not the object you pinned")
+            }
+            return restored
         }
     }
 
@@ -78,8 +113,8 @@ struct BackupSourceOptions: ParsableArguments {
             return try await S3Client.withClient(destination.s3) { client in
                 let head = try await client.headObject(bucket: destination.bucket, key: destination.key)
                 let record = StoredBackup(metadata: head.metadata)
-                return try await body(try opened(name: from, client: client, destination: destination, record: record,
-                                                 takenAt: head.lastModified))
+                return try await body(pinned(try opened(name: from, client: client, destination: destination, record: record,
+                                                        takenAt: head.lastModified)))
             }
         }
         let attributes = try? FileManager.default.attributesOfItem(atPath: from)
@@ -87,10 +122,10 @@ struct BackupSourceOptions: ParsableArguments {
         let encoding = try encoding(of: from, record: nil)
         let identities = try identities(for: encoding)
         let path = from
-        return try await body(OpenedBackup(name: from, record: nil, takenAt: modified, encoding: encoding) { progress, sink in
+        return try await body(pinned(OpenedBackup(name: from, record: nil, takenAt: modified, encoding: encoding) { progress, sink in
             try await SnapshotRestore.decode(try FileChunks(path: path), encoding: encoding, identities: identities, record: nil,
                                              progress: progress, into: sink)
-        })
+        }))
     }
 
     private func withBackup<T: Sendable>(named name: String, namespace: String, _ kubernetes: KubernetesClient,
@@ -114,8 +149,8 @@ struct BackupSourceOptions: ParsableArguments {
         let configuration = try await credentials.s3Configuration(backup.spec.backupStorage.s3, namespace: namespace)
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)
         return try await S3Client.withClient(configuration) { client in
-            try await body(try opened(name: "TalosEtcdBackup \(namespace)/\(name) (\(destination.url))", client: client,
-                                      destination: destination, record: record, takenAt: status.completionTime?.description))
+            try await body(pinned(try opened(name: "TalosEtcdBackup \(namespace)/\(name) (\(destination.url))", client: client,
+                                             destination: destination, record: record, takenAt: status.completionTime?.description)))
         }
     }
 

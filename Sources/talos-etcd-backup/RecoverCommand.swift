@@ -59,6 +59,7 @@ struct RecoverCommand: AsyncParsableCommand {
                     from \(backup.name)
                       taken \(backup.takenAt ?? "at an unknown time"): etcd revision \(checked.revision), \(checked.totalKeys) keys, \(checked.size) bytes, sha256 \(checked.sha256)
                     """)
+                if !source.provenance.isEmpty { print("  " + source.provenance) }
                 try confirm()
                 stage = "uploading the snapshot to node \(node)"
                 _ = try await SnapshotRecovery.recover(client: client, endpoint: target.endpoint, node: node) { sink in

@@ -18,20 +18,26 @@ struct RestoreCommand: AsyncParsableCommand {
         discussion: BackupSourceOptions.discussion + """
              --output is written only when everything checks out (a temporary file beside it, \
             synced, then renamed): a wrong identity, an altered, replaced or truncated object, a \
-            missing object leave no output file.
+            missing object leave no output file. The file is created with mode 0600 (a snapshot \
+            holds every Secret of the cluster); an existing --output is replaced only with \
+            --force; SIGINT or SIGTERM removes the partial file.
             """)
 
     @OptionGroup var source: BackupSourceOptions
 
-    @Option(help: "Where to write the plain snapshot.")
+    @Option(help: "Where to write the plain snapshot (mode 0600).")
     var output: String
+
+    @Flag(help: "Replace --output if it exists.")
+    var force = false
 
     func run() async throws {
         do {
+            if !force { try AtomicFile.refuseExisting(URL(fileURLWithPath: output)) }
             let restored = try await source.withOpened { backup in
                 let progress = ProgressLine(total: backup.record?.size)
                 defer { progress.end() }
-                return try await AtomicFile.write(to: URL(fileURLWithPath: output)) { handle in
+                return try await AtomicFile.write(to: URL(fileURLWithPath: output), replacing: force) { handle in
                     try await backup.read(progress.update) { chunk in
                         try handle.write(contentsOf: Data(chunk.readableBytesView))
                     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupOperator
 import ControllerRuntime
+import EndpointPolicy
 import OperatorEndpoints
 import Foundation
 import KubernetesClient
@@ -55,6 +56,21 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Backups taken at the same time.")
     var maxConcurrentBackups: Int = 2
 
+    @Option(help: "Backups of one namespace taken at the same time (default: one less than --max-concurrent-backups, at least 1, so that one namespace's slow backups never hold every worker; set it to --max-concurrent-backups for none of that reserve).")
+    var maxConcurrentBackupsPerNamespace: Int?
+
+    @Option(help: "Seconds one backup attempt may take, Secrets to stored record; past it the attempt is cancelled, its upload aborted, and it fails with AttemptTimedOut (retried like other failures).")
+    var backupAttemptTimeoutSeconds: Int = 3600
+
+    @Option(help: "Networks no backup may reach, comma-separated (ADDRESS/PREFIX or an address; \"\" for none): an S3 endpoint or talosconfig endpoint resolving into one fails with EndpointNotAllowed. The default holds every cloud's metadata service.")
+    var deniedEndpointNetworks: String = "169.254.0.0/16,fd00:ec2::254/128"
+
+    @Option(help: "If set, the only S3 endpoints backups may use, comma-separated: networks, host names, or suffixes such as .example.com (AWS is s3.REGION.amazonaws.com).")
+    var allowedS3Endpoints: String?
+
+    @Option(help: "If set, the only Talos endpoints backups may use, comma-separated: networks, host names, or suffixes such as .example.com.")
+    var allowedTalosEndpoints: String?
+
     @Option(name: .customLong("kube-api-qps"), help: "Client-side limit on requests per second to the API server (sustained).")
     var kubeAPIQPS: Double = 300
 
@@ -83,16 +99,35 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard maxConcurrentBackups >= 1 else { throw ValidationError("--max-concurrent-backups must be at least 1") }
+        if let perNamespace = maxConcurrentBackupsPerNamespace, !(1...maxConcurrentBackups).contains(perNamespace) {
+            throw ValidationError("--max-concurrent-backups-per-namespace must be between 1 and --max-concurrent-backups (\(maxConcurrentBackups))")
+        }
+        guard (60...604_800).contains(backupAttemptTimeoutSeconds) else {
+            throw ValidationError("--backup-attempt-timeout-seconds must be between 60 and 604800 (a week)")
+        }
         guard kubeAPIQPS > 0, kubeAPIBurst >= 1 else { throw ValidationError("--kube-api-qps and --kube-api-burst must be positive") }
         guard leaseDurationSeconds >= 3 else { throw ValidationError("--lease-duration-seconds must be at least 3") }
         guard objectDeletionTimeoutSeconds >= 0 else { throw ValidationError("--object-deletion-timeout-seconds must not be negative") }
         guard shutdownGracePeriodSeconds >= 1 else { throw ValidationError("--shutdown-grace-period-seconds must be at least 1") }
+        _ = try endpointGuard()
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
         guard BindAddress(parsing: healthProbeBindAddress) != nil else {
             throw ValidationError("--health-probe-bind-address must be host:port, :port or 0, not \"\(healthProbeBindAddress)\"")
         }
         guard BindAddress(parsing: metricsBindAddress) != nil else {
             throw ValidationError("--metrics-bind-address must be host:port, :port or 0, not \"\(metricsBindAddress)\"")
+        }
+    }
+
+    /// The endpoint policies the flags give.
+    func endpointGuard() throws -> EndpointGuard {
+        do {
+            let denied = try EndpointPolicy.networks(deniedEndpointNetworks, flag: "--denied-endpoint-networks")
+            return EndpointGuard(
+                s3: EndpointPolicy(denied: denied, allowed: try allowedS3Endpoints.map { try EndpointPolicy.rules($0, flag: "--allowed-s3-endpoints") }),
+                talos: EndpointPolicy(denied: denied, allowed: try allowedTalosEndpoints.map { try EndpointPolicy.rules($0, flag: "--allowed-talos-endpoints") }))
+        } catch let error as EndpointPolicyError {
+            throw ValidationError(error.description)
         }
     }
 
@@ -134,6 +169,9 @@ struct RunCommand: AsyncParsableCommand {
             namespace: namespace, maxConcurrentBackups: maxConcurrentBackups, leaderElection: election, clock: clock,
             onLeadershipLost: { deadline.arm(after: min(grace, .seconds(5)), status: 1, reason: "stopping after the lost lease") })
         options.objectDeletionTimeout = TimeInterval(objectDeletionTimeoutSeconds)
+        options.maxConcurrentBackupsPerNamespace = maxConcurrentBackupsPerNamespace
+        options.backupAttemptTimeout = .seconds(backupAttemptTimeoutSeconds)
+        options.endpoints = try endpointGuard()
         let metrics = BindAddress(parsing: metricsBindAddress).flatMap { address -> (DescribedMetricsFactory, String, Int)? in
             guard case .address(let host, let port) = address else { return nil }
             return (DescribedMetricsFactory(families: ControllerRuntimeMetrics.families + BackupMetrics.families), host, port)

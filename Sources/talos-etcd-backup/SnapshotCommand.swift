@@ -12,8 +12,10 @@ struct SnapshotCommand: AsyncParsableCommand {
         commandName: "snapshot",
         abstract: "Take one verified etcd snapshot of a Talos control plane to a local file or to S3.",
         discussion: """
-            To a file: the snapshot is written to a temporary file next to --output, flushed to \
-            disk, and renamed to --output only when its SHA-256 trailer checks out. To \
+            To a file: the snapshot is written to a temporary file next to --output (mode 0600: \
+            a snapshot holds every Secret of the cluster), flushed to disk, and moved to --output \
+            only when its SHA-256 trailer checks out; an existing file is replaced only with \
+            --force, and SIGINT or SIGTERM removes the partial file. To \
             s3://BUCKET/KEY: it is streamed into a multipart upload (credentials from \
             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), the operator's own pipeline; an \
             existing object is never overwritten. Either way a failed or corrupt snapshot leaves \
@@ -30,8 +32,11 @@ struct SnapshotCommand: AsyncParsableCommand {
     @Option(help: "Node to snapshot (default: the context's nodes, else its endpoints).")
     var node: String?
 
-    @Option(help: "File to write the snapshot to, or s3://BUCKET/KEY.")
+    @Option(help: "File to write the snapshot to (mode 0600), or s3://BUCKET/KEY.")
     var output: String
+
+    @Flag(help: "Replace the --output file if it exists (never an S3 object).")
+    var force = false
 
     @OptionGroup var s3: S3Options
 
@@ -42,7 +47,7 @@ struct SnapshotCommand: AsyncParsableCommand {
             let written = if output.hasPrefix("s3://") {
                 try await snapshotToS3(context)
             } else {
-                try await Self.snapshot(TalosClient(context: context), to: URL(fileURLWithPath: output))
+                try await Self.snapshot(TalosClient(context: context), to: URL(fileURLWithPath: output), replacing: force)
             }
             print("node: \(written.node)")
             print("size: \(written.size) bytes")
@@ -69,8 +74,9 @@ struct SnapshotCommand: AsyncParsableCommand {
 
     /// Streams a verified snapshot into `output` (``AtomicFile``: whole and synced, or not
     /// there at all).
-    static func snapshot(_ client: TalosClient, to output: URL) async throws -> Written {
-        try await AtomicFile.write(to: output) { handle in
+    static func snapshot(_ client: TalosClient, to output: URL, replacing: Bool) async throws -> Written {
+        if !replacing { try AtomicFile.refuseExisting(output) }
+        return try await AtomicFile.write(to: output, replacing: replacing) { handle in
             try await client.snapshot { source, stream in
                 var hasher = SHA256()
                 var size = 0

@@ -30,6 +30,7 @@ struct VerifyCommand: AsyncParsableCommand {
             case .some:
                 print("matches the record: sizes, hashes, revision and key count")
             }
+            if !source.provenance.isEmpty { print(source.provenance) }
         } catch let error as ValidationError {
             throw error
         } catch {

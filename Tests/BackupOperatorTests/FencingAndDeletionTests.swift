@@ -228,4 +228,71 @@ extension BackupReconcilerTests {
             #expect(unreachable.deletes == 2)
         }
     }
+
+    @Test("an attempt still running at its deadline (--backup-attempt-timeout-seconds) is cancelled and fails with AttemptTimedOut, to be retried")
+    func attemptTimesOut() async throws {
+        try await withoutNetwork { setup in
+            // A store that never answers, as a trickling endpoint would: only the attempt's
+            // deadline ends it. The deadline runs on a manual clock.
+            let cancelled = Locked(false)
+            let hanging = ScriptedTransfer(store: {
+                try await withTaskCancellationHandler { try await waitUntilCancelled() } onCancel: { cancelled.withLock { $0 = true } }
+                throw CancellationError()
+            })
+            let timers = ManualClock()
+            let reconciler = reconciler(setup, hanging, timers: timers)
+            _ = try await createBackup(setup, "hanging")
+            let key = ObjectKey(namespace: "default", name: "hanging")
+            async let outcome = reconciler.reconcile(key)
+            try await timers.waitForSleepers(at: [BackupReconciler.defaultAttemptTimeout])
+            try await eventually("the attempt to reach the store") { hanging.stores == 1 }
+            timers.advance(by: BackupReconciler.defaultAttemptTimeout - .milliseconds(1))
+            let cutEarly = cancelled.withLock { $0 }
+            #expect(!cutEarly, "not before the deadline")
+            timers.advance(by: .milliseconds(1))
+            guard case .requeue = try await outcome else {
+                Issue.record("a timed-out attempt is retried")
+                return
+            }
+            #expect(cancelled.withLock { $0 }, "the attempt's work was cancelled at the deadline")
+            let retrying = try await backup(setup, "hanging")
+            #expect(retrying.status?.phase == .running)
+            let progressing = retrying.status?.conditions?[type: "Progressing"]
+            #expect(progressing?.reason == "Retrying")
+            #expect(progressing?.message.contains("AttemptTimedOut: the attempt did not finish within 3600 s (--backup-attempt-timeout-seconds)") == true,
+                    "\(String(describing: progressing?.message))")
+            #expect(try await eventNotes(setup, reason: "AttemptTimedOut").count == 1)
+        }
+    }
+
+    @Test("deleting a stored object from a store that never answers is cut at its bound and retried, the finalizer kept")
+    func deletionIsBounded() async throws {
+        try await withoutNetwork { setup in
+            let cancelled = Locked(false)
+            let hanging = ScriptedTransfer(
+                store: { StoredBackup(node: "n", size: 1, sha256: String(repeating: "d", count: 64)) },
+                delete: { try await withTaskCancellationHandler { try await waitUntilCancelled() } onCancel: { cancelled.withLock { $0 = true } } })
+            let timers = ManualClock()
+            let reconciler = reconciler(setup, hanging, timers: timers)
+            _ = try await createBackup(setup, "stored")
+            let key = ObjectKey(namespace: "default", name: "stored")
+            #expect(try await reconciler.reconcile(key) == .done)
+            #expect(try await backup(setup, "stored").status?.phase == .succeeded)
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "stored")
+            async let deleted = reconciler.reconcile(key)
+            try await timers.waitForSleepers(at: [BackupReconciler.deletionBound])
+            try await eventually("the deletion to reach the store") { hanging.deletes == 1 }
+            timers.advance(by: BackupReconciler.deletionBound)
+            do {
+                _ = try await deleted
+                Issue.record("a store that never answers is a transient failure: the work queue retries it")
+            } catch {
+                #expect(!(error is CancellationError), "\(error)")
+            }
+            #expect(cancelled.withLock { $0 })
+            #expect(try await backup(setup, "stored").metadata.finalizers == [BackupReconciler.finalizer])
+            let notes = try await eventNotes(setup, reason: "DeleteFailed")
+            #expect(notes.contains { $0.contains("did not finish within 300") && $0.contains("retrying") }, "\(notes)")
+        }
+    }
 }

@@ -11,8 +11,14 @@ struct BackupFailureTests {
         let corrupt = BackupFailure.classify(SnapshotCorrupt(reason: "the SHA-256 of its contents does not match the 32-byte trailer"))
         #expect(corrupt.reason == "SnapshotCorrupt" && corrupt.message.contains("nothing was stored") && corrupt.retryable)
 
-        let unreachable = BackupFailure.classify(TalosUnreachable(failures: ["endpoint 10.0.0.1:50000: connection refused"]))
-        #expect(unreachable.reason == "TalosUnreachable" && unreachable.message.contains("10.0.0.1:50000: connection refused"))
+        // Connection errors read the same in a status whatever the socket said: no port-scan oracle.
+        let unreachable = BackupFailure.classify(TalosUnreachable(failures: [("endpoint 10.0.0.1:50000", "connection refused"),
+                                                                             ("endpoint 10.0.0.2:50000", "TLS handshake failed")]))
+        #expect(unreachable.reason == "TalosUnreachable")
+        #expect(unreachable.message == "no Talos endpoint could serve the snapshot: endpoint 10.0.0.1:50000: unreachable; endpoint 10.0.0.2:50000: unreachable (the operator's log has each connection error)")
+        let noStore = BackupFailure.classify(S3Error(code: "ConnectionFailed", message: "connect(2) refused: errno 111", statusCode: 0,
+                                                     operation: "ListMultipartUploads", bucket: "b", key: "k", region: "us-east-1"))
+        #expect(noStore.message == "S3 ListMultipartUploads failed: cannot reach the S3 endpoint (the operator's log has the connection error)")
 
         let denied = BackupFailure.classify(TalosAPIError(code: .permissionDenied, grpcCode: "permissionDenied", message: "not authorized"))
         #expect(denied.reason == "TalosError" && denied.message.contains("os:etcd:backup") && denied.message.contains("not authorized"))

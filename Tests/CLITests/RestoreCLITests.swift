@@ -100,4 +100,67 @@ struct RestoreCLITests {
             #expect(leftovers.isEmpty, "\(name): no temporary file left: \(leftovers)")
         }
     }
+
+    @Test("--output is made with mode 0600; an existing file is refused without --force and left as it was, replaced with it")
+    func outputFile() async throws {
+        let fixture = try await Self.fixture()
+        let output = fixture.path("restored.db")
+        let first = try await CLI.run(with: ["restore", "--from", fixture.snapshot.path, "--output", output])
+        #expect(first.status == 0, "\(first.stderr)")
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: output)[.posixPermissions] as? Int)
+        #expect(mode == 0o600, "mode \(String(mode, radix: 8))")
+
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: output))
+        let refused = try await CLI.run(with: ["restore", "--from", fixture.snapshot.path, "--output", output])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("\(output) exists; pass --force to replace it"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == "keep me", "left as it was")
+
+        // A link at --output is refused too, and never followed.
+        let target = fixture.path("elsewhere")
+        try Data("not yours".utf8).write(to: URL(fileURLWithPath: target))
+        let link = fixture.path("link.db")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        let linked = try await CLI.run(with: ["restore", "--from", fixture.snapshot.path, "--output", link])
+        #expect(linked.status != 0 && linked.stderr.contains("exists; pass --force"), "\(linked.stderr)")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "not yours")
+
+        let forced = try await CLI.run(with: ["restore", "--from", fixture.snapshot.path, "--output", output, "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try Self.sha256(output) == Self.sha256(fixture.snapshot.path))
+        let forcedLink = try await CLI.run(with: ["restore", "--from", fixture.snapshot.path, "--output", link, "--force"])
+        #expect(forcedLink.status == 0, "\(forcedLink.stderr)")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "not yours", "--force replaces the link, not what it points at")
+        #expect(try Self.sha256(link) == Self.sha256(fixture.snapshot.path))
+    }
+
+    @Test("SIGTERM or SIGINT during a restore removes the partial file and exits with 128 + the signal")
+    func signalRemovesPartialFile() async throws {
+        let fixture = try await Self.fixture()
+        let snapshot = try Data(contentsOf: fixture.snapshot)
+        for (signal, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            // A named pipe as the source: the test writes part of the snapshot and keeps it open,
+            // so the restore is mid-file when the signal comes.
+            let pipe = fixture.path("slow-\(name).db")
+            #expect(mkfifo(pipe, 0o600) == 0)
+            let writer = open(pipe, O_RDWR)  // Linux: opening a FIFO read-write never blocks
+            try #require(writer >= 0)
+            defer { close(writer) }
+            let output = fixture.path("interrupted-\(name).db")
+            let running = try await ProcessRunner.start(CLI.executable.path, ["restore", "--from", pipe, "--output", output])
+            let piece = min(snapshot.count / 2, 16 * 1024)
+            let written = snapshot.prefix(piece).withUnsafeBytes { write(writer, $0.baseAddress, $0.count) }
+            #expect(written == piece)
+            try await eventually("the restore to start its partial file") {
+                try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path)
+                    .contains { $0.hasPrefix(".interrupted-\(name).db.partial-") }
+            }
+            running.send(signal)
+            let result = try await running.finish()
+            #expect(result.status == 128 + signal, "\(name): \(result.stderr)")
+            #expect(result.stderr.contains("interrupted (\(name)): 1 partial file removed, no output written"), "\(result.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.contains("interrupted-\(name)") }
+            #expect(left.isEmpty, "\(name): nothing left behind: \(left)")
+        }
+    }
 }

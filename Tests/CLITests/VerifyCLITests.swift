@@ -42,4 +42,27 @@ struct VerifyCLITests {
             #expect(result.stderr.contains("did not verify") && result.stderr.contains(message), "\(what): \(result.stderr)")
         }
     }
+
+    @Test("--expect-sha256 pins the stored object: its hash (any case) verifies and says so; another exits 1 naming both; one that is not 64 hex digits is refused")
+    func pinned() async throws {
+        let fixture = try await RestoreCLITests.fixture()
+        defer { try? FileManager.default.removeItem(at: fixture.directory) }
+        let plain = fixture.snapshot.path
+        let sha256 = try RestoreCLITests.sha256(plain)
+        let matching = try await CLI.run(with: ["verify", "--from", plain, "--expect-sha256", sha256.uppercased()])
+        #expect(matching.status == 0, "\(matching.stderr)")
+        #expect(matching.stdout.contains("the stored object's SHA-256 is \(sha256), as --expect-sha256 pins it"), "\(matching.stdout)")
+        let other = String(repeating: "ab", count: 32)
+        let mismatch = try await CLI.run(with: ["verify", "--from", plain, "--expect-sha256", other])
+        #expect(mismatch.status == 1)
+        #expect(mismatch.stderr.contains("the stored object's SHA-256 is \(sha256), not \(other) (--expect-sha256)"), "\(mismatch.stderr)")
+        let restored = fixture.path("pinned.db")
+        let refusedRestore = try await CLI.run(with: ["restore", "--from", plain, "--expect-sha256", other, "--output", restored])
+        #expect(refusedRestore.status == 1 && !FileManager.default.fileExists(atPath: restored), "no output for another object")
+        for malformed in ["abc", String(repeating: "g", count: 64), String(repeating: "0", count: 65)] {
+            let result = try await CLI.run(with: ["verify", "--from", plain, "--expect-sha256", malformed])
+            #expect(result.status == 64, "\(malformed)")
+            #expect(result.stderr.contains("--expect-sha256 must be 64 hexadecimal digits"), "\(result.stderr)")
+        }
+    }
 }

@@ -23,6 +23,38 @@ struct WorkQueueTests {
         #expect(third == "a")
     }
 
+    @Test("with a group limit of 1, a worker skips the keys of a group already in flight and takes another group's; the skipped keys keep their order")
+    func groupLimit() async {
+        let queue = WorkQueue<String>(groupLimit: .init(maxInFlight: 1, group: { $0.split(separator: "/").first.map(String.init) }))
+        for key in ["slow/1", "slow/2", "slow/3", "other/1", "global"] { queue.add(key) }
+        #expect(await queue.next() == "slow/1")
+        #expect(await queue.next() == "other/1", "slow holds its one slot: its later keys are skipped")
+        #expect(await queue.next() == "global", "a key without a group is not limited")
+        #expect(queue.length == 2)
+        queue.add("other/2")  // other is at its limit too: queued, not handed out
+        queue.done("other/1")
+        #expect(await queue.next() == "other/2")
+        queue.done("slow/1")
+        #expect(await queue.next() == "slow/2", "the next of the slow group, in order, once its slot is free")
+        #expect(queue.inFlight == 3)
+    }
+
+    @Test("a worker waiting while every queued key's group is at its limit gets one when a key of that group is done")
+    func groupLimitWakesWaiters() async throws {
+        let queue = WorkQueue<String>(groupLimit: .init(maxInFlight: 1, group: { $0.split(separator: "/").first.map(String.init) }))
+        queue.add("slow/1")
+        queue.add("slow/2")
+        #expect(await queue.next() == "slow/1")
+        async let waiting = queue.next()
+        try await eventually("the second worker to wait") { queue.waitingWorkers == 1 }
+        queue.add("slow/3")  // added while a worker waits: still at the group's limit
+        #expect(queue.length == 2 && queue.waitingWorkers == 1)
+        queue.done("slow/1")
+        #expect(await waiting == "slow/2")
+        queue.shutDown()
+        #expect(await queue.next() == nil)
+    }
+
     @Test("per-key backoff doubles from 5 ms to 1000 s and resets on forget")
     func backoff() {
         let queue = WorkQueue<String>()

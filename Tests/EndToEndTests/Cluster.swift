@@ -202,6 +202,7 @@ struct Cluster: Sendable {
                       bucket: \(s3.bucket)
                       region: \(s3.region)
                       endpoint: \(s3.endpoint)
+                      insecureHTTP: \(s3.endpoint.hasPrefix("http://"))
                       prefix: \(prefix)
                       accessKeyID:
                         name: my-s3-credentials
@@ -236,6 +237,7 @@ struct Cluster: Sendable {
               bucket: \(s3.bucket)
               region: \(s3.region)
               endpoint: \(s3.endpoint)
+              insecureHTTP: \(s3.endpoint.hasPrefix("http://"))
               prefix: \(prefix)
               accessKeyID:
                 name: \(credentials)

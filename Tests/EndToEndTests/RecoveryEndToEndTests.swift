@@ -41,6 +41,10 @@ struct RecoveryEndToEndTests {
             #expect(verified.status == 0, "\(verified.stderr)")
             #expect(verified.stdout.contains("etcd revision \(revision), \(status.totalKeys ?? 0) keys"), "\(verified.stdout)")
             #expect(verified.stdout.contains("matches the record: sizes, hashes, revision and key count"))
+            let sha256 = try #require(status.sha256)
+            let pinned = try await ProcessRunner.run(cli, ["verify"] + source + ["--identity", key, "--expect-sha256", sha256.uppercased()])
+            #expect(pinned.status == 0, "\(pinned.stderr)")
+            #expect(pinned.stdout.contains("the stored object's SHA-256 is \(sha256), as --expect-sha256 pins it"), "\(pinned.stdout)")
 
             let announced = Locked<[String]>([])
             try await TalosTestServer.withRunning(etcdEndpoint: nil, announce: { line in announced.withLock { $0.append(line) } }) { node in
@@ -55,6 +59,8 @@ struct RecoveryEndToEndTests {
                     ("no --yes without a terminal", ["--identity", key, "--talosconfig", admin], "refusing to recover without --yes"),
                     ("wrong identity", ["--identity", otherKey, "--talosconfig", admin, "--yes"], "no identity matches"),
                     ("os:etcd:backup talosconfig", ["--identity", key, "--talosconfig", backupRole, "--yes"], "EtcdRecover and Bootstrap need role os:admin"),
+                    ("another object pinned", ["--identity", key, "--talosconfig", admin, "--yes", "--expect-sha256", String(repeating: "0", count: 64)],
+                     "not \(String(repeating: "0", count: 64)) (--expect-sha256): it is not the object you pinned"),
                 ]
                 for (what, arguments, message) in refusals {
                     let result = try await ProcessRunner.run(cli, recover + arguments)

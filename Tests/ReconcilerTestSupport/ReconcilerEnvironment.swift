@@ -81,6 +81,6 @@ public func backupSpec(bucket: String = "etcd-backups", endpoint: String? = "htt
             bucket: bucket, region: "us-east-1",
             accessKeyID: .init(name: "s3-credentials", key: "accessKeyID"),
             secretAccessKey: .init(name: "s3-credentials", key: "secretAccessKey"),
-            endpoint: endpoint)))
+            endpoint: endpoint, insecureHTTP: endpoint?.hasPrefix("http://") == true ? true : nil)))
 }
 

@@ -104,6 +104,20 @@ struct AddressingTests {
         #expect(try url(virtual, bucket: "backups", key: "x.db") == "https://backups.minio.example.com:9000/x.db")
     }
 
+    @Test("a region that could change the AWS host name (a dot, slash, colon, space, 65 characters) is refused before any request; real ones pass",
+          arguments: ["evil.example.com#", "a/b", "x:443", "us east", String(repeating: "a", count: 65), ""])
+    func badRegion(_ region: String) {
+        let error = #expect(throws: S3Error.self) { _ = try S3Client(configuration: S3Configuration(region: region, credentials: credentials)) }
+        #expect(error?.code == "InvalidRegion")
+        #expect(error?.description.contains("1 to 64 letters, digits, '-' and '_'") == true, "\(String(describing: error))")
+    }
+
+    @Test("regions in use pass", arguments: ["us-east-1", "default", "auto", "fr-par", "nyc3", "eu_west"])
+    func goodRegion(_ region: String) async throws {
+        let client = try S3Client(configuration: S3Configuration(region: region, credentials: credentials))
+        try await client.shutdown()
+    }
+
     @Test("a CA bundle that is not PEM is refused with a clear error")
     func badCABundle() {
         var configuration = S3Configuration(region: "us-east-1", credentials: credentials)

@@ -32,7 +32,7 @@ struct ValidationTests {
              "spec":{"schedule":"0 25 * * *","retention":0,"startingDeadlineSeconds":-1,"failedBackupsHistoryLimit":-2,
               "concurrencyPolicy":"Replace",
               "backupTemplate":{"spec":{"talosControlPlaneRef":{"name":"My_CP"},
-               "backupStorage":{"s3":{"bucket":"Bad_Bucket","region":"us-west-2",
+               "backupStorage":{"s3":{"bucket":"Bad_Bucket","region":"evil.example/x",
                  "accessKeyID":{"name":"creds","key":"bad key"},"secretAccessKey":{"name":"creds","key":"secret"},
                  "endpoint":"ftp://x","prefix":"/lead","caBundleSecretRef":{"name":"","key":"ca.crt"}},
                 "compression":{"type":"gzip","level":30},
@@ -47,6 +47,7 @@ struct ValidationTests {
             "spec.concurrencyPolicy: unsupported value \"Replace\"; supported: Forbid, Allow",
             "spec.backupTemplate.spec.talosControlPlaneRef.name: \"My_CP\" is not a valid object name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
             "spec.backupTemplate.spec.backupStorage.s3.bucket: \"Bad_Bucket\" is not a valid S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit",
+            "spec.backupTemplate.spec.backupStorage.s3.region: \"evil.example/x\" is not a region: use 1 to 64 letters, digits, '-' and '_', such as us-east-1",
             "spec.backupTemplate.spec.backupStorage.s3.accessKeyID.key: \"bad key\" is not a valid Secret key: use letters, digits, '-', '_' and '.'",
             "spec.backupTemplate.spec.backupStorage.s3.endpoint: \"ftp://x\" is not an http(s) URL such as https://minio.example.com",
             "spec.backupTemplate.spec.backupStorage.s3.prefix: \"/lead\" must not start or end with '/' or contain '//'",
@@ -115,6 +116,27 @@ struct ValidationTests {
     func seedSchedule() throws -> TalosEtcdBackupSchedule {
         let json = try documents(of: "TalosEtcdBackupSchedule", file: "examples/daily-backup-schedule.yaml")[0]
         return try StrictDecoding.decode(TalosEtcdBackupSchedule.self, from: jsonData(json))
+    }
+}
+
+@Suite("Plain HTTP endpoints")
+struct PlainHTTPValidationTests {
+    @Test("an http:// endpoint is refused unless insecureHTTP is true; https needs nothing")
+    func optIn() {
+        var spec = TalosEtcdBackupSpec(
+            talosControlPlaneRef: .init(name: "cp"),
+            backupStorage: BackupStorage(s3: S3Storage(bucket: "b-1", region: "us-east-1", accessKeyID: .init(name: "a", key: "k"),
+                                                       secretAccessKey: .init(name: "a", key: "s"), endpoint: "HTTP://minio.internal:9000")))
+        #expect(spec.validate(at: "spec").map(\.description) == [
+            "spec.backupStorage.s3.endpoint: \"HTTP://minio.internal:9000\" is plain HTTP: the snapshot (every Secret of the cluster, unless encrypted) would travel in clear; use https, or set spec.backupStorage.s3.insecureHTTP: true",
+        ])
+        spec.backupStorage.s3.insecureHTTP = false
+        #expect(spec.validate(at: "spec").count == 1)
+        spec.backupStorage.s3.insecureHTTP = true
+        #expect(spec.validate(at: "spec").isEmpty)
+        spec.backupStorage.s3.insecureHTTP = nil
+        spec.backupStorage.s3.endpoint = "https://minio.internal:9000"
+        #expect(spec.validate(at: "spec").isEmpty)
     }
 }
 
