@@ -26,12 +26,13 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
     public typealias Reason = ConditionReason
 
     /// Whether a failure to reach a stored object is one waiting cannot fix: the credentials
-    /// Secret or key is gone, the bucket is gone, or the store refuses the key. Connection
+    /// Secret or key is gone, the bucket is gone, the store refuses the key, or the operator
+    /// may not reach its host (``EndpointGuard``). Connection
     /// failures, 5xx and throttling are transient.
     public static func isPermanentStoreFailure(_ error: any Error) -> Bool {
         switch error {
         case let failure as BackupFailure:
-            return failure.reason == Reason.credentialsNotFound
+            return failure.reason == Reason.credentialsNotFound || failure.reason == Reason.endpointNotAllowed
         case let s3 as S3Error:
             return [.noSuchBucket, .accessDenied, .signatureDoesNotMatch, .invalidAccessKeyId].contains(s3.kind)
         default:

@@ -186,7 +186,7 @@ public final class BackupReconciler: Reconciler {
             let stored = try await bounded(attempt: attempt) { [self] in
                 let (talos, talosSource) = try await talosContext(spec, namespace: namespace)
                 let destination = try await destination(s3, key: objectKey, namespace: namespace)
-                try await endpoints.check(s3: destination.s3, talos: talos, talosSource: talosSource)
+                try await endpoints.check(s3: destination, talos: talos, talosSource: talosSource)
                 let plan = try await encodingPlan(spec.backupStorage, namespace: namespace)
                 return try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "")
             }
@@ -205,7 +205,9 @@ public final class BackupReconciler: Reconciler {
             if !(error is BackupFailure) {
                 // The error itself, for whoever runs the operator: the status says less (a
                 // connection error is only "unreachable" there).
-                logger.warning("backup attempt failed", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "cause": "\(error)"])
+                // Text from outside: cut, on one line.
+                let cause = String(String(describing: error).prefix(2_000)).replacingOccurrences(of: "\n", with: "\\n")
+                logger.warning("backup attempt failed", metadata: ["backup": "\(key)", "attempt": "\(attempt)", "cause": "\(cause)"])
             }
             if !failure.retryable || attempt >= Self.maxAttempts {
                 do {
@@ -423,6 +425,7 @@ public final class BackupReconciler: Reconciler {
             do {
                 var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
                 destination.bucket = bucket
+                try await endpoints.checkStore(destination)
                 let transfer = self.transfer, target = destination
                 let owner = backup.metadata.annotations?[TalosEtcdBackup.adoptedObjectUIDAnnotation] ?? backup.metadata.uid ?? ""
                 try await withDeadline(Self.deletionBound, "deleting \(object)", clock: clock.timers) {
@@ -465,6 +468,7 @@ public final class BackupReconciler: Reconciler {
         let spec = backup.spec.withDefaults()
         do {
             let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup), namespace: namespace)
+            try await endpoints.checkStore(destination)  // a host that may not be used is not asked either
             let transfer = self.transfer, owner = backup.metadata.uid ?? ""
             try await withDeadline(Self.cleanUpBound, "cleaning up after an unfinished attempt", clock: clock.timers) {
                 try await transfer.delete(destination, owner: owner)

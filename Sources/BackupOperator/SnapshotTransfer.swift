@@ -78,19 +78,24 @@ public struct StoredBackup: Sendable, Equatable {
         public static let encryptedTo = "encrypted-to"
         public static let revision = "etcd-revision"
         public static let totalKeys = "etcd-total-keys"
+        /// A random identifier of the attempt that wrote the object: what tells, after the
+        /// upload, that the object there is still this attempt's (``TalosToS3Transfer``).
+        public static let attempt = "attempt-id"
     }
 
     /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
-    static func initialMetadata(owner: String, node: String, plan: SnapshotEncodingPlan) -> [String: String] {
-        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node]
+    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan) -> [String: String] {
+        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.attempt: attempt]
         metadata[MetadataKey.compression] = plan.compression
         metadata[MetadataKey.encryptedTo] = plan.encryptedTo?.joined(separator: ",")
         return metadata
     }
 
-    /// The full record, written once the upload is complete (`owner`: the backup's UID).
-    public func metadata(owner: String) -> [String: String] {
+    /// The full record, written once the upload is complete (`owner`: the backup's UID;
+    /// `attempt`: the identifier of the attempt that wrote it).
+    public func metadata(owner: String, attempt: String? = nil) -> [String: String] {
         var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.size: String(size), MetadataKey.sha256: sha256]
+        metadata[MetadataKey.attempt] = attempt
         metadata[MetadataKey.snapshotSize] = snapshotSize.map { String($0) }
         metadata[MetadataKey.snapshotSHA256] = snapshotSHA256
         metadata[MetadataKey.compression] = compression
@@ -155,6 +160,8 @@ public protocol SnapshotTransfer: Sendable {
 /// - Multipart uploads left at the key by a killed process are aborted before anything else,
 ///   so a restart leaves no orphaned parts.
 /// - A corrupt or broken snapshot aborts the upload: nothing is stored.
+/// - Once stored, the object must still be this attempt's (a HEAD of its attempt id, size and
+///   owner), else `ObjectReplaced` (``confirmUnreplaced``).
 /// - A stream that moves less than 1 MiB in `stallTimeout` (stops, or trickles) is cancelled
 ///   and fails (`SnapshotStalled`; ``StallWatchdog``).
 public struct TalosToS3Transfer: SnapshotTransfer {
@@ -189,9 +196,10 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                let adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
                 return adopted
             }
-            let uploaded: (stored: StoredBackup, etag: String)
+            let attempt = UUID().uuidString
+            let stored: StoredBackup
             do {
-                uploaded = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner)
+                stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner, attempt: attempt)
             } catch let error as S3Error where error.kind == .preconditionFailed {
                 // Another writer completed the key first (or a retried completion of ours had
                 // already succeeded): the object there decides, as before the upload.
@@ -201,48 +209,55 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 }
                 return adopted
             }
-            let stored = uploaded.stored
-            var etag = uploaded.etag
             try await afterCompletion?()
+            try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
             if plan != .plain {
-                etag = try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
-                                                        metadata: stored.metadata(owner: owner))
+                try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
+                                                 metadata: stored.metadata(owner: owner, attempt: attempt))
+                try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
             }
-            try await confirmUnreplaced(client, destination, etag: etag, size: stored.size, owner: owner)
             return stored
         }
     }
 
+
     /// The object at the key must still be the one this attempt wrote: a store that ignores
     /// `If-None-Match` on completion (Ceph RGW) lets a stale writer (a replica that lost its
     /// lease mid-upload) replace it afterwards, and the status must never record hashes the
-    /// stored object does not have. A HEAD compares ETag, size and owner; a difference is
+    /// stored object does not have. A HEAD compares the attempt's identifier (written into the
+    /// object's metadata at creation, and again by the record's copy), size and owner; ETags
+    /// are not compared, since stores differ in what they answer. A difference is
     /// `ObjectReplaced`, retried: the next attempt checks the object now there as its own or
-    /// refuses it as another's (``adopt``). A replacement after this HEAD is not seen; every
-    /// restore checks the object against the record anyway.
-    private func confirmUnreplaced(_ client: S3Client, _ destination: BackupDestination, etag: String, size: Int64, owner: String) async throws {
-        func normalized(_ etag: String) -> String { etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased() }
+    /// refuses it as another's (``adopt``). For an encoded object the check runs before the
+    /// record is copied on and after. Not seen: a replacement after the last HEAD, or one
+    /// between the first HEAD and the copy, which would give the replacement this attempt's
+    /// record (`x-amz-copy-source-if-match` would close that gap on AWS, but moto and Ceph RGW
+    /// 16 ignore it, so it is not used untested); every restore checks the object against its
+    /// record, and `verify` finds such a mismatch.
+    private func confirmUnreplaced(_ client: S3Client, _ destination: BackupDestination, attempt: String, size: Int64, owner: String) async throws {
         let now = try await existingObject(client, destination)
-        let sameETag = etag.isEmpty || now.map { normalized($0.etag) == normalized(etag) } ?? false
-        guard let now, sameETag, now.size == size, now.metadata[Key.owner] == owner else {
-            let found = now.map { "ETag \($0.etag.prefix(80)), \($0.size) bytes, owner \($0.metadata[Key.owner].map { String($0.prefix(80)) } ?? "none")" } ?? "no object"
-            throw BackupFailure(
-                reason: BackupFailure.Reason.objectReplaced,
-                message: "\(destination.url) changed right after this attempt stored it (\(found); this attempt wrote ETag \(etag.prefix(80)), \(size) bytes): another writer replaced it, such as an operator replica that lost its lease; it is not recorded as this backup's, and the next attempt checks what is there")
+        guard let now, now.metadata[Key.attempt] == attempt, now.size == size, now.metadata[Key.owner] == owner else {
+            let found = now.map { "an object of \($0.size) bytes, owner \($0.metadata[Key.owner].map { String($0.prefix(80)) } ?? "none"), written by \($0.metadata[Key.attempt] == attempt ? "this attempt" : "another attempt or writer")" } ?? "no object"
+            throw Self.replaced(destination, found: found, size: size)
         }
     }
 
-    /// One pass: snapshot stream, trailer check, encoder, upload. Returns what was stored and
-    /// the object's ETag as the completion gave it.
+    private static func replaced(_ destination: BackupDestination, found: String, size: Int64) -> BackupFailure {
+        BackupFailure(
+            reason: BackupFailure.Reason.objectReplaced,
+            message: "\(destination.url) changed right after this attempt stored it (\(found); this attempt wrote \(size) bytes): another writer replaced it, such as an operator replica that lost its lease; it is not recorded as this backup's, and the next attempt checks what is there")
+    }
+
+    /// One pass: snapshot stream, trailer check, encoder, upload.
     private func upload(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan,
-                        owner: String) async throws -> (StoredBackup, String) {
+                        owner: String, attempt: String) async throws -> StoredBackup {
         let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
         let talosClient = TalosClient(context: talos, timeout: talosTimeout)
         return try await StallWatchdog(limit: stallTimeout).run { moved in
             try await talosClient.snapshot { source, stream in
                 var uploader = MultipartUploader(
                     client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
-                    metadata: StoredBackup.initialMetadata(owner: owner, node: source.node, plan: plan), logger: logger)
+                    metadata: StoredBackup.initialMetadata(owner: owner, attempt: attempt, node: source.node, plan: plan), logger: logger)
                 uploader.onlyIfAbsent = true
                 let digest = SnapshotDigest(), structure = SnapshotStructure()
                 let plain = ObservedChunks(base: StructureCheckedChunks(stream.reportingDigest(to: digest), reportingTo: structure),
@@ -254,16 +269,16 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                     uploader.hashesObject = false
                     let result = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
                     let summary = try Self.summary(structure)
-                    return (StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest),
-                                         revision: summary.revision, totalKeys: summary.totalKeys), result.etag)
+                    return StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest),
+                                        revision: summary.revision, totalKeys: summary.totalKeys)
                 }
                 let encoded = try EncodedChunks(plain, plan: plan)
                 let result = try await uploader.upload(encoded, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
                 let summary = try Self.summary(structure)
-                return (StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
-                                     snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
-                                     compression: plan.compression, encryptedTo: plan.encryptedTo,
-                                     revision: summary.revision, totalKeys: summary.totalKeys), result.etag)
+                return StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
+                                    snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
+                                    compression: plan.compression, encryptedTo: plan.encryptedTo,
+                                    revision: summary.revision, totalKeys: summary.totalKeys)
             }
         }
     }

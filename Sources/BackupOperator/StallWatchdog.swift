@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// The stream must move at least `floorBytes` (1 MiB) in every `limit` (120 s): after `limit`
 /// in which less arrived, the transfer is cancelled (its upload aborted) and the attempt fails
-/// with `SnapshotStalled`, to be retried like any other failure. The floor is about 8.7 KiB/s,
+/// with `SnapshotStalled`, to be retried like any other failure. The floor is about 8.5 KiB/s,
 /// far below any real link, and a snapshot smaller than the floor is never cut for its size:
 /// the stream ends first.
 ///

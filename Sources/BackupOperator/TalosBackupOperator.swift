@@ -22,7 +22,8 @@ public struct TalosBackupOperator: Service, Sendable {
         public var maxConcurrentBackups: Int
         /// Backups of one namespace taken at the same time; nil: one less than
         /// ``maxConcurrentBackups`` (at least 1), so that one namespace whose backups are slow
-        /// (a store or node that trickles) never holds every worker.
+        /// (a store or node that trickles) never holds every worker; all of them when the
+        /// operator watches one ``namespace`` only (there is nobody to share with).
         public var maxConcurrentBackupsPerNamespace: Int?
         /// How long one backup attempt may take (``BackupReconciler/defaultAttemptTimeout``).
         public var backupAttemptTimeout: Duration = BackupReconciler.defaultAttemptTimeout
@@ -41,7 +42,8 @@ public struct TalosBackupOperator: Service, Sendable {
 
         /// The cap on one namespace's backup workers that applies.
         var backupWorkersPerNamespace: Int {
-            min(maxConcurrentBackups, maxConcurrentBackupsPerNamespace ?? max(1, maxConcurrentBackups - 1))
+            let reserve = namespace == nil ? 1 : 0
+            return min(maxConcurrentBackups, maxConcurrentBackupsPerNamespace ?? max(1, maxConcurrentBackups - reserve))
         }
 
         public init(namespace: String? = nil, maxConcurrentBackups: Int = 2, leaderElection: LeaderElector.Configuration? = nil,

@@ -111,26 +111,31 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
 
     /// Queues `key` unless it is already waiting.
     public func add(_ key: Key) {
-        let (waiter, depth) = state.withLock { state -> ((CheckedContinuation<Key?, Never>)?, Int?) in
+        let (handed, depth) = state.withLock { state -> ((CheckedContinuation<Key?, Never>, Key)?, Int?) in
             guard !state.shuttingDown, !state.dirty.contains(key) else { return (nil, nil) }
             if state.processing.contains(key) {
                 state.dirty.insert(key)  // queued again by done(_:)
                 return (nil, nil)
             }
-            if !state.waiters.isEmpty, mayStart(key, state.inFlightPerGroup) {
+            if !state.waiters.isEmpty, groupLimit == nil {
                 startProcessing(key, &state)
-                return (state.waiters.removeFirst(), nil)
+                return ((state.waiters.removeFirst(), key), nil)
             }
             state.dirty.insert(key)
             state.queue.append(key)
             if metrics != nil { state.addedAt[key] = .now }
+            // With a group limit, a waiting worker takes the first key that may start, in
+            // order: a key added again does not pass the older keys of its group.
+            if !state.waiters.isEmpty, let taken = takeFirstStartable(&state) {
+                return ((state.waiters.removeFirst(), taken.key), nil)
+            }
             return (nil, state.queue.count)
         }
-        if let metrics, waiter != nil || depth != nil {
+        if let metrics, handed != nil || depth != nil {
             metrics.adds.increment()
             if let depth { metrics.depth.set(depth) } else { metrics.queueDuration.record(duration: .zero) }
         }
-        waiter?.resume(returning: key)
+        if let handed { handed.0.resume(returning: handed.1) }
     }
 
     /// Queues `key` once `delay` has passed; an earlier pending time for the key wins.

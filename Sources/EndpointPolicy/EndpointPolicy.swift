@@ -29,7 +29,17 @@ public struct EndpointPolicy: Sendable, Equatable {
         }
     }
 
-    public static let defaultDenied = [IPNetwork(parsing: "169.254.0.0/16")!, IPNetwork(parsing: "fd00:ec2::254/128")!]
+    /// Link-local networks (169.254.0.0/16 holds AWS's, GCP's, Azure's and OpenStack's metadata
+    /// services; fe80::/10), the IPv6 metadata addresses of AWS (fd00:ec2::254) and Oracle Cloud
+    /// (fd00:c1::a9fe:a9fe), Alibaba Cloud's 100.100.100.200, and 169.254.0.0/16 reached
+    /// through NAT64 (64:ff9b::a9fe:0/112). Loopback is not in it: from the operator's pod it is
+    /// the pod itself.
+    public static let defaultDenied = [
+        "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "fd00:c1::a9fe:a9fe/128", "100.100.100.200/32", "64:ff9b::a9fe:0/112",
+    ].map { IPNetwork(parsing: $0)! }
+
+    /// ``defaultDenied`` as `--denied-endpoint-networks` takes it.
+    public static var defaultDeniedText: String { defaultDenied.map(\.description).joined(separator: ",") }
 
     public var denied: [IPNetwork]
     /// Nil: any host whose addresses are not denied.
@@ -59,6 +69,14 @@ public struct EndpointPolicy: Sendable, Equatable {
             }
         }
         return permitted ? nil : "\(name) is not in the allow-list (\(allowed.map(\.description).joined(separator: ", ")))"
+    }
+
+    /// Why `host` may not be used, when its name alone decides: an allow-list of names and
+    /// suffixes only that it is not on. Nil when its addresses are needed to decide.
+    public func problemByName(host: String) -> String? {
+        guard let allowed, !allowed.contains(where: { if case .network = $0 { true } else { false } }),
+              IPAddress(parsing: host) == nil else { return nil }
+        return problem(host: host, addresses: [])
     }
 
     /// A comma-separated list of networks (`10.0.0.0/8`, `fd00::/8`, or one address), as a flag

@@ -138,21 +138,31 @@ public final class S3Client: Sendable {
     }
 
     func location(bucket: String, key: String?) -> Location {
-        let keyPath = key.map { "/" + $0 } ?? "/"
+        let address = Self.address(configuration, bucket: bucket)
+        let path = address.pathStyle ? "/\(bucket)" + (key.map { "/" + $0 } ?? "") : key.map { "/" + $0 } ?? "/"
+        let host = address.host.contains(":") ? "[\(address.host)]" : address.host
+        return Location(scheme: address.scheme, host: host + (address.port.map { ":\($0)" } ?? ""), path: path)
+    }
+
+    /// The host (without port or brackets) every request about `bucket` goes to under
+    /// `configuration`: what an endpoint policy must judge, `<bucket>.<endpoint host>` when
+    /// addressing is virtual-hosted.
+    public static func requestHost(_ configuration: S3Configuration, bucket: String) -> String {
+        address(configuration, bucket: bucket).host
+    }
+
+    /// Where requests about `bucket` go: a custom endpoint path-style unless `forcePathStyle`
+    /// is false; AWS virtual-hosted in the region, path-style when asked or when the bucket has
+    /// dots (they break the `*.s3` wildcard certificate).
+    private static func address(_ configuration: S3Configuration, bucket: String) -> (scheme: String, host: String, port: Int?, pathStyle: Bool) {
         if let endpoint = configuration.endpoint, let url = URLComponents(string: endpoint), let host = url.host {
-            let scheme = url.scheme ?? "https"
-            let port = url.port.map { ":\($0)" } ?? ""
-            if configuration.forcePathStyle ?? true {
-                return Location(scheme: scheme, host: host + port, path: "/\(bucket)" + (key.map { "/" + $0 } ?? ""))
-            }
-            return Location(scheme: scheme, host: "\(bucket).\(host)\(port)", path: keyPath)
+            let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+            let pathStyle = configuration.forcePathStyle ?? true
+            return (url.scheme ?? "https", pathStyle ? bare : "\(bucket).\(bare)", url.port, pathStyle)
         }
         let regional = "s3.\(configuration.region).amazonaws.com"
-        // Bucket names with dots break the *.s3 wildcard certificate, so they go path-style.
-        if configuration.forcePathStyle ?? false || bucket.contains(".") {
-            return Location(scheme: "https", host: regional, path: "/\(bucket)" + (key.map { "/" + $0 } ?? ""))
-        }
-        return Location(scheme: "https", host: "\(bucket).\(regional)", path: keyPath)
+        let pathStyle = configuration.forcePathStyle ?? false || bucket.contains(".")
+        return ("https", pathStyle ? regional : "\(bucket).\(regional)", nil, pathStyle)
     }
 
     /// A presigned GET URL for an object, valid for `expires` seconds.

@@ -46,12 +46,19 @@ enum AtomicFile {
                 guard rename(temporary.path, output.path) == 0 else {
                     throw OutputProblem(message: "cannot move the snapshot to \(output.path): \(String(cString: strerror(errno)))")
                 }
-            } else {
-                guard link(temporary.path, output.path) == 0 else {
-                    if errno == EEXIST { throw OutputExists(path: output.path) }
+            } else if link(temporary.path, output.path) == 0 {
+                unlink(temporary.path)
+            } else if errno == EEXIST {
+                throw OutputExists(path: output.path)
+            } else if [EPERM, EOPNOTSUPP, ENOSYS, EMLINK].contains(errno) {
+                // A file system without hard links (FAT, some FUSE and SMB mounts): checked,
+                // then renamed, which is not atomic against a file appearing in between.
+                try refuseExisting(output)
+                guard rename(temporary.path, output.path) == 0 else {
                     throw OutputProblem(message: "cannot move the snapshot to \(output.path): \(String(cString: strerror(errno)))")
                 }
-                unlink(temporary.path)
+            } else {
+                throw OutputProblem(message: "cannot move the snapshot to \(output.path): \(String(cString: strerror(errno)))")
             }
             return result
         } catch {
@@ -74,8 +81,10 @@ struct OutputProblem: Error, CustomStringConvertible {
 }
 
 /// The temporary files being written, removed if the process is stopped by SIGINT or SIGTERM
-/// (the process then exits with 128 + the signal's number, as the default action's status
-/// reads in a shell). A stopped `restore` or `snapshot` leaves no partial snapshot behind.
+/// (the process then exits at once, with `_exit`, with 128 + the signal's number, as the
+/// default action's status reads in a shell). A stopped `restore` or `snapshot` leaves no
+/// partial snapshot behind; a signal that comes just as the file is moved into place may find
+/// `--output` complete.
 final class PartialFiles: Sendable {
     static let shared = PartialFiles()
 
@@ -98,8 +107,8 @@ final class PartialFiles: Sendable {
                         return paths.count
                     }
                     let name = number == SIGINT ? "SIGINT" : "SIGTERM"
-                    FileHandle.standardError.write(Data("interrupted (\(name)): \(removed) partial file\(removed == 1 ? "" : "s") removed, no output written\n".utf8))
-                    exit(128 + number)
+                    FileHandle.standardError.write(Data("interrupted (\(name)): \(removed) partial file\(removed == 1 ? "" : "s") removed\n".utf8))
+                    _exit(128 + number)
                 }
                 source.resume()
                 sources.append(source)

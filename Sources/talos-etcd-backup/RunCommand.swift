@@ -56,14 +56,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Backups taken at the same time.")
     var maxConcurrentBackups: Int = 2
 
-    @Option(help: "Backups of one namespace taken at the same time (default: one less than --max-concurrent-backups, at least 1, so that one namespace's slow backups never hold every worker; set it to --max-concurrent-backups for none of that reserve).")
+    @Option(help: "Backups of one namespace taken at the same time (default: one less than --max-concurrent-backups, at least 1, so that one namespace's slow backups never hold every worker; with --namespace, all of them).")
     var maxConcurrentBackupsPerNamespace: Int?
 
     @Option(help: "Seconds one backup attempt may take, Secrets to stored record; past it the attempt is cancelled, its upload aborted, and it fails with AttemptTimedOut (retried like other failures).")
     var backupAttemptTimeoutSeconds: Int = 3600
 
-    @Option(help: "Networks no backup may reach, comma-separated (ADDRESS/PREFIX or an address; \"\" for none): an S3 endpoint or talosconfig endpoint resolving into one fails with EndpointNotAllowed. The default holds every cloud's metadata service.")
-    var deniedEndpointNetworks: String = "169.254.0.0/16,fd00:ec2::254/128"
+    @Option(help: "Networks no backup may reach, comma-separated (ADDRESS/PREFIX or an address; \"\" for none): an S3 endpoint or talosconfig endpoint resolving into one fails with EndpointNotAllowed. The default: the link-local networks and the known cloud metadata addresses.")
+    var deniedEndpointNetworks: String = EndpointPolicy.defaultDeniedText
 
     @Option(help: "If set, the only S3 endpoints backups may use, comma-separated: networks, host names, or suffixes such as .example.com (AWS is s3.REGION.amazonaws.com).")
     var allowedS3Endpoints: String?

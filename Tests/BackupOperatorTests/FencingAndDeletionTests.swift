@@ -247,6 +247,7 @@ extension BackupReconcilerTests {
             try await timers.waitForSleepers(at: [BackupReconciler.defaultAttemptTimeout])
             try await eventually("the attempt to reach the store") { hanging.stores == 1 }
             timers.advance(by: BackupReconciler.defaultAttemptTimeout - .milliseconds(1))
+            try await Task.sleep(for: .milliseconds(200))  // room for a wrongly woken deadline to act
             let cutEarly = cancelled.withLock { $0 }
             #expect(!cutEarly, "not before the deadline")
             timers.advance(by: .milliseconds(1))
@@ -293,6 +294,48 @@ extension BackupReconcilerTests {
             #expect(try await backup(setup, "stored").metadata.finalizers == [BackupReconciler.finalizer])
             let notes = try await eventNotes(setup, reason: "DeleteFailed")
             #expect(notes.contains { $0.contains("did not finish within 300") && $0.contains("retrying") }, "\(notes)")
+        }
+    }
+
+    @Test("a host the operator may not reach is never asked on a deletion either: not for the clean-up of a failed attempt, not for a stored object (ObjectLeftInStore)")
+    func deletionRespectsTheEndpointPolicy() async throws {
+        try await withoutNetwork { setup in
+            let transfer = ScriptedTransfer(store: { StoredBackup(node: "n", size: 1, sha256: String(repeating: "e", count: 64)) })
+            let reconciler = reconciler(setup, transfer)
+            func create(_ name: String, endpoint: String) async throws {
+                var spec = backupSpec(bucket: setup.s3.bucket, endpoint: endpoint)
+                spec.backupStorage.s3.prefix = setup.prefix
+                _ = try await setup.environment.client.create(TalosEtcdBackup(metadata: ObjectMeta(name: name, namespace: "default"), spec: spec),
+                                                              TalosEtcdBackup.resourceType, namespace: "default")
+            }
+            // Refused before its attempt reached the store; its deletion does not reach it either.
+            try await create("metadata", endpoint: "http://169.254.169.254")
+            let metadataKey = ObjectKey(namespace: "default", name: "metadata")
+            #expect(try await reconciler.reconcile(metadataKey) == .done)
+            let refused = try await backup(setup, "metadata")
+            #expect(refused.status?.conditions?[type: "Failed"]?.reason == "EndpointNotAllowed")
+            #expect(refused.status?.attempts == 1 && transfer.stores == 0)
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "metadata")
+            #expect(try await reconciler.reconcile(metadataKey) == .done)
+            #expect(transfer.deletes == 0, "the clean-up did not ask the metadata service")
+
+            // Stored, then its spec pointed at the metadata service: the object is left, never asked for.
+            try await create("moved", endpoint: setup.s3.endpoint)
+            let movedKey = ObjectKey(namespace: "default", name: "moved")
+            #expect(try await reconciler.reconcile(movedKey) == .done)
+            #expect(try await backup(setup, "moved").status?.phase == .succeeded)
+            _ = try await setup.environment.client.patch(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "moved",
+                                                         mergePatch: ["spec": ["backupStorage": ["s3": ["endpoint": "http://[fd00:ec2::254]"]]]])
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "moved")
+            guard case .requeue = try await reconciler.reconcile(movedKey) else {
+                Issue.record("a refused host is a permanent failure, retried until the deletion timeout")
+                return
+            }
+            setup.environment.setTime(Date() + BackupReconciler.defaultObjectDeletionTimeout + 1)
+            #expect(try await reconciler.reconcile(movedKey) == .done)
+            #expect(transfer.deletes == 0, "the store behind a refused host was never asked")
+            let left = try await eventNotes(setup, reason: "ObjectLeftInStore")
+            #expect(left.contains { $0.contains("fd00:ec2::254 is in a denied network") }, "\(left)")
         }
     }
 }

@@ -53,6 +53,23 @@ struct ObjectReplacedTests {
                 #expect(retaken.size == Int64(stale.count))
                 #expect(retaken.sha256 == SHA256.hash(data: stale).map { String(format: "%02x", $0) }.joined())
                 try await client.deleteObject(bucket: rgw.bucket, key: key)
+
+                // Encoded: the check runs before the record is copied on, so the replacement is
+                // never given this attempt's record.
+                let encodedKey = key.replacingOccurrences(of: ".db", with: ".db.zst")
+                var encodedTransfer = TalosToS3Transfer()
+                encodedTransfer.afterCompletion = {
+                    try await client.putObject(bucket: rgw.bucket, key: encodedKey, body: ByteBuffer(bytes: stale),
+                                               metadata: [StoredBackup.MetadataKey.owner: "backup-uid"])
+                }
+                let encodedFailure = await #expect(throws: BackupFailure.self) {
+                    _ = try await encodedTransfer.store(talos: context, destination: BackupDestination(s3: try rgw.configuration(), bucket: rgw.bucket, key: encodedKey),
+                                                        plan: SnapshotEncodingPlan(compressionLevel: 3), owner: "backup-uid")
+                }
+                #expect(encodedFailure?.reason == "ObjectReplaced")
+                let left = try await client.headObject(bucket: rgw.bucket, key: encodedKey)
+                #expect(left.metadata[StoredBackup.MetadataKey.sha256] == nil, "no record was copied onto the replacement: \(left.metadata)")
+                try await client.deleteObject(bucket: rgw.bucket, key: encodedKey)
                 try await client.shutdown()
             } catch {
                 try? await client.shutdown()

@@ -1,5 +1,6 @@
 @testable import BackupOperator
 import EndpointPolicy
+import Dispatch
 import Foundation
 import S3
 @testable import TalosAPI
@@ -25,7 +26,7 @@ struct EndpointPolicyTests {
         let inside = try #require(IPAddress(parsing: "169.254.169.254")), outside = try #require(IPAddress(parsing: "10.0.0.5"))
         #expect(policy.problem(host: "metadata.example", addresses: [outside, inside]) == "metadata.example resolves to 169.254.169.254, in a denied network (169.254.0.0/16)")
         #expect(policy.problem(host: "minio.example", addresses: [outside]) == nil)
-        #expect(policy.problem(host: "unknown.example", addresses: []) == nil, "a name that does not resolve fails on its own")
+        #expect(policy.problem(host: "unknown.example", addresses: []) == nil, "the policy judges addresses; EndpointGuard refuses a name with none")
     }
 
     @Test("an allow-list admits only the networks, names and suffixes it lists; a suffix needs its dot")
@@ -78,12 +79,14 @@ struct EndpointPolicyTests {
 
     @Test("the guard names the field and host: the S3 endpoint, AWS's regional host, a talosconfig endpoint")
     func guardNames() async throws {
-        let credentials = S3Credentials(accessKeyID: "a", secretAccessKey: "b")
+        func destination(_ endpoint: String?) -> BackupDestination {
+            BackupDestination(s3: S3Configuration(region: "us-east-1", endpoint: endpoint, credentials: S3Credentials(accessKeyID: "a", secretAccessKey: "b")),
+                              bucket: "etcd-backups", key: "k.db")
+        }
         let talos = TalosContext(name: "c", endpoints: [TalosEndpoint(host: "127.0.0.1")], nodes: [], caPEM: "", certificatePEM: "", keyPEM: "")
         let guarded = EndpointGuard()
         let metadata = await #expect(throws: BackupFailure.self) {
-            try await guarded.check(s3: S3Configuration(region: "us-east-1", endpoint: "http://169.254.169.254:80", credentials: credentials),
-                                    talos: talos, talosSource: "Secret ns/c-talosconfig key \"talosconfig\"")
+            try await guarded.check(s3: destination("http://169.254.169.254:80"), talos: talos, talosSource: "Secret ns/c-talosconfig key \"talosconfig\"")
         }
         #expect(metadata?.reason == "EndpointNotAllowed")
         #expect(metadata?.retryable == false)
@@ -91,18 +94,37 @@ struct EndpointPolicyTests {
                 "\(String(describing: metadata))")
         let onlyMinio = EndpointGuard(s3: EndpointPolicy(allowed: [.suffix(".example.com")]))
         let aws = await #expect(throws: BackupFailure.self) {
-            try await onlyMinio.check(s3: S3Configuration(region: "us-east-1", credentials: credentials), talos: talos, talosSource: "t")
+            try await onlyMinio.check(s3: destination(nil), talos: talos, talosSource: "t")
         }
-        #expect(aws?.message.contains("s3.us-east-1.amazonaws.com is not in the allow-list") == true, "\(String(describing: aws))")
+        #expect(aws?.message.contains("etcd-backups.s3.us-east-1.amazonaws.com is not in the allow-list") == true, "\(String(describing: aws))")
         let metadataNode = TalosContext(name: "c", endpoints: [TalosEndpoint(host: "127.0.0.1"), TalosEndpoint(host: "fd00:ec2::254")],
                                         nodes: [], caPEM: "", certificatePEM: "", keyPEM: "")
         let node = await #expect(throws: BackupFailure.self) {
-            try await guarded.check(s3: S3Configuration(region: "us-east-1", endpoint: "http://127.0.0.1:9000", credentials: credentials),
-                                    talos: metadataNode, talosSource: "Secret ns/c-talosconfig key \"talosconfig\"")
+            try await guarded.check(s3: destination("http://127.0.0.1:9000"), talos: metadataNode, talosSource: "Secret ns/c-talosconfig key \"talosconfig\"")
         }
         #expect(node?.message.hasPrefix("endpoint of Secret ns/c-talosconfig key \"talosconfig\": fd00:ec2::254 is in a denied network") == true,
                 "\(String(describing: node))")
-        try await guarded.check(s3: S3Configuration(region: "us-east-1", endpoint: "http://localhost:9000", credentials: credentials),
-                                talos: talos, talosSource: "t")
+        try await guarded.check(s3: destination("http://localhost:9000"), talos: talos, talosSource: "t")
+
+        // Virtual-hosted addressing: the host requests go to is <bucket>.<endpoint>, and that
+        // is what is checked. A name that resolves to nothing is refused, for now (retryable).
+        var virtual = destination("http://localhost:9000")
+        virtual.s3.forcePathStyle = false
+        let unresolved = await #expect(throws: BackupFailure.self) { try await guarded.check(s3: virtual, talos: talos, talosSource: "t") }
+        #expect(unresolved?.message == "the S3 endpoint's host etcd-backups.localhost: it resolves to no address", "\(String(describing: unresolved))")
+        #expect(unresolved?.retryable == true)
+    }
+
+    @Test("a resolver that does not answer in time is given up at the bound: the caller gets no addresses and does not wait for it")
+    func resolutionBound() async throws {
+        let released = DispatchSemaphore(value: 0)
+        let slow: @Sendable (String) -> [IPAddress] = { _ in
+            released.wait()  // blocks, as getaddrinfo does, until the test lets it go
+            return [IPAddress(parsing: "10.0.0.1")!]
+        }
+        #expect(await EndpointGuard.addresses(of: "slow.example", within: .milliseconds(100), lookUp: slow) == nil)
+        released.signal()
+        let quick: @Sendable (String) -> [IPAddress] = { _ in [IPAddress(parsing: "10.0.0.2")!] }
+        #expect(await EndpointGuard.addresses(of: "quick.example", within: .seconds(600), lookUp: quick) == [IPAddress(parsing: "10.0.0.2")!])
     }
 }

@@ -55,6 +55,21 @@ struct WorkQueueTests {
         #expect(await queue.next() == nil)
     }
 
+    @Test("with a group limit, a key added again while in flight does not pass the older keys of its group")
+    func groupLimitKeepsOrder() async throws {
+        let queue = WorkQueue<String>(groupLimit: .init(maxInFlight: 1, group: { $0.split(separator: "/").first.map(String.init) }))
+        queue.add("hot/1")
+        queue.add("hot/2")
+        #expect(await queue.next() == "hot/1")
+        queue.add("hot/1")  // changed while in flight: queued again once done
+        async let waiting = queue.next()
+        try await eventually("a worker to wait") { queue.waitingWorkers == 1 }
+        queue.done("hot/1")
+        #expect(await waiting == "hot/2", "the older key first")
+        queue.done("hot/2")
+        #expect(await queue.next() == "hot/1")
+    }
+
     @Test("per-key backoff doubles from 5 ms to 1000 s and resets on forget")
     func backoff() {
         let queue = WorkQueue<String>()

@@ -102,6 +102,13 @@ struct AddressingTests {
         var virtual = minio
         virtual.forcePathStyle = false
         #expect(try url(virtual, bucket: "backups", key: "x.db") == "https://backups.minio.example.com:9000/x.db")
+        // The host an endpoint policy judges is the one requests go to.
+        #expect(S3Client.requestHost(minio, bucket: "backups") == "minio.example.com")
+        #expect(S3Client.requestHost(virtual, bucket: "backups") == "backups.minio.example.com")
+        #expect(S3Client.requestHost(S3Configuration(region: "eu-west-1", credentials: credentials), bucket: "b") == "b.s3.eu-west-1.amazonaws.com")
+        let literal = S3Configuration(region: "us-east-1", endpoint: "http://[fd00:ec2::254]:80", credentials: credentials)
+        #expect(S3Client.requestHost(literal, bucket: "b") == "fd00:ec2::254")
+        #expect(try url(literal, bucket: "b", key: "k") == "http://[fd00:ec2::254]:80/b/k")
     }
 
     @Test("a region that could change the AWS host name (a dot, slash, colon, space, 65 characters) is refused before any request; real ones pass",
