@@ -8,6 +8,11 @@ let package = Package(
         .executable(name: "talos-etcd-backup", targets: ["talos-etcd-backup"]),
         .library(name: "TalosBackupAPI", targets: ["TalosBackupAPI"]),
         .library(name: "Cron", targets: ["Cron"]),
+        // For the fuzz targets (Fuzz/, scripts/fuzz): the parsers of untrusted bytes.
+        .library(name: "Timestamps", targets: ["Timestamps"]),
+        .library(name: "EndpointPolicy", targets: ["EndpointPolicy"]),
+        .library(name: "Bbolt", targets: ["Bbolt"]),
+        .library(name: "Age", targets: ["Age"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -39,7 +39,8 @@ public enum RFC3339 {
         return "." + String(repeating: "0", count: min(digits, 9) - text.count) + text
     }
 
-    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil when `text` is not such a timestamp.
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil when `text` is not such a timestamp
+    /// or its time in UTC falls outside the years 0000 to 9999.
     public static func parse(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
         var index = 0
@@ -94,6 +95,12 @@ public enum RFC3339 {
         guard index == bytes.count else { return nil }
         let local = CivilTime.days(year: year, month: month, day: day) * CivilTime.secondsPerDay
             + hour * 3600 + minute * 60 + second
-        return Date(timeIntervalSince1970: TimeInterval(local - offset) + fraction)
+        // In UTC the year must still have four digits (an offset can move 9999-12-31 into
+        // 10000, or 0000-01-01 into year -1), so that every parsed time formats back to RFC 3339.
+        let utc = local - offset
+        guard utc >= CivilTime.days(year: 0, month: 1, day: 1) * CivilTime.secondsPerDay,
+              utc < CivilTime.days(year: 10_000, month: 1, day: 1) * CivilTime.secondsPerDay
+        else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(utc) + fraction)
     }
 }

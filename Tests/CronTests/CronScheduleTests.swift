@@ -154,4 +154,25 @@ struct RFC3339Tests {
             #expect(RFC3339.parse(bad) == nil, "\(bad)")
         }
     }
+
+    @Test("HTTP dates (S3's Last-Modified): IMF-fixdate only, every field checked")
+    func httpDates() {
+        #expect(HTTPDate.parse("Fri, 27 Nov 2026 12:00:00 GMT")?.timeIntervalSince1970 == 1_795_780_800)
+        #expect(HTTPDate.parse("Sun, 29 Feb 2028 23:59:59 GMT")?.timeIntervalSince1970 == 1_835_481_599)
+        for bad in ["", "Fri, 27 Nov 2026 12:00:00 UTC", "Fri, 27 Nov 2026 12:00:00 GMT ", "Fri, 30 Feb 2026 12:00:00 GMT",
+                    "Fri, 27 Xyz 2026 12:00:00 GMT", "Fri, 27 Nov 2026 24:00:00 GMT", "Fry, 27 Nov 2026 12:00:00 GMT",
+                    "Friday, 27-Nov-26 12:00:00 GMT", "Fri, 2a Nov 2026 12:00:00 GMT"] {
+            #expect(HTTPDate.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("an offset that moves a time out of the years 0000-9999 in UTC is refused, so every parsed time formats back (found by FuzzTimestamps)")
+    func fourDigitYears() throws {
+        #expect(RFC3339.parse("9999-12-31T23:59:59.999999999-23:59") == nil)
+        #expect(RFC3339.parse("0000-01-01T00:00:00+00:01") == nil)
+        let last = try #require(RFC3339.parse("9999-12-31T23:59:59Z"))
+        #expect(RFC3339.format(last) == "9999-12-31T23:59:59Z")
+        let first = try #require(RFC3339.parse("0000-01-01T00:00:00-23:59"))
+        #expect(RFC3339.parse(RFC3339.format(first)) == first)
+    }
 }

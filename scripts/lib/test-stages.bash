@@ -82,6 +82,11 @@ stage_end_to_end() { bounded 1200 swift test --skip-build --filter EndToEndTests
 # neither with moto and the rest of the suite nor with each other.
 stage_timing() { bounded 900 swift test --skip-build --filter TimingTests --no-parallel; }
 
+# Every fuzz target for a short, fixed budget, after replaying the inputs that once crashed
+# one (the build with libFuzzer and AddressSanitizer is a scratch path of its own, .build-fuzz).
+fuzz_seconds=5
+stage_fuzz() { bounded 900 scripts/fuzz --seconds "$fuzz_seconds"; }
+
 # The README's first command, non-interactively, so it cannot rot.
 stage_demo() { scripts/demo --once --skip-install; }
 
