@@ -97,10 +97,13 @@ public enum RFC3339 {
             + hour * 3600 + minute * 60 + second
         // In UTC the year must still have four digits (an offset can move 9999-12-31 into
         // 10000, or 0000-01-01 into year -1), so that every parsed time formats back to RFC 3339.
+        // The fraction counts too: .9999999999 of the last second rounds, in a Double, to the
+        // next year.
         let utc = local - offset
+        let instant = TimeInterval(utc) + fraction
         guard utc >= CivilTime.days(year: 0, month: 1, day: 1) * CivilTime.secondsPerDay,
-              utc < CivilTime.days(year: 10_000, month: 1, day: 1) * CivilTime.secondsPerDay
+              instant < TimeInterval(CivilTime.days(year: 10_000, month: 1, day: 1) * CivilTime.secondsPerDay)
         else { return nil }
-        return Date(timeIntervalSince1970: TimeInterval(utc) + fraction)
+        return Date(timeIntervalSince1970: instant)
     }
 }

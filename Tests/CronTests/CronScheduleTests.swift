@@ -170,6 +170,7 @@ struct RFC3339Tests {
     func fourDigitYears() throws {
         #expect(RFC3339.parse("9999-12-31T23:59:59.999999999-23:59") == nil)
         #expect(RFC3339.parse("0000-01-01T00:00:00+00:01") == nil)
+        #expect(RFC3339.parse("9999-12-31T23:59:59.99999999999Z") == nil, "a fraction that rounds into year 10000")
         let last = try #require(RFC3339.parse("9999-12-31T23:59:59Z"))
         #expect(RFC3339.format(last) == "9999-12-31T23:59:59Z")
         let first = try #require(RFC3339.parse("0000-01-01T00:00:00-23:59"))
