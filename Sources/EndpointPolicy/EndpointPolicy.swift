@@ -53,8 +53,8 @@ public struct EndpointPolicy: Sendable, Equatable {
     /// Why `host`, which resolved to `addresses`, may not be used; nil when it may.
     public func problem(host: String, addresses: [IPAddress]) -> String? {
         let name = host.lowercased().trimmingSuffix(".")
-        if let address = addresses.first(where: { address in denied.contains { $0.contains(address) } }) {
-            let network = denied.first { $0.contains(address) }!
+        for address in addresses {
+            guard let network = denied.first(where: { $0.contains(address) }) else { continue }
             return address.description == name
                 ? "\(name) is in a denied network (\(network))"
                 : "\(name) resolves to \(address), in a denied network (\(network))"
