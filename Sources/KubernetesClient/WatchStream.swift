@@ -2,20 +2,6 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 
-/// One event of a watch.
-public enum WatchEvent<Object: Decodable & Sendable>: Sendable {
-    case added(Object)
-    case modified(Object)
-    case deleted(Object)
-    /// The server's progress marker: everything up to this version has been sent.
-    case bookmark(resourceVersion: String)
-    /// The server ended the watch with an error, e.g. 410 Gone for a too-old resourceVersion.
-    case error(Status)
-    /// An ADDED, MODIFIED or DELETED event (`type`) whose object this program's types cannot
-    /// read: the watch goes on, and the consumer decides what to do with it.
-    case undecodable(type: String, UndecodableObject)
-}
-
 /// The events of a watch, parsed incrementally from the chunked response body (one JSON
 /// object per line). Stopping iteration closes the request.
 public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable {
@@ -63,54 +49,20 @@ public struct WatchStream<Object: Decodable & Sendable>: AsyncSequence, Sendable
 
     public struct Iterator: AsyncIteratorProtocol {
         var chunks: ChunkIterator
-        var buffer: [UInt8] = []
+        var decoder = WatchEventDecoder<Object>()
         var finished = false
-        let decoder = JSONDecoder()
 
         public mutating func next() async throws -> WatchEvent<Object>? {
             while true {
-                if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = Data(buffer[..<newline])
-                    buffer.removeSubrange(...newline)
-                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
-                    return try decodeEvent(line)
-                }
-                if finished {
-                    guard !buffer.isEmpty else { return nil }
-                    let line = Data(buffer)
-                    buffer.removeAll()
-                    return try decodeEvent(line)
-                }
+                if let event = try decoder.next() { return event }
+                if finished { return nil }
                 if let chunk = try await chunks.next() {
-                    buffer.append(contentsOf: chunk)
+                    try decoder.append(chunk)
                 } else {
                     finished = true
+                    if let event = try decoder.finish() { return event }
+                    return nil
                 }
-            }
-        }
-
-        private struct Header: Decodable { var type: String }
-        private struct Envelope<Payload: Decodable>: Decodable { var object: Payload }
-        private struct MetadataOnly: Decodable {
-            struct Meta: Decodable { var resourceVersion: String? }
-            var metadata: Meta?
-        }
-
-        private func decodeEvent(_ line: Data) throws -> WatchEvent<Object> {
-            let type = try decoder.decode(Header.self, from: line).type
-            switch type {
-            case "ADDED", "MODIFIED", "DELETED":
-                let lossy = try decoder.decode(Envelope<Lossy<Object>>.self, from: line).object
-                guard let object = lossy.value else {
-                    return .undecodable(type: type, lossy.failure ?? UndecodableObject(error: "unreadable object"))
-                }
-                return type == "ADDED" ? .added(object) : type == "MODIFIED" ? .modified(object) : .deleted(object)
-            case "BOOKMARK":
-                let meta = try decoder.decode(Envelope<MetadataOnly>.self, from: line).object
-                return .bookmark(resourceVersion: meta.metadata?.resourceVersion ?? "")
-            case "ERROR": return .error(try decoder.decode(Envelope<Status>.self, from: line).object)
-            default:
-                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "unknown watch event type \(type)"))
             }
         }
     }

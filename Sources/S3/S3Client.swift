@@ -6,6 +6,7 @@ import Deadline
 import Foundation
 import Logging
 import S3Names
+import S3Responses
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -54,25 +55,6 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var metadata: [String: String]
     /// The Last-Modified header as the server sent it (an HTTP date).
     public var lastModified: String?
-}
-
-/// One entry of ListObjectsV2.
-public struct S3ObjectSummary: Sendable, Equatable {
-    public var key: String
-    public var size: Int64
-    public var etag: String
-}
-
-/// One page of ListObjectsV2.
-public struct S3ObjectPage: Sendable {
-    public var objects: [S3ObjectSummary]
-    public var nextContinuationToken: String?
-}
-
-/// One in-progress multipart upload.
-public struct S3MultipartUploadInfo: Sendable, Equatable {
-    public var key: String
-    public var uploadID: String
 }
 
 /// A client for the S3 operations this project needs, over async-http-client, signing every
@@ -190,9 +172,7 @@ public final class S3Client: Sendable {
     public func createMultipartUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> String {
         let headers = metadataHeaders(metadata) + [("x-amz-checksum-algorithm", "SHA256")]
         let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
-        guard let id = S3XMLElement.parse(response.body)?["UploadId"], !id.isEmpty else {
-            throw malformed("CreateMultipartUpload", bucket: bucket, key: key)
-        }
+        guard let id = S3Responses.uploadID(response.body) else { throw malformed("CreateMultipartUpload", bucket: bucket, key: key) }
         return id
     }
 
@@ -232,12 +212,9 @@ public final class S3Client: Sendable {
     /// With `ifNoneMatch`, only if no object exists at the key (`If-None-Match: *`; AWS and
     /// moto honour it, Ceph RGW 16 ignores it on this call).
     public func completeMultipartUpload(bucket: String, key: String, uploadID: String, parts: [UploadedPart], ifNoneMatch: Bool = false) async throws -> String {
-        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-        for part in parts.sorted(by: { $0.number < $1.number }) {
-            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(XMLEscape.escape(part.etag))</ETag>"
-                + "<ChecksumSHA256>\(part.checksumSHA256)</ChecksumSHA256></Part>"
-        }
-        xml += "</CompleteMultipartUpload>"
+        let xml = S3Responses.completeMultipartUploadDocument(parts.map {
+            S3Responses.CompletedPart(number: $0.number, etag: $0.etag, checksumSHA256: $0.checksumSHA256)
+        })
         var headers = [("Content-Type", "application/xml")]
         if ifNoneMatch { headers.append(("If-None-Match", "*")) }
         let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
@@ -252,21 +229,13 @@ public final class S3Client: Sendable {
     /// In-progress multipart uploads under `prefix`, every page (following `key-marker` and
     /// `upload-id-marker`, bounded as ``collectPages(_:bucket:prefix:_:)`` says).
     public func listMultipartUploads(bucket: String, prefix: String? = nil) async throws -> [S3MultipartUploadInfo] {
-        struct Markers: Equatable { var key: String, uploadID: String }
-        return try await collectPages("ListMultipartUploads", bucket: bucket, prefix: prefix) { (markers: Markers?) in
+        try await collectPages("ListMultipartUploads", bucket: bucket, prefix: prefix) { (markers: S3Responses.UploadMarkers?) in
             var query = [("uploads", "")]
             if let prefix { query.append(("prefix", prefix)) }
             if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
             let response = try await send("ListMultipartUploads", "GET", bucket: bucket, key: nil, query: query)
-            guard let document = S3XMLElement.parse(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
-            let uploads = document.children("Upload").compactMap { upload -> S3MultipartUploadInfo? in
-                guard let key = upload["Key"], let id = upload["UploadId"] else { return nil }
-                return S3MultipartUploadInfo(key: key, uploadID: id)
-            }
-            guard document["IsTruncated"] == "true", let key = document["NextKeyMarker"], let id = document["NextUploadIdMarker"] else {
-                return (uploads, nil)
-            }
-            return (uploads, Markers(key: key, uploadID: id))
+            guard let page = S3Responses.multipartUploadsPage(response.body) else { throw malformed("ListMultipartUploads", bucket: bucket, key: nil) }
+            return (page.uploads, page.next)
         }
     }
 
@@ -357,11 +326,9 @@ public final class S3Client: Sendable {
         }
         let uploadID = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")],
                                       headers: metadataHeaders(metadata)).body
-        guard let id = S3XMLElement.parse(uploadID)?["UploadId"], !id.isEmpty else {
-            throw malformed("CreateMultipartUpload", bucket: bucket, key: key)
-        }
+        guard let id = S3Responses.uploadID(uploadID) else { throw malformed("CreateMultipartUpload", bucket: bucket, key: key) }
         do {
-            var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+            var parts: [S3Responses.CompletedPart] = []
             var offset: Int64 = 0
             var number = 1
             while offset < size {
@@ -370,11 +337,11 @@ public final class S3Client: Sendable {
                                               query: [("partNumber", String(number)), ("uploadId", id)],
                                               headers: [source, ("x-amz-copy-source-range", "bytes=\(offset)-\(end)")])
                 let partETag = try resultETag(response, "UploadPartCopy", bucket: bucket, key: key)
-                xml += "<Part><PartNumber>\(number)</PartNumber><ETag>\(XMLEscape.escape(partETag))</ETag></Part>"
+                parts.append(S3Responses.CompletedPart(number: number, etag: partETag))
                 offset = end + 1
                 number += 1
             }
-            xml += "</CompleteMultipartUpload>"
+            let xml = S3Responses.completeMultipartUploadDocument(parts)
             let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", id)],
                                           headers: [("Content-Type", "application/xml")], body: ByteBuffer(string: xml))
             return try resultETag(response, "CompleteMultipartUpload", bucket: bucket, key: key)
@@ -387,12 +354,13 @@ public final class S3Client: Sendable {
     /// The ETag in a copy's or a completion's answer. S3 can answer these 200 with an `<Error>`
     /// document when they fail late.
     private func resultETag(_ response: Response, _ operation: String, bucket: String, key: String) throws -> String {
-        guard let document = S3XMLElement.parse(response.body) else { throw malformed(operation, bucket: bucket, key: key) }
-        if document.name == "Error" {
-            throw S3Error(code: document["Code"] ?? "InternalError", message: document["Message"] ?? "", statusCode: 200,
+        switch S3Responses.result(response.body) {
+        case nil: throw malformed(operation, bucket: bucket, key: key)
+        case .error(let code, let message):
+            throw S3Error(code: code ?? "InternalError", message: message ?? "", statusCode: 200,
                           operation: operation, bucket: bucket, key: key, region: configuration.region)
+        case .etag(let etag): return etag
         }
-        return document["ETag"] ?? ""
     }
 
     /// DeleteObject; deleting a missing object succeeds, as in S3.
@@ -407,13 +375,8 @@ public final class S3Client: Sendable {
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
         if let maxKeys { query.append(("max-keys", String(maxKeys))) }
         let response = try await send("ListObjectsV2", "GET", bucket: bucket, key: nil, query: query)
-        guard let document = S3XMLElement.parse(response.body) else { throw malformed("ListObjectsV2", bucket: bucket, key: nil) }
-        let objects = document.children("Contents").compactMap { entry -> S3ObjectSummary? in
-            guard let key = entry["Key"] else { return nil }
-            return S3ObjectSummary(key: key, size: Int64(entry["Size"] ?? "0") ?? 0, etag: entry["ETag"] ?? "")
-        }
-        let truncated = document["IsTruncated"] == "true"
-        return S3ObjectPage(objects: objects, nextContinuationToken: truncated ? document["NextContinuationToken"] : nil)
+        guard let page = S3Responses.objectsPage(response.body) else { throw malformed("ListObjectsV2", bucket: bucket, key: nil) }
+        return page
     }
 
     /// Every object under `prefix`, following continuation tokens (bounded as
@@ -511,7 +474,7 @@ public final class S3Client: Sendable {
     }
 
     private func error(_ operation: String, status: Int, headers: HTTPHeaders, body: Data, bucket: String, key: String?) -> S3Error {
-        let document = S3XMLElement.parse(body)
+        let document = S3Responses.errorDocument(body)
         let fallback: String = switch status {
         case 404: key == nil || operation == "HeadBucket" ? "NoSuchBucket" : "NoSuchKey"
         case 403: "AccessDenied"
@@ -520,9 +483,9 @@ public final class S3Client: Sendable {
         case 503: "SlowDown"
         default: status >= 500 ? "InternalError" : "HTTP\(status)"
         }
-        return S3Error(code: document?["Code"] ?? fallback, message: document?["Message"] ?? "", statusCode: status,
+        return S3Error(code: document?.code ?? fallback, message: document?.message ?? "", statusCode: status,
                        operation: operation, bucket: bucket, key: key, region: configuration.region,
-                       requestID: document?["RequestId"] ?? headers.first(name: "x-amz-request-id"))
+                       requestID: document?.requestID ?? headers.first(name: "x-amz-request-id"))
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or attempts run out.

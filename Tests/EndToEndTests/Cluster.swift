@@ -5,6 +5,7 @@ import KubernetesClient
 import KubernetesTesting
 import Logging
 import S3
+import S3Responses
 import S3TestSupport
 import TalosAPI
 import TalosBackupAPI

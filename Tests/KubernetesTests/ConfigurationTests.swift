@@ -74,6 +74,20 @@ struct ConfigurationTests {
         #expect(home.server == dev.server)
     }
 
+    /// Yams' own error text quotes the line at fault, which in a kubeconfig can be a token.
+    @Test("an invalid kubeconfig's error names the line, never quotes it")
+    func invalidYAMLIsNotQuoted() throws {
+        let file = try temporaryDirectory().appendingPathComponent("config")
+        try write("users:\n- name: u\n  user:\n    token: sha256~secret-token-value: [\n", to: file)
+        do {
+            _ = try Kubeconfig.load(paths: [file.path])
+            Issue.record("accepted a bad kubeconfig")
+        } catch let error as ConfigurationError {
+            #expect(!error.description.contains("secret-token-value"), "\(error)")
+            #expect(error.description.contains("is not valid YAML (line 4"), "\(error)")
+        }
+    }
+
     @Test("errors name the file, the context and the field", arguments: [
         ("contexts:\n- name: c\n  context: {cluster: nope}\ncurrent-context: c\n", "context \"c\", contexts[c].cluster: no cluster named \"nope\""),
         ("clusters:\n- name: k\n  cluster: {}\ncontexts:\n- name: c\n  context: {cluster: k}\ncurrent-context: c\n", "context \"c\", clusters[k].server: required"),

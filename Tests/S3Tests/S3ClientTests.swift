@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import S3
+import S3Responses
 import TestSupport
 import S3TestSupport
 import Testing

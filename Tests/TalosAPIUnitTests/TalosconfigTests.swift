@@ -78,7 +78,10 @@ struct TalosconfigTests {
     }
 
     @Test("errors name the problem", arguments: [
-        ("yaml", "test: is not valid YAML"),
+        ("yaml", "test: is not valid YAML (line 2, column 1: did not find expected ',' or ']')"),
+        ("empty", "test: is empty"),
+        ("too-many-endpoints", "test, context \"prod\", endpoints: 65 endpoints; at most 64 are read"),
+        ("long-bad-endpoint", "test, context \"prod\", endpoints[0]: \"\(String(repeating: "h", count: 300))...\" is not host, host:port or [ipv6]:port"),
         ("no-contexts", "test, contexts: required: the talosconfig has no contexts"),
         ("unknown-context", "test, context \"nope\": no such context (the file has: prod)"),
         ("empty-endpoints", "test, context \"prod\", endpoints: empty: at least one control-plane endpoint is needed"),
@@ -93,6 +96,9 @@ struct TalosconfigTests {
         var context: String?
         switch kind {
         case "yaml": text = "context: [unclosed"
+        case "empty": text = "# nothing\n"
+        case "too-many-endpoints": text = pki.talosconfig(endpoints: (0...64).map { "10.0.0.\($0)" })
+        case "long-bad-endpoint": text = pki.talosconfig(endpoints: [String(repeating: "h", count: 5000) + ":0"])
         case "no-contexts": text = "context: prod\n"
         case "unknown-context": text = pki.talosconfig(); context = "nope"
         case "empty-endpoints": text = pki.talosconfig(endpoints: [])
@@ -107,5 +113,26 @@ struct TalosconfigTests {
         } catch let error as ConfigurationError {
             #expect(error.description == message)
         }
+    }
+
+    /// Yams' own error text quotes the line at fault; in a talosconfig that line can hold the
+    /// client key, which must never reach a status, an Event or a log.
+    @Test("an invalid talosconfig's error does not quote it")
+    func invalidYAMLIsNotQuoted() throws {
+        let text = "context: prod\ncontexts:\n  prod:\n    key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t: [\n"
+        #expect(throws: ConfigurationError.self) { try Talosconfig.parse(text, source: "test") }
+        do {
+            _ = try Talosconfig.parse(text, source: "test")
+        } catch {
+            #expect(!"\(error)".contains("LS0tLS1CRUdJTi"))
+            #expect("\(error)".contains("is not valid YAML (line 4"))
+        }
+    }
+
+    @Test("endpoints that are not host names or addresses are refused", arguments: [
+        "a b", "[a b]", "host/path", "user@host", "host?x", "[::1", "a]b[", "\t", String(repeating: "a", count: 254),
+    ])
+    func badEndpoints(text: String) {
+        #expect(TalosEndpoint(parsing: text) == nil)
     }
 }

@@ -1,6 +1,6 @@
 import ConfigurationFiles
 import Foundation
-import Yams
+import KubeconfigDocument
 
 /// Reads kubeconfig files as kubectl does: the files of `KUBECONFIG` (colon-separated) merged,
 /// where the first file to define a cluster, user, context or `current-context` wins, else
@@ -28,7 +28,7 @@ public enum Kubeconfig {
         for path in paths {
             guard FileManager.default.fileExists(atPath: path) else { continue }
             readAny = true
-            try merged.add(file: path)
+            try add(file: path, to: &merged)
         }
         let described = paths.joined(separator: ":")
         guard readAny else {
@@ -43,158 +43,22 @@ public enum Kubeconfig {
         return try resolve(context: context, named: contextName, merged: merged)
     }
 
-    // MARK: Reading
+    // The document's types and the merge, read without I/O in KubeconfigDocument.
+    typealias User = KubeconfigDocument.User
+    typealias Context = KubeconfigDocument.Context
+    typealias Exec = KubeconfigDocument.Exec
+    typealias Entry = KubeconfigDocument.Entry
+    typealias MergedConfig = KubeconfigDocument.Merged
 
-    /// A kubeconfig file as kubectl's `clientcmdapi/v1` types describe it (the fields this
-    /// client reads; others are ignored, as kubectl ignores what it does not know).
-    struct File: Decodable {
-        var currentContext: String?
-        var clusters: [Named<Cluster>]?
-        var users: [Named<User>]?
-        var contexts: [Named<Context>]?
-
-        enum CodingKeys: String, CodingKey {
-            case currentContext = "current-context", clusters, users, contexts
+    /// Adds the file at `path` to `merged`.
+    static func add(file path: String, to merged: inout MergedConfig) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(source: "kubeconfig \(path)", problem: "cannot be read: \(error.localizedDescription)")
         }
-    }
-
-    /// `{name: ..., <kind>: {...}}`, the shape of every list entry.
-    struct Named<Fields: NamedFields>: Decodable {
-        var name: String?
-        var fields: Fields?
-
-        struct Key: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(_ string: String) { stringValue = string }
-            init?(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: Key.self)
-            name = try container.decodeIfPresent(String.self, forKey: Key("name"))
-            fields = try container.decodeIfPresent(Fields.self, forKey: Key(Fields.entryKey))
-        }
-    }
-
-    protocol NamedFields: Decodable {
-        /// The key next to `name`: `cluster`, `user` or `context`.
-        static var entryKey: String { get }
-        init()
-    }
-
-    struct Cluster: NamedFields {
-        static let entryKey = "cluster"
-        var server: String?
-        var certificateAuthority: String?
-        var certificateAuthorityData: String?
-        var insecureSkipTLSVerify: Bool?
-        var tlsServerName: String?
-
-        enum CodingKeys: String, CodingKey {
-            case server, certificateAuthority = "certificate-authority", certificateAuthorityData = "certificate-authority-data"
-            case insecureSkipTLSVerify = "insecure-skip-tls-verify", tlsServerName = "tls-server-name"
-        }
-    }
-
-    struct User: NamedFields {
-        static let entryKey = "user"
-        var clientCertificate: String?
-        var clientCertificateData: String?
-        var clientKey: String?
-        var clientKeyData: String?
-        var token: String?
-        var tokenFile: String?
-        var exec: Exec?
-        var authProvider: Present?
-        var username: String?
-        var password: String?
-
-        enum CodingKeys: String, CodingKey {
-            case clientCertificate = "client-certificate", clientCertificateData = "client-certificate-data"
-            case clientKey = "client-key", clientKeyData = "client-key-data"
-            case token, tokenFile, exec, authProvider = "auth-provider", username, password
-        }
-    }
-
-    struct Exec: Decodable {
-        var apiVersion: String?
-        var command: String?
-        var args: [String]?
-        var env: [Variable]?
-
-        struct Variable: Decodable {
-            var name: String?
-            var value: String?
-        }
-    }
-
-    struct Context: NamedFields {
-        static let entryKey = "context"
-        var cluster: String?
-        var user: String?
-        var namespace: String?
-    }
-
-    /// A field whose presence is all that matters.
-    struct Present: Decodable {
-        init(from decoder: any Decoder) throws {}
-    }
-
-    /// One cluster, user or context, and the file it came from (relative paths in it are
-    /// relative to that file).
-    struct Entry<Fields> {
-        var fields: Fields
-        var file: String
-        var directory: String { (file as NSString).deletingLastPathComponent }
-    }
-
-    struct MergedConfig {
-        var currentContext: String?
-        var clusters: [String: Entry<Cluster>] = [:]
-        var users: [String: Entry<User>] = [:]
-        var contexts: [String: Entry<Context>] = [:]
-
-        mutating func add(file: String) throws {
-            let source = "kubeconfig \(file)"
-            let text: String
-            do {
-                text = try String(contentsOfFile: file, encoding: .utf8)
-            } catch {
-                throw ConfigurationError(source: source, problem: "cannot be read: \(error.localizedDescription)")
-            }
-            let node: Node?
-            do {
-                node = try Yams.compose(yaml: text)
-            } catch {
-                throw ConfigurationError(source: source, problem: "is not valid YAML: \(error)")
-            }
-            guard let node else { return }  // an empty file contributes nothing, as in kubectl
-            guard node.mapping != nil else { throw ConfigurationError(source: source, problem: "is not a YAML mapping") }
-            let contents: File
-            do {
-                contents = try YAMLDecoder().decode(File.self, from: node)
-            } catch let error as DecodingError {
-                throw ConfigurationError(source: source, decoding: error)
-            }
-            if currentContext == nil || currentContext == "", let current = contents.currentContext, !current.isEmpty {
-                currentContext = current
-            }
-            try Self.addNamed(contents.clusters, list: "clusters", file: file, into: &clusters)
-            try Self.addNamed(contents.users, list: "users", file: file, into: &users)
-            try Self.addNamed(contents.contexts, list: "contexts", file: file, into: &contexts)
-        }
-
-        private static func addNamed<Fields>(_ items: [Named<Fields>]?, list: String, file: String, into map: inout [String: Entry<Fields>]) throws {
-            for (index, item) in (items ?? []).enumerated() {
-                guard let name = item.name, !name.isEmpty else {
-                    throw ConfigurationError(source: "kubeconfig \(file)", field: "\(list)[\(index)].name", problem: "required")
-                }
-                if map[name] != nil { continue }  // first file wins
-                map[name] = Entry(fields: item.fields ?? Fields(), file: file)
-            }
-        }
+        try merged.add(text: text, file: path)
     }
 
     // MARK: Resolving a context

@@ -3,7 +3,6 @@ import ConfigurationFiles
 import Foundation
 import SwiftASN1
 import X509
-import Yams
 
 /// One talosconfig context, resolved: where to connect, which nodes to target, and the
 /// credentials for mutual TLS. Its description never shows the key.
@@ -17,6 +16,15 @@ public struct TalosContext: Sendable, CustomStringConvertible {
     public var certificatePEM: String
     /// PKCS#8 or SEC1 PEM, relabelled from Talos' `ED25519 PRIVATE KEY` to `PRIVATE KEY`.
     public var keyPEM: String
+
+    public init(name: String, endpoints: [TalosEndpoint], nodes: [String], caPEM: String, certificatePEM: String, keyPEM: String) {
+        self.name = name
+        self.endpoints = endpoints
+        self.nodes = nodes
+        self.caPEM = caPEM
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+    }
 
     public var description: String {
         "TalosContext(\(name), endpoints: \(endpoints.map(\.description)), nodes: \(nodes), key: <redacted>)"
@@ -59,7 +67,12 @@ public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
             host = trimmed
             port = Self.defaultPort
         }
-        guard !host.isEmpty else { return nil }
+        guard !host.isEmpty, host.utf8.count <= 253, !host.unicodeScalars.contains(where: Self.notInHost) else { return nil }
+    }
+
+    /// What no host name or address holds: white space and controls, brackets, URL delimiters.
+    private static func notInHost(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isWhitespace || scalar.value < 0x20 || scalar.value == 0x7F || "[]/@?#\\".unicodeScalars.contains(scalar)
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -69,6 +82,12 @@ public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
 /// `context`, `contexts.<name>.endpoints/nodes/ca/crt/key` (base64 PEM), and the deprecated
 /// `target` (taken as the only node when `nodes` is absent).
 public enum Talosconfig {
+    /// Bounds on what one context may list: a control plane has a handful of endpoints, and
+    /// a talosconfig (a tenant's Secret) must not make the operator parse without end, however
+    /// many times YAML aliases repeat one entry.
+    public static let maximumEndpoints = 64
+    public static let maximumNodes = 1024
+
     /// The file as talosctl's `clientconfig` types describe it (fields this client reads).
     struct File: Decodable {
         var context: String?
@@ -104,18 +123,8 @@ public enum Talosconfig {
         func fail(_ context: String?, _ field: String?, _ problem: String) -> ConfigurationError {
             ConfigurationError(source: source, context: context, field: field, problem: problem)
         }
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch {
-            throw fail(nil, nil, "is not valid YAML")
-        }
-        guard let node, node.mapping != nil else { throw fail(nil, nil, "is not a YAML mapping") }
-        let file: File
-        do {
-            file = try YAMLDecoder().decode(File.self, from: node)
-        } catch let error as DecodingError {
-            throw ConfigurationError(source: source, decoding: error)
+        guard let file = try YAMLConfiguration.decode(File.self, from: text, source: source) else {
+            throw fail(nil, nil, "is empty")
         }
         guard let contexts = file.contexts, !contexts.isEmpty else {
             throw fail(nil, "contexts", "required: the talosconfig has no contexts")
@@ -128,14 +137,19 @@ public enum Talosconfig {
         }
         let rawEndpoints = context.endpoints ?? []
         guard !rawEndpoints.isEmpty else { throw fail(name, "endpoints", "empty: at least one control-plane endpoint is needed") }
+        guard rawEndpoints.count <= maximumEndpoints else {
+            throw fail(name, "endpoints", "\(rawEndpoints.count) endpoints; at most \(maximumEndpoints) are read")
+        }
         var endpoints: [TalosEndpoint] = []
         for (index, raw) in rawEndpoints.enumerated() {
             guard let endpoint = TalosEndpoint(parsing: raw) else {
-                throw fail(name, "endpoints[\(index)]", "\"\(raw)\" is not host, host:port or [ipv6]:port")
+                let shown = raw.count > 300 ? "\(raw.prefix(300))..." : raw
+                throw fail(name, "endpoints[\(index)]", "\"\(shown)\" is not host, host:port or [ipv6]:port")
             }
             endpoints.append(endpoint)
         }
         var nodes = context.nodes ?? []
+        guard nodes.count <= maximumNodes else { throw fail(name, "nodes", "\(nodes.count) nodes; at most \(maximumNodes) are read") }
         if nodes.isEmpty, let target = context.target, !target.isEmpty { nodes = [target] }
 
         func pem(_ field: String, labels: [String]) throws -> String {
