@@ -395,7 +395,7 @@ let package = Package(
             name: "BackupOperatorTests",
             dependencies: [
                 "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport", "Deadline",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

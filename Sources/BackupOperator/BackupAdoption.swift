@@ -1,3 +1,4 @@
+import Deadline
 import Foundation
 import KubernetesClient
 import Logging
@@ -37,7 +38,23 @@ public struct BackupAdoption: Sendable {
         public var skipped: [String: String] = [:]
     }
 
-    public func adopt(schedule name: String, namespace: String, now: Date) async throws -> Outcome {
+    /// How long one run may take by default: listing, a HEAD per object and a create per
+    /// backup, whatever the store and the API server do (each request has its own bound too).
+    public static let defaultTimeLimit: Duration = .seconds(1800)
+
+    /// Adopts the objects of schedule `namespace/name`. Throws `DeadlineExceeded` when the run
+    /// takes longer than `limit` on `clock` (a store that trickles its answers, a prefix with
+    /// too many objects); the backups adopted by then stay, and a second run goes on from there.
+    public func adopt(
+        schedule name: String, namespace: String, now: Date,
+        within limit: Duration = defaultTimeLimit, clock: any Clock<Duration> = ContinuousClock()
+    ) async throws -> Outcome {
+        try await withDeadline(limit, "adopting the objects of schedule \(namespace)/\(name)", clock: clock) {
+            try await self.adoptUnbounded(schedule: name, namespace: namespace, now: now)
+        }
+    }
+
+    private func adoptUnbounded(schedule name: String, namespace: String, now: Date) async throws -> Outcome {
         let schedule = try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
         let spec = schedule.spec.backupTemplate.spec.withDefaults()
         let configuration = try await credentials.s3Configuration(spec.backupStorage.s3, namespace: namespace)

@@ -29,6 +29,13 @@ struct AdoptCommand: AsyncParsableCommand {
     @Option(help: "kubeconfig file (default: $KUBECONFIG, the in-cluster service account, or ~/.kube/config).")
     var kubeconfig: String?
 
+    @Option(help: "Give up after this many seconds (the backups adopted by then stay; run adopt again to go on).")
+    var timeoutSeconds: Int = Int(BackupAdoption.defaultTimeLimit.components.seconds)
+
+    func validate() throws {
+        guard (1...604_800).contains(timeoutSeconds) else { throw ValidationError("--timeout-seconds must be between 1 and 604800 (a week)") }
+    }
+
     func run() async throws {
         do {
             let configuration = try KubernetesConfiguration.load(kubeconfig: kubeconfig)
@@ -37,7 +44,7 @@ struct AdoptCommand: AsyncParsableCommand {
             let outcome: BackupAdoption.Outcome
             do {
                 outcome = try await BackupAdoption(client: client, secrets: KubernetesSecretReader(client: client), logger: Logger(label: "adopt"))
-                    .adopt(schedule: schedule, namespace: namespace, now: Date())
+                    .adopt(schedule: schedule, namespace: namespace, now: Date(), within: .seconds(timeoutSeconds))
                 try? await client.shutdown()
             } catch {
                 try? await client.shutdown()

@@ -1,5 +1,6 @@
 import BackupOperator
 import ControllerRuntime
+import Deadline
 import Foundation
 import KubernetesClient
 import NIOCore
@@ -81,6 +82,33 @@ extension BackupReconcilerTests {
             }
             #expect(missing?.kind == .noSuchKey)
             _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: foreign)
+        }
+    }
+
+    /// A store that accepts the connection and trickles its answer (one byte every 500 ms,
+    /// never a whole response head) would hold an adoption run for as long as its request
+    /// timeouts and retries allow; the run's own bound ends it with an error that says so.
+    @Test("adopt: a run has an overall bound, and a store that trickles its answers hits it with an error that says what did not finish")
+    func adoptionIsBounded() async throws {
+        let trickling = try await TricklingServer()
+        do {
+            try await withoutNetwork { setup in
+                _ = try await setup.environment.client.create(
+                    TalosEtcdBackupSchedule(metadata: ObjectMeta(name: "nightly", namespace: "default"),
+                                            spec: TalosEtcdBackupScheduleSpec(schedule: "0 3 * * *", backupTemplate: BackupTemplate(
+                                                spec: backupSpec(bucket: "backups", endpoint: trickling.endpoint)))),
+                    TalosEtcdBackupSchedule.resourceType, namespace: "default")
+                let adoption = BackupAdoption(client: setup.environment.client, secrets: KubernetesSecretReader(client: setup.environment.client))
+                let error = await TestHelpers.caught(DeadlineExceeded.self) {
+                    _ = try await adoption.adopt(schedule: "nightly", namespace: "default", now: Date(), within: .seconds(1))
+                }
+                #expect(error?.description == "adopting the objects of schedule default/nightly did not finish within 1.0 seconds", "\(String(describing: error))")
+                #expect(trickling.connections >= 1, "the store was asked")
+            }
+            try await trickling.shutdown()
+        } catch {
+            try? await trickling.shutdown()
+            throw error
         }
     }
 }
