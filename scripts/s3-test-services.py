@@ -11,8 +11,9 @@
 
 - `rgw`:    Ceph's RADOS Gateway, a second, real S3 implementation: one monitor, one OSD
             keeping objects in memory (`memstore`) and one radosgw, all on 127.0.0.1 without
-            cephx (DESIGN.md section 5), with an S3 user whose keys are fixed here; SigV4 is
-            checked by RGW itself. Started in about 2 s; its data is gone at stop.
+            cephx (docs/design.md, Test environment), with an S3 user whose keys are
+            fixed here; SigV4 is checked by RGW itself. Started in about 2 s; its data is
+            gone at stop.
 
 `start DIR` writes DIR/s3.env (shell exports read by scripts/test) and DIR/pids; `stop DIR`
 ends the servers. Each server gets a bucket named `etcd-backups`.

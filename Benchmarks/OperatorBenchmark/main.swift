@@ -3,7 +3,7 @@ import Foundation
 import KubernetesClient
 import TalosBackupAPI
 
-// The control-plane target of DESIGN.md section 6: 1,000 schedules in 100 namespaces.
+// The control-plane target of docs/design.md, Targets: 1,000 schedules in 100 namespaces.
 //   OperatorBenchmark setup KUBECONFIG            CRDs, 100 namespaces, 1,000 `*/2 * * * *` schedules
 //   OperatorBenchmark measure KUBECONFIG PID      the operator (process PID) with them: time to
 //                                                 reconcile all, resident memory, CPU while idle

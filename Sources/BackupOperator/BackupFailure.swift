@@ -6,7 +6,8 @@ import TalosAPI
 import TalosBackupAPI
 
 /// Why a backup attempt failed, as its `Failed` condition and Warning Event say it: a reason
-/// from DESIGN.md's list and a message that names what to fix (the Secret, the key, the bucket).
+/// from the list in docs/design.md, Status, and a message that names what to fix (the Secret,
+/// the key, the bucket).
 public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public var reason: String
     public var message: String
@@ -22,7 +23,7 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String { "\(reason): \(message)" }
 
-    /// The reasons the `Failed` condition and Warning Events use (DESIGN.md section 1).
+    /// The reasons the `Failed` condition and Warning Events use (docs/design.md, Status).
     public typealias Reason = ConditionReason
 
     /// Whether a failure to reach a stored object is one waiting cannot fix: the credentials

@@ -11,7 +11,7 @@ import TalosAPI
 import TalosBackupAPI
 
 /// Reconciles one `TalosEtcdBackup`: takes its snapshot once, reports it, and deletes its
-/// object when the backup is deleted (DESIGN.md section 2, "Backup controller").
+/// object when the backup is deleted (docs/design.md, Backup controller).
 ///
 /// - A backup gets the finalizer `talos.alperen.cloud/etcd-backup` before anything is stored.
 /// - Each attempt: credentials from Secrets (read with GET, never cached or logged), then the
@@ -257,9 +257,9 @@ public final class BackupReconciler: Reconciler {
         }
     }
 
-    /// Where an attempt of `backup` stores its object, from its spec (DESIGN.md section 1): the
-    /// key's suffixes follow the spec's compression and encryption, so the key is known without
-    /// reading the recipients Secret.
+    /// Where an attempt of `backup` stores its object, from its spec (docs/design.md, Names,
+    /// labels and ownership): the key's suffixes follow the spec's compression and encryption,
+    /// so the key is known without reading the recipients Secret.
     static func objectKey(of backup: TalosEtcdBackup) -> String {
         let spec = backup.spec.withDefaults()
         return BackupDestination.objectKey(

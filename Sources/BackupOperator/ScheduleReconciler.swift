@@ -6,7 +6,7 @@ import Logging
 import TalosBackupAPI
 
 /// Reconciles one `TalosEtcdBackupSchedule` the way the Kubernetes CronJob controller runs a
-/// CronJob (DESIGN.md section 2, "Schedule controller").
+/// CronJob (docs/design.md, Schedule controller).
 ///
 /// - Runs come from the Cron module in `timeZone`, counted from `lastScheduleTime` (or the
 ///   creation time): when a run time has passed, one backup is created for the most recent one;
@@ -194,7 +194,7 @@ public struct ScheduleReconciler: Reconciler {
     }
 
     /// This schedule's backups that are not being deleted: those in its namespace with label
-    /// `talos.alperen.cloud/backup-schedule=<name>`, as DESIGN.md defines retention (the
+    /// `talos.alperen.cloud/backup-schedule=<name>`, as docs/design.md defines retention (the
     /// schedule sets that label and a controller ownerReference on every backup it creates).
     private func ownedBackups(of schedule: TalosEtcdBackupSchedule) -> [TalosEtcdBackup] {
         guard let name = schedule.metadata.name else { return [] }

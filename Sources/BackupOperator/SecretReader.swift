@@ -4,7 +4,7 @@ import S3
 import TalosBackupAPI
 
 /// Reads one Secret's data when a backup needs it. The operator never lists or watches Secrets
-/// (DESIGN.md section 2), so this is a GET each time; tests can put anything behind it.
+/// (docs/design.md, Secrets), so this is a GET each time; tests can put anything behind it.
 public protocol SecretReader: Sendable {
     /// The Secret's decoded `data`, or nil when there is no such Secret.
     func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]?
@@ -39,7 +39,7 @@ public struct CredentialResolver: Sendable {
 
     public init(secrets: any SecretReader) { self.secrets = secrets }
 
-    /// The talosconfig of control plane `name`, looked up in DESIGN.md's order: Secret
+    /// The talosconfig of control plane `name`, looked up in docs/design.md's order: Secret
     /// `<name>-talosconfig`, key `talosconfig`, else key `<name>.talosconfig` (the Go
     /// talos-operator's layout), else key `config` (a Talos ServiceAccount Secret).
     public func talosconfig(controlPlane name: String, namespace: String) async throws -> (text: String, source: String) {

@@ -4,7 +4,8 @@ import Age
 import Zstd
 
 /// What was done to a snapshot before it was stored, in order: zstd compression, then age
-/// encryption (DESIGN.md section 1; the object key gets `.zst` then `.age`).
+/// encryption (the object key gets `.zst` then `.age`: docs/design.md, Names, labels and
+/// ownership).
 public struct SnapshotEncoding: Sendable, Equatable {
     public var compressed: Bool
     public var encrypted: Bool

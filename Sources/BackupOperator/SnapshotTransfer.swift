@@ -21,7 +21,7 @@ public struct BackupDestination: Sendable {
     public var url: String { "s3://\(bucket)/\(key)" }
 
     /// `<prefix>/<namespace>/<controlplane>/<backup-name>.db`, then `.zst` when compressed and
-    /// `.age` when encrypted (DESIGN.md section 1).
+    /// `.age` when encrypted (docs/design.md, Names, labels and ownership).
     public static func objectKey(prefix: String, namespace: String, controlPlane: String, backupName: String,
                                  encoding: SnapshotEncoding = SnapshotEncoding(compressed: false, encrypted: false)) -> String {
         keyPrefix(prefix: prefix, namespace: namespace, controlPlane: controlPlane) + backupName + encoding.fileExtension

@@ -61,7 +61,7 @@ public struct TalosBackupOperator: Service, Sendable {
     public static let name = "talos-etcd-backup"
     /// Schedules reconciled at once. A schedule's reconcile is a few API requests, so many
     /// run side by side: 1,000 schedules ticking together must each get their backup within a
-    /// second (DESIGN.md section 6; `scripts/benchmark-operator`).
+    /// second (docs/design.md, Targets; `scripts/benchmark-operator`).
     static let scheduleWorkers = 32
 
     /// What runs: the informers, the two controllers, leader election; add services (metrics,

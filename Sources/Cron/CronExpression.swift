@@ -1,7 +1,7 @@
 import Timestamps
 
 /// A parsed five-field cron expression, with the semantics of the Kubernetes CronJob
-/// (robfig/cron v3 `ParseStandard`) as DESIGN.md section 3 states them.
+/// (robfig/cron v3 `ParseStandard`) as docs/design.md, Cron expressions, states them.
 ///
 /// It matches wall-clock readings only; which wall clock (time zone) and how daylight-saving
 /// gaps are treated is ``CronSchedule``'s job.
@@ -19,7 +19,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     let daysOfWeek: UInt64  // 0 = Sunday ... 6 = Saturday
     /// robfig's "star bit": a day field with a part `*` or `?` without a step above 1 is
     /// unrestricted. When either day field is, a day matches when both match; when both are
-    /// restricted, when either does. `*/2` is restricted (DESIGN.md section 3).
+    /// restricted, when either does. `*/2` is restricted (docs/design.md, Cron expressions).
     let dayOfMonthUnrestricted: Bool
     let dayOfWeekUnrestricted: Bool
     /// `@every <duration>`: runs at a constant interval (whole seconds, at least one) from the

@@ -3,7 +3,7 @@ import Timestamps
 
 /// A cron expression read in a time zone: the thing that answers "when is the next run?".
 ///
-/// Daylight-saving policy (DESIGN.md section 3):
+/// Daylight-saving policy (docs/design.md, Cron expressions):
 /// - a wall-clock time that does not exist because the clocks jumped forward (e.g. 02:30 on a
 ///   spring-forward night) runs once, at the first instant after the gap, so a daily backup is
 ///   never lost to DST (the Kubernetes CronJob skips it);

@@ -9,9 +9,9 @@ import NIOCore
 import NIOSSL
 import Synchronization
 
-/// An in-memory Kubernetes API server with real semantics (DESIGN.md section 5), over HTTP or
-/// HTTPS, for tests and benchmarks; kubectl accepts it. Faults on demand: failing requests,
-/// latency, dropped watches, expired resourceVersions.
+/// An in-memory Kubernetes API server with real semantics (docs/design.md, Test environment),
+/// over HTTP or HTTPS, for tests and benchmarks; kubectl accepts it. Faults on demand: failing
+/// requests, latency, dropped watches, expired resourceVersions.
 ///
 /// Run it for the duration of a closure with ``withRunning(_:_:)``, or until cancelled with
 /// ``run(onListening:)``.

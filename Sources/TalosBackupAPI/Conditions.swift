@@ -1,5 +1,6 @@
-/// The condition types of both kinds (DESIGN.md section 1): typed constants, as ``BackupPhase``
-/// is, so a controller, a test and the documentation cannot drift apart on a spelling.
+/// The condition types of both kinds (docs/design.md, Status): typed constants, as
+/// ``BackupPhase`` is, so a controller, a test and the documentation cannot drift apart on a
+/// spelling.
 public enum ConditionType {
     /// Schedule: True while it is active. Backup: True once stored.
     public static let ready = "Ready"

@@ -97,7 +97,8 @@ public struct BackupTemplate: Codable, Sendable, Equatable, EmptyRepresentable {
 
 /// Whether a run may start while an earlier backup of the same schedule is still active.
 public enum ConcurrencyPolicy: String, Sendable, CaseIterable {
-    /// Skip the run while a backup of this schedule is neither succeeded nor failed.
+    /// Hold the run while a backup of this schedule is neither succeeded nor failed, then start it
+    /// when that backup ends (unless `startingDeadlineSeconds` has passed), as a CronJob does.
     case forbid = "Forbid"
     /// Start the run regardless.
     case allow = "Allow"

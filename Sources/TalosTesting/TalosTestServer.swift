@@ -49,7 +49,8 @@ public final class TalosTestServer: Sendable {
     }
 
     /// Which Talos release's role rules the server applies (siderolabs/talos,
-    /// `internal/app/machined/pkg/system/services/machined.go`; DESIGN.md section 5).
+    /// `internal/app/machined/pkg/system/services/machined.go`; docs/design.md, Test
+    /// environment).
     public enum RoleRules: Sendable {
         /// Recent releases: EtcdSnapshot for os:admin, os:operator, os:etcd:backup; EtcdStatus
         /// for those and os:reader.

@@ -4,12 +4,11 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The C2SP age test vectors (CCTV, copied unchanged into `tests/vectors/age/` from
-/// `../shared/vectors/age/`, with their README and licence note): a decryptor must succeed
-/// exactly on `expect: success`, releasing plaintext whose SHA-256 is `payload`, and fail on
-/// every other vector for the stated reason. Vectors of features this implementation leaves
-/// out on purpose (armor, scrypt passphrases, hybrid post-quantum recipients) are counted as
-/// skipped, by name.
+/// The C2SP age test vectors (CCTV), vendored unchanged in `tests/vectors/age/` with their
+/// README and licence note: a decryptor must succeed exactly on `expect: success`, releasing
+/// plaintext whose SHA-256 is `payload`, and fail on every other vector for the stated reason.
+/// Vectors of features this implementation leaves out on purpose (armor, scrypt passphrases,
+/// hybrid post-quantum recipients) are counted as skipped, by name.
 @Suite("age: C2SP test vectors")
 struct AgeVectorTests {
     struct Vector: Sendable {

@@ -162,9 +162,9 @@ struct ScheduleReconcilerTests {
                     try await setStatus(environment, name, phase: phase, completion: phase.isFinished ? first + minutes * 60 : nil)
                 }
             }
-            // DESIGN.md: retention counts the backups with the schedule's label, so a labelled
-            // backup without an owner reference (made by hand) counts too; one with another
-            // schedule's label does not.
+            // docs/design.md, Schedule controller: retention counts the backups with the
+            // schedule's label, so a labelled backup without an owner reference (made by hand)
+            // counts too; one with another schedule's label does not.
             for (name, label, minutes) in [("labelled", "nightly", 5.0), ("other-schedule", "weekly", 1.0)] {
                 _ = try await environment.client.create(
                     TalosEtcdBackup(metadata: ObjectMeta(name: name, namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: label]), spec: backupSpec()),

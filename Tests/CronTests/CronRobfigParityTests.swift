@@ -5,7 +5,7 @@ import Timestamps
 
 /// Cases where robfig/cron v3 (the Kubernetes CronJob's parser and scheduler) differs from
 /// other cron implementations, pinned with the values robfig's rules give (its `getRange`
-/// star bit, `dayMatches`, `ConstantDelaySchedule`); DESIGN.md section 3.
+/// star bit, `dayMatches`, `ConstantDelaySchedule`); docs/design.md, Cron expressions.
 @Suite("Cron matches robfig/cron v3")
 struct CronRobfigParityTests {
     // 2026-11-27 is a Friday; 2026-11-30 a Monday.

@@ -13,10 +13,10 @@ import TalosTesting
 import TestSupport
 import Testing
 
-/// Everything DESIGN.md section 5 names, running for one test: the Kubernetes test server (with
-/// the CRDs, driven by kubectl), moto with authentication on, the Talos test server on a real
-/// etcd holding keys k0..k19, and the operator started as separate processes on a test clock.
-/// Each test gets its own namespace and S3 prefix.
+/// The test environment (docs/design.md, Test environment), running for one test: the
+/// Kubernetes test server (with the CRDs, driven by kubectl), moto with authentication on, the
+/// Talos test server on a real etcd holding keys k0..k19, and the operator started as separate
+/// processes on a test clock. Each test gets its own namespace and S3 prefix.
 struct Cluster: Sendable {
     /// Operator clock speed: `* * * * *` ticks every two real seconds.
     static let clockScale = 30.0

@@ -264,9 +264,9 @@ struct MultipartFaultTests {
         uploader.onlyIfAbsent = true
         let refused = await s3Error { _ = try await uploader.upload(GeneratedBytes(length: length), bucket: server.bucket, key: key) }
         if serverName == "RGW" && length > MultipartUploader.minimumPartSize {
-            // Pinned difference (DESIGN.md section 5): RGW 16 ignores If-None-Match on
-            // CompleteMultipartUpload and overwrites; the backup's existence check before the
-            // upload is what protects there.
+            // Pinned difference (docs/design.md, Test environment): RGW 16 ignores
+            // If-None-Match on CompleteMultipartUpload and overwrites; the backup's existence
+            // check before the upload is what protects there.
             #expect(refused == nil)
             #expect(try await client.headObject(bucket: server.bucket, key: key).etag != etag)
         } else {

@@ -28,7 +28,7 @@ struct CRDTests {
         #expect(try yamlDocuments(try YAML.render(tricky)) == [tricky])
     }
 
-    @Test("names, scope, subresource, printer columns and categories are as DESIGN.md says")
+    @Test("names, scope, subresource, printer columns and categories are as docs/design.md says")
     func names() {
         let schedule = CustomResourceDefinitions.schedule["spec"]!
         #expect(schedule["group"] == .string("talos.alperen.cloud"))

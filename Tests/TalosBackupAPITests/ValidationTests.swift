@@ -142,7 +142,7 @@ struct PlainHTTPValidationTests {
 
 @Suite("Defaults")
 struct DefaultsTests {
-    @Test("applied in one place, matching DESIGN.md")
+    @Test("applied in one place, matching docs/design.md")
     func defaults() throws {
         let s3 = S3Storage(bucket: "b-1", region: "r", accessKeyID: .init(name: "a", key: "k"), secretAccessKey: .init(name: "a", key: "s"))
         let spec = TalosEtcdBackupScheduleSpec(

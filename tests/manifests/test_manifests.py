@@ -164,7 +164,7 @@ def operator_role():
 
 
 def test_rbac_grants_secrets_get_only():
-    """DESIGN.md section 2: Secrets are read with GET; never listed or watched."""
+    """docs/design.md, Secrets: Secrets are read with GET; never listed or watched."""
     role = operator_role()
     secret_rules = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
     assert [rule["verbs"] for rule in secret_rules] == [["get"]]
