@@ -14,7 +14,8 @@ import TalosBackupAPI
 /// object when the backup is deleted (docs/design.md, Backup controller).
 ///
 /// - A backup gets the finalizer `talos.alperen.cloud/etcd-backup` before anything is stored.
-/// - Each attempt: credentials from Secrets (read with GET, never cached or logged), then the
+/// - Each attempt: credentials from Secrets (read with GET, each Secret once per attempt, never
+///   kept past it or logged), then the
 ///   ``SnapshotTransfer``. Status goes Running (with `attempts`, `startTime`, `Progressing`)
 ///   before the transfer and Succeeded or Failed after it, through the status subresource.
 /// - A failed attempt is retried after 10 s, then 20 s (exponential backoff) up to
@@ -179,15 +180,20 @@ public final class BackupReconciler: Reconciler {
             return .done
         }
         metrics.recordAttempt(backup)
-        events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
-                            note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
+        if attempt > 1 {
+            // The first attempt's start is in the Progressing condition; a retry's gets an Event
+            // too, beside the Warning of the attempt before it.
+            events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
+                          note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
+        }
 
         do {
             let stored = try await bounded(attempt: attempt) { [self] in
-                let (talos, talosSource) = try await talosContext(spec, namespace: namespace)
-                let destination = try await destination(s3, key: objectKey, namespace: namespace)
+                let credentials = self.credentials.readingEachSecretOnce()
+                let (talos, talosSource) = try await talosContext(spec, namespace: namespace, credentials: credentials)
+                let destination = try await destination(s3, key: objectKey, namespace: namespace, credentials: credentials)
                 try await endpoints.check(s3: destination, talos: talos, talosSource: talosSource)
-                let plan = try await encodingPlan(spec.backupStorage, namespace: namespace)
+                let plan = try await encodingPlan(spec.backupStorage, namespace: namespace, credentials: credentials)
                 return try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "")
             }
             try await succeed(running, stored, attempt: attempt, objectKey: objectKey)
@@ -272,7 +278,7 @@ public final class BackupReconciler: Reconciler {
     /// those in the recipients Secret (`age -R` format). A missing Secret or key is
     /// `EncryptionConfigNotFound`; a Secret line that is not a recipient, or a Secret with no
     /// recipient, is `EncryptionConfigInvalid`, naming the Secret, key and line.
-    private func encodingPlan(_ storage: BackupStorage, namespace: String) async throws -> SnapshotEncodingPlan {
+    private func encodingPlan(_ storage: BackupStorage, namespace: String, credentials: CredentialResolver) async throws -> SnapshotEncodingPlan {
         var plan = SnapshotEncodingPlan(compressionLevel: storage.compression.map { $0.level ?? Defaults.zstdLevel })
         guard let age = storage.encryption?.age else { return plan }
         // Listed recipients passed validation (permanentProblem) before the attempt started.
@@ -313,7 +319,7 @@ public final class BackupReconciler: Reconciler {
     }
 
     /// The talosconfig of the spec's control plane, and the Secret it came from.
-    private func talosContext(_ spec: TalosEtcdBackupSpec, namespace: String) async throws -> (TalosContext, source: String) {
+    private func talosContext(_ spec: TalosEtcdBackupSpec, namespace: String, credentials: CredentialResolver) async throws -> (TalosContext, source: String) {
         let (text, source) = try await credentials.talosconfig(controlPlane: spec.talosControlPlaneRef.name, namespace: namespace)
         do {
             return (try Talosconfig.parse(text, source: source), source)
@@ -322,8 +328,11 @@ public final class BackupReconciler: Reconciler {
         }
     }
 
-    private func destination(_ s3: S3Storage, key: String, namespace: String) async throws -> BackupDestination {
-        BackupDestination(s3: try await credentials.s3Configuration(s3, namespace: namespace), bucket: s3.bucket, key: key)
+    /// Where `key` goes, with the S3 credentials read from their Secrets (each Secret once).
+    private func destination(_ s3: S3Storage, key: String, namespace: String,
+                             credentials: CredentialResolver? = nil) async throws -> BackupDestination {
+        let credentials = credentials ?? self.credentials.readingEachSecretOnce()
+        return BackupDestination(s3: try await credentials.s3Configuration(s3, namespace: namespace), bucket: s3.bucket, key: key)
     }
 
     // MARK: Outcomes

@@ -273,7 +273,9 @@ public struct ScheduleReconciler: Reconciler {
         let name = "\(schedule.metadata.name ?? "")-\(manualRequest == nil ? "" : "manual-")\(Int64(time.timeIntervalSince1970))"
         var annotations = [TalosEtcdBackupSchedule.scheduledTimeAnnotation: KubeTime(time).description]
         annotations[TalosEtcdBackupSchedule.backupNowRequestAnnotation] = manualRequest
-        let backup = schedule.backup(named: name, annotations: annotations)
+        var backup = schedule.backup(named: name, annotations: annotations)
+        // Created with the backup controller's finalizer in place: one write less per backup.
+        backup.metadata.finalizers = [BackupReconciler.finalizer]
         do {
             _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])

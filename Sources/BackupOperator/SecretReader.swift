@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubernetesClient
 import S3
 import TalosBackupAPI
@@ -32,12 +33,34 @@ public struct KubernetesSecretReader: SecretReader {
     }
 }
 
+/// Reads each Secret at most once, for one attempt or one deletion: the two S3 keys of one
+/// Secret cost one GET, and a Secret that changes between attempts is read again by the next.
+/// Nothing outlives the resolver that holds it.
+final class SecretsReadOnce: SecretReader {
+    private let base: any SecretReader
+    /// By `namespace/name`: the data, or nil for a Secret that does not exist.
+    private let read = Mutex<[String: [String: [UInt8]]?]>([:])
+
+    init(_ base: any SecretReader) { self.base = base }
+
+    func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+        let key = "\(namespace)/\(name)"
+        if let known = read.withLock({ $0[key] }) { return known }
+        let data = try await base.secretData(namespace: namespace, name: name)
+        read.withLock { $0[key] = .some(data) }
+        return data
+    }
+}
+
 /// The credentials one backup needs, resolved from its namespace's Secrets with reasons that
 /// name the Secret and key to fix.
 public struct CredentialResolver: Sendable {
     let secrets: any SecretReader
 
     public init(secrets: any SecretReader) { self.secrets = secrets }
+
+    /// The same resolver, reading each Secret once (``SecretsReadOnce``): one per attempt.
+    public func readingEachSecretOnce() -> CredentialResolver { CredentialResolver(secrets: SecretsReadOnce(secrets)) }
 
     /// The talosconfig of control plane `name`, looked up in docs/design.md's order: Secret
     /// `<name>-talosconfig`, key `talosconfig`, else key `<name>.talosconfig` (the Go

@@ -100,14 +100,20 @@ public struct TalosBackupOperator: Service, Sendable {
         self.manager = manager
     }
 
-    /// The changes of a backup its schedule acts on: creation and deletion (always passed), a
-    /// new phase (a finished backup frees a held run and counts for retention), the start of
-    /// its deletion. Its status writes during an attempt do not wake the schedule.
+    /// The changes of a backup its schedule acts on: its outcome (Succeeded or Failed: a
+    /// finished backup frees a held run, counts for retention and for
+    /// `lastSuccessfulBackupTime`), a phase leaving an outcome (written by hand), the start of its
+    /// deletion, and its deletion. Its creation (the schedule made it, and knows), its start and
+    /// its status writes during an attempt do not wake the schedule: two schedule reconciles per
+    /// scheduled backup, the tick and the outcome. A backup the informer finds already finished
+    /// (on start, or adopted) passes.
     static var backupOutcomeChanged: EventFilter<TalosEtcdBackup> {
-        EventFilter { old, new in
-            old.status?.phase != new.status?.phase
-                || (old.metadata.deletionTimestamp == nil) != (new.metadata.deletionTimestamp == nil)
-        }
+        EventFilter(
+            passesAddition: { $0.status?.phase?.isFinished == true },
+            passesUpdate: { old, new in
+                (old.status?.phase != new.status?.phase && (old.status?.phase?.isFinished == true || new.status?.phase?.isFinished == true))
+                    || (old.metadata.deletionTimestamp == nil) != (new.metadata.deletionTimestamp == nil)
+            })
     }
 
     /// Runs until cancelled or shut down gracefully; throws `LeaderElector.LeadershipLost` if

@@ -1,21 +1,29 @@
 import KubernetesClient
 
 /// Which informer events a controller turns into reconciles (controller-runtime's predicates).
-/// Additions and deletions always pass; the filter decides about updates.
+/// Deletions always pass; the filter decides about updates and, when it says so, additions.
 ///
 /// Without one, every write a reconciler makes to its own object (status, finalizers) would
 /// queue that object again for nothing.
 public struct EventFilter<Object: KubernetesObject>: Sendable {
     /// Whether an update from `old` to `new` should reconcile.
     public let passesUpdate: @Sendable (_ old: Object, _ new: Object) -> Bool
+    /// Whether an addition (a creation, or an object the informer's list found) should
+    /// reconcile; every one does unless the filter says otherwise.
+    public let passesAddition: @Sendable (_ object: Object) -> Bool
 
-    public init(passesUpdate: @escaping @Sendable (_ old: Object, _ new: Object) -> Bool) {
+    public init(passesAddition: @escaping @Sendable (_ object: Object) -> Bool = { _ in true },
+                passesUpdate: @escaping @Sendable (_ old: Object, _ new: Object) -> Bool) {
+        self.passesAddition = passesAddition
         self.passesUpdate = passesUpdate
     }
 
     public func passes(_ event: InformerEvent<Object>) -> Bool {
-        if case .updated(let old, let new) = event { return passesUpdate(old, new) }
-        return true
+        switch event {
+        case .added(let object): passesAddition(object)
+        case .updated(let old, let new): passesUpdate(old, new)
+        case .deleted: true
+        }
     }
 
     /// Every event.
@@ -37,6 +45,7 @@ public struct EventFilter<Object: KubernetesObject>: Sendable {
 
     /// Either filter passes.
     public func or(_ other: EventFilter) -> EventFilter {
-        EventFilter { old, new in passesUpdate(old, new) || other.passesUpdate(old, new) }
+        EventFilter(passesAddition: { passesAddition($0) || other.passesAddition($0) },
+                    passesUpdate: { old, new in passesUpdate(old, new) || other.passesUpdate(old, new) })
     }
 }

@@ -81,7 +81,7 @@ private struct XMLReader {
             if bytes[position] == UInt8(ascii: "<") {
                 if starts(with: "</") {
                     position += 2
-                    guard let name = name(), var open = stack.popLast(), open.name == name else { return nil }
+                    guard let name = name(), var open = stack.popLast(), open.name.utf8.elementsEqual(name.utf8) else { return nil }
                     skipSpaces()
                     guard consume(">"), let content = decode(text.removeLast()) else { return nil }
                     open.text = content
@@ -154,37 +154,45 @@ private struct XMLReader {
     }
 
     /// Character data with its references decoded and line ends normalized to `\n`; nil on
-    /// an unknown or malformed reference, or bytes that are not UTF-8.
+    /// an unknown or malformed reference, or bytes that are not UTF-8. Works on bytes: a
+    /// reference's `;` followed by a combining mark is still its end.
     func decode(_ raw: [UInt8]) -> String? {
-        guard var text = String(validating: raw, as: UTF8.self) else { return nil }
-        if text.contains("\r") { text = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") }
-        guard text.contains("&") else { return text }
-        var decoded = ""
-        var rest = Substring(text)
-        while let ampersand = rest.firstIndex(of: "&") {
-            decoded += rest[..<ampersand]
-            guard let semicolon = rest[ampersand...].prefix(12).firstIndex(of: ";") else { return nil }
-            let reference = rest[rest.index(after: ampersand)..<semicolon]
-            switch reference {
-            case "amp": decoded += "&"
-            case "lt": decoded += "<"
-            case "gt": decoded += ">"
-            case "quot": decoded += "\""
-            case "apos": decoded += "'"
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(raw.count)
+        var index = 0
+        while index < raw.count {
+            let byte = raw[index]
+            switch byte {
+            case 0x0D:
+                decoded.append(0x0A)
+                index += index + 1 < raw.count && raw[index + 1] == 0x0A ? 2 : 1
+            case UInt8(ascii: "&"):
+                guard let end = raw[index...].prefix(12).firstIndex(of: UInt8(ascii: ";")),
+                      let scalar = Self.reference(raw[(index + 1)..<end]) else { return nil }
+                decoded += Array(String(scalar).utf8)
+                index = end + 1
             default:
-                let value: UInt32? = if reference.hasPrefix("#x") {
-                    UInt32(reference.dropFirst(2), radix: 16)
-                } else if reference.hasPrefix("#") {
-                    UInt32(reference.dropFirst(), radix: 10)
-                } else {
-                    nil
-                }
-                guard let value, value != 0, let scalar = Unicode.Scalar(value) else { return nil }
-                decoded.unicodeScalars.append(scalar)
+                decoded.append(byte)
+                index += 1
             }
-            rest = rest[rest.index(after: semicolon)...]
         }
-        return decoded + rest
+        return String(validating: decoded, as: UTF8.self)
+    }
+
+    /// The character a reference names (`amp`, `#65`, `#x41`); nil for any other.
+    static func reference(_ name: ArraySlice<UInt8>) -> Unicode.Scalar? {
+        switch String(decoding: name, as: UTF8.self) {
+        case "amp": return "&"
+        case "lt": return "<"
+        case "gt": return ">"
+        case "quot": return "\""
+        case "apos": return "'"
+        case let text where text.hasPrefix("#x"):
+            return UInt32(text.dropFirst(2), radix: 16).flatMap { $0 == 0 ? nil : Unicode.Scalar($0) }
+        case let text where text.hasPrefix("#"):
+            return UInt32(text.dropFirst(), radix: 10).flatMap { $0 == 0 ? nil : Unicode.Scalar($0) }
+        default: return nil
+        }
     }
 
     /// CDATA's content as character data: its `&` and `<` are literal.
@@ -238,10 +246,20 @@ private struct XMLReader {
     }
 }
 
-/// XML escaping for the few documents the client writes.
+/// XML escaping for the few documents the client writes, scalar by scalar (a `<` followed by a
+/// combining mark is still a `<`).
 enum XMLEscape {
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": escaped.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": escaped.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": escaped.append(contentsOf: "&gt;".unicodeScalars)
+            case "\"": escaped.append(contentsOf: "&quot;".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
     }
 }

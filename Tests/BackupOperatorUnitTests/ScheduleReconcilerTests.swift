@@ -247,11 +247,18 @@ struct ScheduleReconcilerTests {
                 _ = try await reconciler.reconcile(key("nightly"))
             }
             #expect(try await environment.backupNames().count == 2)
-            // A backup finalizer (the backup controller's) holds one backup for a while.
-            let held = try #require(try await environment.backupNames().first)
-            var backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: held)
-            backup.metadata.finalizers = ["example.com/hold"]
-            _ = try await environment.client.update(backup, TalosEtcdBackup.resourceType, namespace: "default", name: held)
+            // Backups are created with the backup controller's finalizer already in place (no
+            // second write to add it). Here no backup controller runs: one backup is held by a
+            // finalizer for a while, the other's finalizer goes as the controller's would.
+            let names = try await environment.backupNames()
+            let held = try #require(names.first)
+            for name in names {
+                var backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: name)
+                #expect(backup.metadata.finalizers == [BackupReconciler.finalizer])
+                backup.metadata.finalizers = name == held ? ["example.com/hold"] : nil
+                _ = try await environment.client.update(backup, TalosEtcdBackup.resourceType, namespace: "default", name: name)
+            }
+            var backup: TalosEtcdBackup
 
             try await environment.client.delete(TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
             #expect(try await reconciler.reconcile(key("nightly")) == .requeue(after: .seconds(5)))

@@ -67,7 +67,7 @@ struct ScheduleEndToEndTests {
                 #expect(schedule.condition("Ready")?.status == .false)
                 let events = try await cluster.events()
                 #expect(events.contains { $0.reason == "Succeeded" && $0.type == "Normal" })
-                #expect(events.contains { $0.reason == "Started" && $0.type == "Normal" })
+                #expect(events.contains { $0.reason == "BackupCreated" && $0.type == "Normal" })
 
                 // Paused: no new backup for three ticks.
                 try await Task.sleep(for: Cluster.tick * 3)

@@ -55,6 +55,17 @@ struct S3ResponsesTests {
         #expect(S3Responses.completedParts(data(document)) == parts.sorted { $0.number < $1.number })
     }
 
+    /// Found by FuzzS3Responses: a `<` escaped as `&lt;` and followed by a combining mark
+    /// (U+033C) made one Swift `Character` of `;` and the mark, so a reader that looked for the
+    /// reference's end by `Character` did not find it.
+    @Test("escaped characters followed by combining marks read back")
+    func combiningMarks() {
+        let parts = [S3Responses.CompletedPart(number: 1, etag: "<\u{33C}&\u{301}>\u{300}\"\u{308}")]
+        #expect(S3Responses.completedParts(data(S3Responses.completeMultipartUploadDocument(parts))) == parts)
+        #expect(S3XMLElement.parse(data("<a>&lt;\u{33C}</a>"))?.text == "<\u{33C}")
+        #expect(S3XMLElement.parse(data("<a\u{301}></\u{E1}>")) == nil, "names compare by bytes, not by canonical equivalence")
+    }
+
     @Test("what S3 documents may hold: a byte order mark, comments, CDATA, character references, CRLF")
     func syntax() throws {
         let element = try #require(S3XMLElement.parse(Data([0xEF, 0xBB, 0xBF]) + data(
