@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "KubernetesCore", targets: ["KubernetesCore"]),
         .library(name: "Zstd", targets: ["Zstd"]),
         .library(name: "KubeconfigDocument", targets: ["KubeconfigDocument"]),
+        .library(name: "ConfigurationFiles", targets: ["ConfigurationFiles"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

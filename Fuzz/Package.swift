@@ -31,7 +31,9 @@ let package = Package(
             .product(name: "SnapshotTrailer", package: root), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .executableTarget(name: "FuzzKubeconfig", dependencies: [.product(name: "KubeconfigDocument", package: root)]),
+        .executableTarget(name: "FuzzKubeconfig", dependencies: [
+            .product(name: "KubeconfigDocument", package: root), .product(name: "ConfigurationFiles", package: root),
+        ]),
         .executableTarget(name: "FuzzKubernetesObjects", dependencies: [
             .product(name: "KubernetesCore", package: root), .product(name: "TalosBackupAPI", package: root),
         ]),

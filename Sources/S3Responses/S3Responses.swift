@@ -37,10 +37,11 @@ public struct S3MultipartUploadInfo: Sendable, Equatable {
 
 /// The XML documents S3 answers with, read into values, and the one document the client
 /// writes. No I/O: the bytes come from a server that may be hostile (a tenant chooses the
-/// endpoint), so every reader returns nil for what it cannot read, and nothing here traps or
-/// grows beyond the document (the HTTP layer bounds the body; libxml2 bounds the nesting).
-/// A module of its own so that the fuzz target (`FuzzS3Responses`) reads S3's answers exactly
-/// as the client does, without the HTTP stack.
+/// endpoint), so every reader returns nil for what it cannot read, and nothing here traps. Time
+/// and memory are linear in the body, which the HTTP layer bounds (16 MiB); the XML reader
+/// bounds nesting and the number of elements (``S3XMLElement``). A module of its own so that
+/// the fuzz target (`FuzzS3Responses`) reads S3's answers exactly as the client does, without
+/// the HTTP stack.
 public enum S3Responses {
     /// The `UploadId` of a CreateMultipartUpload answer; nil when missing or empty.
     public static func uploadID(_ body: Data) -> String? {

@@ -19,12 +19,16 @@ struct S3XMLElement: Sendable, Equatable {
 
     /// The deepest nesting read: S3's answers are four levels deep at most.
     static let maximumDepth = 32
+    /// The most elements read from one document: a listing page holds at most 1,000 entries
+    /// of about ten fields. More is refused, so a 16 MiB answer of `<a/>` cannot cost hundreds
+    /// of MiB as a tree.
+    static let maximumElements = 100_000
 
     /// The document's root element, or nil when `data` is not a well-formed document of the
     /// kind S3 sends: UTF-8, one root element, the predefined and numeric character references,
     /// CDATA sections, comments and processing instructions. A document type declaration is
-    /// refused (S3 never sends one; it is where entity expansion attacks live), and so is
-    /// nesting deeper than ``maximumDepth``.
+    /// refused (S3 never sends one; it is where entity expansion attacks live), and so are
+    /// nesting deeper than ``maximumDepth`` and more than ``maximumElements`` elements.
     ///
     /// A reader of our own rather than Foundation's `XMLParser`: that one leaks memory on every
     /// malformed document (found by the fuzz target), and it brings libxml2 and ICU into the
@@ -40,6 +44,7 @@ struct S3XMLElement: Sendable, Equatable {
 private struct XMLReader {
     let bytes: [UInt8]
     var position = 0
+    var elements = 0
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -61,9 +66,9 @@ private struct XMLReader {
         while position < bytes.count {
             if isSpace(bytes[position]) {
                 position += 1
-            } else if starts(with: "<?") {
+            } else if consume("<?") {
                 guard skip(past: "?>") else { return false }
-            } else if starts(with: "<!--") {
+            } else if consume("<!--") {
                 guard skip(past: "-->") else { return false }
             } else {
                 return !starts(with: "<!")
@@ -87,20 +92,22 @@ private struct XMLReader {
                     open.text = content
                     if stack.isEmpty { return open }
                     stack[stack.count - 1].children.append(open)
-                } else if starts(with: "<!--") {
+                } else if consume("<!--") {
                     guard skip(past: "-->") else { return nil }
                 } else if starts(with: "<![CDATA[") {
                     position += 9
                     guard let end = find("]]>"), !stack.isEmpty else { return nil }
                     text[text.count - 1] += escapeForText(bytes[position..<end])
                     position = end + 3
-                } else if starts(with: "<?") {
+                } else if consume("<?") {
                     guard skip(past: "?>") else { return nil }
                 } else {
                     position += 1
                     // `<!DOCTYPE`, `<!ENTITY`: declarations are not read.
                     guard position < bytes.count, bytes[position] != UInt8(ascii: "!") else { return nil }
                     guard let name = name(), skipAttributes() else { return nil }
+                    elements += 1
+                    guard elements <= S3XMLElement.maximumElements else { return nil }
                     let opened = S3XMLElement(name: name, text: "", children: [])
                     if consume("/>") {
                         if stack.isEmpty { return opened }
@@ -246,20 +253,22 @@ private struct XMLReader {
     }
 }
 
-/// XML escaping for the few documents the client writes, scalar by scalar (a `<` followed by a
-/// combining mark is still a `<`).
+/// XML escaping for the few documents the client writes, byte by byte: in UTF-8 the bytes of
+/// `&`, `<`, `>` and `"` are those characters and nothing else (a `<` followed by a combining
+/// mark is still a `<`), and the output grows in one buffer, linear in the input.
 enum XMLEscape {
     static func escape(_ text: String) -> String {
-        var escaped = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": escaped.append(contentsOf: "&amp;".unicodeScalars)
-            case "<": escaped.append(contentsOf: "&lt;".unicodeScalars)
-            case ">": escaped.append(contentsOf: "&gt;".unicodeScalars)
-            case "\"": escaped.append(contentsOf: "&quot;".unicodeScalars)
-            default: escaped.append(scalar)
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "&"): escaped += "&amp;".utf8
+            case UInt8(ascii: "<"): escaped += "&lt;".utf8
+            case UInt8(ascii: ">"): escaped += "&gt;".utf8
+            case UInt8(ascii: "\""): escaped += "&quot;".utf8
+            default: escaped.append(byte)
             }
         }
-        return String(escaped)
+        return String(decoding: escaped, as: UTF8.self)
     }
 }

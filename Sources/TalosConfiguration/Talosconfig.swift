@@ -42,10 +42,14 @@ public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address. A host is a
+    /// DNS name (internationalized ones in their `xn--` form) or an IP address: ASCII letters,
+    /// digits, `.`, `-`, `_`, and `:` and `%` for IPv6, at most 253 bytes.
     public init?(parsing text: String) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { return nil }
+        // ASCII only, so that the parse below, by Character, is a parse by byte (a combining
+        // or prepended mark would otherwise join the `:` it sits beside).
+        guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
         if trimmed.hasPrefix("[") {
             guard let close = trimmed.firstIndex(of: "]") else { return nil }
             host = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
@@ -67,12 +71,16 @@ public struct TalosEndpoint: Sendable, Hashable, CustomStringConvertible {
             host = trimmed
             port = Self.defaultPort
         }
-        guard !host.isEmpty, host.utf8.count <= 253, !host.unicodeScalars.contains(where: Self.notInHost) else { return nil }
+        guard !host.isEmpty, host.utf8.count <= 253, host.utf8.allSatisfy(Self.inHost) else { return nil }
     }
 
-    /// What no host name or address holds: white space and controls, brackets, URL delimiters.
-    private static func notInHost(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.properties.isWhitespace || scalar.value < 0x20 || scalar.value == 0x7F || "[]/@?#\\".unicodeScalars.contains(scalar)
+    /// The bytes a host name or address holds.
+    private static func inHost(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: ":"), UInt8(ascii: "%"): true
+        default: false
+        }
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -120,8 +128,10 @@ public enum Talosconfig {
     /// Parses `text`; `source` names it in errors (a file path, or "Secret ns/name key k").
     /// Picks `context` when given, else the file's current `context`.
     public static func parse(_ text: String, source: String, context override: String? = nil) throws -> TalosContext {
+        /// Text from the file as an error shows it: cut, so that a status stays readable.
+        func shown(_ text: String, at limit: Int) -> String { text.count > limit ? "\(text.prefix(limit))..." : text }
         func fail(_ context: String?, _ field: String?, _ problem: String) -> ConfigurationError {
-            ConfigurationError(source: source, context: context, field: field, problem: problem)
+            ConfigurationError(source: source, context: context.map { shown($0, at: 253) }, field: field, problem: problem)
         }
         guard let file = try YAMLConfiguration.decode(File.self, from: text, source: source) else {
             throw fail(nil, nil, "is empty")
@@ -133,7 +143,9 @@ public enum Talosconfig {
             throw fail(nil, "context", "not set and no context was given")
         }
         guard let context = contexts[name] else {
-            throw fail(name, nil, "no such context (the file has: \(contexts.keys.sorted().joined(separator: ", ")))")
+            let names = contexts.keys.sorted()
+            let listed = names.prefix(10).map { shown($0, at: 64) }.joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+            throw fail(name, nil, "no such context (the file has: \(listed))")
         }
         let rawEndpoints = context.endpoints ?? []
         guard !rawEndpoints.isEmpty else { throw fail(name, "endpoints", "empty: at least one control-plane endpoint is needed") }
@@ -143,8 +155,7 @@ public enum Talosconfig {
         var endpoints: [TalosEndpoint] = []
         for (index, raw) in rawEndpoints.enumerated() {
             guard let endpoint = TalosEndpoint(parsing: raw) else {
-                let shown = raw.count > 300 ? "\(raw.prefix(300))..." : raw
-                throw fail(name, "endpoints[\(index)]", "\"\(shown)\" is not host, host:port or [ipv6]:port")
+                throw fail(name, "endpoints[\(index)]", "\"\(shown(raw, at: 300))\" is not host, host:port or [ipv6]:port")
             }
             endpoints.append(endpoint)
         }

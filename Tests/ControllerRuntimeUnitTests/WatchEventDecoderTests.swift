@@ -71,4 +71,12 @@ struct WatchEventDecoderTests {
         }
         #expect(thrown)
     }
+
+    /// Found in review: a line over the bound that arrived together with its newline was read.
+    @Test("a line longer than the bound is an error also when its newline comes with it")
+    func longLineWithNewline() throws {
+        var decoder = WatchEventDecoder<Named>()
+        try decoder.append([UInt8](repeating: UInt8(ascii: "x"), count: WatchEventDecoder<Named>.maximumLineBytes + 1) + [UInt8(ascii: "\n")])
+        #expect(throws: DecodingError.self) { try decoder.next() }
+    }
 }

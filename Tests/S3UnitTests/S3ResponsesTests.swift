@@ -93,10 +93,29 @@ struct S3ResponsesTests {
         "<a b=\"c></a>",
         "<a><![CDATA[x</a>",
         "<a><!-- x</a>",
+        "<!--><a/>",  // a comment's opener is not its end
+        "<?><a/>",
+        "<a><!--></a>",
         "",
     ])
     func refused(document: String) {
         #expect(S3XMLElement.parse(data(document)) == nil)
+    }
+
+    /// Found in review: escaping appended to a scalar view, which copies it each time, so an
+    /// ETag of a few hundred KiB of `"` took minutes. Linear now; this would not finish otherwise.
+    @Test("a 4 MiB ETag of characters to escape writes and reads back")
+    func longEscapedText() {
+        let etag = String(repeating: "\"<&>", count: 1 << 20)
+        let parts = [S3Responses.CompletedPart(number: 1, etag: etag)]
+        #expect(S3Responses.completedParts(data(S3Responses.completeMultipartUploadDocument(parts))) == parts)
+    }
+
+    @Test("the number of elements is bounded: 100,000 read, one more refused")
+    func elementCount() {
+        func document(_ count: Int) -> Data { data("<r>" + String(repeating: "<a/>", count: count - 1) + "</r>") }
+        #expect(S3XMLElement.parse(document(S3XMLElement.maximumElements))?.children.count == S3XMLElement.maximumElements - 1)
+        #expect(S3XMLElement.parse(document(S3XMLElement.maximumElements + 1)) == nil)
     }
 
     @Test("bytes that are not UTF-8 are refused")

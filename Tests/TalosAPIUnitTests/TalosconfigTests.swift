@@ -131,8 +131,19 @@ struct TalosconfigTests {
 
     @Test("endpoints that are not host names or addresses are refused", arguments: [
         "a b", "[a b]", "host/path", "user@host", "host?x", "[::1", "a]b[", "\t", String(repeating: "a", count: 254),
+        // Found by FuzzTalosconfig: U+0600 is a prepended mark, one Character with the `:` after
+        // it, so "!–\u{600}" printed as "!–\u{600}:50000" and read back as a host without a port.
+        "!–\u{600}", "b\u{FC}cher.example", "host\u{301}:50000",
     ])
     func badEndpoints(text: String) {
         #expect(TalosEndpoint(parsing: text) == nil)
+    }
+
+    @Test("endpoints print as text that reads back as themselves", arguments: [
+        "cp-1.example.com", "10.5.0.2:50001", "[fd00::2]:50000", "fd00::2", "[fe80::1%eth0]", "xn--bcher-kva.example",
+    ])
+    func endpointRoundTrip(text: String) throws {
+        let endpoint = try #require(TalosEndpoint(parsing: text))
+        #expect(TalosEndpoint(parsing: endpoint.description) == endpoint)
     }
 }

@@ -27,6 +27,9 @@ public struct WatchEventDecoder<Object: Decodable & Sendable> {
     private var buffer: [UInt8] = []
     /// Where the unread bytes of `buffer` start (consumed lines are dropped in bulk).
     private var start = 0
+    /// How far past `start` the buffer is known to hold no newline: a long line arriving in
+    /// many chunks is searched once, not once per chunk.
+    private var scanned = 0
     private let decoder = JSONDecoder()
 
     public init() {}
@@ -35,24 +38,33 @@ public struct WatchEventDecoder<Object: Decodable & Sendable> {
     public mutating func append(_ bytes: some Collection<UInt8>) throws {
         if start > 0, start >= buffer.count / 2 {
             buffer.removeSubrange(..<start)
+            scanned -= start
             start = 0
         }
         buffer.append(contentsOf: bytes)
-        if buffer.count - start > Self.maximumLineBytes, !buffer[start...].contains(UInt8(ascii: "\n")) {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: [], debugDescription: "a watch event line is longer than \(Self.maximumLineBytes) bytes"))
+        // A line that has not ended yet may not grow past the bound (one that has is checked
+        // when it is read).
+        if buffer.count - start > Self.maximumLineBytes, !buffer[scanned...].contains(UInt8(ascii: "\n")) {
+            throw Self.tooLong
         }
+    }
+
+    private static var tooLong: DecodingError {
+        DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "a watch event line is longer than \(maximumLineBytes) bytes"))
     }
 
     /// The event of the next complete line, or nil until more bytes arrive. Blank lines are
     /// skipped.
     public mutating func next() throws -> WatchEvent<Object>? {
-        while let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        while let newline = buffer[max(start, scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
             let line = buffer[start..<newline]
             start = newline + 1
+            scanned = start
+            guard line.count <= Self.maximumLineBytes else { throw Self.tooLong }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
             return try decodeEvent(Data(line))
         }
+        scanned = buffer.count
         return nil
     }
 
@@ -62,6 +74,8 @@ public struct WatchEventDecoder<Object: Decodable & Sendable> {
         let rest = buffer[start...]
         buffer.removeAll()
         start = 0
+        scanned = 0
+        guard rest.count <= Self.maximumLineBytes else { throw Self.tooLong }
         if rest.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { return nil }
         return try decodeEvent(Data(rest))
     }
