@@ -329,10 +329,8 @@ public final class BackupReconciler: Reconciler {
     }
 
     /// Where `key` goes, with the S3 credentials read from their Secrets (each Secret once).
-    private func destination(_ s3: S3Storage, key: String, namespace: String,
-                             credentials: CredentialResolver? = nil) async throws -> BackupDestination {
-        let credentials = credentials ?? self.credentials.readingEachSecretOnce()
-        return BackupDestination(s3: try await credentials.s3Configuration(s3, namespace: namespace), bucket: s3.bucket, key: key)
+    private func destination(_ s3: S3Storage, key: String, namespace: String, credentials: CredentialResolver) async throws -> BackupDestination {
+        BackupDestination(s3: try await credentials.s3Configuration(s3, namespace: namespace), bucket: s3.bucket, key: key)
     }
 
     // MARK: Outcomes
@@ -432,7 +430,8 @@ public final class BackupReconciler: Reconciler {
             let bucket = backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket
             let object = "s3://\(bucket)/\(filename)"
             do {
-                var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default")
+                var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default",
+                                                        credentials: credentials.readingEachSecretOnce())
                 destination.bucket = bucket
                 try await endpoints.checkStore(destination)
                 let transfer = self.transfer, target = destination
@@ -476,7 +475,8 @@ public final class BackupReconciler: Reconciler {
         let namespace = backup.metadata.namespace ?? "default"
         let spec = backup.spec.withDefaults()
         do {
-            let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup), namespace: namespace)
+            let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup), namespace: namespace,
+                                                    credentials: credentials.readingEachSecretOnce())
             try await endpoints.checkStore(destination)  // a host that may not be used is not asked either
             let transfer = self.transfer, owner = backup.metadata.uid ?? ""
             try await withDeadline(Self.cleanUpBound, "cleaning up after an unfinished attempt", clock: clock.timers) {

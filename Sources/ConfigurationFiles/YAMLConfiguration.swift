@@ -122,7 +122,9 @@ public enum YAMLConfiguration {
                         continue
                     }
                 } else if nodeStart && byte == UInt8(ascii: "!") {
-                    while index < bytes.count, !isBlank(bytes[index]) { index += 1 }  // a tag: the node is still to come
+                    // A tag: the node is still to come. It ends at white space or, in a flow
+                    // collection, at a flow indicator (`[!!str,*a]` holds an alias).
+                    while index < bytes.count, !isBlank(bytes[index]), !"[]{},".utf8.contains(bytes[index]) { index += 1 }
                     continue
                 } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: ",") {
                     nodeStart = true

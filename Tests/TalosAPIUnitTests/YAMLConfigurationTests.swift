@@ -31,7 +31,7 @@ struct YAMLConfigurationTests {
         ("a: *b", 1, 4), ("- *a", 1, 3), ("? *g\n: 1", 1, 3), ("[x, *a]", 1, 5), ("{a: *b}", 1, 5), ("{\"a\":*b}", 1, 6),
         ("k: !!seq &a [x]", 1, 10), ("--- &a x", 1, 5), ("x: a \"\nb: *c", 2, 4), ("[a:\"x, *c\"]", 1, 8),
         ("a: x\r*b: 1", 2, 1), ("a: x\u{85}*b: 1", 2, 1), ("a: x\u{2028}*b: 1", 2, 1), ("\u{FEFF}&a x", 1, 1),
-        ("a: foo\n  *b", 2, 3), ("<<: *base", 1, 5), ("a: [\n  x,\n  *y]", 3, 3),
+        ("a: foo\n  *b", 2, 3), ("<<: *base", 1, 5), ("a: [\n  x,\n  *y]", 3, 3), ("[!!str,*a]", 1, 8), ("{!!str: *a}", 1, 9),
     ])
     func found(text: String, line: Int, column: Int) throws {
         let found = try #require(YAMLConfiguration.anchorOrAlias(in: text), "\(text.debugDescription)")
