@@ -171,11 +171,31 @@ let package = Package(
         .target(name: "Bbolt"),
         // age v1 (C2SP): X25519 recipients, streaming encryption and decryption; no Kubernetes, no I/O.
         .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        // The two reconcilers and the snapshot -> S3 pipeline.
+        // Everything between a byte source and a store, with no Kubernetes in it: the snapshot
+        // checks (trailer, bbolt structure, digest), zstd/age encoding and decoding, the stall
+        // watchdog, the Talos -> S3 transfer, restore, verify and recover.
+        .target(
+            name: "SnapshotPipeline",
+            dependencies: [
+                "S3", "TalosAPI", "Deadline", "Age", "Zstd", "Bbolt",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // What a TalosEtcdBackup names, resolved: the Secrets it reads (S3 credentials,
+        // talosconfig, recipients), its status as a stored backup's record, and the failure
+        // reasons that name what to fix. Shared by the operator and the CLI's --backup source.
+        .target(
+            name: "BackupResources",
+            dependencies: ["SnapshotPipeline", "TalosBackupAPI", "KubernetesClient", "S3", "TalosAPI", "Bbolt"]
+        ),
+        // The two reconcilers, adoption, retention, metrics: the operator itself.
         .target(
             name: "BackupOperator",
             dependencies: [
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Zstd", "Bbolt", "Timestamps",
+                "SnapshotPipeline", "BackupResources",
+                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Timestamps",
                 "EndpointPolicy",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -240,6 +260,8 @@ let package = Package(
                 "TalosBackupAPI",
                 "TalosAPI",
                 "BackupOperator",
+                "BackupResources",
+                "SnapshotPipeline",
                 "KubernetesClient",
                 "ControllerRuntime",
                 "OperatorEndpoints",
@@ -268,7 +290,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "PipelineBenchmark",
-            dependencies: ["BenchmarkSupport", "BackupOperator", "TalosAPI", "S3", "Age"],
+            dependencies: ["BenchmarkSupport", "SnapshotPipeline", "TalosAPI", "S3", "Age"],
             path: "Benchmarks/PipelineBenchmark"
         ),
         .executableTarget(
@@ -365,7 +387,7 @@ let package = Package(
         .testTarget(
             name: "BackupOperatorUnitTests",
             dependencies: [
-                "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
+                "BackupOperator", "SnapshotPipeline", "BackupResources", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
                 "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy",
             ]
         ),
@@ -387,7 +409,7 @@ let package = Package(
             name: "TalosBackupAPITests",
             dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "Deadline", "S3TestSupport", "TalosTesting"]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "Deadline", "S3TestSupport", "TalosTesting", .product(name: "Crypto", package: "swift-crypto")]),
         // The operator as a separate process against the Kubernetes test server, moto with
         // authentication, and the Talos test server on a real etcd.
         // The reconcilers called step by step against the Kubernetes test server (and moto and
@@ -395,7 +417,7 @@ let package = Package(
         .testTarget(
             name: "BackupOperatorTests",
             dependencies: [
-                "BackupOperator", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
+                "BackupOperator", "SnapshotPipeline", "BackupResources", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
                 "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport", "Deadline",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

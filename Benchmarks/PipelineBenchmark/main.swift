@@ -1,5 +1,5 @@
 import Age
-import BackupOperator
+import SnapshotPipeline
 import BenchmarkSupport
 import Foundation
 import S3

@@ -126,15 +126,15 @@ public struct BackupAdoption: Sendable {
         status.phase = .succeeded
         status.filename = key
         status.bucket = bucket
-        status.size = record?.size ?? head.size
-        status.sha256 = record?.sha256
-        status.snapshotSHA256 = record?.snapshotSHA256
-        status.snapshotSize = record?.snapshotSize
-        status.compression = record?.compression ?? head.metadata[StoredBackup.MetadataKey.compression]
-        status.encryptedTo = record?.encryptedTo
-        status.revision = record?.revision
-        status.totalKeys = record?.totalKeys
-        status.node = head.metadata[StoredBackup.MetadataKey.node]
+        if let record {
+            record.apply(to: &status)
+        } else {
+            // No complete record: what the object itself says (its size, a partial record's
+            // compression and node); verify and restore then check it by its own trailer.
+            status.size = head.size
+            status.compression = head.metadata[StoredBackup.MetadataKey.compression]
+            status.node = head.metadata[StoredBackup.MetadataKey.node]
+        }
         status.startTime = KubeTime(stored)
         status.completionTime = KubeTime(stored)
         status.attempts = 0

@@ -98,8 +98,8 @@ public final class BackupMetrics: Sendable {
     }
 
     /// `backup` finished: `result` is its phase, `reason` its Ready condition's reason.
-    func recordOutcome(_ backup: TalosEtcdBackup, result: BackupPhase, reason: String, duration: TimeInterval, size: Int64?) {
-        counter(Self.backupsTotal, of: backup, extra: [("result", result.rawValue), ("reason", reason)]).increment(by: 1)
+    func recordOutcome(_ backup: TalosEtcdBackup, result: BackupPhase, reason: ConditionReason, duration: TimeInterval, size: Int64?) {
+        counter(Self.backupsTotal, of: backup, extra: [("result", result.rawValue), ("reason", reason.rawValue)]).increment(by: 1)
         let timer = handle(SeriesKey(name: Self.durationSeconds, extra: [result.rawValue]), of: Self.scheduleKey(of: backup)) { dimensions in
             .timer(factory.makeTimer(label: Self.durationSeconds, dimensions: dimensions + [("result", result.rawValue)]))
         }

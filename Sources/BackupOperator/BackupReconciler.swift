@@ -183,7 +183,7 @@ public final class BackupReconciler: Reconciler {
         if attempt > 1 {
             // The first attempt's start is in the Progressing condition; a retry's gets an Event
             // too, beside the Warning of the attempt before it.
-            events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: "Backup",
+            events.record(.init(backup), type: .normal, reason: ConditionReason.started, action: EventAction.backup,
                           note: "attempt \(attempt) of \(Self.maxAttempts): snapshot of \(spec.talosControlPlaneRef.name) to s3://\(s3.bucket)/\(objectKey)")
         }
 
@@ -244,7 +244,7 @@ public final class BackupReconciler: Reconciler {
                 notBefore.withLock { _ = $0.removeValue(forKey: key) }
                 return .done
             }
-            events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup",
+            events.record(.init(backup), type: .warning, reason: failure.reason, action: EventAction.backup,
                                 note: "attempt \(attempt) of \(Self.maxAttempts) failed: \(failure.message); retrying")
             return .requeue(after: clock.realDuration(of: delay))
         }
@@ -354,15 +354,7 @@ public final class BackupReconciler: Reconciler {
             status.phase = .succeeded
             status.filename = objectKey
             status.bucket = bucket
-            status.size = stored.size
-            status.sha256 = stored.sha256
-            status.snapshotSHA256 = stored.snapshotSHA256
-            status.snapshotSize = stored.snapshotSize
-            status.compression = stored.compression
-            status.encryptedTo = stored.encryptedTo
-            status.revision = stored.revision
-            status.totalKeys = stored.totalKeys
-            status.node = stored.node
+            stored.apply(to: &status)
             status.completionTime = KubeTime(now)
             var conditions = status.conditions ?? []
             let contents = stored.revision.map { revision in ", etcd revision \(revision), \(stored.totalKeys ?? 0) keys" } ?? ""
@@ -375,7 +367,7 @@ public final class BackupReconciler: Reconciler {
         }
         if let written { recordOutcome(written, reason: ConditionReason.succeeded, size: stored.size) }
         logger.info("backup stored", metadata: ["backup": "\(backup.key)", "object": "s3://\(bucket)/\(objectKey)", "size": "\(stored.size)", "node": "\(stored.node)"])
-        events.record(.init(backup), type: .normal, reason: ConditionReason.succeeded, action: "Backup",
+        events.record(.init(backup), type: .normal, reason: ConditionReason.succeeded, action: EventAction.backup,
                             note: "stored s3://\(bucket)/\(objectKey) (\(stored.size) bytes, sha256 \(stored.sha256)) from node \(stored.node)")
     }
 
@@ -405,11 +397,11 @@ public final class BackupReconciler: Reconciler {
         }
         if decided, let written { recordOutcome(written, reason: failure.reason, size: nil) }
         logger.error("backup failed", metadata: ["backup": "\(backup.key)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
-        events.record(.init(backup), type: .warning, reason: failure.reason, action: "Backup", note: "backup failed: \(message)")
+        events.record(.init(backup), type: .warning, reason: failure.reason, action: EventAction.backup, note: "backup failed: \(message)")
     }
 
     /// Counts a finished backup (its duration from its first attempt's start).
-    private func recordOutcome(_ backup: TalosEtcdBackup, reason: String, size: Int64?) {
+    private func recordOutcome(_ backup: TalosEtcdBackup, reason: ConditionReason, size: Int64?) {
         guard let phase = backup.status?.phase else { return }
         let start = backup.status?.startTime?.date, end = backup.status?.completionTime?.date
         let duration = start.flatMap { start in end.map { $0.timeIntervalSince(start) } } ?? 0
@@ -421,11 +413,17 @@ public final class BackupReconciler: Reconciler {
     /// Lets a deleted backup go once its stored object is deleted, or recorded as left behind.
     private func finalize(_ backup: TalosEtcdBackup) async throws -> ReconcileResult {
         guard (backup.metadata.finalizers ?? []).contains(Self.finalizer) else { return .done }
-        if backup.status?.phase == .succeeded, let filename = backup.status?.filename,
-           backup.spec.deletionPolicy == DeletionPolicy.retain.rawValue {
+        let policy = backup.spec.deletionPolicy ?? Defaults.deletionPolicy
+        if backup.status?.phase == .succeeded, let filename = backup.status?.filename, policy != .delete {
+            // Retain, or a value this version does not know: an object is never deleted on a
+            // policy the operator does not understand.
             let object = "s3://\(backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket)/\(filename)"
-            events.record(.init(backup), type: .normal, reason: ConditionReason.objectRetained, action: "Delete",
-                          note: "\(object) stays in the store (deletionPolicy Retain)")
+            let why = switch policy {
+            case .retain, .delete: "deletionPolicy Retain"
+            case .unknown(let value): "deletionPolicy \"\(value.prefix(100))\" is not one this operator supports, so nothing is deleted"
+            }
+            events.record(.init(backup), type: .normal, reason: ConditionReason.objectRetained, action: EventAction.delete,
+                          note: "\(object) stays in the store (\(why))")
         } else if backup.status?.phase == .succeeded, let filename = backup.status?.filename {
             let bucket = backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket
             let object = "s3://\(bucket)/\(filename)"
@@ -439,24 +437,24 @@ public final class BackupReconciler: Reconciler {
                 try await withDeadline(Self.deletionBound, "deleting \(object)", clock: clock.timers) {
                     try await transfer.delete(target, owner: owner)
                 }
-                events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: "Delete", note: "deleted \(object)")
+                events.record(.init(backup), type: .normal, reason: ConditionReason.deleted, action: EventAction.delete, note: "deleted \(object)")
             } catch where Task.isCancelled {
                 throw CancellationError()
             } catch {
                 let failure = BackupFailure.classify(error)
                 guard BackupFailure.isPermanentStoreFailure(error) else {
-                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
+                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: EventAction.delete,
                                         note: "could not delete \(object): \(failure.message); retrying")
                     throw failure  // transient: the work queue retries with backoff
                 }
                 let deleted = backup.metadata.deletionTimestamp?.date ?? clock.now()
                 let giveUpAt = deleted + objectDeletionTimeout
                 if clock.now() < giveUpAt {
-                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: "Delete",
+                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: EventAction.delete,
                                         note: "could not delete \(object): \(failure.message); retrying until \(KubeTime(giveUpAt)), then the object is left in the store")
                     return .requeue(after: clock.realDuration(of: min(giveUpAt.timeIntervalSince(clock.now()), objectDeletionTimeout / 10)))
                 }
-                events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: "Delete",
+                events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: EventAction.delete,
                                     note: "\(object) was left in the store: \(failure.message); delete it by hand or with a bucket lifecycle rule")
                 logger.error("backup deleted; its object was left in the store", metadata: ["backup": "\(backup.key)", "object": "\(object)", "reason": "\(failure.message)"])
             }

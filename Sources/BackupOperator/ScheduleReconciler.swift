@@ -85,7 +85,7 @@ public struct ScheduleReconciler: Reconciler {
                 conditions.set(type: ConditionType.ready, status: .false, reason: invalid.reason, message: invalid.message, observedGeneration: generation, now: now)
                 status.conditions = conditions
             } onChange: {
-                events.record(.init(schedule), type: .warning, reason: invalid.reason, action: "Validate", note: invalid.message)
+                events.record(.init(schedule), type: .warning, reason: invalid.reason, action: EventAction.validate, note: invalid.message)
             }
             return .done
         }
@@ -124,7 +124,7 @@ public struct ScheduleReconciler: Reconciler {
         var creationFailure: BackupFailure?
         if let due = cron.lastRun(atOrBefore: now, after: earliest) {
             if let deadline = spec.startingDeadlineSeconds, now.timeIntervalSince(due) > Double(deadline) {
-                events.record(.init(schedule), type: .warning, reason: ConditionReason.missedSchedule, action: "Schedule",
+                events.record(.init(schedule), type: .warning, reason: ConditionReason.missedSchedule, action: EventAction.schedule,
                                     note: "skipped the run of \(KubeTime(due)): more than startingDeadlineSeconds (\(deadline)) late")
             } else if spec.effectiveConcurrencyPolicy == .forbid, !active.isEmpty {
                 logger.info("run held: a backup of this schedule is still active (concurrencyPolicy Forbid)",
@@ -160,7 +160,7 @@ public struct ScheduleReconciler: Reconciler {
             status.conditions = conditions
         }
         if let creationFailure {
-            events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: "Schedule", note: creationFailure.message)
+            events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: EventAction.schedule, note: creationFailure.message)
             throw creationFailure
         }
         guard let next else { return .done }
@@ -170,11 +170,11 @@ public struct ScheduleReconciler: Reconciler {
     // MARK: Validation
 
     /// The reason and message of a schedule that cannot work, or nil.
-    static func invalidity(_ schedule: TalosEtcdBackupSchedule) -> (reason: String, message: String)? {
+    static func invalidity(_ schedule: TalosEtcdBackupSchedule) -> (reason: ConditionReason, message: String)? {
         let errors = schedule.validate()
         guard !errors.isEmpty else { return nil }
         let message = errors.map(\.description).joined(separator: "; ")
-        let reason: String
+        let reason: ConditionReason
         if errors.contains(where: { $0.path == "spec.timeZone" }) {
             reason = ConditionReason.invalidTimeZone
         } else if errors.contains(where: { $0.path == "spec.schedule" }) {
@@ -234,7 +234,7 @@ public struct ScheduleReconciler: Reconciler {
                 // Already gone (or replaced): nothing to prune.
             }
             let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup retention does not keep"
-            events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: "Prune", note: "deleted \(kind) \(name)")
+            events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: EventAction.prune, note: "deleted \(kind) \(name)")
         }
         let removed = Set(doomed.compactMap(\.metadata.name))
         return (children.filter { !removed.contains($0.metadata.name ?? "") }, decision.retained)
@@ -279,7 +279,7 @@ public struct ScheduleReconciler: Reconciler {
         do {
             _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])
-            events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: "Schedule",
+            events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: EventAction.schedule,
                           note: manualRequest == nil ? "created backup \(name) for the run of \(KubeTime(time))"
                               : "created backup \(name) on demand (backup-now \(manualRequest!))")
         } catch let error as KubernetesError where error.isAlreadyExists {

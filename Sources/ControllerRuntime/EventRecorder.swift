@@ -107,6 +107,14 @@ public final class EventRecorder: Service, Sendable {
     /// Events dropped so far because the queue was full (or the recorder had stopped).
     public var droppedEvents: Int { dropped.load(ordering: .relaxed) }
 
+    /// Queues an event about `regarding` in a controller's typed vocabulary of reasons and
+    /// actions (string enums); returns at once.
+    public func record<Reason: RawRepresentable<String>, Action: RawRepresentable<String>>(
+        _ regarding: Regarding, type: EventType, reason: Reason, action: Action, note: String
+    ) {
+        record(regarding, type: type, reason: reason.rawValue, action: action.rawValue, note: note)
+    }
+
     /// Queues an event about `regarding`; returns at once.
     public func record(_ regarding: Regarding, type: EventType, reason: String, action: String, note: String) {
         unsent.withLock { $0.count += 1 }

@@ -1,55 +1,69 @@
-/// The condition types of both kinds (docs/design.md, Status): typed constants, as
+/// The condition types of both kinds (docs/design.md, Status): a typed vocabulary, as
 /// ``BackupPhase`` is, so a controller, a test and the documentation cannot drift apart on a
 /// spelling.
-public enum ConditionType {
+public enum ConditionType: String, Sendable, CaseIterable {
     /// Schedule: True while it is active. Backup: True once stored.
-    public static let ready = "Ready"
+    case ready = "Ready"
     /// True with the reason a schedule cannot work or a backup finally failed.
-    public static let failed = "Failed"
+    case failed = "Failed"
     /// Backup: True while an attempt runs or waits to retry.
-    public static let progressing = "Progressing"
+    case progressing = "Progressing"
 }
 
 /// Every reason the operator writes on a condition or an Event, in one place.
-public enum ConditionReason {
+public enum ConditionReason: String, Sendable, CaseIterable {
     // Backups: progress and success.
-    public static let running = "Running"
-    public static let retrying = "Retrying"
-    public static let succeeded = "Succeeded"
-    public static let adopted = "Adopted"
-    public static let started = "Started"
+    case running = "Running"
+    case retrying = "Retrying"
+    case succeeded = "Succeeded"
+    case adopted = "Adopted"
+    case started = "Started"
     // Backups: failures (the `Failed` condition and Warning Events).
-    public static let invalidSpec = "InvalidSpec"
-    public static let talosConfigNotFound = "TalosConfigNotFound"
-    public static let talosConfigInvalid = "TalosConfigInvalid"
-    public static let credentialsNotFound = "CredentialsNotFound"
-    public static let encryptionConfigNotFound = "EncryptionConfigNotFound"
-    public static let encryptionConfigInvalid = "EncryptionConfigInvalid"
-    public static let talosUnreachable = "TalosUnreachable"
-    public static let talosError = "TalosError"
-    public static let snapshotCorrupt = "SnapshotCorrupt"
-    public static let snapshotInvalid = "SnapshotInvalid"
-    public static let snapshotStalled = "SnapshotStalled"
-    public static let attemptTimedOut = "AttemptTimedOut"
-    public static let endpointNotAllowed = "EndpointNotAllowed"
-    public static let uploadFailed = "UploadFailed"
-    public static let objectExists = "ObjectExists"
-    public static let objectReplaced = "ObjectReplaced"
-    public static let attemptsExhausted = "AttemptsExhausted"
-    public static let internalError = "InternalError"
+    case invalidSpec = "InvalidSpec"
+    case talosConfigNotFound = "TalosConfigNotFound"
+    case talosConfigInvalid = "TalosConfigInvalid"
+    case credentialsNotFound = "CredentialsNotFound"
+    case encryptionConfigNotFound = "EncryptionConfigNotFound"
+    case encryptionConfigInvalid = "EncryptionConfigInvalid"
+    case talosUnreachable = "TalosUnreachable"
+    case talosError = "TalosError"
+    case snapshotCorrupt = "SnapshotCorrupt"
+    case snapshotInvalid = "SnapshotInvalid"
+    case snapshotStalled = "SnapshotStalled"
+    case attemptTimedOut = "AttemptTimedOut"
+    case endpointNotAllowed = "EndpointNotAllowed"
+    case uploadFailed = "UploadFailed"
+    case objectExists = "ObjectExists"
+    case objectReplaced = "ObjectReplaced"
+    case attemptsExhausted = "AttemptsExhausted"
+    case internalError = "InternalError"
     // Backups: deletion (Events).
-    public static let deleted = "Deleted"
-    public static let deleteFailed = "DeleteFailed"
-    public static let objectLeftInStore = "ObjectLeftInStore"
-    public static let objectRetained = "ObjectRetained"
+    case deleted = "Deleted"
+    case deleteFailed = "DeleteFailed"
+    case objectLeftInStore = "ObjectLeftInStore"
+    case objectRetained = "ObjectRetained"
     // Schedules.
-    public static let scheduled = "Scheduled"
-    public static let paused = "Paused"
-    public static let invalidSchedule = "InvalidSchedule"
-    public static let invalidTimeZone = "InvalidTimeZone"
-    public static let invalidName = "InvalidName"
-    public static let backupCreated = "BackupCreated"
-    public static let backupCreationFailed = "BackupCreationFailed"
-    public static let backupPruned = "BackupPruned"
-    public static let missedSchedule = "MissedSchedule"
+    case scheduled = "Scheduled"
+    case paused = "Paused"
+    case invalidSchedule = "InvalidSchedule"
+    case invalidTimeZone = "InvalidTimeZone"
+    case invalidName = "InvalidName"
+    case backupCreated = "BackupCreated"
+    case backupCreationFailed = "BackupCreationFailed"
+    case backupPruned = "BackupPruned"
+    case missedSchedule = "MissedSchedule"
 }
+
+/// What the operator did when it wrote an Event (the Event's `action`).
+public enum EventAction: String, Sendable, CaseIterable {
+    case backup = "Backup"
+    case delete = "Delete"
+    case prune = "Prune"
+    case schedule = "Schedule"
+    case validate = "Validate"
+}
+
+// Interpolated as the API spells them (in messages, logs and metric labels).
+extension ConditionType: CustomStringConvertible { public var description: String { rawValue } }
+extension ConditionReason: CustomStringConvertible { public var description: String { rawValue } }
+extension EventAction: CustomStringConvertible { public var description: String { rawValue } }

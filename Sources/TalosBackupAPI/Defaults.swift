@@ -30,15 +30,13 @@ extension TalosEtcdBackupScheduleSpec {
         spec.retention = retention ?? (retentionPolicy == nil ? Defaults.retention : nil)
         spec.failedBackupsHistoryLimit = failedBackupsHistoryLimit ?? Defaults.failedBackupsHistoryLimit
         spec.paused = paused ?? Defaults.paused
-        spec.concurrencyPolicy = concurrencyPolicy ?? Defaults.concurrencyPolicy.rawValue
+        spec.concurrencyPolicy = concurrencyPolicy ?? Defaults.concurrencyPolicy
         spec.backupTemplate.spec = backupTemplate.spec.withDefaults()
         return spec
     }
 
-    /// `concurrencyPolicy`, defaulted; nil when it holds an unsupported value (validation says so).
-    public var effectiveConcurrencyPolicy: ConcurrencyPolicy? {
-        ConcurrencyPolicy(rawValue: concurrencyPolicy ?? Defaults.concurrencyPolicy.rawValue)
-    }
+    /// `concurrencyPolicy`, defaulted (an unsupported value stays `.unknown`: validation says so).
+    public var effectiveConcurrencyPolicy: ConcurrencyPolicy { concurrencyPolicy ?? Defaults.concurrencyPolicy }
 }
 
 extension TalosEtcdBackupSpec {
@@ -50,7 +48,7 @@ extension TalosEtcdBackupSpec {
         s3.insecureSkipTLSVerify = s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify
         s3.forcePathStyle = s3.forcePathStyle ?? (s3.endpoint != nil)
         spec.backupStorage.s3 = s3
-        spec.deletionPolicy = deletionPolicy ?? Defaults.deletionPolicy.rawValue
+        spec.deletionPolicy = deletionPolicy ?? Defaults.deletionPolicy
         if var compression = spec.backupStorage.compression {
             compression.level = compression.level ?? Defaults.zstdLevel
             spec.backupStorage.compression = compression

@@ -40,9 +40,9 @@ public struct TalosEtcdBackupSpec: Codable, Sendable, Equatable, EmptyRepresenta
     @RequiredField public var talosControlPlaneRef: TalosControlPlaneReference
     @RequiredField public var backupStorage: BackupStorage
     /// `Delete` (the default): deleting the backup deletes its object; `Retain` keeps it.
-    public var deletionPolicy: String?
+    public var deletionPolicy: DeletionPolicy?
 
-    public init(talosControlPlaneRef: TalosControlPlaneReference, backupStorage: BackupStorage, deletionPolicy: String? = nil) {
+    public init(talosControlPlaneRef: TalosControlPlaneReference, backupStorage: BackupStorage, deletionPolicy: DeletionPolicy? = nil) {
         self.talosControlPlaneRef = talosControlPlaneRef
         self.backupStorage = backupStorage
         self.deletionPolicy = deletionPolicy
@@ -52,11 +52,23 @@ public struct TalosEtcdBackupSpec: Codable, Sendable, Equatable, EmptyRepresenta
 }
 
 /// What deleting a backup does to its stored object (as Velero's and CSI's deletion policies).
-public enum DeletionPolicy: String, Sendable, CaseIterable {
+public enum DeletionPolicy: OpenEnum {
     /// The object is deleted with the backup.
-    case delete = "Delete"
+    case delete
     /// The object stays in the store; only the Kubernetes object goes.
-    case retain = "Retain"
+    case retain
+    /// A value this version does not support: validation refuses it.
+    case unknown(String)
+
+    public static let allCases: [Self] = [.delete, .retain]
+
+    public var rawValue: String {
+        switch self {
+        case .delete: "Delete"
+        case .retain: "Retain"
+        case .unknown(let value): value
+        }
+    }
 }
 
 /// Names the control plane whose talosconfig Secret (`<name>-talosconfig`) gives access to it.
@@ -141,14 +153,25 @@ public struct SecretKeySelector: Codable, Sendable, Hashable, EmptyRepresentable
 /// Compresses the snapshot before upload.
 public struct Compression: Codable, Sendable, Equatable {
     /// The only algorithm today; the field exists so others can be added without a new version.
-    public enum Algorithm: String, CaseIterable, Sendable {
+    public enum Algorithm: OpenEnum {
         case zstd
+        /// A value this version does not support: validation refuses it.
+        case unknown(String)
+
+        public static let allCases: [Self] = [.zstd]
+
+        public var rawValue: String {
+            switch self {
+            case .zstd: "zstd"
+            case .unknown(let value): value
+            }
+        }
     }
 
-    @RequiredField public var type: String
+    @RequiredField public var type: Algorithm
     public var level: Int?
 
-    public init(type: String, level: Int? = nil) {
+    public init(type: Algorithm, level: Int? = nil) {
         self.type = type
         self.level = level
     }

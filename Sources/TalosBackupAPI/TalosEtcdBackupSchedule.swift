@@ -62,14 +62,14 @@ public struct TalosEtcdBackupScheduleSpec: Codable, Sendable, Equatable, EmptyRe
     public var paused: Bool?
     public var timeZone: String?
     public var startingDeadlineSeconds: Int64?
-    public var concurrencyPolicy: String?
+    public var concurrencyPolicy: ConcurrencyPolicy?
     public var failedBackupsHistoryLimit: Int?
     /// Tiered retention (restic's `forget`); exclusive with `retention`.
     public var retentionPolicy: RetentionPolicy?
 
     public init(
         schedule: String, backupTemplate: BackupTemplate, retention: Int? = nil, paused: Bool? = nil,
-        timeZone: String? = nil, startingDeadlineSeconds: Int64? = nil, concurrencyPolicy: String? = nil,
+        timeZone: String? = nil, startingDeadlineSeconds: Int64? = nil, concurrencyPolicy: ConcurrencyPolicy? = nil,
         failedBackupsHistoryLimit: Int? = nil, retentionPolicy: RetentionPolicy? = nil
     ) {
         self.schedule = schedule
@@ -96,12 +96,24 @@ public struct BackupTemplate: Codable, Sendable, Equatable, EmptyRepresentable {
 }
 
 /// Whether a run may start while an earlier backup of the same schedule is still active.
-public enum ConcurrencyPolicy: String, Sendable, CaseIterable {
+public enum ConcurrencyPolicy: OpenEnum {
     /// Hold the run while a backup of this schedule is neither succeeded nor failed, then start it
     /// when that backup ends (unless `startingDeadlineSeconds` has passed), as a CronJob does.
-    case forbid = "Forbid"
+    case forbid
     /// Start the run regardless.
-    case allow = "Allow"
+    case allow
+    /// A value this version does not support: validation refuses it.
+    case unknown(String)
+
+    public static let allCases: [Self] = [.forbid, .allow]
+
+    public var rawValue: String {
+        switch self {
+        case .forbid: "Forbid"
+        case .allow: "Allow"
+        case .unknown(let value): value
+        }
+    }
 }
 
 /// Tiered retention with restic `forget` semantics: for each tier, successful backups are

@@ -83,11 +83,7 @@ extension TalosEtcdBackupScheduleSpec {
         if let failedBackupsHistoryLimit, failedBackupsHistoryLimit < 0 {
             errors.append(FieldError("\(path).failedBackupsHistoryLimit", "must be 0 or more, not \(failedBackupsHistoryLimit)"))
         }
-        if let concurrencyPolicy, ConcurrencyPolicy(rawValue: concurrencyPolicy) == nil {
-            errors.append(FieldError(
-                "\(path).concurrencyPolicy",
-                "unsupported value \"\(concurrencyPolicy)\"; supported: \(ConcurrencyPolicy.allCases.map(\.rawValue).joined(separator: ", "))"))
-        }
+        if let problem = concurrencyPolicy?.unsupportedValue(at: "\(path).concurrencyPolicy") { errors.append(problem) }
         return errors + backupTemplate.spec.validate(at: "\(path).backupTemplate.spec")
     }
 
@@ -107,11 +103,7 @@ extension TalosEtcdBackupSpec {
     public func validate(at path: String) -> [FieldError] {
         var errors: [FieldError] = []
         errors += Validate.objectName(talosControlPlaneRef.name, at: "\(path).talosControlPlaneRef.name")
-        if let deletionPolicy, DeletionPolicy(rawValue: deletionPolicy) == nil {
-            errors.append(FieldError(
-                "\(path).deletionPolicy",
-                "unsupported value \"\(deletionPolicy)\"; supported: \(DeletionPolicy.allCases.map(\.rawValue).joined(separator: ", "))"))
-        }
+        if let problem = deletionPolicy?.unsupportedValue(at: "\(path).deletionPolicy") { errors.append(problem) }
         let storage = "\(path).backupStorage"
         let s3 = backupStorage.s3
         errors += Validate.bucketName(s3.bucket, at: "\(storage).s3.bucket")
@@ -129,13 +121,7 @@ extension TalosEtcdBackupSpec {
         if let prefix = s3.prefix { errors += Validate.prefix(prefix, at: "\(storage).s3.prefix") }
         if let ca = s3.caBundleSecretRef { errors += Validate.secretKeySelector(ca, at: "\(storage).s3.caBundleSecretRef") }
         if let compression = backupStorage.compression {
-            if compression.type.isEmpty {
-                errors.append(FieldError("\(storage).compression.type", "required"))
-            } else if Compression.Algorithm(rawValue: compression.type) == nil {
-                errors.append(FieldError(
-                    "\(storage).compression.type",
-                    "unsupported value \"\(compression.type)\"; supported: \(Compression.Algorithm.allCases.map(\.rawValue).joined(separator: ", "))"))
-            }
+            if let problem = compression.type.unsupportedValue(at: "\(storage).compression.type") { errors.append(problem) }
             if let level = compression.level, !ValidationLimits.zstdLevels.contains(level) {
                 errors.append(FieldError(
                     "\(storage).compression.level",

@@ -1,11 +1,12 @@
 import Age
 import ArgumentParser
-import BackupOperator
+import BackupResources
 import Foundation
 import KubernetesClient
 import Logging
 import NIOCore
 import S3
+import SnapshotPipeline
 import TalosBackupAPI
 
 /// Where `restore`, `verify` and `recover` read a stored backup from: a TalosEtcdBackup
@@ -140,11 +141,7 @@ struct BackupSourceOptions: ParsableArguments {
             throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name) is \(backup.status?.phase?.rawValue ?? "Pending"), not Succeeded: it stored nothing to restore")
         }
         // An adopted plain object may have no recorded hash: then it is checked by its own.
-        let record = status.size.flatMap { size in status.sha256.map { sha256 in
-            StoredBackup(node: status.node ?? "", size: size, sha256: sha256, snapshotSize: status.snapshotSize,
-                         snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
-                         revision: status.revision, totalKeys: status.totalKeys)
-        } }
+        let record = StoredBackup(status: status)
         let credentials = CredentialResolver(secrets: KubernetesSecretReader(client: kubernetes))
         let configuration = try await credentials.s3Configuration(backup.spec.backupStorage.s3, namespace: namespace)
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)

@@ -1,6 +1,6 @@
 import ArgumentParser
-import BackupOperator
 import Foundation
+import SnapshotPipeline
 import TalosAPI
 
 #if canImport(Glibc)

@@ -1,7 +1,7 @@
 import ArgumentParser
-import BackupOperator
 import Foundation
 import NIOCore
+import SnapshotPipeline
 
 #if canImport(Glibc)
 import Glibc

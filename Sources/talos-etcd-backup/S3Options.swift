@@ -1,7 +1,7 @@
 import ArgumentParser
-import BackupOperator
 import Foundation
 import S3
+import SnapshotPipeline
 
 /// The options of a command that reads or writes `s3://BUCKET/KEY` outside a cluster
 /// (`snapshot --output`, `restore --from`): where the bucket is, and the credentials from the

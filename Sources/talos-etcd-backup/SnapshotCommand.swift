@@ -1,8 +1,7 @@
 import ArgumentParser
-import BackupOperator
-import Crypto
 import Foundation
 import S3
+import SnapshotPipeline
 import TalosAPI
 
 /// `snapshot`: one verified etcd snapshot to a local file, like `talosctl etcd snapshot`,
@@ -14,13 +13,14 @@ struct SnapshotCommand: AsyncParsableCommand {
         discussion: """
             To a file: the snapshot is written to a temporary file next to --output (mode 0600: \
             a snapshot holds every Secret of the cluster), flushed to disk, and moved to --output \
-            only when its SHA-256 trailer checks out; an existing file is replaced only with \
+            only when its SHA-256 trailer and its bbolt structure (meta pages, B+trees) check \
+            out, the same checks a scheduled backup makes; an existing file is replaced only with \
             --force, and SIGINT or SIGTERM removes the partial file. To \
             s3://BUCKET/KEY: it is streamed into a multipart upload (credentials from \
             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), the operator's own pipeline; an \
             existing object is never overwritten. Either way a failed or corrupt snapshot leaves \
             nothing behind. Endpoints and nodes are tried in talosconfig order. Prints the node \
-            that served it, its size and SHA-256.
+            that served it, its size and SHA-256, the etcd revision and the total key count.
             """)
 
     @Option(help: "talosconfig file, as talosctl writes it.")
@@ -52,6 +52,8 @@ struct SnapshotCommand: AsyncParsableCommand {
             print("node: \(written.node)")
             print("size: \(written.size) bytes")
             print("sha256: \(written.sha256)")
+            if let revision = written.revision { print("etcd revision: \(revision)") }
+            if let totalKeys = written.totalKeys { print("total keys: \(totalKeys)") }
         } catch {
             printError("error: \(error)")
             throw ExitCode(1)
@@ -63,30 +65,31 @@ struct SnapshotCommand: AsyncParsableCommand {
     func snapshotToS3(_ context: TalosContext) async throws -> Written {
         let destination = try s3.destination(output, flag: "--output")
         let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, plan: .plain, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")
-        return Written(node: stored.node, size: Int(stored.size), sha256: stored.sha256)
+        return Written(node: stored.node, size: stored.size, sha256: stored.sha256, revision: stored.revision, totalKeys: stored.totalKeys)
     }
 
     struct Written: Sendable {
         var node: String
-        var size: Int
+        var size: Int64
         var sha256: String
+        var revision: Int64?
+        var totalKeys: Int64?
     }
 
-    /// Streams a verified snapshot into `output` (``AtomicFile``: whole and synced, or not
-    /// there at all).
+    /// Streams a snapshot into `output` through every check a scheduled backup makes
+    /// (``SnapshotChecks``: etcd's trailer, the bbolt structure); ``AtomicFile``: whole, checked
+    /// and synced, or not there at all.
     static func snapshot(_ client: TalosClient, to output: URL, replacing: Bool) async throws -> Written {
         if !replacing { try AtomicFile.refuseExisting(output) }
         return try await AtomicFile.write(to: output, replacing: replacing) { handle in
             try await client.snapshot { source, stream in
-                var hasher = SHA256()
-                var size = 0
-                for try await chunk in stream {
-                    let bytes = Data(chunk.readableBytesView)
-                    try handle.write(contentsOf: bytes)
-                    hasher.update(data: bytes)
-                    size += bytes.count
+                let checks = SnapshotChecks()
+                for try await chunk in checks.apply(to: stream) {
+                    try chunk.withUnsafeReadableBytes { try handle.write(contentsOf: $0) }
                 }
-                return Written(node: source.node, size: size, sha256: SigV4Signer.hex(hasher.finalize()))
+                let snapshot = try checks.result()
+                return Written(node: source.node, size: snapshot.size, sha256: snapshot.sha256,
+                               revision: snapshot.revision, totalKeys: snapshot.totalKeys)
             }
         }
     }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BackupOperator
+import SnapshotPipeline
 
 /// `verify`: every check a restore makes, without writing anything: the evidence that a stored
 /// backup will restore, for a person or a periodic job.

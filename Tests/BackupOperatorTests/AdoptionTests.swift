@@ -19,13 +19,13 @@ extension BackupReconcilerTests {
         try await with(s3Server: "RGW") { setup in
             var template = backupSpec(bucket: setup.s3.bucket, endpoint: setup.s3.endpoint)
             template.backupStorage.s3.prefix = setup.prefix
-            template.deletionPolicy = "Retain"
+            template.deletionPolicy = .retain
             let schedule = try await setup.environment.client.create(
                 TalosEtcdBackupSchedule(metadata: ObjectMeta(name: "nightly", namespace: "default"),
                                         spec: TalosEtcdBackupScheduleSpec(schedule: "0 3 * * *", backupTemplate: BackupTemplate(spec: template))),
                 TalosEtcdBackupSchedule.resourceType, namespace: "default")
             var encoded = template
-            encoded.backupStorage.compression = Compression(type: "zstd", level: 3)
+            encoded.backupStorage.compression = Compression(type: .zstd, level: 3)
             var original: [String: TalosEtcdBackupStatus] = [:]
             for (name, spec) in [("nightly-1700000000", template), ("nightly-manual-1700003600", encoded)] {
                 _ = try await setup.environment.client.create(
@@ -51,7 +51,7 @@ extension BackupReconcilerTests {
                 let adopted = try await backup(setup, name)
                 let status = try #require(adopted.status)
                 #expect(status.phase == .succeeded && status.filename == before.filename && status.bucket == before.bucket && status.size == before.size)
-                #expect(status.conditions?[type: "Ready"]?.reason == "Adopted")
+                #expect(status.conditions?[type: ConditionType.ready]?.reason == ConditionReason.adopted.rawValue)
                 #expect(adopted.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] == "nightly")
                 #expect(adopted.metadata.controllerReference?.uid == schedule.metadata.uid)
                 #expect(adopted.metadata.annotations?[TalosEtcdBackup.adoptedFromAnnotation] == "s3://\(setup.s3.bucket)/\(before.filename ?? "")")
@@ -73,7 +73,7 @@ extension BackupReconcilerTests {
             // Deleting an adopted backup with deletionPolicy Delete deletes its object: it
             // carries the UID it was adopted with.
             var adopted = try await backup(setup, "nightly-1700000000")
-            adopted.spec.deletionPolicy = "Delete"
+            adopted.spec.deletionPolicy = .delete
             _ = try await setup.environment.client.update(adopted, TalosEtcdBackup.resourceType, namespace: "default", name: "nightly-1700000000")
             try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "nightly-1700000000")
             #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "nightly-1700000000")) == .done)

@@ -106,8 +106,8 @@ struct BackupReconcilerTests {
             let failed = try await backup(setup, "taken")
             #expect(failed.status?.phase == .failed)
             #expect(failed.status?.attempts == 1, "no retry can fix this")
-            #expect(failed.status?.conditions?[type: "Failed"]?.reason == "ObjectExists")
-            #expect(failed.status?.conditions?[type: "Failed"]?.message.contains(key) == true)
+            #expect(failed.status?.conditions?[type: ConditionType.failed]?.reason == ConditionReason.objectExists.rawValue)
+            #expect(failed.status?.conditions?[type: ConditionType.failed]?.message.contains(key) == true)
             #expect(try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: key).etag == etag)
 
             try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "taken")
@@ -129,8 +129,8 @@ struct BackupReconcilerTests {
             let invalid = try await backup(setup, "invalid")
             #expect(invalid.status?.phase == .failed)
             #expect(invalid.status?.attempts == 1)
-            #expect(invalid.status?.conditions?[type: "Failed"]?.reason == "InvalidSpec")
-            #expect(invalid.status?.conditions?[type: "Failed"]?.message.contains("spec.backupStorage.s3.bucket") == true)
+            #expect(invalid.status?.conditions?[type: ConditionType.failed]?.reason == ConditionReason.invalidSpec.rawValue)
+            #expect(invalid.status?.conditions?[type: ConditionType.failed]?.message.contains("spec.backupStorage.s3.bucket") == true)
             #expect(setup.sample(BackupMetrics.backupsTotal, #",result="Failed",reason="InvalidSpec""#) == 1)
             #expect(setup.sample(BackupMetrics.backupsTotal, #",result="Succeeded",reason="Succeeded""#) == nil)
             #expect(setup.sample(BackupMetrics.durationSeconds + "_count", #",result="Failed""#) == 1)
@@ -144,7 +144,7 @@ struct BackupReconcilerTests {
             let key = ObjectKey(namespace: "default", name: "lost-status")
             #expect(try await setup.reconciler.reconcile(key) == .done)
             let stored = try await backup(setup, "lost-status")
-            #expect(stored.status?.phase == .succeeded, "\(String(describing: stored.status?.conditions?[type: "Progressing"]?.message))")
+            #expect(stored.status?.phase == .succeeded, "\(String(describing: stored.status?.conditions?[type: ConditionType.progressing]?.message))")
 
             // The status write after the upload never happened; Talos would now refuse a
             // snapshot (a reader's certificate), so only adopting the object can succeed.
@@ -197,7 +197,7 @@ struct BackupReconcilerTests {
                 return
             }
             #expect(try await backup(setup, "kept").metadata.finalizers == [BackupReconciler.finalizer], "the finalizer stays")
-            #expect(try await setup.environment.eventReasons().contains("DeleteFailed"))
+            #expect(try await setup.environment.eventReasons().contains(ConditionReason.deleteFailed.rawValue))
             _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey(setup, "kept"))
 
             try await setSecret(setup.environment, "s3-credentials", ["accessKeyID": setup.s3.credentials.accessKeyID, "secretAccessKey": setup.s3.credentials.secretAccessKey])
@@ -224,8 +224,8 @@ struct BackupReconcilerTests {
             #expect(result == .requeue(after: .seconds(10)), "retried like any failure")
             let stalled = try await backup(setup, "stalled")
             #expect(stalled.status?.attempts == 1)
-            #expect(stalled.status?.conditions?[type: "Progressing"]?.message.contains("SnapshotStalled") == true)
-            #expect(try await setup.environment.eventReasons().contains("SnapshotStalled"))
+            #expect(stalled.status?.conditions?[type: ConditionType.progressing]?.message.contains("SnapshotStalled") == true)
+            #expect(try await setup.environment.eventReasons().contains(ConditionReason.snapshotStalled.rawValue))
             #expect(try await setup.s3Client.multipartUploads(bucket: setup.s3.bucket, key: objectKey(setup, "stalled")).isEmpty)
             setup.talos!.setFault(.none)
         }
@@ -243,7 +243,7 @@ struct BackupReconcilerTests {
             #expect(try await resolver.talosconfig(controlPlane: "alt", namespace: "default").source == "Secret default/alt-talosconfig key \"alt.talosconfig\"")
             #expect(try await resolver.talosconfig(controlPlane: "sa", namespace: "default").source == "Secret default/sa-talosconfig key \"config\"")
             let none = await TestHelpers.caught(BackupFailure.self) { _ = try await resolver.talosconfig(controlPlane: "empty", namespace: "default") }
-            #expect(none?.reason == "TalosConfigNotFound")
+            #expect(none?.reason == .talosConfigNotFound)
             #expect(none?.message.contains("\"talosconfig\", \"empty.talosconfig\", \"config\"") == true)
 
             try await setSecret(environment, "broken-talosconfig", ["talosconfig": "context: [unclosed"])
@@ -259,14 +259,14 @@ struct BackupReconcilerTests {
                     // Before the backoff has passed, nothing is attempted.
                     #expect(try await setup.reconciler.reconcile(key) != .done)
                     #expect(try await backup(setup, "broken").status?.attempts == attempt)
-                    #expect(try await backup(setup, "broken").status?.conditions?[type: "Progressing"]?.reason == "Retrying")
+                    #expect(try await backup(setup, "broken").status?.conditions?[type: ConditionType.progressing]?.reason == ConditionReason.retrying.rawValue)
                 }
                 now += 100
             }
             let broken = try await backup(setup, "broken")
             #expect(broken.status?.phase == .failed)
-            #expect(broken.status?.conditions?[type: "Failed"]?.reason == "TalosConfigInvalid")
-            #expect(broken.status?.conditions?[type: "Failed"]?.message.contains("broken-talosconfig") == true)
+            #expect(broken.status?.conditions?[type: ConditionType.failed]?.reason == ConditionReason.talosConfigInvalid.rawValue)
+            #expect(broken.status?.conditions?[type: ConditionType.failed]?.message.contains("broken-talosconfig") == true)
         }
     }
 }

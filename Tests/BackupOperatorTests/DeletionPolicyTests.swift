@@ -15,7 +15,7 @@ extension BackupReconcilerTests {
         try await with { setup in
             var retained = backupSpec(bucket: setup.s3.bucket, endpoint: setup.s3.endpoint)
             retained.backupStorage.s3.prefix = setup.prefix
-            retained.deletionPolicy = "Retain"
+            retained.deletionPolicy = .retain
             _ = try await setup.environment.client.create(
                 TalosEtcdBackup(metadata: ObjectMeta(name: "kept", namespace: "default"), spec: retained), TalosEtcdBackup.resourceType, namespace: "default")
             _ = try await createBackup(setup, "deleted")
@@ -30,7 +30,7 @@ extension BackupReconcilerTests {
             #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "kept")) == .done)
             #expect(try await setup.environment.backupNames() == ["deleted"])
             _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey(setup, "kept"))
-            #expect(try await setup.environment.eventReasons().contains("ObjectRetained"))
+            #expect(try await setup.environment.eventReasons().contains(ConditionReason.objectRetained.rawValue))
 
             try await setSecret(setup.environment, "s3-credentials", ["accessKeyID": setup.s3.credentials.accessKeyID, "secretAccessKey": setup.s3.credentials.secretAccessKey])
             try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "deleted")

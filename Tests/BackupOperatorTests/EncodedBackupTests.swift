@@ -19,7 +19,7 @@ extension BackupReconcilerTests {
     func createEncodedBackup(_ setup: Setup, _ name: String, recipients: [String], secretRef: Bool) async throws {
         var spec = backupSpec(bucket: setup.s3.bucket, endpoint: setup.s3.endpoint)
         spec.backupStorage.s3.prefix = setup.prefix
-        spec.backupStorage.compression = Compression(type: "zstd", level: 3)
+        spec.backupStorage.compression = Compression(type: .zstd, level: 3)
         spec.backupStorage.encryption = Encryption(age: AgeEncryption(
             recipients: recipients, recipientsSecretRef: secretRef ? SecretKeySelector(name: "recipients", key: "age.txt") : nil))
         _ = try await setup.environment.client.create(
@@ -136,14 +136,14 @@ extension BackupReconcilerTests {
                 }
                 let failed = try await backup(setup, item.name)
                 #expect(failed.status?.phase == .failed, "\(item.name)")
-                let condition = failed.status?.conditions?[type: "Failed"]
+                let condition = failed.status?.conditions?[type: ConditionType.failed]
                 #expect(condition?.reason == item.reason, "\(item.name): \(String(describing: condition))")
                 #expect(condition?.message.contains(item.message) == true, "\(item.name): \(condition?.message ?? "")")
-                #expect(!(condition?.message.contains(valid) ?? false) || item.reason == "InvalidSpec", "\(item.name): a good recipient is not echoed")
-                #expect(failed.status?.attempts == (item.reason == "InvalidSpec" ? 1 : 3), "\(item.name)")
+                #expect(!(condition?.message.contains(valid) ?? false) || item.reason == ConditionReason.invalidSpec.rawValue, "\(item.name): a good recipient is not echoed")
+                #expect(failed.status?.attempts == (item.reason == ConditionReason.invalidSpec.rawValue ? 1 : 3), "\(item.name)")
             }
-            #expect(try await setup.environment.eventReasons().contains("EncryptionConfigNotFound"))
-            #expect(try await setup.environment.eventReasons().contains("EncryptionConfigInvalid"))
+            #expect(try await setup.environment.eventReasons().contains(ConditionReason.encryptionConfigNotFound.rawValue))
+            #expect(try await setup.environment.eventReasons().contains(ConditionReason.encryptionConfigInvalid.rawValue))
             // The private key appears in no status and no Event, in either case.
             let keyBody = String(identity.dropFirst("AGE-SECRET-KEY-1".count))
             let statuses = try await setup.environment.client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default").items
@@ -216,7 +216,7 @@ extension BackupReconcilerTests {
             #expect(try await setup.reconciler.reconcile(key) == .done)
             let refused = try await backup(setup, "left")
             #expect(refused.status?.phase == .failed)
-            #expect(refused.status?.conditions?[type: "Failed"]?.message.contains("does not match its record") == true,
+            #expect(refused.status?.conditions?[type: ConditionType.failed]?.message.contains("does not match its record") == true,
                     "\(String(describing: refused.status?.conditions))")
 
             // A corrupt snapshot, encoded: the trailer check on the plain stream stops it.
@@ -225,7 +225,7 @@ extension BackupReconcilerTests {
             try await createEncodedBackup(setup, "corrupt", recipients: [identity.recipient.description], secretRef: false)
             _ = try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "corrupt"))
             let corrupt = try await backup(setup, "corrupt")
-            #expect(corrupt.status?.conditions?[type: "Progressing"]?.message.contains("SnapshotCorrupt") == true,
+            #expect(corrupt.status?.conditions?[type: ConditionType.progressing]?.message.contains("SnapshotCorrupt") == true,
                     "\(String(describing: corrupt.status?.conditions))")
             let corruptKey = "\(setup.prefix)/default/my-controlplane/corrupt.db.zst.age"
             #expect(await TestHelpers.caught(S3Error.self) { _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: corruptKey) }?.kind == .noSuchKey)

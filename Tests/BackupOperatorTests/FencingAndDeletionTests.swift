@@ -18,7 +18,7 @@ final class ScriptedTransfer: SnapshotTransfer {
     let onDelete: @Sendable () async throws -> Void
     private let calls = Mutex((stores: 0, deletes: 0, lastStore: (key: "", plan: SnapshotEncodingPlan.plain)))
 
-    init(store: @escaping @Sendable () async throws -> StoredBackup = { throw BackupFailure(reason: "UploadFailed", message: "scripted", retryable: false) },
+    init(store: @escaping @Sendable () async throws -> StoredBackup = { throw BackupFailure(reason: .uploadFailed, message: "scripted", retryable: false) },
          delete: @escaping @Sendable () async throws -> Void = {}) {
         onStore = store
         onDelete = delete
@@ -112,9 +112,9 @@ extension BackupReconcilerTests {
             let failed = try await backup(setup, "killed-each-time")
             #expect(failed.status?.phase == .failed)
             #expect(failed.status?.attempts == 3)
-            #expect(failed.status?.conditions?[type: "Failed"]?.reason == "AttemptsExhausted")
+            #expect(failed.status?.conditions?[type: ConditionType.failed]?.reason == ConditionReason.attemptsExhausted.rawValue)
             #expect(transfer.stores == 0, "no fourth attempt")
-            #expect(try await setup.environment.eventReasons().contains("AttemptsExhausted"))
+            #expect(try await setup.environment.eventReasons().contains(ConditionReason.attemptsExhausted.rawValue))
         }
     }
 
@@ -176,12 +176,12 @@ extension BackupReconcilerTests {
                 return
             }
             #expect(try await backup(setup, "orphaned").metadata.finalizers == [BackupReconciler.finalizer])
-            #expect(try await eventNotes(setup, reason: "DeleteFailed").contains { $0.contains("s3-credentials") })
+            #expect(try await eventNotes(setup, reason: ConditionReason.deleteFailed.rawValue).contains { $0.contains("s3-credentials") })
 
             setup.environment.setTime(Date() + BackupReconciler.defaultObjectDeletionTimeout + 1)
             #expect(try await real.reconcile(key) == .done)
             #expect(try await setup.environment.backupNames().isEmpty, "deletion finished")
-            let notes = try await eventNotes(setup, reason: "ObjectLeftInStore")
+            let notes = try await eventNotes(setup, reason: ConditionReason.objectLeftInStore.rawValue)
             #expect(notes.count == 1)
             #expect(notes.first?.contains("s3://\(setup.s3.bucket)/\(filename)") == true)
             #expect(notes.first?.contains("s3-credentials") == true, "and why")
@@ -258,11 +258,11 @@ extension BackupReconcilerTests {
             #expect(cancelled.withLock { $0 }, "the attempt's work was cancelled at the deadline")
             let retrying = try await backup(setup, "hanging")
             #expect(retrying.status?.phase == .running)
-            let progressing = retrying.status?.conditions?[type: "Progressing"]
-            #expect(progressing?.reason == "Retrying")
+            let progressing = retrying.status?.conditions?[type: ConditionType.progressing]
+            #expect(progressing?.reason == ConditionReason.retrying.rawValue)
             #expect(progressing?.message.contains("AttemptTimedOut: the attempt did not finish within 3600 s (--backup-attempt-timeout-seconds)") == true,
                     "\(String(describing: progressing?.message))")
-            #expect(try await eventNotes(setup, reason: "AttemptTimedOut").count == 1)
+            #expect(try await eventNotes(setup, reason: ConditionReason.attemptTimedOut.rawValue).count == 1)
         }
     }
 
@@ -292,7 +292,7 @@ extension BackupReconcilerTests {
             }
             #expect(cancelled.withLock { $0 })
             #expect(try await backup(setup, "stored").metadata.finalizers == [BackupReconciler.finalizer])
-            let notes = try await eventNotes(setup, reason: "DeleteFailed")
+            let notes = try await eventNotes(setup, reason: ConditionReason.deleteFailed.rawValue)
             #expect(notes.contains { $0.contains("did not finish within 300") && $0.contains("retrying") }, "\(notes)")
         }
     }
@@ -313,7 +313,7 @@ extension BackupReconcilerTests {
             let metadataKey = ObjectKey(namespace: "default", name: "metadata")
             #expect(try await reconciler.reconcile(metadataKey) == .done)
             let refused = try await backup(setup, "metadata")
-            #expect(refused.status?.conditions?[type: "Failed"]?.reason == "EndpointNotAllowed")
+            #expect(refused.status?.conditions?[type: ConditionType.failed]?.reason == ConditionReason.endpointNotAllowed.rawValue)
             #expect(refused.status?.attempts == 1 && transfer.stores == 0)
             try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "metadata")
             #expect(try await reconciler.reconcile(metadataKey) == .done)
@@ -334,7 +334,7 @@ extension BackupReconcilerTests {
             setup.environment.setTime(Date() + BackupReconciler.defaultObjectDeletionTimeout + 1)
             #expect(try await reconciler.reconcile(movedKey) == .done)
             #expect(transfer.deletes == 0, "the store behind a refused host was never asked")
-            let left = try await eventNotes(setup, reason: "ObjectLeftInStore")
+            let left = try await eventNotes(setup, reason: ConditionReason.objectLeftInStore.rawValue)
             #expect(left.contains { $0.contains("fd00:ec2::254 is in a denied network") }, "\(left)")
         }
     }

@@ -1,4 +1,5 @@
 @testable import BackupOperator
+@testable import SnapshotPipeline
 import Crypto
 import Foundation
 import NIOCore
@@ -39,10 +40,10 @@ struct ObjectReplacedTests {
                     try await client.putObject(bucket: rgw.bucket, key: key, body: ByteBuffer(bytes: stale),
                                                metadata: [StoredBackup.MetadataKey.owner: "backup-uid"])
                 }
-                let failure = await #expect(throws: BackupFailure.self) {
+                let failure = await #expect(throws: PipelineFailure.self) {
                     _ = try await transfer.store(talos: context, destination: destination, plan: .plain, owner: "backup-uid")
                 }
-                #expect(failure?.reason == "ObjectReplaced")
+                #expect(failure?.kind == .objectReplaced)
                 #expect(failure?.retryable == true)
                 #expect(failure?.message.contains("changed right after this attempt stored it") == true, "\(String(describing: failure))")
                 #expect(failure?.message.contains("\(stale.count) bytes, owner backup-uid") == true, "names what is there: \(String(describing: failure))")
@@ -62,11 +63,11 @@ struct ObjectReplacedTests {
                     try await client.putObject(bucket: rgw.bucket, key: encodedKey, body: ByteBuffer(bytes: stale),
                                                metadata: [StoredBackup.MetadataKey.owner: "backup-uid"])
                 }
-                let encodedFailure = await #expect(throws: BackupFailure.self) {
+                let encodedFailure = await #expect(throws: PipelineFailure.self) {
                     _ = try await encodedTransfer.store(talos: context, destination: BackupDestination(s3: try rgw.configuration(), bucket: rgw.bucket, key: encodedKey),
                                                         plan: SnapshotEncodingPlan(compressionLevel: 3), owner: "backup-uid")
                 }
-                #expect(encodedFailure?.reason == "ObjectReplaced")
+                #expect(encodedFailure?.kind == .objectReplaced)
                 let left = try await client.headObject(bucket: rgw.bucket, key: encodedKey)
                 #expect(left.metadata[StoredBackup.MetadataKey.sha256] == nil, "no record was copied onto the replacement: \(left.metadata)")
                 try await client.deleteObject(bucket: rgw.bucket, key: encodedKey)

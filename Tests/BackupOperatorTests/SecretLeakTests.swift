@@ -30,10 +30,10 @@ extension BackupReconcilerTests {
                 var edit: @Sendable (inout TalosEtcdBackupSpec) -> Void = { _ in }
             }
             let cases = [
-                Case(name: "not-yaml", marker: "LEAKMARKNOTYAML", reason: "TalosConfigInvalid",
+                Case(name: "not-yaml", marker: "LEAKMARKNOTYAML", reason: ConditionReason.talosConfigInvalid.rawValue,
                      secrets: [("not-yaml-talosconfig", ["talosconfig": "context: a\ncontexts: [LEAKMARKNOTYAML: {unclosed"])],
                      edit: { $0.talosControlPlaneRef.name = "not-yaml" }),
-                Case(name: "bad-fields", marker: "LEAKMARKFIELDS", reason: "TalosConfigInvalid",
+                Case(name: "bad-fields", marker: "LEAKMARKFIELDS", reason: ConditionReason.talosConfigInvalid.rawValue,
                      secrets: [("bad-fields-talosconfig", ["talosconfig": """
                         context: a
                         contexts:
@@ -44,13 +44,13 @@ extension BackupReconcilerTests {
                             key: LEAKMARKFIELDS
                         """])],
                      edit: { $0.talosControlPlaneRef.name = "bad-fields" }),
-                Case(name: "wrong-secret-key", marker: "LEAKMARKS3SECRETKEY", reason: "UploadFailed",
+                Case(name: "wrong-secret-key", marker: "LEAKMARKS3SECRETKEY", reason: ConditionReason.uploadFailed.rawValue,
                      secrets: [("leaky-s3", ["secretAccessKey": "LEAKMARKS3SECRETKEY"])],
                      edit: { $0.backupStorage.s3.secretAccessKey = SecretKeySelector(name: "leaky-s3", key: "secretAccessKey") }),
-                Case(name: "ca-not-pem", marker: "LEAKMARKCABUNDLE", reason: "UploadFailed",
+                Case(name: "ca-not-pem", marker: "LEAKMARKCABUNDLE", reason: ConditionReason.uploadFailed.rawValue,
                      secrets: [("leaky-ca", ["ca.crt": "-----BEGIN CERTIFICATE-----\nLEAKMARKCABUNDLE\n-----END CERTIFICATE-----\n"])],
                      edit: { $0.backupStorage.s3.caBundleSecretRef = SecretKeySelector(name: "leaky-ca", key: "ca.crt") }),
-                Case(name: "identity-recipient", marker: String(identity.dropFirst("AGE-SECRET-KEY-1".count)), reason: "EncryptionConfigInvalid",
+                Case(name: "identity-recipient", marker: String(identity.dropFirst("AGE-SECRET-KEY-1".count)), reason: ConditionReason.encryptionConfigInvalid.rawValue,
                      secrets: [("leaky-recipients", ["age.txt": identity + "\n"])],
                      edit: { $0.backupStorage.encryption = Encryption(age: AgeEncryption(recipientsSecretRef: SecretKeySelector(name: "leaky-recipients", key: "age.txt"))) }),
             ]
@@ -69,7 +69,7 @@ extension BackupReconcilerTests {
                 }
                 let failed = try await backup(setup, item.name)
                 #expect(failed.status?.phase == .failed, "\(item.name)")
-                #expect(failed.status?.conditions?[type: "Failed"]?.reason == item.reason, "\(item.name): \(String(describing: failed.status?.conditions))")
+                #expect(failed.status?.conditions?[type: ConditionType.failed]?.reason == item.reason, "\(item.name): \(String(describing: failed.status?.conditions))")
             }
             await setup.environment.events.flush()
             let statuses = try await setup.environment.client.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default").items

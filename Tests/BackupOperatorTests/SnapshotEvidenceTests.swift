@@ -40,7 +40,7 @@ extension BackupReconcilerTests {
             #expect(plain.revision == expected.revision)
             #expect(plain.totalKeys == expected.totalKeys)
             #expect(expected.revision > 50, "20 keys, 30 more, a deletion: \(expected.revision)")
-            #expect(plain.conditions?[type: "Ready"]?.message.contains("etcd revision \(expected.revision), \(expected.totalKeys) keys") == true,
+            #expect(plain.conditions?[type: ConditionType.ready]?.message.contains("etcd revision \(expected.revision), \(expected.totalKeys) keys") == true,
                     "\(String(describing: plain.conditions))")
 
             _ = try await EtcdInstance.etcdctl(offline: ["--endpoints", etcd, "put", "after-plain", "x"])
@@ -94,8 +94,8 @@ extension BackupReconcilerTests {
                 let failed = try #require(try await backup(setup, name).status)
                 #expect(failed.phase == .failed, "\(name)")
                 #expect(failed.attempts == 3)
-                let condition = failed.conditions?[type: "Failed"]
-                #expect(condition?.reason == "SnapshotInvalid", "\(name): \(String(describing: condition))")
+                let condition = failed.conditions?[type: ConditionType.failed]
+                #expect(condition?.reason == ConditionReason.snapshotInvalid.rawValue, "\(name): \(String(describing: condition))")
                 #expect(condition?.message.contains("meta page 0: its FNV-64a checksum does not match") == true, "\(String(describing: condition))")
                 #expect(condition?.message.contains("nothing was stored") == true)
                 #expect(failed.revision == nil && failed.totalKeys == nil)
@@ -103,7 +103,7 @@ extension BackupReconcilerTests {
                 #expect(await TestHelpers.caught(S3Error.self) { _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: objectKey) }?.kind == .noSuchKey)
                 #expect(try await setup.s3Client.multipartUploads(bucket: setup.s3.bucket, key: objectKey).isEmpty)
             }
-            #expect(try await setup.environment.eventReasons().filter { $0 == "SnapshotInvalid" }.count >= 2)
+            #expect(try await setup.environment.eventReasons().filter { $0 == ConditionReason.snapshotInvalid.rawValue }.count >= 2)
         }
     }
 }

@@ -88,7 +88,7 @@ struct EndpointPolicyTests {
         let metadata = await #expect(throws: BackupFailure.self) {
             try await guarded.check(s3: destination("http://169.254.169.254:80"), talos: talos, talosSource: "Secret ns/c-talosconfig key \"talosconfig\"")
         }
-        #expect(metadata?.reason == "EndpointNotAllowed")
+        #expect(metadata?.reason == .endpointNotAllowed)
         #expect(metadata?.retryable == false)
         #expect(metadata?.message.hasPrefix("spec.backupStorage.s3.endpoint: 169.254.169.254 is in a denied network (169.254.0.0/16)") == true,
                 "\(String(describing: metadata))")

@@ -37,8 +37,8 @@ struct ScheduleReconcilerTests {
         status.phase = phase
         status.completionTime = completion.map(KubeTime.init)
         var conditions: [Condition] = []
-        if phase == .succeeded { conditions.set(type: "Ready", status: .true, reason: "Succeeded", message: "", now: completion ?? Date()) }
-        if phase == .failed { conditions.set(type: "Failed", status: .true, reason: "UploadFailed", message: "", now: completion ?? Date()) }
+        if phase == .succeeded { conditions.set(type: "Ready", status: .true, reason: ConditionReason.succeeded.rawValue, message: "", now: completion ?? Date()) }
+        if phase == .failed { conditions.set(type: "Failed", status: .true, reason: ConditionReason.uploadFailed.rawValue, message: "", now: completion ?? Date()) }
         status.conditions = conditions
         backup.status = status
         _ = try await environment.client.updateStatus(backup, TalosEtcdBackup.resourceType, namespace: "default", name: name)
@@ -98,7 +98,7 @@ struct ScheduleReconcilerTests {
             environment.setTime(first + 45)
             _ = try await reconciler.reconcile(key("nightly"))
             #expect(try await environment.backupNames().isEmpty)
-            #expect(try await environment.eventReasons().contains("MissedSchedule"))
+            #expect(try await environment.eventReasons().contains(ConditionReason.missedSchedule.rawValue))
             environment.setTime(first + 300 + 10)
             _ = try await reconciler.reconcile(key("nightly"))
             #expect(try await environment.backupNames() == ["nightly-\(Int64((first + 300).timeIntervalSince1970))"])
@@ -128,7 +128,7 @@ struct ScheduleReconcilerTests {
             try await environment.syncCache()
 
             var schedule = try await environment.schedule("nightly")
-            schedule.spec.concurrencyPolicy = "Allow"
+            schedule.spec.concurrencyPolicy = .allow
             _ = try await environment.client.update(schedule, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "nightly")
             environment.setTime(first + 600 + 1)
             _ = try await reconciler.reconcile(key("nightly"))
@@ -180,8 +180,8 @@ struct ScheduleReconcilerTests {
             #expect(status.activeBackups == ["running"])
             #expect(status.nextScheduleTime == nil)
             let paused = try await environment.schedule("nightly")
-            #expect(paused.condition("Ready")?.status == .false && paused.condition("Ready")?.reason == "Paused")
-            #expect(try await environment.eventReasons().filter { $0 == "BackupPruned" }.count == 5)
+            #expect(paused.condition("Ready")?.status == .false && paused.condition("Ready")?.reason == ConditionReason.paused.rawValue)
+            #expect(try await environment.eventReasons().filter { $0 == ConditionReason.backupPruned.rawValue }.count == 5)
         }
     }
 
@@ -209,12 +209,12 @@ struct ScheduleReconcilerTests {
             environment.setTime(first + 1)
             await environment.api.failNextRequests(1, code: 403, method: "POST", pathContains: "talosetcdbackups")
             let failure = await TestHelpers.caught(BackupFailure.self) { _ = try await reconciler.reconcile(key("nightly")) }
-            #expect(failure?.reason == "BackupCreationFailed")
+            #expect(failure?.reason == .backupCreationFailed)
             let failed = try await environment.schedule("nightly")
-            #expect(failed.condition("Failed")?.status == .true && failed.condition("Failed")?.reason == "BackupCreationFailed")
+            #expect(failed.condition("Failed")?.status == .true && failed.condition("Failed")?.reason == ConditionReason.backupCreationFailed.rawValue)
             #expect(failed.condition("Ready")?.status == .false)
             #expect(failed.status?.lastScheduleTime == nil, "the run is still due")
-            #expect(try await environment.eventReasons().contains("BackupCreationFailed"))
+            #expect(try await environment.eventReasons().contains(ConditionReason.backupCreationFailed.rawValue))
             #expect(try await environment.backupNames().isEmpty)
 
             _ = try await reconciler.reconcile(key("nightly"))
@@ -231,7 +231,7 @@ struct ScheduleReconcilerTests {
             environment.setTime(Date() + 3600)
             #expect(try await reconciler(environment).reconcile(key(name)) == .done)
             let schedule = try await environment.schedule(name)
-            #expect(schedule.condition("Failed")?.reason == "InvalidName")
+            #expect(schedule.condition("Failed")?.reason == ConditionReason.invalidName.rawValue)
             #expect(schedule.condition("Failed")?.message.contains("63") == true)
             #expect(try await environment.backupNames().isEmpty)
         }
@@ -241,7 +241,7 @@ struct ScheduleReconcilerTests {
     func deletion() async throws {
         try await ReconcilerEnvironment.with { environment in
             let reconciler = reconciler(environment)
-            let (_, first) = try await createSchedule(environment) { $0.concurrencyPolicy = "Allow" }
+            let (_, first) = try await createSchedule(environment) { $0.concurrencyPolicy = .allow }
             for n in 0..<2 {
                 environment.setTime(first + Double(n) * 300 + 1)
                 _ = try await reconciler.reconcile(key("nightly"))
@@ -284,7 +284,7 @@ struct ScheduleReconcilerTests {
             func sample(_ name: String) -> Double? {
                 metricSample(#"\#(name){namespace="default",schedule="nightly"}"#, in: factory.registry.emitToString())
             }
-            let (schedule, first) = try await createSchedule(environment) { $0.concurrencyPolicy = "Allow" }
+            let (schedule, first) = try await createSchedule(environment) { $0.concurrencyPolicy = .allow }
             let created = try #require(schedule.metadata.creationTimestamp?.date)
             environment.setTime(created)
             _ = try await reconciler.reconcile(key("nightly"))
@@ -329,15 +329,15 @@ extension TalosEtcdBackupSchedule {
 
 @Suite("Metric documentation")
 struct MetricDocumentationTests {
-    @Test("docs/operating.md's metric tables name every metric family the operator exposes, and each has HELP text")
+    @Test("docs/reference/metrics.md's metric tables name every metric family the operator exposes, and each has HELP text")
     func everyFamilyIsDocumented() throws {
-        let docs = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/operating.md"), encoding: .utf8)
+        let docs = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/reference/metrics.md"), encoding: .utf8)
         let section = try #require(docs.range(of: "## Metrics")).upperBound
         let metricsSection = String(docs[section...].prefix { _ in true }.split(separator: "\n## ", maxSplits: 1).first ?? "")
         let families = ControllerRuntimeMetrics.families + BackupMetrics.families + ProcessMetrics.families
         #expect(families.count >= 27)
         for family in families {
-            #expect(metricsSection.contains("`\(family.name)`"), "\(family.name) is not in docs/operating.md's Metrics tables")
+            #expect(metricsSection.contains("`\(family.name)`"), "\(family.name) is not in docs/reference/metrics.md's Metrics tables")
             #expect(!family.help.isEmpty)
         }
     }

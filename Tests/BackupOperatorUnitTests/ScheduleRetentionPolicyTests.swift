@@ -55,7 +55,7 @@ extension ScheduleReconcilerTests {
             #expect(Set(try await environment.backupNames()) == expected)
             let status = try #require(try await environment.schedule("nightly").status)
             #expect(status.retainedBackups == RetainedBackups(last: 2, daily: 3, monthly: 2, total: 5))
-            #expect(try await environment.eventReasons().filter { $0 == "BackupPruned" }.count == 16)
+            #expect(try await environment.eventReasons().filter { $0 == ConditionReason.backupPruned.rawValue }.count == 16)
         }
     }
 
@@ -73,7 +73,7 @@ extension ScheduleReconcilerTests {
                 environment.setTime(Date() + 3600)
                 #expect(try await reconciler.reconcile(key(name)) == .done)
                 let failed = try await environment.schedule(name).condition("Failed")
-                #expect(failed?.reason == "InvalidSpec" && failed?.message.contains(message) == true, "\(name): \(String(describing: failed))")
+                #expect(failed?.reason == ConditionReason.invalidSpec.rawValue && failed?.message.contains(message) == true, "\(name): \(String(describing: failed))")
             }
             #expect(try await environment.backupNames().isEmpty)
         }
@@ -119,7 +119,7 @@ extension ScheduleReconcilerTests {
             #expect(status.lastBackupNowRequest == "first")
             #expect(status.activeBackups == [manual])
             #expect(status.lastScheduleTime == nil, "a backup on demand is not a run")
-            #expect(try await environment.eventReasons().contains("BackupCreated"))
+            #expect(try await environment.eventReasons().contains(ConditionReason.backupCreated.rawValue))
 
             // Reconciled again, or the status write lost: still one backup for "first".
             try await environment.syncCache()
@@ -145,7 +145,7 @@ extension ScheduleReconcilerTests {
     func orphanCascade() async throws {
         try await ReconcilerEnvironment.with { environment in
             let reconciler = reconciler(environment)
-            let (_, first) = try await createSchedule(environment) { $0.concurrencyPolicy = "Allow" }
+            let (_, first) = try await createSchedule(environment) { $0.concurrencyPolicy = .allow }
             for n in 0..<2 {
                 environment.setTime(first + Double(n) * 300 + 1)
                 _ = try await reconciler.reconcile(key("nightly"))

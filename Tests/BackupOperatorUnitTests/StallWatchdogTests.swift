@@ -1,4 +1,5 @@
 @testable import BackupOperator
+@testable import SnapshotPipeline
 import Foundation
 import TestSupport
 import Testing
@@ -10,10 +11,10 @@ import Testing
 struct StallWatchdogTests {
     /// Runs a watchdog of 120 s with a body that hands out its progress closure and waits;
     /// returns the closure and the outcome to await.
-    private func started(_ clock: ManualClock) async throws -> (moved: @Sendable (Int) -> Void, outcome: Task<BackupFailure?, Never>) {
+    private func started(_ clock: ManualClock) async throws -> (moved: @Sendable (Int) -> Void, outcome: Task<PipelineFailure?, Never>) {
         let progress = Locked<(@Sendable (Int) -> Void)?>(nil)
         let outcome = Task {
-            await TestHelpers.caught(BackupFailure.self) {
+            await TestHelpers.caught(PipelineFailure.self) {
                 _ = try await StallWatchdog(limit: .seconds(120), clock: clock).run { moved in
                     progress.withLock { $0 = moved }
                     try await waitUntilCancelled()
@@ -38,7 +39,8 @@ struct StallWatchdogTests {
         try await clock.waitForSleepers(at: [.seconds(1_310)])
         clock.advance(by: .seconds(1))
         let failure = await outcome.value
-        #expect(failure?.reason == BackupFailure.Reason.snapshotStalled)
+        #expect(failure?.kind == .stalled)
+        #expect(failure.map { BackupFailure.classify($0).reason } == BackupFailure.Reason.snapshotStalled)
         #expect(failure?.message.contains("no snapshot data for 120 s (limit 120 s)") == true, "\(String(describing: failure))")
     }
 
@@ -54,7 +56,8 @@ struct StallWatchdogTests {
         #expect(clock.sleepers == 1, "still running at 110 s")
         clock.advance(by: .seconds(10))
         let failure = await outcome.value
-        #expect(failure?.reason == BackupFailure.Reason.snapshotStalled)
+        #expect(failure?.kind == .stalled)
+        #expect(failure.map { BackupFailure.classify($0).reason } == BackupFailure.Reason.snapshotStalled)
         #expect(failure?.message.contains("only 11264 bytes of snapshot data in 120 s (the floor is 1048576 bytes per 120 s)") == true,
                 "\(String(describing: failure))")
     }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import S3TestSupport
 import TalosTesting
@@ -6,7 +7,7 @@ import Testing
 
 @Suite("talos-etcd-backup snapshot")
 struct SnapshotCLITests {
-    @Test("writes a verified snapshot and prints node, size and SHA-256; a corrupt one leaves no file")
+    @Test("writes a verified snapshot and prints node, size, SHA-256, revision and key count; a corrupt one or one whose bbolt structure is damaged (trailer intact) leaves no file")
     func snapshot() async throws {
         try await TalosTestServer.withRunningOnFreshEtcd { server in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-snapshot-\(UUID().uuidString)")
@@ -21,9 +22,24 @@ struct SnapshotCLITests {
             #expect(lines.first == "node: 127.0.0.1")
             let size = try #require(try FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int)
             #expect(lines.dropFirst().first == "size: \(size) bytes")
-            #expect(lines.last?.hasPrefix("sha256: ") == true)
-            let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", output.path])
+            let sha256 = try #require(lines.dropFirst(2).first)
+            #expect(sha256.hasPrefix("sha256: "))
+            let contents = try Data(contentsOf: output)
+            #expect(sha256 == "sha256: \(SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined())")
+            let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", output.path, "--write-out", "json"])
             #expect(status.status == 0, "\(status.stderr)")
+            // etcdctl reads the same revision and key count the structure check printed.
+            let facts = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            let revision = try #require(facts?["revision"] as? Int)
+            let totalKeys = try #require(facts?["totalKey"] as? Int)
+            #expect(Array(lines.dropFirst(3)) == ["etcd revision: \(revision)", "total keys: \(totalKeys)"], "\(lines)")
+
+            server.setFault(.damageStructure)
+            let damaged = directory.appendingPathComponent("damaged.db")
+            let refused = try await CLI.run("snapshot", "--talosconfig", config.path, "--output", damaged.path)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("bbolt"), "the structure check refuses it: \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: damaged.path))
 
             server.setFault(.corruptByte)
             let corrupt = directory.appendingPathComponent("corrupt.db")
@@ -64,7 +80,8 @@ struct SnapshotToS3CLITests {
             #expect(lines.first == "node: 127.0.0.1")
             let stored = try await s3.readBack(key)
             #expect(lines.dropFirst().first == "size: \(stored.size) bytes")
-            #expect(lines.last == "sha256: \(stored.sha256)")
+            #expect(lines.dropFirst(2).first == "sha256: \(stored.sha256)")
+            #expect(lines.dropFirst(3).first?.hasPrefix("etcd revision: ") == true, "\(lines)")
 
             let again = try await CLI.run(with: arguments, environment: environment)
             #expect(again.status == 1)

@@ -74,17 +74,17 @@ struct BackupEndToEndTests {
                 let noConfig = try await finished(cluster, "no-talosconfig")
                 #expect(noConfig.phase == .failed)
                 #expect(noConfig.status?.attempts == 3, "retried up to 3 attempts")
-                #expect(noConfig.condition("Failed")?.reason == "TalosConfigNotFound")
+                #expect(noConfig.condition("Failed")?.reason == ConditionReason.talosConfigNotFound.rawValue)
                 #expect(noConfig.condition("Failed")?.message.contains("\(cluster.namespace)/ghost-talosconfig") == true)
                 #expect(noConfig.condition("Ready")?.status == .false)
                 #expect(noConfig.status?.completionTime != nil)
 
                 let missingKey = try await finished(cluster, "missing-key")
-                #expect(missingKey.condition("Failed")?.reason == "CredentialsNotFound")
+                #expect(missingKey.condition("Failed")?.reason == ConditionReason.credentialsNotFound.rawValue)
                 #expect(missingKey.condition("Failed")?.message.contains("my-s3-credentials has no key \"nope\"") == true)
 
                 let wrongSecret = try await finished(cluster, "wrong-secret")
-                #expect(wrongSecret.condition("Failed")?.reason == "UploadFailed")
+                #expect(wrongSecret.condition("Failed")?.reason == ConditionReason.uploadFailed.rawValue)
                 #expect(wrongSecret.condition("Failed")?.message.contains("SignatureDoesNotMatch") == true, "S3's own reason")
 
                 let failedOver = try await finished(cluster, "first-node-down")
@@ -92,9 +92,9 @@ struct BackupEndToEndTests {
                 #expect(failedOver.status?.attempts == 1)
 
                 let events = try await cluster.events()
-                #expect(events.contains { $0.type == "Warning" && $0.reason == "TalosConfigNotFound" && $0.regarding == "no-talosconfig" && $0.note.contains("ghost-talosconfig") })
-                #expect(events.contains { $0.type == "Warning" && $0.reason == "CredentialsNotFound" && $0.regarding == "missing-key" && $0.note.contains("\"nope\"") })
-                #expect(events.contains { $0.type == "Warning" && $0.reason == "UploadFailed" && $0.regarding == "wrong-secret" })
+                #expect(events.contains { $0.type == "Warning" && $0.reason == ConditionReason.talosConfigNotFound.rawValue && $0.regarding == "no-talosconfig" && $0.note.contains("ghost-talosconfig") })
+                #expect(events.contains { $0.type == "Warning" && $0.reason == ConditionReason.credentialsNotFound.rawValue && $0.regarding == "missing-key" && $0.note.contains("\"nope\"") })
+                #expect(events.contains { $0.type == "Warning" && $0.reason == ConditionReason.uploadFailed.rawValue && $0.regarding == "wrong-secret" })
                 #expect(try await cluster.objects() == [try #require(failedOver.status?.filename)], "only the successful backup stored anything")
 
                 // A corrupted snapshot: SnapshotCorrupt, nothing in S3, no parts left.
@@ -103,7 +103,7 @@ struct BackupEndToEndTests {
                 let corrupt = try await finished(cluster, "corrupt")
                 cluster.talos.setFault(.none)
                 #expect(corrupt.phase == .failed)
-                #expect(corrupt.condition("Failed")?.reason == "SnapshotCorrupt")
+                #expect(corrupt.condition("Failed")?.reason == ConditionReason.snapshotCorrupt.rawValue)
                 #expect(events.count < (try await cluster.events()).count)
                 #expect(try await cluster.objects().count == 1, "the corrupt snapshot stored nothing")
                 #expect(try await cluster.uploads().isEmpty)
@@ -115,10 +115,10 @@ struct BackupEndToEndTests {
                     with: "    encryption:\n      age:\n        recipientsSecretRef:\n          name: age-recipients\n          key: recipients.txt\n    s3:\n")
                 try await cluster.apply(sealed)
                 let noRecipients = try await finished(cluster, "sealed-without-recipients")
-                #expect(noRecipients.condition("Failed")?.reason == "EncryptionConfigNotFound")
+                #expect(noRecipients.condition("Failed")?.reason == ConditionReason.encryptionConfigNotFound.rawValue)
                 #expect(noRecipients.condition("Failed")?.message.contains("Secret \(cluster.namespace)/age-recipients") == true)
                 #expect(noRecipients.status?.attempts == 3)
-                #expect(try await cluster.events().contains { $0.reason == "EncryptionConfigNotFound" && $0.regarding == "sealed-without-recipients" })
+                #expect(try await cluster.events().contains { $0.reason == ConditionReason.encryptionConfigNotFound.rawValue && $0.regarding == "sealed-without-recipients" })
                 #expect(try await cluster.objects().count == 1, "nothing stored for it")
 
                 // A finished backup is never run again.

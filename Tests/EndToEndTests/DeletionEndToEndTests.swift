@@ -34,7 +34,7 @@ struct DeletionEndToEndTests {
             }
             let stored = Set(try await cluster.objects())
             #expect(!stored.isEmpty, "the credentials were gone: objects stayed")
-            let left = try await cluster.events(in: system).filter { $0.reason == "ObjectLeftInStore" }
+            let left = try await cluster.events(in: system).filter { $0.reason == ConditionReason.objectLeftInStore.rawValue }
             let named = Set(left.compactMap { event in
                 stored.first { event.note.contains("s3://\(cluster.s3.bucket)/\($0)") }
             })

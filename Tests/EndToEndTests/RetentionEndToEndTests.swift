@@ -29,7 +29,7 @@ struct RetentionEndToEndTests {
                 }
                 let status = try #require(try await cluster.schedule("tiers").status)
                 #expect(status.retainedBackups?.last == 2 && status.retainedBackups?.daily == 1, "\(String(describing: status.retainedBackups))")
-                #expect(try await cluster.events().contains { $0.reason == "ObjectRetained" })
+                #expect(try await cluster.events().contains { $0.reason == ConditionReason.objectRetained.rawValue })
 
                 // A backup now, followed to the end.
                 let now = try await ProcessRunner.run(cli, ["backup-now", "tiers", "--wait", "--timeout", "60"] + kube)
@@ -66,7 +66,7 @@ struct RetentionEndToEndTests {
             #expect(unknown.status == 1 && unknown.stderr.contains("no-such-schedule not found"), "\(unknown.stderr)")
             let again = try await ProcessRunner.run(cli, ["adopt", "--schedule", "tiers"] + kube)
             #expect(again.stdout.contains("0 adopted, \(objects.count) already present"), "\(again.stdout)")
-            #expect(try await cluster.backups().allSatisfy { $0.phase == .succeeded && $0.condition("Ready")?.reason == "Adopted" })
+            #expect(try await cluster.backups().allSatisfy { $0.phase == .succeeded && $0.condition("Ready")?.reason == ConditionReason.adopted.rawValue })
             try await cluster.withOperator { _ in
                 // Retention applies to them (paused schedules prune too): two are kept.
                 try await cluster.waitFor("retention over the adopted backups") { try await cluster.backups().count == 2 }

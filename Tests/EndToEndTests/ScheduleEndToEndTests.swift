@@ -16,14 +16,14 @@ struct ScheduleEndToEndTests {
                 // Three ticks: three backups created; the oldest success is pruned.
                 try await cluster.waitFor("a third backup to succeed and retention to prune the first") {
                     let events = try await cluster.events()
-                    return events.filter { $0.reason == "BackupCreated" }.count >= 3
-                        && events.contains { $0.reason == "BackupPruned" }
+                    return events.filter { $0.reason == ConditionReason.backupCreated.rawValue }.count >= 3
+                        && events.contains { $0.reason == ConditionReason.backupPruned.rawValue }
                 }
                 _ = try await cluster.kubectlOK(["patch", "tebs", "every-minute", "--type", "merge", "-p", #"{"spec":{"paused":true}}"#])
                 try await cluster.waitFor("the paused schedule to have no active backups and two successful ones") {
                     let schedule = try await cluster.schedule("every-minute")
                     let backups = try await cluster.backups()
-                    return schedule.condition("Ready")?.reason == "Paused" && schedule.status?.activeBackups == nil
+                    return schedule.condition("Ready")?.reason == ConditionReason.paused.rawValue && schedule.status?.activeBackups == nil
                         && backups.count == 2 && backups.allSatisfy { $0.phase == .succeeded }
                 }
 
@@ -66,8 +66,8 @@ struct ScheduleEndToEndTests {
                 #expect(status.nextScheduleTime == nil, "a paused schedule has no next run")
                 #expect(schedule.condition("Ready")?.status == .false)
                 let events = try await cluster.events()
-                #expect(events.contains { $0.reason == "Succeeded" && $0.type == "Normal" })
-                #expect(events.contains { $0.reason == "BackupCreated" && $0.type == "Normal" })
+                #expect(events.contains { $0.reason == ConditionReason.succeeded.rawValue && $0.type == "Normal" })
+                #expect(events.contains { $0.reason == ConditionReason.backupCreated.rawValue && $0.type == "Normal" })
 
                 // Paused: no new backup for three ticks.
                 try await Task.sleep(for: Cluster.tick * 3)
@@ -105,14 +105,14 @@ struct ScheduleEndToEndTests {
                 try await cluster.apply(try cluster.manifests(schedule: "broken", cron: "61 * * * *"))
                 try await cluster.waitFor("Failed/InvalidSchedule") {
                     let schedule = try await cluster.schedule("broken")
-                    return schedule.condition("Failed")?.status == .true && schedule.condition("Failed")?.reason == "InvalidSchedule"
+                    return schedule.condition("Failed")?.status == .true && schedule.condition("Failed")?.reason == ConditionReason.invalidSchedule.rawValue
                 }
                 let broken = try await cluster.schedule("broken")
                 #expect(broken.condition("Ready")?.status == .false)
                 #expect(broken.condition("Failed")?.message.contains("minute") == true, "the message names the bad field")
                 #expect(broken.condition("Failed")?.observedGeneration == broken.metadata.generation)
                 let events = try await cluster.events()
-                #expect(events.contains { $0.type == "Warning" && $0.reason == "InvalidSchedule" && $0.regarding == "broken" })
+                #expect(events.contains { $0.type == "Warning" && $0.reason == ConditionReason.invalidSchedule.rawValue && $0.regarding == "broken" })
                 try await Task.sleep(for: Cluster.tick * 2)
                 #expect(try await cluster.backups().isEmpty, "an invalid schedule creates no backups")
 
@@ -129,7 +129,7 @@ struct ScheduleEndToEndTests {
                 // A bad time zone is its own reason.
                 _ = try await cluster.kubectlOK(["patch", "tebs", "broken", "--type", "merge", "-p", #"{"spec":{"timeZone":"Mars/Olympus"}}"#])
                 try await cluster.waitFor("Failed/InvalidTimeZone") {
-                    try await cluster.schedule("broken").condition("Failed")?.reason == "InvalidTimeZone"
+                    try await cluster.schedule("broken").condition("Failed")?.reason == ConditionReason.invalidTimeZone.rawValue
                 }
             }
         }

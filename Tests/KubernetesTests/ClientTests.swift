@@ -76,7 +76,7 @@ struct ClientTests {
         try await withServer { _, client in
             try await installCRDs(client)
             let schedule = try await client.create(try seedSchedule(), TalosEtcdBackupSchedule.resourceType, namespace: "default")
-            #expect(schedule.spec.concurrencyPolicy == "Forbid")  // defaulted by the server from the CRD schema
+            #expect(schedule.spec.concurrencyPolicy == .forbid)  // defaulted by the server from the CRD schema
             #expect(schedule.spec.backupTemplate.spec.backupStorage.s3.prefix == "talos-etcd-backups")
             #expect(schedule.metadata.generation == 1)
 

@@ -148,11 +148,11 @@ struct DefaultsTests {
         let spec = TalosEtcdBackupScheduleSpec(
             schedule: "0 2 * * *",
             backupTemplate: BackupTemplate(spec: TalosEtcdBackupSpec(
-                talosControlPlaneRef: .init(name: "cp"), backupStorage: BackupStorage(s3: s3, compression: Compression(type: "zstd")))))
+                talosControlPlaneRef: .init(name: "cp"), backupStorage: BackupStorage(s3: s3, compression: Compression(type: .zstd)))))
         let defaulted = spec.withDefaults()
         #expect(defaulted.retention == 5)
         #expect(defaulted.paused == false)
-        #expect(defaulted.concurrencyPolicy == "Forbid")
+        #expect(defaulted.concurrencyPolicy == .forbid)
         #expect(defaulted.timeZone == nil)  // unset means UTC; see Defaults
         #expect(defaulted.effectiveConcurrencyPolicy == .forbid)
         let storage = defaulted.backupTemplate.spec.backupStorage
@@ -171,14 +171,14 @@ struct DefaultsTests {
         var explicit = spec
         explicit.retention = 9
         explicit.paused = true
-        explicit.concurrencyPolicy = "Allow"
+        explicit.concurrencyPolicy = .allow
         #expect(explicit.withDefaults().retention == 9)
         #expect(explicit.withDefaults().paused == true)
         #expect(explicit.withDefaults().effectiveConcurrencyPolicy == .allow)
 
         // Issue 15: 3 failed backups kept, Delete; retention 5 only without a retentionPolicy.
         #expect(defaulted.failedBackupsHistoryLimit == 3)
-        #expect(defaulted.backupTemplate.spec.deletionPolicy == "Delete")
+        #expect(defaulted.backupTemplate.spec.deletionPolicy == .delete)
         var tiered = spec
         tiered.retentionPolicy = RetentionPolicy(keepDaily: 7)
         #expect(tiered.withDefaults().retention == nil)
@@ -196,7 +196,7 @@ struct RetentionPolicyValidationTests {
             backupTemplate: BackupTemplate(spec: TalosEtcdBackupSpec(talosControlPlaneRef: .init(name: "cp"), backupStorage: BackupStorage(s3: s3))))
         spec.retention = 3
         spec.retentionPolicy = RetentionPolicy(keepLast: 0, keepWeekly: -1)
-        spec.backupTemplate.spec.deletionPolicy = "Orphan"
+        spec.backupTemplate.spec.deletionPolicy = .unknown("Orphan")
         #expect(spec.validate(at: "spec").map(\.description) == [
             "spec.retentionPolicy: must not be set together with spec.retention (use retentionPolicy.keepLast)",
             "spec.retentionPolicy.keepWeekly: must be 0 or more, not -1",
@@ -205,8 +205,43 @@ struct RetentionPolicyValidationTests {
         ])
         spec.retention = nil
         spec.retentionPolicy = RetentionPolicy(keepYearly: 1)
-        spec.backupTemplate.spec.deletionPolicy = "Retain"
+        spec.backupTemplate.spec.deletionPolicy = .retain
         #expect(spec.validate(at: "spec").isEmpty)
+    }
+}
+
+@Suite("Enumerated fields keep a value they do not know")
+struct OpenEnumTests {
+    @Test("an unknown concurrencyPolicy, deletionPolicy or compression type decodes as .unknown, encodes back as it came, and validation names the field")
+    func unknownValues() throws {
+        let json = """
+            {"schedule": "0 2 * * *", "concurrencyPolicy": "Sometimes", "backupTemplate": {"spec": {
+              "talosControlPlaneRef": {"name": "cp"}, "deletionPolicy": "Orphan",
+              "backupStorage": {"s3": {"bucket": "b-1", "region": "r", "accessKeyID": {"name": "a", "key": "k"},
+                                       "secretAccessKey": {"name": "a", "key": "s"}}, "compression": {"type": "lz4"}}}}}
+            """
+        let spec = try JSONDecoder().decode(TalosEtcdBackupScheduleSpec.self, from: Data(json.utf8))
+        #expect(spec.concurrencyPolicy == .unknown("Sometimes"))
+        #expect(spec.backupTemplate.spec.deletionPolicy == .unknown("Orphan"))
+        #expect(spec.backupTemplate.spec.backupStorage.compression?.type == .unknown("lz4"))
+        #expect(spec.withDefaults().effectiveConcurrencyPolicy == .unknown("Sometimes"), "defaults never replace a value that is set")
+
+        let encoded = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(spec)) as? [String: Any]
+        #expect(encoded?["concurrencyPolicy"] as? String == "Sometimes")
+        let template = (encoded?["backupTemplate"] as? [String: Any])?["spec"] as? [String: Any]
+        #expect(template?["deletionPolicy"] as? String == "Orphan")
+        #expect(((template?["backupStorage"] as? [String: Any])?["compression"] as? [String: Any])?["type"] as? String == "lz4")
+
+        #expect(spec.validate(at: "spec").map(\.description) == [
+            "spec.concurrencyPolicy: unsupported value \"Sometimes\"; supported: Forbid, Allow",
+            "spec.backupTemplate.spec.deletionPolicy: unsupported value \"Orphan\"; supported: Delete, Retain",
+            "spec.backupTemplate.spec.backupStorage.compression.type: unsupported value \"lz4\"; supported: zstd",
+        ])
+        // Known values are the cases, whatever the spelling of the code.
+        #expect(ConcurrencyPolicy(rawValue: "Allow") == .allow && DeletionPolicy(rawValue: "Retain") == .retain)
+        #expect(Compression.Algorithm(rawValue: "zstd") == .zstd && Compression.Algorithm(rawValue: "") == .unknown(""))
+        let missingType = try JSONDecoder().decode(Compression.self, from: Data("{}".utf8))
+        #expect(missingType.type.unsupportedValue(at: "compression.type")?.description == "compression.type: required")
     }
 }
 
@@ -216,24 +251,24 @@ struct ConditionTests {
     func transitions() {
         let t0 = Date(timeIntervalSince1970: 1_000), t1 = Date(timeIntervalSince1970: 2_000), t2 = Date(timeIntervalSince1970: 3_000)
         var conditions: [Condition] = []
-        var changed = conditions.set(type: "Ready", status: .false, reason: "Paused", message: "paused", observedGeneration: 1, now: t0)
+        var changed = conditions.set(type: "Ready", status: .false, reason: ConditionReason.paused.rawValue, message: "paused", observedGeneration: 1, now: t0)
         #expect(changed)
-        #expect(conditions[type: "Ready"]?.lastTransitionTime == KubeTime(t0))
+        #expect(conditions[type: ConditionType.ready]?.lastTransitionTime == KubeTime(t0))
 
         // Same status, new reason and message: updated, transition time kept.
-        changed = conditions.set(type: "Ready", status: .false, reason: "InvalidSchedule", message: "bad", observedGeneration: 2, now: t1)
+        changed = conditions.set(type: "Ready", status: .false, reason: ConditionReason.invalidSchedule.rawValue, message: "bad", observedGeneration: 2, now: t1)
         #expect(changed)
-        #expect(conditions[type: "Ready"] == Condition(
-            type: "Ready", status: .false, reason: "InvalidSchedule", message: "bad", lastTransitionTime: KubeTime(t0), observedGeneration: 2))
+        #expect(conditions[type: ConditionType.ready] == Condition(
+            type: "Ready", status: .false, reason: ConditionReason.invalidSchedule.rawValue, message: "bad", lastTransitionTime: KubeTime(t0), observedGeneration: 2))
 
         // Nothing new: no change reported.
-        changed = conditions.set(type: "Ready", status: .false, reason: "InvalidSchedule", message: "bad", observedGeneration: 2, now: t2)
+        changed = conditions.set(type: "Ready", status: .false, reason: ConditionReason.invalidSchedule.rawValue, message: "bad", observedGeneration: 2, now: t2)
         #expect(!changed)
 
         // Status flips: transition time moves.
-        changed = conditions.set(type: "Ready", status: .true, reason: "Scheduled", message: "ok", observedGeneration: 2, now: t2)
+        changed = conditions.set(type: "Ready", status: .true, reason: ConditionReason.scheduled.rawValue, message: "ok", observedGeneration: 2, now: t2)
         #expect(changed)
-        #expect(conditions[type: "Ready"]?.lastTransitionTime == KubeTime(t2))
+        #expect(conditions[type: ConditionType.ready]?.lastTransitionTime == KubeTime(t2))
         #expect(conditions.isTrue("Ready"))
 
         conditions.set(type: "Failed", status: .true, reason: "X", message: "y", now: t2)

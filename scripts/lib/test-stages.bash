@@ -33,6 +33,18 @@ stop_services() {
 
 stage_manifests() { python3 -m pytest -q tests/manifests; }
 
+# The documentation site (mkdocs.yml, docs/) builds with --strict: a broken link or anchor
+# between pages, a page missing from the nav, or any other warning fails it. Built into a
+# temporary directory, so no site/ is left behind. Not --quiet: it hides the warnings from
+# --strict's count, and the build then passes whatever they say.
+stage_docs() {
+    local site status=0
+    site=$(mktemp -d)
+    NO_MKDOCS_2_WARNING=1 python3 -m mkdocs build --strict --site-dir "$site" || status=$?
+    rm -rf "$site"
+    return "$status"
+}
+
 # The tests that started and never finished, from Swift Testing's output in file $1.
 unfinished_tests() {
     comm -23 <(sed -n 's/^◇ Test \(.*\) started\.$/\1/p' "$1" | grep -v '^case ' | sort -u) \

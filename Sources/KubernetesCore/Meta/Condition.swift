@@ -71,3 +71,22 @@ extension Array where Element == Condition {
         return self.count != count
     }
 }
+
+extension Array where Element == Condition {
+    // The same, for a controller's typed vocabulary of condition types and reasons (string
+    // enums): the wire stays a string, the code cannot misspell one.
+
+    public subscript<Type: RawRepresentable<String>>(type type: Type) -> Condition? { self[type: type.rawValue] }
+
+    public func isTrue<Type: RawRepresentable<String>>(_ type: Type) -> Bool { isTrue(type.rawValue) }
+
+    @discardableResult
+    public mutating func set<Type: RawRepresentable<String>, Reason: RawRepresentable<String>>(
+        type: Type, status: ConditionStatus, reason: Reason, message: String, observedGeneration: Int64? = nil, now: Date
+    ) -> Bool {
+        set(type: type.rawValue, status: status, reason: reason.rawValue, message: message, observedGeneration: observedGeneration, now: now)
+    }
+
+    @discardableResult
+    public mutating func remove<Type: RawRepresentable<String>>(type: Type) -> Bool { remove(type: type.rawValue) }
+}

@@ -6,121 +6,6 @@ import NIOCore
 import S3
 import TalosAPI
 
-/// Where one backup's object goes, with everything needed to reach the store.
-public struct BackupDestination: Sendable {
-    public var s3: S3Configuration
-    public var bucket: String
-    public var key: String
-
-    public init(s3: S3Configuration, bucket: String, key: String) {
-        self.s3 = s3
-        self.bucket = bucket
-        self.key = key
-    }
-
-    public var url: String { "s3://\(bucket)/\(key)" }
-
-    /// `<prefix>/<namespace>/<controlplane>/<backup-name>.db`, then `.zst` when compressed and
-    /// `.age` when encrypted (docs/design.md, Names, labels and ownership).
-    public static func objectKey(prefix: String, namespace: String, controlPlane: String, backupName: String,
-                                 encoding: SnapshotEncoding = SnapshotEncoding(compressed: false, encrypted: false)) -> String {
-        keyPrefix(prefix: prefix, namespace: namespace, controlPlane: controlPlane) + backupName + encoding.fileExtension
-    }
-
-    /// `<prefix>/<namespace>/<controlplane>/`: where a control plane's backups in a namespace go.
-    public static func keyPrefix(prefix: String, namespace: String, controlPlane: String) -> String {
-        let trimmed = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return (trimmed.isEmpty ? "" : trimmed + "/") + "\(namespace)/\(controlPlane)/"
-    }
-}
-
-/// What a stored backup is: what its status records, and what its object's `x-amz-meta-*`
-/// metadata repeats, so that a bucket alone is enough to restore.
-public struct StoredBackup: Sendable, Equatable {
-    public var node: String
-    /// Size and hex SHA-256 of the stored object.
-    public var size: Int64
-    public var sha256: String
-    /// Size and hex SHA-256 of the plain snapshot; nil when the object is the plain snapshot.
-    public var snapshotSize: Int64?
-    public var snapshotSHA256: String?
-    /// `zstd` when compressed.
-    public var compression: String?
-    /// Fingerprints of the age recipients when encrypted.
-    public var encryptedTo: [String]?
-    /// The etcd revision and total keys read from the snapshot's bbolt structure; nil in a
-    /// record that predates them.
-    public var revision: Int64?
-    public var totalKeys: Int64?
-
-    public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
-                compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil) {
-        self.node = node
-        self.size = size
-        self.sha256 = sha256
-        self.snapshotSize = snapshotSize
-        self.snapshotSHA256 = snapshotSHA256
-        self.compression = compression
-        self.encryptedTo = encryptedTo
-        self.revision = revision
-        self.totalKeys = totalKeys
-    }
-
-    /// The metadata keys (after `x-amz-meta-`).
-    public enum MetadataKey {
-        public static let owner = "backup-uid"
-        public static let node = "talos-node"
-        public static let size = "size"
-        public static let sha256 = "sha256"
-        public static let snapshotSize = "snapshot-size"
-        public static let snapshotSHA256 = "snapshot-sha256"
-        public static let compression = "compression"
-        public static let encryptedTo = "encrypted-to"
-        public static let revision = "etcd-revision"
-        public static let totalKeys = "etcd-total-keys"
-        /// A random identifier of the attempt that wrote the object: what tells, after the
-        /// upload, that the object there is still this attempt's (``TalosToS3Transfer``).
-        public static let attempt = "attempt-id"
-    }
-
-    /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
-    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan) -> [String: String] {
-        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.attempt: attempt]
-        metadata[MetadataKey.compression] = plan.compression
-        metadata[MetadataKey.encryptedTo] = plan.encryptedTo?.joined(separator: ",")
-        return metadata
-    }
-
-    /// The full record, written once the upload is complete (`owner`: the backup's UID;
-    /// `attempt`: the identifier of the attempt that wrote it).
-    public func metadata(owner: String, attempt: String? = nil) -> [String: String] {
-        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.size: String(size), MetadataKey.sha256: sha256]
-        metadata[MetadataKey.attempt] = attempt
-        metadata[MetadataKey.snapshotSize] = snapshotSize.map { String($0) }
-        metadata[MetadataKey.snapshotSHA256] = snapshotSHA256
-        metadata[MetadataKey.compression] = compression
-        metadata[MetadataKey.encryptedTo] = encryptedTo?.joined(separator: ",")
-        metadata[MetadataKey.revision] = revision.map { String($0) }
-        metadata[MetadataKey.totalKeys] = totalKeys.map { String($0) }
-        return metadata
-    }
-
-    /// The record in an object's metadata; nil unless it is complete (the upload's process
-    /// may have died before writing it).
-    public init?(metadata: [String: String]) {
-        guard let sizeText = metadata[MetadataKey.size], let size = Int64(sizeText),
-              let sha256 = metadata[MetadataKey.sha256] else { return nil }
-        self.init(node: metadata[MetadataKey.node] ?? "", size: size, sha256: sha256,
-                  snapshotSize: metadata[MetadataKey.snapshotSize].flatMap { Int64($0) },
-                  snapshotSHA256: metadata[MetadataKey.snapshotSHA256],
-                  compression: metadata[MetadataKey.compression],
-                  encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) },
-                  revision: metadata[MetadataKey.revision].flatMap { Int64($0) },
-                  totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) })
-        if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
-    }
-}
-
 /// Moves one etcd snapshot from Talos into object storage, and deletes stored ones. The seam
 /// between the backup reconciler and the network: the reconciler decides what and when, this
 /// does the transfer.
@@ -242,10 +127,10 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         }
     }
 
-    private static func replaced(_ destination: BackupDestination, found: String, size: Int64) -> BackupFailure {
-        BackupFailure(
-            reason: BackupFailure.Reason.objectReplaced,
-            message: "\(destination.url) changed right after this attempt stored it (\(found); this attempt wrote \(size) bytes): another writer replaced it, such as an operator replica that lost its lease; it is not recorded as this backup's, and the next attempt checks what is there")
+    private static func replaced(_ destination: BackupDestination, found: String, size: Int64) -> PipelineFailure {
+        PipelineFailure(
+            .objectReplaced,
+            "\(destination.url) changed right after this attempt stored it (\(found); this attempt wrote \(size) bytes): another writer replaced it, such as an operator replica that lost its lease; it is not recorded as this backup's, and the next attempt checks what is there")
     }
 
     /// One pass: snapshot stream, trailer check, encoder, upload.
@@ -259,42 +144,28 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                     client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
                     metadata: StoredBackup.initialMetadata(owner: owner, attempt: attempt, node: source.node, plan: plan), logger: logger)
                 uploader.onlyIfAbsent = true
-                let digest = SnapshotDigest(), structure = SnapshotStructure()
-                let plain = ObservedChunks(base: StructureCheckedChunks(stream.reportingDigest(to: digest), reportingTo: structure),
-                                           observe: moved)
+                let checks = SnapshotChecks()
+                let plain = checks.apply(to: stream).observed(moved)
                 let sizeHint = source.status.map { Int64($0.dbSize) }
                 guard plan != .plain else {
-                    // The stream hashes what it releases while checking the trailer: one
-                    // SHA-256 pass gives the object's hash, so the uploader does not hash it.
+                    // The trailer check hashes what it releases: that one SHA-256 pass gives
+                    // the object's hash, so the uploader does not hash it.
                     uploader.hashesObject = false
-                    let result = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
-                    let summary = try Self.summary(structure)
-                    return StoredBackup(node: source.node, size: result.size, sha256: try Self.hex(digest),
-                                        revision: summary.revision, totalKeys: summary.totalKeys)
+                    _ = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
+                    let snapshot = try checks.result()
+                    return StoredBackup(node: source.node, size: snapshot.size, sha256: snapshot.sha256,
+                                        revision: snapshot.revision, totalKeys: snapshot.totalKeys)
                 }
-                let encoded = try EncodedChunks(plain, plan: plan)
-                let result = try await uploader.upload(encoded, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
-                let summary = try Self.summary(structure)
-                return StoredBackup(node: source.node, size: result.size, sha256: result.sha256 ?? "",
-                                    snapshotSize: encoded.plainSize.value, snapshotSHA256: try Self.hex(digest),
+                let result = try await uploader.upload(plain.through(try Encoding(plan)), bucket: destination.bucket, key: destination.key,
+                                                       sizeHint: sizeHint)
+                let snapshot = try checks.result()
+                guard let sha256 = result.sha256 else { throw PipelineFailure(.incomplete, "the upload ended without the object's digest") }
+                return StoredBackup(node: source.node, size: result.size, sha256: sha256,
+                                    snapshotSize: snapshot.size, snapshotSHA256: snapshot.sha256,
                                     compression: plan.compression, encryptedTo: plan.encryptedTo,
-                                    revision: summary.revision, totalKeys: summary.totalKeys)
+                                    revision: snapshot.revision, totalKeys: snapshot.totalKeys)
             }
         }
-    }
-
-    private static func hex(_ digest: SnapshotDigest) throws -> String {
-        guard let sha256 = digest.sha256 else {
-            throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its digest")
-        }
-        return SigV4Signer.hex(sha256)
-    }
-
-    private static func summary(_ structure: SnapshotStructure) throws -> BboltSummary {
-        guard let summary = structure.summary else {
-            throw BackupFailure(reason: BackupFailure.Reason.internalError, message: "the snapshot stream ended without its structure check")
-        }
-        return summary
     }
 
     /// An object found at the key: checked and taken as this backup's result if this backup
@@ -304,10 +175,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     private func adopt(_ existing: S3ObjectInfo?, _ client: S3Client, _ destination: BackupDestination, owner: String,
                        found: String) async throws -> StoredBackup? {
         guard let existing, existing.metadata[Key.owner] == owner else {
-            throw BackupFailure(
-                reason: BackupFailure.Reason.objectExists,
-                message: "\(destination.url) \(found) and was not written by this backup; it is never overwritten",
-                retryable: false)
+            throw PipelineFailure(.objectExists, "\(destination.url) \(found) and was not written by this backup; it is never overwritten")
         }
         let node = existing.metadata[Key.node] ?? ""
         let encoded = existing.metadata[Key.compression] != nil || existing.metadata[Key.encryptedTo] != nil
@@ -321,14 +189,13 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             }
             let checked = try await readBack(client, destination, verifyTrailer: true)
             return StoredBackup(node: node, size: checked.size, sha256: checked.sha256,
-                                revision: checked.summary?.revision, totalKeys: checked.summary?.totalKeys)
+                                revision: checked.snapshot?.revision, totalKeys: checked.snapshot?.totalKeys)
         }
         let checked = try await readBack(client, destination, verifyTrailer: !encoded)
         guard checked.sha256 == recorded.sha256, checked.size == recorded.size else {
-            throw BackupFailure(
-                reason: BackupFailure.Reason.uploadFailed,
-                message: "\(destination.url), stored by an earlier attempt of this backup, does not match its record (\(checked.size) bytes, sha256 \(checked.sha256); recorded \(recorded.size) bytes, sha256 \(recorded.sha256))",
-                retryable: false)
+            throw PipelineFailure(
+                .recordMismatch,
+                "\(destination.url), stored by an earlier attempt of this backup, does not match its record (\(checked.size) bytes, sha256 \(checked.sha256); recorded \(recorded.size) bytes, sha256 \(recorded.sha256))")
         }
         return recorded
     }
@@ -365,27 +232,23 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         }
     }
 
-    /// Reads a stored object back, hashing it; a plain snapshot also passes the same trailer
-    /// and structure checks a fresh one does (its summary is returned). The download has the
-    /// same stall bound as a snapshot stream.
+    /// Reads a stored object back, hashing it; a plain snapshot also passes the same checks a
+    /// fresh one does (``SnapshotChecks``; its revision and key count are returned). The
+    /// download has the same stall bound as a snapshot stream.
     private func readBack(_ client: S3Client, _ destination: BackupDestination,
-                          verifyTrailer: Bool) async throws -> (size: Int64, sha256: String, summary: BboltSummary?) {
+                          verifyTrailer: Bool) async throws -> (size: Int64, sha256: String, snapshot: CheckedSnapshot?) {
         try await StallWatchdog(limit: stallTimeout).run { moved in
             let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
-            var hasher = SHA256()
-            var size: Int64 = 0
-            func take(_ chunk: ByteBuffer) {
-                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                size += Int64(chunk.readableBytes)
-            }
             guard verifyTrailer else {
-                for try await chunk in ObservedChunks(base: body, observe: moved) { take(chunk) }
-                return (size, SigV4Signer.hex(hasher.finalize()), nil)
+                let facts = StreamFacts()
+                for try await _ in body.observed(moved).digested(into: facts) {}
+                guard let (size, sha256) = facts.digest else { throw PipelineFailure(.incomplete, "the download ended before its digest") }
+                return (size, sha256, nil)
             }
-            let structure = SnapshotStructure()
-            let checked = StructureCheckedChunks(VerifiedSnapshotStream(ObservedChunks(base: body, observe: moved)), reportingTo: structure)
-            for try await chunk in checked { take(chunk) }
-            return (size, SigV4Signer.hex(hasher.finalize()), structure.summary)
+            let checks = SnapshotChecks()
+            for try await _ in checks.apply(toUnverified: body.observed(moved)) {}
+            let snapshot = try checks.result()
+            return (snapshot.size, snapshot.sha256, snapshot)
         }
     }
 }

@@ -1,4 +1,3 @@
-import Synchronization
 import NIOCore
 import Age
 import Zstd
@@ -147,51 +146,46 @@ public struct SnapshotEncodingPlan: Sendable, Equatable {
     public var encryptedTo: [String]? { recipients.isEmpty ? nil : recipients.map(\.fingerprint) }
 }
 
-/// The stored form of `base`'s plain snapshot bytes: compressed, then encrypted, as they
-/// arrive (no chunk is held longer than the encoder's own block), counting the plain bytes.
-/// The encoder finishes only when `base` ended without error, so a stream that fails (a
-/// snapshot whose trailer does not match) never produces a complete-looking object.
-struct EncodedChunks<Base: AsyncSequence>: AsyncSequence where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    /// One encoder: the sequence is iterated once (by the upload).
+/// The stored form of plain snapshot bytes, chunk by chunk (``SnapshotEncoder``): no chunk is
+/// held longer than the encoder's own block. The encoder finishes only when the input ended
+/// without error, so a stream that fails (a snapshot whose trailer does not match) never
+/// produces a complete-looking object. Fed by one task (the encoder is not shared).
+public struct Encoding: ChunkStage, @unchecked Sendable {
     let encoder: SnapshotEncoder
-    let plainSize = PlainByteCount()
 
-    init(_ base: Base, plan: SnapshotEncodingPlan) throws {
-        self.base = base
+    public init(_ plan: SnapshotEncodingPlan) throws {
         encoder = try SnapshotEncoder(compressionLevel: plan.compressionLevel, recipients: plan.recipients)
     }
 
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let encoder: SnapshotEncoder
-        let plainSize: PlainByteCount
-        var finished = false
-
-        mutating func next() async throws -> ByteBuffer? {
-            while !finished {
-                guard let chunk = try await base.next() else {
-                    finished = true
-                    let rest = try encoder.finish()
-                    return rest.isEmpty ? nil : ByteBuffer(bytes: rest)
-                }
-                plainSize.add(chunk.readableBytes)
-                let encoded = try encoder.encode(chunk.readableBytesView)
-                if !encoded.isEmpty { return ByteBuffer(bytes: encoded) }
-            }
-            return nil
-        }
+    public mutating func take(_ chunk: ByteBuffer) throws -> ByteBuffer? {
+        Self.buffer(try encoder.encode(chunk.readableBytesView))
     }
 
-    func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: base.makeAsyncIterator(), encoder: encoder, plainSize: plainSize)
-    }
+    public mutating func finish() throws -> ByteBuffer? { Self.buffer(try encoder.finish()) }
+
+    private static func buffer(_ bytes: [UInt8]) -> ByteBuffer? { bytes.isEmpty ? nil : ByteBuffer(bytes: bytes) }
 }
 
-/// Bytes counted on the way through an ``EncodedChunks``.
-final class PlainByteCount: Sendable {
-    private let count = Mutex<Int64>(0)
-    func add(_ bytes: Int) { count.withLock { $0 += Int64(bytes) } }
-    var value: Int64 { count.withLock { $0 } }
+/// The plain snapshot's bytes from a stored object's (``SnapshotDecoder``), in pieces of
+/// bounded size whatever the compression ratio; the decoder's end checks run when the stored
+/// stream ends, so a cut-short object is an error, never a short snapshot. Fed by one task
+/// (the decoder is not shared).
+public struct Decoding: ChunkStage, @unchecked Sendable {
+    let decoder: SnapshotDecoder
+
+    public init(_ encoding: SnapshotEncoding, identities: [AgeIdentity]) throws {
+        decoder = try SnapshotDecoder(encoding, identities: identities)
+    }
+
+    public mutating func take(_ chunk: ByteBuffer) throws -> ByteBuffer? {
+        try decoder.feed(chunk.readableBytesView)
+        return try more()
+    }
+
+    public mutating func more() throws -> ByteBuffer? { try decoder.nextPiece().map { ByteBuffer(bytes: $0) } }
+
+    public mutating func finish() throws -> ByteBuffer? {
+        try decoder.endOfInput()
+        return try more()
+    }
 }

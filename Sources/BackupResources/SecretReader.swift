@@ -90,7 +90,7 @@ public struct CredentialResolver: Sendable {
     /// The value of a Secret key selector, as text with surrounding whitespace trimmed.
     /// `missing` is the failure's reason when the Secret or key is not there (or not text).
     public func value(of selector: (name: String, key: String), field: String, namespace: String,
-                      missing: String = BackupFailure.Reason.credentialsNotFound) async throws -> String {
+                      missing: ConditionReason = .credentialsNotFound) async throws -> String {
         let bytes = try await self.bytes(of: selector, field: field, namespace: namespace, missing: missing)
         guard let text = String(bytes: bytes, encoding: .utf8) else {
             throw BackupFailure(reason: missing,
@@ -101,7 +101,7 @@ public struct CredentialResolver: Sendable {
 
     /// Raw bytes of a Secret key (a CA bundle).
     public func bytes(of selector: (name: String, key: String), field: String, namespace: String,
-                      missing: String = BackupFailure.Reason.credentialsNotFound) async throws -> [UInt8] {
+                      missing: ConditionReason = .credentialsNotFound) async throws -> [UInt8] {
         guard let data = try await secrets.secretData(namespace: namespace, name: selector.name) else {
             throw BackupFailure(reason: missing, message: "Secret \(namespace)/\(selector.name) named by \(field) not found")
         }

@@ -30,7 +30,7 @@ struct StallWatchdog: Sendable {
             let what = moved == 0
                 ? "no snapshot data for \(idle.components.seconds) s (limit \(limit.components.seconds) s): the Talos stream or the upload stalled"
                 : "only \(moved) bytes of snapshot data in \(idle.components.seconds) s (the floor is \(floorBytes) bytes per \(limit.components.seconds) s): the Talos stream or the upload trickles"
-            return BackupFailure(reason: BackupFailure.Reason.snapshotStalled, message: "\(what); the upload was aborted")
+            return PipelineFailure(.stalled, "\(what); the upload was aborted")
         }) { progressed in
             try await body { bytes in
                 if tally.add(bytes, floor: floorBytes) { progressed() }
@@ -54,24 +54,4 @@ private final class MovedBytes: Sendable {
             return true
         }
     }
-}
-
-/// The chunks of `base`, calling `observe` with each one's size as it arrives.
-struct ObservedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let observe: @Sendable (_ bytes: Int) -> Void
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let observe: @Sendable (_ bytes: Int) -> Void
-
-        mutating func next() async throws -> ByteBuffer? {
-            let chunk = try await base.next()
-            if let chunk { observe(chunk.readableBytes) }
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), observe: observe) }
 }

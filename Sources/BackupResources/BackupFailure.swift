@@ -2,6 +2,7 @@ import Bbolt
 import Foundation
 import KubernetesClient
 import S3
+import SnapshotPipeline
 import TalosAPI
 import TalosBackupAPI
 
@@ -9,19 +10,19 @@ import TalosBackupAPI
 /// from the list in docs/design.md, Status, and a message that names what to fix (the Secret,
 /// the key, the bucket).
 public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    public var reason: String
+    public var reason: ConditionReason
     public var message: String
     /// False when trying again cannot help (an invalid spec, an object that is not ours):
     /// the backup fails at once instead of using up its attempts.
     public var retryable: Bool
 
-    public init(reason: String, message: String, retryable: Bool = true) {
+    public init(reason: ConditionReason, message: String, retryable: Bool = true) {
         self.reason = reason
         self.message = message
         self.retryable = retryable
     }
 
-    public var description: String { "\(reason): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 
     /// The reasons the `Failed` condition and Warning Events use (docs/design.md, Status).
     public typealias Reason = ConditionReason
@@ -46,6 +47,8 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         switch error {
         case let failure as BackupFailure:
             return failure
+        case let failure as PipelineFailure:
+            return BackupFailure(reason: reason(of: failure.kind), message: failure.message, retryable: failure.retryable)
         case let corrupt as SnapshotCorrupt:
             return BackupFailure(reason: Reason.snapshotCorrupt, message: "\(corrupt); the upload was aborted and nothing was stored")
         case let invalid as BboltInvalid:
@@ -68,6 +71,17 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
             return BackupFailure(reason: Reason.internalError, message: "Kubernetes API: \(kubernetes.description)")
         default:
             return BackupFailure(reason: Reason.internalError, message: "\(error)")
+        }
+    }
+
+    /// The condition reason of each way the pipeline refuses to store or keep an object.
+    static func reason(of kind: PipelineFailure.Kind) -> ConditionReason {
+        switch kind {
+        case .stalled: Reason.snapshotStalled
+        case .objectExists: Reason.objectExists
+        case .objectReplaced: Reason.objectReplaced
+        case .recordMismatch: Reason.uploadFailed
+        case .incomplete: Reason.internalError
         }
     }
 }

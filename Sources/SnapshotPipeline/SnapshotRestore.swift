@@ -1,11 +1,7 @@
 import Age
-import Bbolt
-import Crypto
 import Deadline
 import NIOCore
 import S3
-import Synchronization
-import TalosAPI
 
 /// What a restore produced, and what it read.
 public struct RestoredSnapshot: Sendable, Equatable {
@@ -48,20 +44,18 @@ public enum SnapshotRestore {
         _ stored: Stored, encoding: SnapshotEncoding, identities: [AgeIdentity], record: StoredBackup?,
         progress: ((_ storedBytes: Int64) -> Void)? = nil, into sink: (ByteBuffer) async throws -> Void
     ) async throws -> RestoredSnapshot where Stored.Element == ByteBuffer {
-        let decoded = try DecodedChunks(stored, decoder: SnapshotDecoder(encoding, identities: identities))
-        let structure = SnapshotStructure()
-        var hasher = SHA256()
-        var size: Int64 = 0
-        for try await chunk in StructureCheckedChunks(VerifiedSnapshotStream(decoded), reportingTo: structure) {
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            size += Int64(chunk.readableBytes)
+        let storedFacts = StreamFacts(), plainChecks = SnapshotChecks()
+        let plain = stored.digested(into: storedFacts).through(try Decoding(encoding, identities: identities))
+        for try await chunk in plainChecks.apply(toUnverified: plain) {
             try await sink(chunk)
-            progress?(decoded.storedDigest.result.size)
+            progress?(storedFacts.bytesSoFar)
         }
-        let (storedSize, storedSHA256) = decoded.storedDigest.result
-        guard let summary = structure.summary else { throw BboltInvalid("the structure check did not finish") }
-        let restored = RestoredSnapshot(size: size, sha256: SigV4Signer.hex(hasher.finalize()), storedSize: storedSize,
-                                        storedSHA256: storedSHA256, revision: summary.revision, totalKeys: summary.totalKeys)
+        let snapshot = try plainChecks.result()
+        guard let (storedSize, storedSHA256) = storedFacts.digest else {
+            throw PipelineFailure(.incomplete, "the stored object's stream ended before its digest")
+        }
+        let restored = RestoredSnapshot(size: snapshot.size, sha256: snapshot.sha256, storedSize: storedSize,
+                                        storedSHA256: storedSHA256, revision: snapshot.revision, totalKeys: snapshot.totalKeys)
         guard let record else { return restored }
         let plainIsStored = record.snapshotSHA256 == nil
         var checks: [(String, String, String)] = [
@@ -80,65 +74,6 @@ public enum SnapshotRestore {
     }
 }
 
-/// The plain snapshot's bytes from a stored object's: each stored chunk is hashed and counted,
-/// then decoded (``SnapshotDecoder``) into pieces of bounded size, whatever the compression
-/// ratio; the decoder's end checks run when the stored stream ends, so a cut-short object is
-/// an error, never a short snapshot.
-/// Iterated once, by one task (the decoder is not shared).
-struct DecodedChunks<Base: AsyncSequence & Sendable>: AsyncSequence, @unchecked Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let decoder: SnapshotDecoder
-    let storedDigest = StoredDigest()
-
-    init(_ base: Base, decoder: SnapshotDecoder) {
-        self.base = base
-        self.decoder = decoder
-    }
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let decoder: SnapshotDecoder
-        let storedDigest: StoredDigest
-        var finished = false
-
-        mutating func next() async throws -> ByteBuffer? {
-            while true {
-                if let piece = try decoder.nextPiece() { return ByteBuffer(bytes: piece) }
-                if finished { return nil }
-                guard let chunk = try await base.next() else {
-                    finished = true
-                    storedDigest.finish()
-                    try decoder.endOfInput()
-                    continue
-                }
-                storedDigest.update(chunk)
-                try decoder.feed(chunk.readableBytesView)
-            }
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: base.makeAsyncIterator(), decoder: decoder, storedDigest: storedDigest)
-    }
-}
-
-/// Size and SHA-256 of the stored bytes, computed on the way through ``DecodedChunks``.
-final class StoredDigest: Sendable {
-    private let state = Mutex<(hasher: SHA256, size: Int64, hex: String?)>((SHA256(), 0, nil))
-
-    func update(_ chunk: ByteBuffer) {
-        state.withLock { state in
-            chunk.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
-            state.size += Int64(chunk.readableBytes)
-        }
-    }
-
-    func finish() { state.withLock { $0.hex = SigV4Signer.hex($0.hasher.finalize()) } }
-
-    var result: (size: Int64, sha256: String) { state.withLock { ($0.size, $0.hex ?? "") } }
-}
-
 extension SnapshotRestore {
     /// ``decode(_:encoding:identities:record:progress:into:)`` of the object at `destination`,
     /// downloaded as it is decoded. A download that delivers nothing for `stallTimeout` is
@@ -152,7 +87,7 @@ extension SnapshotRestore {
             DownloadStalled(object: destination.url, seconds: idle.components.seconds)
         }) { progressed in
             let (_, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
-            return try await decode(ObservedChunks(base: body, observe: { _ in progressed() }), encoding: encoding, identities: identities,
+            return try await decode(body.observed { _ in progressed() }, encoding: encoding, identities: identities,
                                     record: record, progress: progress, into: sink)
         }
     }

@@ -1,0 +1,117 @@
+import Foundation
+import S3
+
+/// Where one backup's object goes, with everything needed to reach the store.
+public struct BackupDestination: Sendable {
+    public var s3: S3Configuration
+    public var bucket: String
+    public var key: String
+
+    public init(s3: S3Configuration, bucket: String, key: String) {
+        self.s3 = s3
+        self.bucket = bucket
+        self.key = key
+    }
+
+    public var url: String { "s3://\(bucket)/\(key)" }
+
+    /// `<prefix>/<namespace>/<controlplane>/<backup-name>.db`, then `.zst` when compressed and
+    /// `.age` when encrypted (docs/design.md, Names, labels and ownership).
+    public static func objectKey(prefix: String, namespace: String, controlPlane: String, backupName: String,
+                                 encoding: SnapshotEncoding = SnapshotEncoding(compressed: false, encrypted: false)) -> String {
+        keyPrefix(prefix: prefix, namespace: namespace, controlPlane: controlPlane) + backupName + encoding.fileExtension
+    }
+
+    /// `<prefix>/<namespace>/<controlplane>/`: where a control plane's backups in a namespace go.
+    public static func keyPrefix(prefix: String, namespace: String, controlPlane: String) -> String {
+        let trimmed = prefix.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return (trimmed.isEmpty ? "" : trimmed + "/") + "\(namespace)/\(controlPlane)/"
+    }
+}
+
+/// What a stored backup is: what its status records, and what its object's `x-amz-meta-*`
+/// metadata repeats, so that a bucket alone is enough to restore.
+public struct StoredBackup: Sendable, Equatable {
+    public var node: String
+    /// Size and hex SHA-256 of the stored object.
+    public var size: Int64
+    public var sha256: String
+    /// Size and hex SHA-256 of the plain snapshot; nil when the object is the plain snapshot.
+    public var snapshotSize: Int64?
+    public var snapshotSHA256: String?
+    /// `zstd` when compressed.
+    public var compression: String?
+    /// Fingerprints of the age recipients when encrypted.
+    public var encryptedTo: [String]?
+    /// The etcd revision and total keys read from the snapshot's bbolt structure; nil in a
+    /// record that predates them.
+    public var revision: Int64?
+    public var totalKeys: Int64?
+
+    public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
+                compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil) {
+        self.node = node
+        self.size = size
+        self.sha256 = sha256
+        self.snapshotSize = snapshotSize
+        self.snapshotSHA256 = snapshotSHA256
+        self.compression = compression
+        self.encryptedTo = encryptedTo
+        self.revision = revision
+        self.totalKeys = totalKeys
+    }
+
+    /// The metadata keys (after `x-amz-meta-`).
+    public enum MetadataKey {
+        public static let owner = "backup-uid"
+        public static let node = "talos-node"
+        public static let size = "size"
+        public static let sha256 = "sha256"
+        public static let snapshotSize = "snapshot-size"
+        public static let snapshotSHA256 = "snapshot-sha256"
+        public static let compression = "compression"
+        public static let encryptedTo = "encrypted-to"
+        public static let revision = "etcd-revision"
+        public static let totalKeys = "etcd-total-keys"
+        /// A random identifier of the attempt that wrote the object: what tells, after the
+        /// upload, that the object there is still this attempt's (``TalosToS3Transfer``).
+        public static let attempt = "attempt-id"
+    }
+
+    /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
+    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan) -> [String: String] {
+        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.attempt: attempt]
+        metadata[MetadataKey.compression] = plan.compression
+        metadata[MetadataKey.encryptedTo] = plan.encryptedTo?.joined(separator: ",")
+        return metadata
+    }
+
+    /// The full record, written once the upload is complete (`owner`: the backup's UID;
+    /// `attempt`: the identifier of the attempt that wrote it).
+    public func metadata(owner: String, attempt: String? = nil) -> [String: String] {
+        var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.size: String(size), MetadataKey.sha256: sha256]
+        metadata[MetadataKey.attempt] = attempt
+        metadata[MetadataKey.snapshotSize] = snapshotSize.map { String($0) }
+        metadata[MetadataKey.snapshotSHA256] = snapshotSHA256
+        metadata[MetadataKey.compression] = compression
+        metadata[MetadataKey.encryptedTo] = encryptedTo?.joined(separator: ",")
+        metadata[MetadataKey.revision] = revision.map { String($0) }
+        metadata[MetadataKey.totalKeys] = totalKeys.map { String($0) }
+        return metadata
+    }
+
+    /// The record in an object's metadata; nil unless it is complete (the upload's process
+    /// may have died before writing it).
+    public init?(metadata: [String: String]) {
+        guard let sizeText = metadata[MetadataKey.size], let size = Int64(sizeText),
+              let sha256 = metadata[MetadataKey.sha256] else { return nil }
+        self.init(node: metadata[MetadataKey.node] ?? "", size: size, sha256: sha256,
+                  snapshotSize: metadata[MetadataKey.snapshotSize].flatMap { Int64($0) },
+                  snapshotSHA256: metadata[MetadataKey.snapshotSHA256],
+                  compression: metadata[MetadataKey.compression],
+                  encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) },
+                  revision: metadata[MetadataKey.revision].flatMap { Int64($0) },
+                  totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) })
+        if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
+    }
+}

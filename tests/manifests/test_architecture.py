@@ -1,0 +1,59 @@
+"""The module boundaries the architecture promises (docs/design.md, Architecture) hold in the
+sources: the snapshot pipeline knows nothing of Kubernetes, and the CLI's commands that read
+or take snapshots do not reach into the operator."""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KUBERNETES_MODULES = {"KubernetesCore", "KubernetesClient", "KubernetesTesting", "ControllerRuntime",
+                      "TalosBackupAPI", "BackupResources", "BackupOperator"}
+
+
+def imports(path):
+    with open(path, encoding="utf-8") as handle:
+        return set(re.findall(r"^\s*(?:@\w+\s+)*import\s+(\w+)", handle.read(), flags=re.MULTILINE))
+
+
+def package_dependencies(target):
+    """The names a target lists as dependencies in Package.swift (its own modules only)."""
+    with open(os.path.join(ROOT, "Package.swift"), encoding="utf-8") as handle:
+        text = handle.read()
+    match = re.search(r'\.(?:target|executableTarget|testTarget|systemLibrary)\(\s*name: "%s"' % target, text)
+    assert match, target
+    # The target's declaration ends where the next one begins.
+    following = re.search(r'\n        \.(?:target|executableTarget|testTarget|systemLibrary)\(', text[match.end():])
+    block = text[match.end():match.end() + following.start()] if following else text[match.end():]
+    if "dependencies:" not in block:
+        return set()
+    listed = block.split("dependencies:", 1)[1]
+    listed = re.sub(r'\.product\([^)]*\)', "", listed)  # packages' products are not our modules
+    return set(re.findall(r'"(\w+)"', listed.split("]", 1)[0]))
+
+
+def transitive_dependencies(target, seen=None):
+    seen = set() if seen is None else seen
+    for dependency in package_dependencies(target):
+        if dependency not in seen and os.path.isdir(os.path.join(ROOT, "Sources", dependency)):
+            seen.add(dependency)
+            transitive_dependencies(dependency, seen)
+    return seen
+
+
+def test_the_snapshot_pipeline_imports_no_kubernetes_module():
+    directory = os.path.join(ROOT, "Sources", "SnapshotPipeline")
+    files = [name for name in os.listdir(directory) if name.endswith(".swift")]
+    assert len(files) >= 6, "the pipeline's sources were not found"
+    for name in files:
+        assert imports(os.path.join(directory, name)) & KUBERNETES_MODULES == set(), name
+    dependencies = transitive_dependencies("SnapshotPipeline")
+    assert {"S3", "TalosAPI", "Age", "Zstd", "Bbolt"} <= dependencies, dependencies
+    assert dependencies & KUBERNETES_MODULES == set(), dependencies
+
+
+def test_the_cli_snapshot_and_restore_commands_do_not_import_the_operator():
+    directory = os.path.join(ROOT, "Sources", "talos-etcd-backup")
+    for name in ["SnapshotCommand.swift", "RestoreCommand.swift", "VerifyCommand.swift", "RecoverCommand.swift",
+                 "BackupSource.swift", "S3Options.swift"]:
+        found = imports(os.path.join(directory, name))
+        assert "SnapshotPipeline" in found or name in ("VerifyCommand.swift",), (name, found)
+        assert "BackupOperator" not in found, name
