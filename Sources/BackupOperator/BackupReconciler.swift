@@ -68,9 +68,8 @@ public final class BackupReconciler: Reconciler {
     public let attemptTimeout: Duration
     public let endpoints: EndpointGuard
 
-    let writer: ObjectWriter
-    /// The informer's cache of backups; nil reads each backup from the API server (tests).
-    let cache: ObjectCache<TalosEtcdBackup>?
+    /// Backups: read from the informer's store, written through the API.
+    let backups: ObjectClient<TalosEtcdBackup>
     let credentials: CredentialResolver
     let transfer: any SnapshotTransfer
     let events: EventRecorder
@@ -81,7 +80,7 @@ public final class BackupReconciler: Reconciler {
     /// rate limiter: after a restart the next attempt starts without waiting.
     private let notBefore = Mutex<[ObjectKey: Date]>([:])
 
-    public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackup>? = nil, secrets: any SecretReader,
+    public init(backups: ObjectClient<TalosEtcdBackup>, secrets: any SecretReader,
                 transfer: any SnapshotTransfer, events: EventRecorder,
                 clock: OperatorClock = .system, instance: String = LeaderElector.defaultIdentity(),
                 objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout, attemptTimeout: Duration = defaultAttemptTimeout,
@@ -91,8 +90,7 @@ public final class BackupReconciler: Reconciler {
         self.instance = instance
         self.objectDeletionTimeout = objectDeletionTimeout
         self.attemptTimeout = attemptTimeout
-        self.writer = ObjectWriter(client: client)
-        self.cache = cache
+        self.backups = backups
         self.credentials = CredentialResolver(secrets: secrets)
         self.transfer = transfer
         self.events = events
@@ -104,7 +102,7 @@ public final class BackupReconciler: Reconciler {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
         // The cached copy may be behind; that is safe because an attempt starts with a status
         // write carrying its resourceVersion, which a newer object refuses (see `attempt`).
-        guard var backup = try await writer.current(key, in: cache) else {
+        guard var backup = backups.cached(key) else {
             notBefore.withLock { _ = $0.removeValue(forKey: key) }
             return .done
         }
@@ -112,7 +110,7 @@ public final class BackupReconciler: Reconciler {
             return try await finalize(backup)
         }
         if !(backup.metadata.finalizers ?? []).contains(Self.finalizer) {
-            guard let updated = try await writer.addFinalizer(Self.finalizer, to: backup) else { return .done }
+            guard let updated = try await backups.addFinalizer(Self.finalizer, to: backup) else { return .done }
             backup = updated
         }
         if backup.status?.phase?.isFinished == true { return .done }
@@ -142,7 +140,7 @@ public final class BackupReconciler: Reconciler {
         let namespace = key.namespace ?? "default"
         let spec = backup.spec.withDefaults()
         let s3 = spec.backupStorage.s3
-        let objectKey = Self.objectKey(of: backup)
+        let objectKey = Self.objectKey(of: backup, spec: spec)
         let attempt = (backup.status?.attempts ?? 0) + 1
         let generation = backup.metadata.generation
 
@@ -155,7 +153,7 @@ public final class BackupReconciler: Reconciler {
         let started = clock.now()
         let running: TalosEtcdBackup
         do {
-            guard let written = try await writer.modify(TalosEtcdBackup.self, key, .status, from: backup, { object in
+            guard let written = try await backups.modify(key, .status, from: backup, { object in
                 // On a conflict this runs again on a fresh read: if that shows the backup
                 // finished, or another attempt counted, this one must not start.
                 guard object.status?.phase?.isFinished != true, (object.status?.attempts ?? 0) == attempt - 1 else {
@@ -231,7 +229,7 @@ public final class BackupReconciler: Reconciler {
                 "backup": "\(key)", "attempt": "\(attempt)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
             let now = clock.now()
             do {
-                try await writer.modify(TalosEtcdBackup.self, key, .status, from: running) { object in
+                try await backups.modify(key, .status, from: running) { object in
                     try self.checkFence(object, attempt: attempt)
                     var conditions = object.status?.conditions ?? []
                     conditions.set(type: ConditionType.progressing, status: .true, reason: ConditionReason.retrying,
@@ -265,10 +263,10 @@ public final class BackupReconciler: Reconciler {
 
     /// Where an attempt of `backup` stores its object, from its spec (docs/design.md, Names,
     /// labels and ownership): the key's suffixes follow the spec's compression and encryption,
-    /// so the key is known without reading the recipients Secret.
-    static func objectKey(of backup: TalosEtcdBackup) -> String {
-        let spec = backup.spec.withDefaults()
-        return BackupDestination.objectKey(
+    /// so the key is known without reading the recipients Secret. `spec` is the backup's spec
+    /// with its defaults, as the caller already has it (defaults are applied once per reconcile).
+    static func objectKey(of backup: TalosEtcdBackup, spec: TalosEtcdBackupSpec) -> String {
+        BackupDestination.objectKey(
             prefix: spec.backupStorage.s3.prefix ?? Defaults.s3Prefix, namespace: backup.metadata.namespace ?? "default",
             controlPlane: spec.talosControlPlaneRef.name, backupName: backup.metadata.name ?? "",
             encoding: SnapshotEncoding(compressed: spec.backupStorage.compression != nil, encrypted: spec.backupStorage.encryption != nil))
@@ -348,7 +346,7 @@ public final class BackupReconciler: Reconciler {
         let now = clock.now()
         let generation = backup.metadata.generation
         let bucket = backup.spec.backupStorage.s3.bucket
-        let written = try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+        let written = try await backups.modify(backup.key, .status, from: backup) { object in
             try self.checkFence(object, attempt: attempt)
             var status = object.status ?? TalosEtcdBackupStatus()
             status.phase = .succeeded
@@ -379,7 +377,7 @@ public final class BackupReconciler: Reconciler {
         let message = failure.retryable
             ? "\(failure.message) (gave up after \(attempt) attempts)" : failure.message
         var decided = false
-        let written = try await writer.modify(TalosEtcdBackup.self, backup.key, .status, from: backup) { object in
+        let written = try await backups.modify(backup.key, .status, from: backup) { object in
             if let fence { try self.checkFence(object, attempt: fence) }
             guard object.status?.phase?.isFinished != true else { return }  // a fresh read: already decided
             decided = true
@@ -461,7 +459,7 @@ public final class BackupReconciler: Reconciler {
         } else if (backup.status?.attempts ?? 0) > 0 {
             await cleanUpUnfinishedAttempt(backup)
         }
-        try await writer.removeFinalizer(Self.finalizer, from: backup)
+        try await backups.removeFinalizer(Self.finalizer, from: backup)
         return .done
     }
 
@@ -473,7 +471,7 @@ public final class BackupReconciler: Reconciler {
         let namespace = backup.metadata.namespace ?? "default"
         let spec = backup.spec.withDefaults()
         do {
-            let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup), namespace: namespace,
+            let destination = try await destination(spec.backupStorage.s3, key: Self.objectKey(of: backup, spec: spec), namespace: namespace,
                                                     credentials: credentials.readingEachSecretOnce())
             try await endpoints.checkStore(destination)  // a host that may not be used is not asked either
             let transfer = self.transfer, owner = backup.metadata.uid ?? ""

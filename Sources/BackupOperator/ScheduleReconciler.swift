@@ -35,23 +35,19 @@ public struct ScheduleReconciler: Reconciler {
     /// The finalizer the API server adds for a deletion with `propagationPolicy: Orphan`.
     static let orphanFinalizer = "orphan"
 
-    let client: any KubernetesAPI
-    let writer: ObjectWriter
-    /// The informer's cache of schedules; nil reads each schedule from the API server (tests).
-    let cache: ObjectCache<TalosEtcdBackupSchedule>?
-    let backups: ObjectCache<TalosEtcdBackup>
+    /// Schedules and their backups: read from the informers' stores, written through the API.
+    let schedules: ObjectClient<TalosEtcdBackupSchedule>
+    let backups: ObjectClient<TalosEtcdBackup>
     let events: EventRecorder
     let clock: OperatorClock
     let metrics: BackupMetrics
     let logger: Logger
 
-    /// `backups` is the cache of an informer over the same namespaces' backups.
-    public init(client: any KubernetesAPI, cache: ObjectCache<TalosEtcdBackupSchedule>? = nil, backups: ObjectCache<TalosEtcdBackup>,
+    /// `backups` is over an informer of the same namespaces' backups.
+    public init(schedules: ObjectClient<TalosEtcdBackupSchedule>, backups: ObjectClient<TalosEtcdBackup>,
                 events: EventRecorder, clock: OperatorClock = .system, metrics: BackupMetrics = BackupMetrics(),
                 logger: Logger = Logger(label: "schedule-controller")) {
-        self.client = client
-        self.writer = ObjectWriter(client: client)
-        self.cache = cache
+        self.schedules = schedules
         self.backups = backups
         self.events = events
         self.clock = clock
@@ -62,7 +58,7 @@ public struct ScheduleReconciler: Reconciler {
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
         // A cached copy that is behind is harmless: a run it thinks is due gets AlreadyExists,
         // and status writes carry its resourceVersion, so they are redone on a fresh read.
-        guard var schedule = try await writer.current(key, in: cache) else {
+        guard var schedule = schedules.cached(key) else {
             metrics.forgetSchedule(key)
             return .done
         }
@@ -71,7 +67,7 @@ public struct ScheduleReconciler: Reconciler {
             return try await finalize(schedule)
         }
         if !(schedule.metadata.finalizers ?? []).contains(Self.finalizer) {
-            guard let updated = try await writer.addFinalizer(Self.finalizer, to: schedule) else { return .done }
+            guard let updated = try await schedules.addFinalizer(Self.finalizer, to: schedule) else { return .done }
             schedule = updated
         }
         let now = clock.now()
@@ -174,16 +170,10 @@ public struct ScheduleReconciler: Reconciler {
         let errors = schedule.validate()
         guard !errors.isEmpty else { return nil }
         let message = errors.map(\.description).joined(separator: "; ")
-        let reason: ConditionReason
-        if errors.contains(where: { $0.path == "spec.timeZone" }) {
-            reason = ConditionReason.invalidTimeZone
-        } else if errors.contains(where: { $0.path == "spec.schedule" }) {
-            reason = ConditionReason.invalidSchedule
-        } else if errors.contains(where: { $0.path == "metadata.name" }) {
-            reason = ConditionReason.invalidName
-        } else {
-            reason = ConditionReason.invalidSpec
-        }
+        // The most specific reason among the problems: a time zone, then a cron expression,
+        // then a name, else InvalidSpec.
+        let precedence: [ConditionReason] = [.invalidTimeZone, .invalidSchedule, .invalidName]
+        let reason = precedence.first { specific in errors.contains { $0.reason == specific } } ?? .invalidSpec
         return (reason, message)
     }
 
@@ -198,7 +188,7 @@ public struct ScheduleReconciler: Reconciler {
     /// schedule sets that label and a controller ownerReference on every backup it creates).
     private func ownedBackups(of schedule: TalosEtcdBackupSchedule) -> [TalosEtcdBackup] {
         guard let name = schedule.metadata.name else { return [] }
-        return backups.list(namespace: schedule.metadata.namespace).filter {
+        return backups.cachedList(namespace: schedule.metadata.namespace).filter {
             $0.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] == name && $0.metadata.deletionTimestamp == nil
         }
     }
@@ -228,10 +218,9 @@ public struct ScheduleReconciler: Reconciler {
         for backup in doomed {
             guard let name = backup.metadata.name else { continue }
             do {
-                try await client.delete(TalosEtcdBackup.resourceType, namespace: backup.metadata.namespace, name: name,
-                                        options: DeleteOptions(preconditionUID: backup.metadata.uid))
-            } catch let error as KubernetesError where error.isNotFound || error.isConflict {
-                // Already gone (or replaced): nothing to prune.
+                try await backups.delete(backup.key, options: DeleteOptions(preconditionUID: backup.metadata.uid))
+            } catch let error as KubernetesError where error.isConflict {
+                // Replaced by another backup of the same name: not the one to prune.
             }
             let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup retention does not keep"
             events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: EventAction.prune, note: "deleted \(kind) \(name)")
@@ -277,7 +266,7 @@ public struct ScheduleReconciler: Reconciler {
         // Created with the backup controller's finalizer in place: one write less per backup.
         backup.metadata.finalizers = [BackupReconciler.finalizer]
         do {
-            _ = try await client.create(backup, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace)
+            _ = try await backups.create(backup)
             logger.info("created backup", metadata: ["schedule": "\(schedule.key)", "backup": "\(name)", "scheduledTime": "\(KubeTime(time))"])
             events.record(.init(schedule), type: .normal, reason: ConditionReason.backupCreated, action: EventAction.schedule,
                           note: manualRequest == nil ? "created backup \(name) for the run of \(KubeTime(time))"
@@ -304,7 +293,7 @@ public struct ScheduleReconciler: Reconciler {
         onChange: () async -> Void = {}
     ) async throws {
         var conditionsChanged = false
-        let written = try await writer.modify(TalosEtcdBackupSchedule.self, schedule.key, .status, from: schedule) { object in
+        let written = try await schedules.modify(schedule.key, .status, from: schedule) { object in
             var status = object.status ?? TalosEtcdBackupScheduleStatus()
             let before = status.conditions
             status.observedGeneration = object.metadata.generation
@@ -326,22 +315,20 @@ public struct ScheduleReconciler: Reconciler {
         guard (schedule.metadata.finalizers ?? []).contains(Self.finalizer) else { return .done }
         if (schedule.metadata.finalizers ?? []).contains(Self.orphanFinalizer) {
             logger.info("schedule deleted with --cascade=orphan: its backups stay", metadata: ["schedule": "\(schedule.key)"])
-            try await writer.removeFinalizer(Self.finalizer, from: schedule)
+            try await schedules.removeFinalizer(Self.finalizer, from: schedule)
             return .done
         }
         let name = schedule.metadata.name ?? ""
-        let remaining = try await client.listAll(
-            TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: schedule.metadata.namespace,
+        let remaining = try await backups.list(
+            namespace: schedule.metadata.namespace,
             options: ListOptions(labelSelector: "\(TalosEtcdBackupSchedule.backupScheduleLabel)=\(name)")
         ).items
         if remaining.isEmpty {
-            try await writer.removeFinalizer(Self.finalizer, from: schedule)
+            try await schedules.removeFinalizer(Self.finalizer, from: schedule)
             return .done
         }
         for backup in remaining where backup.metadata.deletionTimestamp == nil {
-            do {
-                try await client.delete(TalosEtcdBackup.resourceType, namespace: backup.metadata.namespace, name: backup.metadata.name ?? "")
-            } catch let error as KubernetesError where error.isNotFound {}
+            try await backups.delete(backup.key)
         }
         // Each backup's deletion wakes this reconciler (it owns them); the requeue is a fallback.
         return .requeue(after: .seconds(5))

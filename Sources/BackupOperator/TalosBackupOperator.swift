@@ -8,12 +8,13 @@ import TalosBackupAPI
 
 /// The operator: a ``Manager`` with one informer each for schedules and backups, shared by
 /// both controllers, optionally behind a Lease so that of several replicas only one acts.
-/// `talos-etcd-backup run` builds one and runs it as a service.
+/// `talos-etcd-backup run` builds one and runs its manager's services in the process's one
+/// `ServiceGroup`.
 ///
 /// A graceful shutdown (SIGTERM) or cancellation of ``run()`` stops taking work, aborts
 /// in-flight uploads (no parts left behind: the uploader aborts on cancellation) and releases
 /// the lease, so another replica takes over at once.
-public struct TalosBackupOperator: Service, Sendable {
+public struct TalosBackupOperator: Sendable {
     /// What `talos-etcd-backup run`'s options decide.
     public struct Options: Sendable {
         /// Watch only this namespace; nil watches all.
@@ -85,7 +86,7 @@ public struct TalosBackupOperator: Service, Sendable {
 
         manager.add(Controller(
             name: "talosetcdbackup", primary: backups, filter: .specOrMetadataChanged,
-            reconciler: BackupReconciler(client: client, cache: backups.cache, secrets: KubernetesSecretReader(client: client),
+            reconciler: BackupReconciler(backups: ObjectClient(api: client, informer: backups), secrets: KubernetesSecretReader(client: client),
                                          transfer: options.transfer, events: events, clock: options.clock, instance: manager.identity,
                                          objectDeletionTimeout: options.objectDeletionTimeout, attemptTimeout: options.backupAttemptTimeout,
                                          endpoints: options.endpoints, metrics: metrics, logger: logger),
@@ -93,7 +94,7 @@ public struct TalosBackupOperator: Service, Sendable {
             metrics: options.metrics, logger: logger))
         manager.add(Controller(
             name: "talosetcdbackupschedule", primary: schedules, filter: .specOrMetadataChanged,
-            reconciler: ScheduleReconciler(client: client, cache: schedules.cache, backups: backups.cache, events: events,
+            reconciler: ScheduleReconciler(schedules: ObjectClient(api: client, informer: schedules), backups: ObjectClient(api: client, informer: backups), events: events,
                                            clock: options.clock, metrics: metrics, logger: logger),
             workers: Self.scheduleWorkers, metrics: options.metrics, logger: logger
         ).owning(backups, filter: Self.backupOutcomeChanged))
@@ -116,8 +117,9 @@ public struct TalosBackupOperator: Service, Sendable {
             })
     }
 
-    /// Runs until cancelled or shut down gracefully; throws `LeaderElector.LeadershipLost` if
-    /// the lease is lost (the process should exit and be restarted, as controller-runtime does).
+    /// Runs the manager's services as a group of their own until cancelled or shut down
+    /// gracefully (tests); throws `LeaderElector.LeadershipLost` if the lease is lost (the
+    /// process should exit and be restarted, as controller-runtime does).
     public func run() async throws {
         try await manager.run()
     }

@@ -8,10 +8,11 @@ import Synchronization
 /// (controller-runtime's manager, kube-rs' `Controller` + shared reflectors):
 ///
 /// ```
-///  Manager (ServiceGroup, shut down last to first)
+///  the process's ServiceGroup (shut down last to first)
 ///  ├─ added services (metrics, health)          run from start to end
 ///  ├─ one Informer per kind ──► ObjectCache ──► handlers of every controller that reads the kind
-///  └─ controllers, behind the Lease             run only while leading
+///  ├─ controllers, behind the Lease             run only while leading
+///  └─ the manager's lifecycle                   liveness, readiness; hears of a shutdown first
 /// ```
 ///
 /// Informers run from the start, leader or not, so a standby has warm caches when it takes
@@ -19,7 +20,7 @@ import Synchronization
 /// informer they read has synced. A graceful shutdown stops the controllers first (in-flight
 /// reconciles are cancelled, the Lease is released), then the informers, then the added
 /// services. A lost Lease ends ``run()`` with ``LeaderElector/LeadershipLost``.
-public final class Manager: Service, Sendable {
+public final class Manager: Sendable {
     /// Where and how the manager watches and elects.
     public struct Configuration: Sendable {
         /// Watch only this namespace; nil watches all.
@@ -126,9 +127,13 @@ public final class Manager: Service, Sendable {
         return unsynced.isEmpty ? nil : "caches not synced yet: " + unsynced.joined(separator: ", ")
     }
 
-    /// Runs until cancelled or shut down gracefully; throws ``LeaderElector/LeadershipLost``
-    /// when the Lease is lost.
-    public func run() async throws {
+    /// Every service of the manager, in start order, for the process's one `ServiceGroup`:
+    /// the manager's liveness, the added services, the informers, the controllers (behind the
+    /// Lease), and last its readiness (`onGracefulShutdown` runs when a graceful shutdown
+    /// begins). The group shuts them down last to first: readiness turns false, the
+    /// controllers stop (the Lease is released), then the informers, then the added services.
+    /// A lost Lease ends the group with ``LeaderElector/LeadershipLost``.
+    public func serviceConfigurations(onGracefulShutdown: @escaping @Sendable () -> Void = {}) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let (informers, controllers, services) = state.withLock { state in
             state.started = true
             return (state.informerOrder.compactMap { state.informers[$0]?.service }, state.controllers, state.services)
@@ -139,17 +144,54 @@ public final class Manager: Service, Sendable {
             leading: Meter(label: ControllerRuntimeMetrics.leaderElectionMasterStatus,
                            dimensions: [("name", configuration.leaderElection?.leaseName ?? "none")], factory: configuration.metrics),
             logger: logger)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: (services + informers + [leading]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            logger: logger))
         logger.info("starting", metadata: [
             "namespace": "\(configuration.namespace ?? "(all)")", "informers": "\(informers.count)", "controllers": "\(controllers.count)"])
-        state.withLock { $0.running = true }
-        defer { state.withLock { $0.running = false } }
-        try await withGracefulShutdownHandler {
-            try await group.run()
-        } onGracefulShutdown: { [self] in
-            state.withLock { $0.shuttingDown = true }  // readiness turns false first
+        // Both end at a graceful shutdown, which is no reason to stop the others early.
+        func lifecycle(_ stage: ManagerLifecycle.Stage) -> ServiceGroupConfiguration.ServiceConfiguration {
+            ServiceGroupConfiguration.ServiceConfiguration(
+                service: ManagerLifecycle(manager: self, stage: stage, onGracefulShutdown: onGracefulShutdown), successTerminationBehavior: .ignore)
+        }
+        return [lifecycle(.running)] + (services + informers + [leading]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+            + [lifecycle(.stopping)]
+    }
+
+    /// Runs the manager's services as a group of their own until cancelled or shut down
+    /// gracefully (tests, and processes that run nothing else); a process adds
+    /// ``serviceConfigurations(onGracefulShutdown:)`` to its own group instead.
+    public func run() async throws {
+        try await ServiceGroup(configuration: ServiceGroupConfiguration(services: serviceConfigurations(), logger: logger)).run()
+    }
+
+    fileprivate func lifecycle(running: Bool? = nil, shuttingDown: Bool? = nil) {
+        state.withLock { state in
+            if let running { state.running = running }
+            if let shuttingDown { state.shuttingDown = shuttingDown }
+        }
+    }
+}
+
+/// The manager's own part of the group, at both ends of it. First in the group, `.running`
+/// is the last to hear of a graceful shutdown: the manager is alive (liveness) until every
+/// other service has stopped. Last in the group, `.stopping` hears of it first: readiness
+/// turns false and `onGracefulShutdown` runs before anything else stops.
+private struct ManagerLifecycle: Service, CustomStringConvertible {
+    enum Stage { case running, stopping }
+    let manager: Manager
+    let stage: Stage
+    let onGracefulShutdown: @Sendable () -> Void
+    var description: String { stage == .running ? "manager (liveness)" : "manager (readiness)" }
+
+    func run() async throws {
+        if stage == .running { manager.lifecycle(running: true) }
+        defer { if stage == .running { manager.lifecycle(running: false) } }
+        do {
+            try await gracefulShutdown()
+        } catch {
+            return  // cancelled: the group is ending for another reason, which it reports
+        }
+        if stage == .stopping {
+            manager.lifecycle(shuttingDown: true)
+            onGracefulShutdown()
         }
     }
 }

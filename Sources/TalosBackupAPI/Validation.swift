@@ -9,10 +9,14 @@ import S3Names
 public struct FieldError: Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var message: String
+    /// The condition reason this problem gives its resource when it is the most specific one
+    /// there (``ConditionReason/invalidSpec`` unless a field has a reason of its own).
+    public var reason: ConditionReason
 
-    public init(_ path: String, _ message: String) {
+    public init(_ path: String, _ message: String, reason: ConditionReason = .invalidSpec) {
         self.path = path
         self.message = message
+        self.reason = reason
     }
 
     public var description: String { "\(path): \(message)" }
@@ -32,7 +36,8 @@ extension TalosEtcdBackupSchedule {
         if let name = metadata.name, name.count > ValidationLimits.labelValueLength {
             errors.append(FieldError(
                 "metadata.name",
-                "\"\(name)\" is \(name.count) characters; a schedule name may have at most \(ValidationLimits.labelValueLength) because it becomes the value of label \(Self.backupScheduleLabel) on its backups"))
+                "\"\(name)\" is \(name.count) characters; a schedule name may have at most \(ValidationLimits.labelValueLength) because it becomes the value of label \(Self.backupScheduleLabel) on its backups",
+                reason: .invalidName))
         }
         return errors + spec.validate(at: "spec")
     }
@@ -50,15 +55,16 @@ extension TalosEtcdBackupScheduleSpec {
     public func validate(at path: String) -> [FieldError] {
         var errors: [FieldError] = []
         if schedule.trimmingCharacters(in: .whitespaces).isEmpty {
-            errors.append(FieldError("\(path).schedule", "required"))
+            errors.append(FieldError("\(path).schedule", "required", reason: .invalidSchedule))
         } else {
             do {
                 let cron = try CronSchedule(schedule, timeZone: timeZone)
                 if !cron.expression.canEverMatch {
-                    errors.append(FieldError("\(path).schedule", "\"\(schedule)\" never runs (no date matches it)"))
+                    errors.append(FieldError("\(path).schedule", "\"\(schedule)\" never runs (no date matches it)", reason: .invalidSchedule))
                 }
             } catch {
-                errors.append(FieldError(Self.fieldPath(of: error, under: path, timeZone: timeZone), error.description))
+                let (field, reason) = Self.field(of: error, under: path, timeZone: timeZone)
+                errors.append(FieldError(field, error.description, reason: reason))
             }
         }
         if let retention, retention < 1 {
@@ -87,13 +93,13 @@ extension TalosEtcdBackupScheduleSpec {
         return errors + backupTemplate.spec.validate(at: "\(path).backupTemplate.spec")
     }
 
-    /// Which field a cron error belongs to: a bad zone from `timeZone` is that field's problem,
-    /// a bad zone from a `CRON_TZ=` prefix is the schedule's.
-    static func fieldPath(of error: CronError, under path: String, timeZone: String?) -> String {
+    /// Which field a cron error belongs to, and the reason it gives: a bad zone from
+    /// `timeZone` is that field's problem, a bad zone from a `CRON_TZ=` prefix is the schedule's.
+    static func field(of error: CronError, under path: String, timeZone: String?) -> (path: String, reason: ConditionReason) {
         switch error {
-        case .invalidTimeZone(let zone) where zone == timeZone: "\(path).timeZone"
-        case .conflictingTimeZones: "\(path).timeZone"
-        default: "\(path).schedule"
+        case .invalidTimeZone(let zone) where zone == timeZone: ("\(path).timeZone", .invalidTimeZone)
+        case .conflictingTimeZones: ("\(path).timeZone", .invalidTimeZone)
+        default: ("\(path).schedule", .invalidSchedule)
         }
     }
 }

@@ -189,9 +189,13 @@ struct RunCommand: AsyncParsableCommand {
                 host: host, port: port, liveness: { manager.livenessProblem }, readiness: { manager.readinessProblem },
                 onListening: { port in logger.info("health probes listening", metadata: ["address": "\(host):\(port)"]) }, logger: logger))
         }
-        let group = ServiceGroup(
-            services: [OperatorService(backupOperator: backupOperator, onStop: { deadline.arm(after: grace, status: 1, reason: "the shutdown") })],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // One flat group: the manager's services (metrics, health, informers, controllers, its
+        // lifecycle), shut down last to first on SIGTERM or SIGINT within the grace bound.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: backupOperator.manager.serviceConfigurations(onGracefulShutdown: {
+                deadline.arm(after: grace, status: 1, reason: "the shutdown")
+            }),
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -202,22 +206,5 @@ struct RunCommand: AsyncParsableCommand {
         }
         try? await client.shutdown()
         logger.info("stopped")
-    }
-}
-
-/// The operator as a service of the lifecycle's group: a graceful shutdown reaches the
-/// operator's manager, which stops its controllers, informers and services in turn, after
-/// `onStop` has armed the bound on how long that may take.
-struct OperatorService: Service, CustomStringConvertible {
-    let backupOperator: TalosBackupOperator
-    let onStop: @Sendable () -> Void
-    var description: String { "talos-etcd-backup operator" }
-
-    func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await backupOperator.run()
-        } onGracefulShutdown: {
-            onStop()
-        }
     }
 }

@@ -59,7 +59,7 @@ struct BackupReconcilerTests {
         let metrics = DescribedMetricsFactory(families: BackupMetrics.families)
         let setup = Setup(
             environment: environment, talos: talos, s3: s3, s3Client: s3Client, prefix: "reconciler-\(UUID().uuidString.prefix(8).lowercased())",
-            reconciler: BackupReconciler(client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
+            reconciler: BackupReconciler(backups: environment.backupClient, secrets: KubernetesSecretReader(client: environment.client),
                                          transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock,
                                          metrics: BackupMetrics(factory: metrics), logger: quietLogger("backup")),
             metrics: metrics)
@@ -214,8 +214,7 @@ struct BackupReconcilerTests {
     func stalledStream() async throws {
         try await with { setup in
             let environment = setup.environment
-            let reconciler = BackupReconciler(
-                client: environment.client, secrets: KubernetesSecretReader(client: environment.client),
+            let reconciler = BackupReconciler(backups: environment.backupClient, secrets: KubernetesSecretReader(client: environment.client),
                 transfer: TalosToS3Transfer(stallTimeout: .seconds(2)), events: environment.events, clock: environment.clock,
                 logger: quietLogger("backup"))
             setup.talos!.setFault(.stall)

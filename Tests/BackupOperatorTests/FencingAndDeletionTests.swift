@@ -49,7 +49,7 @@ extension BackupReconcilerTests {
     func reconciler(_ setup: Setup, _ transfer: any SnapshotTransfer, instance: String = "operator-test",
                     timers: any Clock<Duration> = ContinuousClock()) -> BackupReconciler {
         let time = setup.environment.time
-        return BackupReconciler(client: setup.environment.client, secrets: KubernetesSecretReader(client: setup.environment.client),
+        return BackupReconciler(backups: setup.environment.backupClient, secrets: KubernetesSecretReader(client: setup.environment.client),
                                 transfer: transfer, events: setup.environment.events,
                                 clock: OperatorClock(now: { time.withLock { $0 } }, timers: timers), instance: instance,
                                 logger: quietLogger("backup"))
@@ -78,8 +78,10 @@ extension BackupReconcilerTests {
             let key = ObjectKey(namespace: "default", name: "contested")
             try await withThrowingTaskGroup(of: ReconcileResult.self) { group in
                 group.addTask { try await stale.reconcile(key) }
-                try await eventually("operator-a's attempt is running") {
-                    let status = try await backup(setup, "contested").status
+                // As operator-b's controller would be woken: by the watch event of that write,
+                // so its store holds it.
+                try await eventually("operator-a's attempt is running, as operator-b's store sees it") {
+                    let status = setup.environment.backups.cache.get(key)?.status
                     return status?.attempts == 1 && status?.attemptedBy == "operator-a"
                 }
                 #expect(try await current.reconcile(key) == .done)

@@ -15,7 +15,7 @@ extension BackupReconcilerTests {
         try await with { setup in
             let recorder = LogRecorder()
             let metrics = DescribedMetricsFactory(families: BackupMetrics.families)
-            let reconciler = BackupReconciler(client: setup.environment.client, secrets: KubernetesSecretReader(client: setup.environment.client),
+            let reconciler = BackupReconciler(backups: setup.environment.backupClient, secrets: KubernetesSecretReader(client: setup.environment.client),
                                               transfer: TalosToS3Transfer(logger: recorder.logger("transfer")), events: setup.environment.events,
                                               clock: setup.environment.clock, metrics: BackupMetrics(factory: metrics),
                                               logger: recorder.logger("backup"))

@@ -12,7 +12,7 @@ import Testing
 @Suite("Schedule reconciler: CronJob run rules, concurrency, retention, deletion (Kubernetes API in memory, no network)")
 struct ScheduleReconcilerTests {
     func reconciler(_ environment: ReconcilerEnvironment) -> ScheduleReconciler {
-        ScheduleReconciler(client: environment.client, backups: environment.backups.cache, events: environment.events,
+        ScheduleReconciler(schedules: environment.scheduleClient, backups: environment.backupClient, events: environment.events,
                            clock: environment.clock, logger: quietLogger("schedule"))
     }
 
@@ -279,7 +279,7 @@ struct ScheduleReconcilerTests {
     func metrics() async throws {
         try await ReconcilerEnvironment.with { environment in
             let factory = DescribedMetricsFactory(families: BackupMetrics.families)
-            let reconciler = ScheduleReconciler(client: environment.client, backups: environment.backups.cache, events: environment.events,
+            let reconciler = ScheduleReconciler(schedules: environment.scheduleClient, backups: environment.backupClient, events: environment.events,
                                                 clock: environment.clock, metrics: BackupMetrics(factory: factory), logger: quietLogger("schedule"))
             func sample(_ name: String) -> Double? {
                 metricSample(#"\#(name){namespace="default",schedule="nightly"}"#, in: factory.registry.emitToString())

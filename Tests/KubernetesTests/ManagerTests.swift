@@ -127,7 +127,7 @@ struct ManagerTimingTests {
             #expect(manager.identity == "me")
             let reconciler = RecordingReconciler(delay: .seconds(60))
             manager.add(Controller(name: "slow", primary: manager.informer(ConfigMap.self), reconciler: reconciler, logger: quietLogger("c")))
-            let group = ServiceGroup(configuration: .init(services: [manager], logger: quietLogger("group")))
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: manager.serviceConfigurations(), logger: quietLogger("group")))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 // Lease, list and watch first: generous on a loaded machine (the suite runs in parallel).
@@ -165,7 +165,7 @@ struct HealthProbeTests {
             manager.add(HealthProbeServer(host: "127.0.0.1", port: 0, liveness: { manager.livenessProblem },
                                           readiness: { manager.readinessProblem }, onListening: { announce.yield($0) }, logger: quietLogger("h")))
             #expect(manager.readinessProblem == "the manager is not running")
-            let group = ServiceGroup(configuration: .init(services: [manager], logger: quietLogger("group")))
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: manager.serviceConfigurations(), logger: quietLogger("group")))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 var iterator = ports.makeAsyncIterator()

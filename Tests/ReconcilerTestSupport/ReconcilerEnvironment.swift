@@ -7,11 +7,14 @@ import TalosBackupAPI
 import TestSupport
 import Testing
 
-/// The Kubernetes API in memory (no network) with the CRDs, an informer keeping a cache of
-/// backups, and a clock the test sets by hand: reconcilers are called directly, step by step.
+/// The Kubernetes API in memory (no network) with the CRDs, informers keeping the stores of
+/// schedules and backups, and a clock the test sets by hand: reconcilers are called directly,
+/// step by step, with the same typed handles (``ObjectClient``) as in production. Every write
+/// through ``client`` returns once the informers have seen it (``CacheSyncingAPI``).
 public struct ReconcilerEnvironment: Sendable {
     public let api: InMemoryKubernetesAPI
-    public var client: any KubernetesAPI { api }
+    public let client: any KubernetesAPI
+    public let schedules: Informer<TalosEtcdBackupSchedule>
     public let backups: Informer<TalosEtcdBackup>
     public let events: EventRecorder
     public let time: Locked<Date>
@@ -24,20 +27,30 @@ public struct ReconcilerEnvironment: Sendable {
 
     public func setTime(_ date: Date) { time.withLock { $0 = date } }
 
+    /// The schedule controller's handle on schedules.
+    public var scheduleClient: ObjectClient<TalosEtcdBackupSchedule> { ObjectClient(api: client, informer: schedules) }
+
+    /// Both controllers' handle on backups.
+    public var backupClient: ObjectClient<TalosEtcdBackup> { ObjectClient(api: client, informer: backups) }
+
     public static func with(_ body: (ReconcilerEnvironment) async throws -> Void) async throws {
         let api = InMemoryKubernetesAPI()
         for crd in CustomResourceDefinitions.all {
             _ = try await api.create(try GenericObject(raw: crd), .customResourceDefinitions)
         }
         do {
-            let client = api
+            let schedules = Informer<TalosEtcdBackupSchedule>(client: api, logger: quietLogger("informer"))
+            let backups = Informer<TalosEtcdBackup>(client: api, logger: quietLogger("informer"))
+            let client = CacheSyncingAPI(base: api, schedules: schedules.cache, backups: backups.cache)
             let environment = ReconcilerEnvironment(
-                api: api, backups: Informer(client: client, logger: quietLogger("informer")),
+                api: api, client: client, schedules: schedules, backups: backups,
                 events: EventRecorder(client: client, reportingController: "test", reportingInstance: "test", logger: quietLogger("events")),
                 time: Locked(Date()))
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await environment.schedules.run() }
                 group.addTask { try await environment.backups.run() }
                 group.addTask { try await environment.events.run() }
+                await environment.schedules.waitForSync()
                 await environment.backups.waitForSync()
                 try await body(environment)
                 group.cancelAll()

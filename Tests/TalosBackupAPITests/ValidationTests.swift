@@ -210,6 +210,28 @@ struct RetentionPolicyValidationTests {
     }
 }
 
+@Suite("Each problem carries the condition reason it gives")
+struct FieldErrorReasonTests {
+    @Test("a time zone, a cron expression and a name have reasons of their own; everything else is InvalidSpec")
+    func reasons() throws {
+        let s3 = S3Storage(bucket: "B", region: "r", accessKeyID: .init(name: "a", key: "k"), secretAccessKey: .init(name: "a", key: "s"))
+        var schedule = TalosEtcdBackupSchedule(
+            metadata: ObjectMeta(name: String(repeating: "n", count: 64), namespace: "default"),
+            spec: TalosEtcdBackupScheduleSpec(schedule: "0 2 * * *",
+                                              backupTemplate: BackupTemplate(spec: TalosEtcdBackupSpec(talosControlPlaneRef: .init(name: "cp"), backupStorage: BackupStorage(s3: s3)))))
+        schedule.spec.timeZone = "Mars/Olympus"
+        let reasons: [String: ConditionReason] = Dictionary(schedule.validate().map { ($0.path, $0.reason) }, uniquingKeysWith: { first, _ in first })
+        #expect(reasons["metadata.name"] == .invalidName)
+        #expect(reasons["spec.timeZone"] == .invalidTimeZone, "\(reasons)")
+        #expect(reasons["spec.backupTemplate.spec.backupStorage.s3.bucket"] == .invalidSpec)
+        schedule.spec.timeZone = nil
+        schedule.spec.schedule = "61 * * * *"
+        #expect(schedule.validate().first { $0.path == "spec.schedule" }?.reason == .invalidSchedule)
+        schedule.spec.schedule = "CRON_TZ=Mars/Olympus 0 2 * * *"
+        #expect(schedule.validate().first { $0.path == "spec.schedule" }?.reason == .invalidSchedule, "a zone in the expression is the expression's problem")
+    }
+}
+
 @Suite("Enumerated fields keep a value they do not know")
 struct OpenEnumTests {
     @Test("an unknown concurrencyPolicy, deletionPolicy or compression type decodes as .unknown, encodes back as it came, and validation names the field")
