@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "talos-etcd-backup", targets: ["talos-etcd-backup"]),
-        .library(name: "TalosBackupAPI", targets: ["TalosBackupAPI"]),
+        .library(name: "CustomResources", targets: ["CustomResources"]),
         .library(name: "Cron", targets: ["Cron"]),
         // For the fuzz targets (Fuzz/, scripts/fuzz): the parsers of untrusted bytes.
         .library(name: "Timestamps", targets: ["Timestamps"]),
@@ -46,33 +46,34 @@ let package = Package(
     ],
     targets: [
         // Calendar arithmetic and RFC 3339: the one time codec, I/O-free.
-        .target(name: "Timestamps"),
-        // Bounds for awaits that have none of their own (a deadline, an idle timeout).
-        .target(name: "Deadline"),
+        .target(name: "Timestamps", path: "Sources/Support/Timestamps"),
+        // How long and until what a task waits: deadlines and idle timeouts for awaits that have
+        // no bound of their own, backoff between retries, latches.
+        .target(name: "Waiting", path: "Sources/Support/Waiting"),
         // What kubeconfig and talosconfig readers share: reading their YAML (never quoting it in an
         // error), the error that names file, context and field, and what a decoding error says
         // about the field at fault.
-        .target(name: "ConfigurationFiles", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ConfigurationFiles", dependencies: [.product(name: "Yams", package: "Yams")], path: "Sources/Support/ConfigurationFiles"),
         // A kubeconfig file's contents and the merge of several, read without I/O.
-        .target(name: "KubeconfigDocument", dependencies: ["ConfigurationFiles"]),
+        .target(name: "KubeconfigDocument", dependencies: ["ConfigurationFiles"], path: "Sources/Kubernetes/KubeconfigDocument"),
         // The one builder of client TLS settings (Kubernetes API, S3, Talos) from PEM fields.
-        .target(name: "ClientTLS", dependencies: ["ConfigurationFiles", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        .target(name: "ClientTLS", dependencies: ["ConfigurationFiles", .product(name: "NIOSSL", package: "swift-nio-ssl")], path: "Sources/Support/ClientTLS"),
         // Cron expressions: parsing, next-run computation in a time zone, DST policy.
-        .target(name: "Cron", dependencies: ["Timestamps"]),
+        .target(name: "Cron", dependencies: ["Timestamps"], path: "Sources/Support/Cron"),
         // CRD types, defaults, validation and CRD manifest generation.
-        .target(name: "TalosBackupAPI", dependencies: ["Cron", "KubernetesCore", "Age", "S3Names", .product(name: "Yams", package: "Yams")]),
+        .target(name: "CustomResources", dependencies: ["Cron", "KubernetesCore", "Age", "S3Names", .product(name: "Yams", package: "Yams")], path: "Sources/Operator/CustomResources"),
         // What S3 accepts as names (regions), shared by the API's validation and the S3 client.
-        .target(name: "S3Names"),
+        .target(name: "S3Names", path: "Sources/Storage/S3Names"),
         // Which hosts the operator may reach for a tenant: denied networks, allow-lists.
-        .target(name: "EndpointPolicy"),
+        .target(name: "EndpointPolicy", path: "Sources/Support/EndpointPolicy"),
         // What the API's objects are, without I/O: metadata, conditions, times, lists, Status
         // and API errors, resource types (as kube-core is to kube-client).
-        .target(name: "KubernetesCore", dependencies: ["Timestamps", "ConfigurationFiles"]),
+        .target(name: "KubernetesCore", dependencies: ["Timestamps", "ConfigurationFiles"], path: "Sources/Kubernetes/KubernetesCore"),
         // Our Kubernetes client: configuration, REST, watch; the KubernetesAPI seam.
         .target(
             name: "KubernetesClient",
             dependencies: [
-                "KubernetesCore", "Timestamps", "Deadline", "ConfigurationFiles", "ClientTLS", "KubeconfigDocument",
+                "KubernetesCore", "Timestamps", "Waiting", "ConfigurationFiles", "ClientTLS", "KubeconfigDocument",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -80,40 +81,42 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            path: "Sources/Kubernetes/KubernetesClient"
         ),
-        // What a metric is beside its name (HELP text, buckets): listed by each module that records metrics.
-        .target(name: "MetricFamilies"),
         .target(
             name: "ControllerRuntime",
             dependencies: [
-                "KubernetesClient", "Deadline", "MetricFamilies",
+                "KubernetesClient", "Waiting",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
-            ]
+            ],
+            path: "Sources/Kubernetes/ControllerRuntime"
         ),
         // S3's XML answers read into values (and the one document the client writes), no I/O.
-        .target(name: "S3Responses"),
+        .target(name: "S3Responses", path: "Sources/Storage/S3Responses"),
         .target(
             name: "S3",
             dependencies: [
-                "Deadline", "ClientTLS", "S3Names", "S3Responses",
+                "Waiting", "ClientTLS", "S3Names", "S3Responses",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            path: "Sources/Storage/S3"
         ),
         // The Talos API's messages, generated by swift-protobuf from Protos/ (no gRPC).
         .target(
             name: "TalosMessages",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/Talos/TalosMessages",
             // The .proto sources of Generated/ (regenerate with scripts/generate-talos-api).
             exclude: ["Protos"]
         ),
@@ -125,7 +128,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-            ]
+            ],
+            path: "Sources/Talos/TalosConfiguration"
         ),
         // An etcd snapshot's 32-byte SHA-256 trailer, checked as the bytes pass (ByteBuffers).
         .target(
@@ -133,7 +137,8 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            path: "Sources/Snapshot/SnapshotTrailer"
         ),
         .target(
             name: "TalosAPI",
@@ -148,61 +153,66 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-            ]
+            ],
+            path: "Sources/Talos/TalosAPI"
         ),
         // The operator's HTTP endpoints: /healthz and /readyz for the kubelet, /metrics for
         // Prometheus (services of the manager).
         .target(
             name: "OperatorEndpoints",
             dependencies: [
-                "MetricFamilies",
+                "ControllerRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            path: "Sources/Operator/OperatorEndpoints"
         ),
         // libzstd (Debian libzstd-dev) and the streaming compressor over it.
-        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
-        .target(name: "Zstd", dependencies: ["CZstd"]),
+        .systemLibrary(name: "CZstd", path: "Sources/Snapshot/CZstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "Zstd", dependencies: ["CZstd"], path: "Sources/Snapshot/Zstd"),
         // bbolt's page layout: an etcd snapshot's structure checked as it streams (issue 14).
-        .target(name: "Bbolt"),
+        .target(name: "Bbolt", path: "Sources/Snapshot/Bbolt"),
         // age v1 (C2SP): X25519 recipients, streaming encryption and decryption; no Kubernetes, no I/O.
-        .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Age", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/Snapshot/Age"),
         // Everything between a byte source and a store, with no Kubernetes in it: the snapshot
         // checks (trailer, bbolt structure, digest), zstd/age encoding and decoding, the stall
         // watchdog, the Talos -> S3 transfer, restore, verify and recover.
         .target(
             name: "SnapshotPipeline",
             dependencies: [
-                "S3", "TalosAPI", "Deadline", "Age", "Zstd", "Bbolt",
+                "S3", "TalosAPI", "Waiting", "Age", "Zstd", "Bbolt",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            path: "Sources/Snapshot/SnapshotPipeline"
         ),
         // What a TalosEtcdBackup names, resolved: the Secrets it reads (S3 credentials,
         // talosconfig, recipients), its status as a stored backup's record, and the failure
         // reasons that name what to fix. Shared by the operator and the CLI's --backup source.
         .target(
-            name: "BackupResources",
-            dependencies: ["SnapshotPipeline", "TalosBackupAPI", "KubernetesClient", "S3", "TalosAPI", "Bbolt"]
+            name: "BackupResolution",
+            dependencies: ["SnapshotPipeline", "CustomResources", "KubernetesClient", "S3", "TalosAPI", "Bbolt"],
+            path: "Sources/Operator/BackupResolution"
         ),
         // The two reconcilers, adoption, retention, metrics: the operator itself.
         .target(
             name: "BackupOperator",
             dependencies: [
-                "SnapshotPipeline", "BackupResources",
-                "TalosBackupAPI", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Deadline", "ConfigurationFiles", "MetricFamilies", "Age", "Timestamps",
+                "SnapshotPipeline", "BackupResolution",
+                "CustomResources", "ControllerRuntime", "S3", "TalosAPI", "Cron", "Waiting", "ConfigurationFiles", "Age", "Timestamps",
                 "EndpointPolicy",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Sources/Operator/BackupOperator"
         ),
         // A throwaway certificate authority: the one place test servers get certificates.
         .target(
@@ -211,7 +221,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            path: "Tests/Support/TestCertificates"
         ),
         .target(
             name: "KubernetesTesting",
@@ -224,7 +235,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            path: "Tests/Support/KubernetesTesting"
         ),
         .executableTarget(
             name: "kubernetes-test-server",
@@ -232,7 +244,8 @@ let package = Package(
                 "KubernetesTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Tests/Support/kubernetes-test-server"
         ),
         .target(
             name: "TalosTesting",
@@ -249,7 +262,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            path: "Tests/Support/TalosTesting"
         ),
         .executableTarget(
             name: "talos-etcd-backup",
@@ -257,10 +271,10 @@ let package = Package(
                 "Cron",
                 "EndpointPolicy",
                 "Timestamps",
-                "TalosBackupAPI",
+                "CustomResources",
                 "TalosAPI",
                 "BackupOperator",
-                "BackupResources",
+                "BackupResolution",
                 "SnapshotPipeline",
                 "KubernetesClient",
                 "ControllerRuntime",
@@ -271,7 +285,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            path: "Sources/Executables/talos-etcd-backup"
         ),
         .executableTarget(
             name: "talos-test-server",
@@ -279,7 +294,8 @@ let package = Package(
                 "TalosTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Tests/Support/talos-test-server"
         ),
         // /proc figures and durations, shared by the benchmarks.
         .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
@@ -300,7 +316,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "OperatorBenchmark",
-            dependencies: ["BenchmarkSupport", "KubernetesClient", "TalosBackupAPI"],
+            dependencies: ["BenchmarkSupport", "KubernetesClient", "CustomResources"],
             path: "Benchmarks/OperatorBenchmark"
         ),
         .executableTarget(
@@ -310,7 +326,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "KubernetesBenchmark",
-            dependencies: ["BenchmarkSupport", "KubernetesClient", "ControllerRuntime", "TalosBackupAPI"],
+            dependencies: ["BenchmarkSupport", "KubernetesClient", "ControllerRuntime", "CustomResources"],
             path: "Benchmarks/KubernetesBenchmark"
         ),
         .executableTarget(
@@ -319,7 +335,7 @@ let package = Package(
             path: "Benchmarks/S3Benchmark"
         ),
         // The S3 test servers scripts/test starts, for the S3 and end-to-end tests.
-        .target(name: "S3TestSupport", dependencies: ["S3", "TestSupport"], path: "Tests/S3TestSupport"),
+        .target(name: "S3TestSupport", dependencies: ["S3", "TestSupport"], path: "Tests/Support/S3TestSupport"),
         .testTarget(
             name: "S3Tests",
             dependencies: [
@@ -338,10 +354,11 @@ let package = Package(
         .target(
             name: "TestProcesses",
             dependencies: [
-                "Deadline",
+                "Waiting",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            path: "Tests/Support/TestProcesses"
         ),
         .target(
             name: "TestSupport",
@@ -351,19 +368,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            path: "Tests/TestSupport"),
+            path: "Tests/Support/TestSupport"),
         // Tests come in three tiers, by what they start (scripts/test runs each tier as a stage):
-        // - unit: in memory, no child process, no port: CronTests, TalosBackupAPITests,
-        //   DeadlineTests, ControllerRuntimeUnitTests, TalosAPIUnitTests, S3UnitTests,
+        // - unit: in memory, no child process, no port: CronTests, CustomResourcesTests,
+        //   WaitingTests, ControllerRuntimeUnitTests, TalosAPIUnitTests, S3UnitTests,
         //   BboltUnitTests, BackupOperatorUnitTests (`scripts/test --unit`);
         // - integration: real etcd, moto and Ceph RGW, the Talos and Kubernetes test servers,
         //   kubectl and the age/zstd/etcdctl/promtool CLIs: every other target but EndToEndTests;
         // - end to end: the operator as a process, podman, Prometheus: EndToEndTests.
         .testTarget(name: "CronTests", dependencies: ["Cron", "Timestamps"]),
-        .testTarget(name: "DeadlineTests", dependencies: ["Deadline", "TestSupport"]),
+        .testTarget(name: "WaitingTests", dependencies: ["Waiting", "TestSupport"]),
         .testTarget(
             name: "ControllerRuntimeUnitTests",
-            dependencies: ["ControllerRuntime", "KubernetesClient", "KubernetesTesting", "Deadline", "TestSupport"]
+            dependencies: ["ControllerRuntime", "KubernetesClient", "KubernetesTesting", "Waiting", "TestSupport"]
         ),
         .testTarget(
             name: "TalosAPIUnitTests",
@@ -381,13 +398,13 @@ let package = Package(
         // The Kubernetes API in memory for the reconciler tests of both tiers.
         .target(
             name: "ReconcilerTestSupport",
-            dependencies: ["BackupOperator", "ControllerRuntime", "KubernetesClient", "KubernetesTesting", "TalosBackupAPI", "TestSupport"],
-            path: "Tests/ReconcilerTestSupport"
+            dependencies: ["BackupOperator", "ControllerRuntime", "KubernetesClient", "KubernetesTesting", "CustomResources", "TestSupport"],
+            path: "Tests/Support/ReconcilerTestSupport"
         ),
         .testTarget(
             name: "BackupOperatorUnitTests",
             dependencies: [
-                "BackupOperator", "SnapshotPipeline", "BackupResources", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
+                "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
                 "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy",
             ]
         ),
@@ -406,10 +423,10 @@ let package = Package(
             ]
         ),
         .testTarget(
-            name: "TalosBackupAPITests",
-            dependencies: ["TalosBackupAPI", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
+            name: "CustomResourcesTests",
+            dependencies: ["CustomResources", "Cron", "KubernetesClient", "TestSupport", .product(name: "Yams", package: "Yams")]
         ),
-        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "Deadline", "S3TestSupport", "TalosTesting", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "CLITests", dependencies: ["talos-etcd-backup", "talos-test-server", "TestSupport", "Waiting", "S3TestSupport", "TalosTesting", .product(name: "Crypto", package: "swift-crypto")]),
         // The operator as a separate process against the Kubernetes test server, moto with
         // authentication, and the Talos test server on a real etcd.
         // The reconcilers called step by step against the Kubernetes test server (and moto and
@@ -417,8 +434,8 @@ let package = Package(
         .testTarget(
             name: "BackupOperatorTests",
             dependencies: [
-                "BackupOperator", "SnapshotPipeline", "BackupResources", "ControllerRuntime", "Cron", "TalosBackupAPI", "KubernetesClient", "KubernetesTesting",
-                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport", "Deadline",
+                "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
+                "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport", "Waiting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -430,15 +447,15 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "ControllerRuntime", "TalosBackupAPI", "KubernetesClient",
-                "KubernetesTesting", "TalosTesting", "TalosAPI", "S3", "S3Responses", "S3TestSupport", "TestSupport", "Deadline",
+                "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "ControllerRuntime", "CustomResources", "KubernetesClient",
+                "KubernetesTesting", "TalosTesting", "TalosAPI", "S3", "S3Responses", "S3TestSupport", "TestSupport", "Waiting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(
             name: "KubernetesTests",
             dependencies: [
-                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "TalosBackupAPI", "kubernetes-test-server", "TestSupport", "OperatorEndpoints", "Deadline",
+                "KubernetesClient", "ControllerRuntime", "KubernetesTesting", "CustomResources", "kubernetes-test-server", "TestSupport", "OperatorEndpoints", "Waiting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

@@ -35,7 +35,7 @@ let package = Package(
             .product(name: "KubeconfigDocument", package: root), .product(name: "ConfigurationFiles", package: root),
         ]),
         .executableTarget(name: "FuzzKubernetesObjects", dependencies: [
-            .product(name: "KubernetesCore", package: root), .product(name: "TalosBackupAPI", package: root),
+            .product(name: "KubernetesCore", package: root), .product(name: "CustomResources", package: root),
         ]),
     ]
 )

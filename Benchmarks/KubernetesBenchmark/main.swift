@@ -3,7 +3,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import Logging
-import TalosBackupAPI
+import CustomResources
 
 // Informer over 10,000 custom objects (time to sync, resident memory of this process) and
 // work-queue throughput. The API server is kubernetes-test-server in its own process, so its

@@ -1,7 +1,7 @@
 import BenchmarkSupport
 import Foundation
 import KubernetesClient
-import TalosBackupAPI
+import CustomResources
 
 // The control-plane target of docs/design.md, Targets: 1,000 schedules in 100 namespaces.
 //   OperatorBenchmark setup KUBECONFIG            CRDs, 100 namespaces, 1,000 `*/2 * * * *` schedules

@@ -1,12 +1,12 @@
 import BackupOperator
 import ControllerRuntime
-import Deadline
+import Waiting
 import Foundation
 import KubernetesClient
 import NIOCore
 import S3
 import ReconcilerTestSupport
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

@@ -8,7 +8,7 @@ import ReconcilerTestSupport
 import S3
 import S3TestSupport
 import TalosAPI
-import TalosBackupAPI
+import CustomResources
 import TalosTesting
 import TestSupport
 import Testing

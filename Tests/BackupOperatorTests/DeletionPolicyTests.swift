@@ -4,7 +4,7 @@ import Foundation
 import KubernetesClient
 import S3
 import ReconcilerTestSupport
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

@@ -7,7 +7,7 @@ import KubernetesClient
 import NIOCore
 import S3
 import ReconcilerTestSupport
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

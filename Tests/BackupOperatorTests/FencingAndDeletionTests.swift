@@ -7,7 +7,7 @@ import S3
 import ReconcilerTestSupport
 import Synchronization
 import TalosAPI
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

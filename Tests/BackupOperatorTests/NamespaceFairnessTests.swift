@@ -5,7 +5,7 @@ import KubernetesClient
 import KubernetesTesting
 import ReconcilerTestSupport
 import S3TestSupport
-import TalosBackupAPI
+import CustomResources
 import TalosTesting
 import TestSupport
 import Testing

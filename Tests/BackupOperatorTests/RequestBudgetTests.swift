@@ -5,7 +5,7 @@ import KubernetesClient
 import KubernetesTesting
 import OperatorEndpoints
 import ReconcilerTestSupport
-import TalosBackupAPI
+import CustomResources
 import TalosTesting
 import TestSupport
 import Testing

@@ -4,7 +4,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import S3
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

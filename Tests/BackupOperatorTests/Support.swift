@@ -4,7 +4,7 @@ import Foundation
 import KubernetesClient
 import KubernetesTesting
 import Logging
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

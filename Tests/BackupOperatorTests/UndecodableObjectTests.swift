@@ -3,7 +3,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import KubernetesTesting
-import TalosBackupAPI
+import CustomResources
 import ReconcilerTestSupport
 import TalosTesting
 import TestSupport

@@ -1,7 +1,7 @@
 import BackupOperator
 import KubernetesClient
 import S3
-import TalosBackupAPI
+import CustomResources
 @testable import TalosAPI
 import Testing
 

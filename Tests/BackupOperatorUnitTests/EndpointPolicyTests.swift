@@ -4,7 +4,7 @@ import Dispatch
 import Foundation
 import S3
 @testable import TalosAPI
-import TalosBackupAPI
+import CustomResources
 import Testing
 
 /// Which hosts a tenant's backup may reach: no address in a denied network however it is

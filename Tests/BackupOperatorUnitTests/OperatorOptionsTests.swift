@@ -3,7 +3,7 @@ import ControllerRuntime
 import Foundation
 import KubernetesClient
 import ReconcilerTestSupport
-import TalosBackupAPI
+import CustomResources
 import Testing
 
 @Suite("Operator options")

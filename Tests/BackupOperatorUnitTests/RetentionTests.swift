@@ -1,7 +1,7 @@
 import BackupOperator
 import Foundation
 import KubernetesClient
-import TalosBackupAPI
+import CustomResources
 import Testing
 
 /// ``Retention``: restic `forget` semantics, checked against a straightforward reference over

@@ -5,7 +5,7 @@ import Foundation
 import KubernetesClient
 import OperatorEndpoints
 import ReconcilerTestSupport
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

@@ -3,7 +3,7 @@ import ControllerRuntime
 import Cron
 import Foundation
 import KubernetesClient
-import TalosBackupAPI
+import CustomResources
 import ReconcilerTestSupport
 import TestSupport
 import Testing

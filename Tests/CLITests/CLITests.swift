@@ -1,5 +1,5 @@
 import Foundation
-import Deadline
+import Waiting
 import TestSupport
 import Testing
 

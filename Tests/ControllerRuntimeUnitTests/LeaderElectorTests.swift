@@ -1,5 +1,5 @@
 import ControllerRuntime
-import Deadline
+import Waiting
 import Foundation
 import KubernetesClient
 import KubernetesTesting

@@ -3,7 +3,7 @@ import Crypto
 import ControllerRuntime
 import Foundation
 import KubernetesClient
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

@@ -1,5 +1,5 @@
 import BackupOperator
-import Deadline
+import Waiting
 import Foundation
 import KubernetesClient
 import KubernetesTesting
@@ -8,7 +8,7 @@ import S3
 import S3Responses
 import S3TestSupport
 import TalosAPI
-import TalosBackupAPI
+import CustomResources
 import TalosTesting
 import TestSupport
 import Testing

@@ -1,6 +1,6 @@
 import Foundation
 import KubernetesClient
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

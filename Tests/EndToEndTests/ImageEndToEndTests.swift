@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import BackupOperator
 import Foundation
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

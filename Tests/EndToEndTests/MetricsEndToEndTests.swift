@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import BackupOperator
 import ControllerRuntime
 import Foundation
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

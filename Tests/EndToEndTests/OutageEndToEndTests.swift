@@ -1,5 +1,5 @@
 import Foundation
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

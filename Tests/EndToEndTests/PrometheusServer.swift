@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Deadline
+import Waiting
 import Foundation
 import NIOCore
 import TestSupport

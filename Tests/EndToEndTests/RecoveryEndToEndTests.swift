@@ -1,6 +1,6 @@
 import BackupOperator
 import Foundation
-import TalosBackupAPI
+import CustomResources
 import TalosTesting
 import TestSupport
 import Testing

@@ -1,6 +1,6 @@
 import BackupOperator
 import Foundation
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

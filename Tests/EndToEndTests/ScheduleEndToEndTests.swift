@@ -1,7 +1,7 @@
 import BackupOperator
 import Foundation
 import KubernetesClient
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

@@ -1,7 +1,7 @@
 import Foundation
 import KubernetesClient
 import KubernetesTesting
-import TalosBackupAPI
+import CustomResources
 import TestSupport
 import Testing
 

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import ControllerRuntime
-import Deadline
+import Waiting
 import Foundation
 import KubernetesClient
 import KubernetesTesting

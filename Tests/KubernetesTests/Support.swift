@@ -2,7 +2,7 @@ import Foundation
 import KubernetesClient
 import KubernetesTesting
 import Logging
-import TalosBackupAPI
+import CustomResources
 import Synchronization
 import TestSupport
 import Testing

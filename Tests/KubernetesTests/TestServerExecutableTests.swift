@@ -1,4 +1,4 @@
-import Deadline
+import Waiting
 import Foundation
 import TestSupport
 import Testing

@@ -6,7 +6,7 @@ import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KUBERNETES_MODULES = {"KubernetesCore", "KubernetesClient", "KubernetesTesting", "ControllerRuntime",
-                      "TalosBackupAPI", "BackupResources", "BackupOperator"}
+                      "CustomResources", "BackupResolution", "BackupOperator"}
 
 
 def imports(path):
@@ -30,17 +30,30 @@ def package_dependencies(target):
     return set(re.findall(r'"(\w+)"', listed.split("]", 1)[0]))
 
 
+def target_path(target):
+    """The directory of one of our targets, as Package.swift gives it; None for a product."""
+    with open(os.path.join(ROOT, "Package.swift"), encoding="utf-8") as handle:
+        text = handle.read()
+    match = re.search(r'\.(?:target|executableTarget|testTarget|systemLibrary)\(\s*name: "%s"' % target, text)
+    if not match:
+        return None
+    following = re.search(r'\n        \.(?:target|executableTarget|testTarget|systemLibrary)\(', text[match.end():])
+    block = text[match.end():match.end() + following.start()] if following else text[match.end():]
+    path = re.search(r'path: "([^"]+)"', block)
+    return os.path.join(ROOT, path.group(1)) if path else os.path.join(ROOT, "Sources", target)
+
+
 def transitive_dependencies(target, seen=None):
     seen = set() if seen is None else seen
     for dependency in package_dependencies(target):
-        if dependency not in seen and os.path.isdir(os.path.join(ROOT, "Sources", dependency)):
+        if dependency not in seen and target_path(dependency) is not None:
             seen.add(dependency)
             transitive_dependencies(dependency, seen)
     return seen
 
 
 def test_the_snapshot_pipeline_imports_no_kubernetes_module():
-    directory = os.path.join(ROOT, "Sources", "SnapshotPipeline")
+    directory = target_path("SnapshotPipeline")
     files = [name for name in os.listdir(directory) if name.endswith(".swift")]
     assert len(files) >= 6, "the pipeline's sources were not found"
     for name in files:
@@ -51,7 +64,7 @@ def test_the_snapshot_pipeline_imports_no_kubernetes_module():
 
 
 def test_the_cli_snapshot_and_restore_commands_do_not_import_the_operator():
-    directory = os.path.join(ROOT, "Sources", "talos-etcd-backup")
+    directory = target_path("talos-etcd-backup")
     for name in ["SnapshotCommand.swift", "RestoreCommand.swift", "VerifyCommand.swift", "RecoverCommand.swift",
                  "BackupSource.swift", "S3Options.swift"]:
         found = imports(os.path.join(directory, name))

@@ -202,7 +202,7 @@ def test_deployment_runs_as_the_design_says():
 
 
 def test_image_tag_is_the_binary_version():
-    with open(os.path.join(ROOT, "Sources", "talos-etcd-backup", "TalosEtcdBackupCommand.swift"), encoding="utf-8") as handle:
+    with open(os.path.join(ROOT, "Sources", "Executables", "talos-etcd-backup", "TalosEtcdBackupCommand.swift"), encoding="utf-8") as handle:
         version = re.search(r'static let current = "([^"]+)"', handle.read()).group(1)
     image = pod_spec()["containers"][0]["image"]
     assert image == f"localhost/talos-etcd-backup:{version}"

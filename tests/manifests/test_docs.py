@@ -1,6 +1,6 @@
 """The documentation cannot drift from the code:
 
-- every reason the operator writes on a condition or an Event (Sources/TalosBackupAPI/
+- every reason the operator writes on a condition or an Event (Sources/Operator/CustomResources/
   Conditions.swift) has a row in the table of docs/operations/troubleshooting.md, and the table
   names no reason the code does not have;
 - docs/reference/crds.md is exactly what scripts/generate-crd-reference writes from deploy/crds/
@@ -59,7 +59,7 @@ def reasons_in(swift):
 
 
 def code_reasons():
-    return reasons_in(read("Sources", "TalosBackupAPI", "Conditions.swift"))
+    return reasons_in(read("Sources", "Operator", "CustomResources", "Conditions.swift"))
 
 
 def documented_reasons():

@@ -1,6 +1,6 @@
 import Foundation
 import KubernetesCore
-import TalosBackupAPI
+import CustomResources
 
 /// Kubernetes JSON as the operator reads it: a tenant's schedule or backup, a list, a Status,
 /// a Secret (any object, as a tree), the lines of a watch, and a manifest given to the CLI.

@@ -1,0 +1,130 @@
+import Foundation
+import Synchronization
+import KubernetesClient
+import S3
+import CustomResources
+
+/// Reads one Secret's data when a backup needs it. The operator never lists or watches Secrets
+/// (docs/design.md, Secrets), so this is a GET each time; tests can put anything behind it.
+public protocol SecretReader: Sendable {
+    /// The Secret's decoded `data`, or nil when there is no such Secret.
+    func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]?
+}
+
+/// Secrets from the Kubernetes API.
+public struct KubernetesSecretReader: SecretReader {
+    let client: any KubernetesAPI
+
+    public init(client: any KubernetesAPI) { self.client = client }
+
+    public func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+        let secret: GenericObject
+        do {
+            secret = try await client.get(GenericObject.self, .secrets, namespace: namespace, name: name)
+        } catch let error as KubernetesError where error.isNotFound {
+            return nil
+        }
+        guard case .object(let data)? = secret.raw["data"] else { return [:] }
+        var decoded: [String: [UInt8]] = [:]
+        for (key, value) in data {
+            if case .string(let base64) = value, let bytes = Data(base64Encoded: base64) { decoded[key] = Array(bytes) }
+        }
+        return decoded
+    }
+}
+
+/// Reads each Secret at most once, for one attempt or one deletion: the two S3 keys of one
+/// Secret cost one GET, and a Secret that changes between attempts is read again by the next.
+/// Nothing outlives the resolver that holds it.
+final class SecretsReadOnce: SecretReader {
+    private let base: any SecretReader
+    /// By `namespace/name`: the data, or nil for a Secret that does not exist.
+    private let read = Mutex<[String: [String: [UInt8]]?]>([:])
+
+    init(_ base: any SecretReader) { self.base = base }
+
+    func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+        let key = "\(namespace)/\(name)"
+        if let known = read.withLock({ $0[key] }) { return known }
+        let data = try await base.secretData(namespace: namespace, name: name)
+        read.withLock { $0[key] = .some(data) }
+        return data
+    }
+}
+
+/// The credentials one backup needs, resolved from its namespace's Secrets with reasons that
+/// name the Secret and key to fix.
+public struct CredentialResolver: Sendable {
+    let secrets: any SecretReader
+
+    public init(secrets: any SecretReader) { self.secrets = secrets }
+
+    /// The same resolver, reading each Secret once (``SecretsReadOnce``): one per attempt.
+    public func readingEachSecretOnce() -> CredentialResolver { CredentialResolver(secrets: SecretsReadOnce(secrets)) }
+
+    /// The talosconfig of control plane `name`, looked up in docs/design.md's order: Secret
+    /// `<name>-talosconfig`, key `talosconfig`, else key `<name>.talosconfig` (the Go
+    /// talos-operator's layout), else key `config` (a Talos ServiceAccount Secret).
+    public func talosconfig(controlPlane name: String, namespace: String) async throws -> (text: String, source: String) {
+        let secretName = "\(name)-talosconfig"
+        let keys = ["talosconfig", "\(name).talosconfig", "config"]
+        guard let data = try await secrets.secretData(namespace: namespace, name: secretName) else {
+            throw BackupFailure(
+                reason: BackupFailure.Reason.talosConfigNotFound,
+                message: "Secret \(namespace)/\(secretName) not found: create it with the control plane's talosconfig under key \"talosconfig\"")
+        }
+        for key in keys {
+            if let bytes = data[key] {
+                guard let text = String(bytes: bytes, encoding: .utf8) else {
+                    throw BackupFailure(reason: BackupFailure.Reason.talosConfigInvalid,
+                                        message: "Secret \(namespace)/\(secretName) key \"\(key)\" is not UTF-8 text")
+                }
+                return (text, "Secret \(namespace)/\(secretName) key \"\(key)\"")
+            }
+        }
+        throw BackupFailure(
+            reason: BackupFailure.Reason.talosConfigNotFound,
+            message: "Secret \(namespace)/\(secretName) has none of the keys \(keys.map { "\"\($0)\"" }.joined(separator: ", ")) holding a talosconfig")
+    }
+
+    /// The value of a Secret key selector, as text with surrounding whitespace trimmed.
+    /// `missing` is the failure's reason when the Secret or key is not there (or not text).
+    public func value(of selector: (name: String, key: String), field: String, namespace: String,
+                      missing: ConditionReason = .credentialsNotFound) async throws -> String {
+        let bytes = try await self.bytes(of: selector, field: field, namespace: namespace, missing: missing)
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
+            throw BackupFailure(reason: missing,
+                                message: "Secret \(namespace)/\(selector.name) key \"\(selector.key)\" (named by \(field)) is not UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Raw bytes of a Secret key (a CA bundle).
+    public func bytes(of selector: (name: String, key: String), field: String, namespace: String,
+                      missing: ConditionReason = .credentialsNotFound) async throws -> [UInt8] {
+        guard let data = try await secrets.secretData(namespace: namespace, name: selector.name) else {
+            throw BackupFailure(reason: missing, message: "Secret \(namespace)/\(selector.name) named by \(field) not found")
+        }
+        guard let bytes = data[selector.key] else {
+            throw BackupFailure(reason: missing,
+                                message: "Secret \(namespace)/\(selector.name) has no key \"\(selector.key)\" (named by \(field))")
+        }
+        return bytes
+    }
+
+    /// How to reach a backup's bucket: `s3`'s fields with the credentials (and CA bundle)
+    /// read from the Secrets they name.
+    public func s3Configuration(_ s3: S3Storage, namespace: String) async throws -> S3Configuration {
+        let field = "spec.backupStorage.s3"
+        let accessKeyID = try await value(of: (s3.accessKeyID.name, s3.accessKeyID.key), field: "\(field).accessKeyID", namespace: namespace)
+        let secretAccessKey = try await value(of: (s3.secretAccessKey.name, s3.secretAccessKey.key), field: "\(field).secretAccessKey", namespace: namespace)
+        var caBundle: [UInt8]?
+        if let ca = s3.caBundleSecretRef {
+            caBundle = try await bytes(of: (ca.name, ca.key), field: "\(field).caBundleSecretRef", namespace: namespace)
+        }
+        return S3Configuration(
+            region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
+            insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
+            credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
+    }
+}

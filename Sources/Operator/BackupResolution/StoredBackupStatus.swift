@@ -1,0 +1,29 @@
+import SnapshotPipeline
+import CustomResources
+
+/// The one mapping between a stored backup's record (``StoredBackup``, also its object's
+/// metadata) and the fields of a TalosEtcdBackup's status that repeat it: written when a
+/// backup is stored or adopted, read back by `restore`, `verify` and `recover --backup`.
+extension StoredBackup {
+    /// The record a Succeeded backup's status holds; nil without a size and SHA-256 (an adopted
+    /// plain object whose metadata had no record: it is checked by its own trailer then).
+    public init?(status: TalosEtcdBackupStatus) {
+        guard let size = status.size, let sha256 = status.sha256 else { return nil }
+        self.init(node: status.node ?? "", size: size, sha256: sha256, snapshotSize: status.snapshotSize,
+                  snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
+                  revision: status.revision, totalKeys: status.totalKeys)
+    }
+
+    /// Writes the record into `status` (every field it repeats, nothing else).
+    public func apply(to status: inout TalosEtcdBackupStatus) {
+        status.node = node
+        status.size = size
+        status.sha256 = sha256
+        status.snapshotSize = snapshotSize
+        status.snapshotSHA256 = snapshotSHA256
+        status.compression = compression
+        status.encryptedTo = encryptedTo
+        status.revision = revision
+        status.totalKeys = totalKeys
+    }
+}

@@ -1,0 +1,243 @@
+import KubernetesCore
+import Foundation
+
+/// The API group and version both kinds are served under, as the Go talos-operator defines them.
+public enum CustomResourcesGroup {
+    public static let group = "talos.alperen.cloud"
+    public static let version = "v1alpha1"
+    public static let apiVersion = "\(group)/\(version)"
+}
+
+/// One etcd backup of a Talos control plane: a snapshot taken over the Talos API and stored as
+/// one S3 object. Created by hand or by a ``TalosEtcdBackupSchedule``.
+public struct TalosEtcdBackup: Codable, Sendable, Equatable {
+    public static let kind = "TalosEtcdBackup"
+    public static let plural = "talosetcdbackups"
+    /// Annotation of a backup made by `talos-etcd-backup adopt` for an object already in the
+    /// bucket: its `s3://` URL. The controller never takes a snapshot for such a backup.
+    public static let adoptedFromAnnotation = "talos.alperen.cloud/adopted-from"
+    /// Annotation of an adopted backup: the `backup-uid` the object carries (the UID of the
+    /// backup that stored it), so that deleting the adopted backup may delete the object.
+    public static let adoptedObjectUIDAnnotation = "talos.alperen.cloud/adopted-object-uid"
+
+    public var apiVersion: String
+    public var kind: String
+    public var metadata: ObjectMeta
+    @RequiredField public var spec: TalosEtcdBackupSpec
+    public var status: TalosEtcdBackupStatus?
+
+    public init(metadata: ObjectMeta, spec: TalosEtcdBackupSpec, status: TalosEtcdBackupStatus? = nil) {
+        self.apiVersion = CustomResourcesGroup.apiVersion
+        self.kind = Self.kind
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+}
+
+/// What to back up and where to put it.
+public struct TalosEtcdBackupSpec: Codable, Sendable, Equatable, EmptyRepresentable {
+    @RequiredField public var talosControlPlaneRef: TalosControlPlaneReference
+    @RequiredField public var backupStorage: BackupStorage
+    /// `Delete` (the default): deleting the backup deletes its object; `Retain` keeps it.
+    public var deletionPolicy: DeletionPolicy?
+
+    public init(talosControlPlaneRef: TalosControlPlaneReference, backupStorage: BackupStorage, deletionPolicy: DeletionPolicy? = nil) {
+        self.talosControlPlaneRef = talosControlPlaneRef
+        self.backupStorage = backupStorage
+        self.deletionPolicy = deletionPolicy
+    }
+
+    public static var empty: Self { Self(talosControlPlaneRef: .empty, backupStorage: .empty) }
+}
+
+/// What deleting a backup does to its stored object (as Velero's and CSI's deletion policies).
+public enum DeletionPolicy: OpenEnum {
+    /// The object is deleted with the backup.
+    case delete
+    /// The object stays in the store; only the Kubernetes object goes.
+    case retain
+    /// A value this version does not support: validation refuses it.
+    case unknown(String)
+
+    public static let allCases: [Self] = [.delete, .retain]
+
+    public var rawValue: String {
+        switch self {
+        case .delete: "Delete"
+        case .retain: "Retain"
+        case .unknown(let value): value
+        }
+    }
+}
+
+/// Names the control plane whose talosconfig Secret (`<name>-talosconfig`) gives access to it.
+public struct TalosControlPlaneReference: Codable, Sendable, Equatable, EmptyRepresentable {
+    @RequiredField public var name: String
+
+    public init(name: String) { self.name = name }
+
+    public static var empty: Self { Self(name: "") }
+}
+
+/// Where and how the snapshot is stored.
+public struct BackupStorage: Codable, Sendable, Equatable, EmptyRepresentable {
+    @RequiredField public var s3: S3Storage
+    public var compression: Compression?
+    public var encryption: Encryption?
+
+    public init(s3: S3Storage, compression: Compression? = nil, encryption: Encryption? = nil) {
+        self.s3 = s3
+        self.compression = compression
+        self.encryption = encryption
+    }
+
+    public static var empty: Self { Self(s3: .empty) }
+}
+
+/// An S3 or S3-compatible bucket and the credentials to write to it.
+public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
+    @RequiredField public var bucket: String
+    @RequiredField public var region: String
+    @RequiredField public var accessKeyID: SecretKeySelector
+    @RequiredField public var secretAccessKey: SecretKeySelector
+    public var endpoint: String?
+    public var insecureSkipTLSVerify: Bool?
+    /// Allows an `http://` endpoint, which the operator refuses otherwise: the credentials are
+    /// only signed, but the snapshot (every Secret of the cluster, unless encrypted) travels
+    /// in clear.
+    public var insecureHTTP: Bool?
+    public var prefix: String?
+    public var forcePathStyle: Bool?
+    public var caBundleSecretRef: SecretKeySelector?
+
+    public init(
+        bucket: String, region: String, accessKeyID: SecretKeySelector, secretAccessKey: SecretKeySelector,
+        endpoint: String? = nil, insecureSkipTLSVerify: Bool? = nil, prefix: String? = nil,
+        forcePathStyle: Bool? = nil, caBundleSecretRef: SecretKeySelector? = nil, insecureHTTP: Bool? = nil
+    ) {
+        self.insecureHTTP = insecureHTTP
+        self.bucket = bucket
+        self.region = region
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.endpoint = endpoint
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.prefix = prefix
+        self.forcePathStyle = forcePathStyle
+        self.caBundleSecretRef = caBundleSecretRef
+    }
+
+    public static var empty: Self { Self(bucket: "", region: "", accessKeyID: .empty, secretAccessKey: .empty) }
+}
+
+/// A key of a Secret in the resource's own namespace (`corev1.SecretKeySelector` without
+/// `optional`: every reference here is needed).
+public struct SecretKeySelector: Codable, Sendable, Hashable, EmptyRepresentable {
+    @RequiredField public var name: String
+    @RequiredField public var key: String
+
+    public init(name: String, key: String) {
+        self.name = name
+        self.key = key
+    }
+
+    public static var empty: Self { Self(name: "", key: "") }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(key)
+    }
+}
+
+/// Compresses the snapshot before upload.
+public struct Compression: Codable, Sendable, Equatable {
+    /// The only algorithm today; the field exists so others can be added without a new version.
+    public enum Algorithm: OpenEnum {
+        case zstd
+        /// A value this version does not support: validation refuses it.
+        case unknown(String)
+
+        public static let allCases: [Self] = [.zstd]
+
+        public var rawValue: String {
+            switch self {
+            case .zstd: "zstd"
+            case .unknown(let value): value
+            }
+        }
+    }
+
+    @RequiredField public var type: Algorithm
+    public var level: Int?
+
+    public init(type: Algorithm, level: Int? = nil) {
+        self.type = type
+        self.level = level
+    }
+}
+
+/// Encrypts the snapshot before upload.
+public struct Encryption: Codable, Sendable, Equatable {
+    public var age: AgeEncryption?
+
+    public init(age: AgeEncryption?) { self.age = age }
+}
+
+/// age (X25519) recipients: listed inline, in a Secret key (one per line), or both.
+public struct AgeEncryption: Codable, Sendable, Equatable {
+    public var recipients: [String]?
+    public var recipientsSecretRef: SecretKeySelector?
+
+    public init(recipients: [String]? = nil, recipientsSecretRef: SecretKeySelector? = nil) {
+        self.recipients = recipients
+        self.recipientsSecretRef = recipientsSecretRef
+    }
+}
+
+/// Lifecycle of one backup.
+public enum BackupPhase: String, Codable, Sendable, CaseIterable {
+    case pending = "Pending"
+    case running = "Running"
+    case succeeded = "Succeeded"
+    case failed = "Failed"
+
+    /// Succeeded and Failed backups are never run again.
+    public var isFinished: Bool { self == .succeeded || self == .failed }
+}
+
+/// What happened to one backup.
+public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
+    public var phase: BackupPhase?
+    public var filename: String?
+    public var bucket: String?
+    public var size: Int64?
+    /// Hex SHA-256 of the stored object (after compression and encryption).
+    public var sha256: String?
+    /// Hex SHA-256 and size of the plain snapshot, when what is stored differs from it.
+    public var snapshotSHA256: String?
+    public var snapshotSize: Int64?
+    /// `zstd` when the stored object is compressed.
+    public var compression: String?
+    /// Fingerprints of the age recipients, when the stored object is encrypted.
+    public var encryptedTo: [String]?
+    /// The etcd revision and the number of keys over all buckets, read from the snapshot's
+    /// bbolt structure as it streamed (what `etcdctl snapshot status` reports).
+    public var revision: Int64?
+    public var totalKeys: Int64?
+    public var node: String?
+    public var startTime: KubeTime?
+    public var completionTime: KubeTime?
+    public var attempts: Int?
+    /// The operator instance that started the current attempt: with `attempts`, the fencing
+    /// token an attempt's result must still match to be written.
+    public var attemptedBy: String?
+    public var conditions: [Condition]?
+
+    public init() {}
+}
+
+extension TalosEtcdBackup: KubernetesObject {
+    public static let resourceType = ResourceType(
+        group: CustomResourcesGroup.group, version: CustomResourcesGroup.version, plural: plural, kind: kind)
+}
