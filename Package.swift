@@ -348,9 +348,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
-        // Helpers shared by the test targets (child processes without blocking the thread pool).
         // Child processes and a real etcd, for tests, benchmarks and the test servers; no
-        // Testing library, so test doubles in Sources/ can use it.
+        // Testing library, so the test doubles (Tests/Support) can use it.
         .target(
             name: "TestProcesses",
             dependencies: [
@@ -371,13 +370,20 @@ let package = Package(
             path: "Tests/Support/TestSupport"),
         // Tests come in three tiers, by what they start (scripts/test runs each tier as a stage):
         // - unit: in memory, no child process, no port: CronTests, CustomResourcesTests,
-        //   WaitingTests, ControllerRuntimeUnitTests, TalosAPIUnitTests, S3UnitTests,
-        //   BboltUnitTests, BackupOperatorUnitTests (`scripts/test --unit`);
+        //   WaitingTests, SnapshotPipelineUnitTests, ControllerRuntimeUnitTests, TalosAPIUnitTests,
+        //   S3UnitTests, BboltUnitTests, BackupOperatorUnitTests (`scripts/test --unit`);
         // - integration: real etcd, moto and Ceph RGW, the Talos and Kubernetes test servers,
         //   kubectl and the age/zstd/etcdctl/promtool CLIs: every other target but EndToEndTests;
         // - end to end: the operator as a process, podman, Prometheus: EndToEndTests.
         .testTarget(name: "CronTests", dependencies: ["Cron", "Timestamps"]),
         .testTarget(name: "WaitingTests", dependencies: ["Waiting", "TestSupport"]),
+        .testTarget(
+            name: "SnapshotPipelineUnitTests",
+            dependencies: [
+                "SnapshotPipeline", "Age", "Bbolt", "SnapshotTrailer",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "ControllerRuntimeUnitTests",
             dependencies: ["ControllerRuntime", "KubernetesClient", "KubernetesTesting", "Waiting", "TestSupport"]
@@ -447,7 +453,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "ControllerRuntime", "CustomResources", "KubernetesClient",
+                "talos-etcd-backup", "kubernetes-test-server", "BackupOperator", "SnapshotPipeline", "ControllerRuntime", "CustomResources", "KubernetesClient",
                 "KubernetesTesting", "TalosTesting", "TalosAPI", "S3", "S3Responses", "S3TestSupport", "TestSupport", "Waiting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -1,14 +1,15 @@
 import BackupOperator
+import BackupResolution
 import ControllerRuntime
-import Waiting
+import CustomResources
 import Foundation
 import KubernetesClient
 import NIOCore
-import S3
 import ReconcilerTestSupport
-import CustomResources
-import TestSupport
+import S3
 import Testing
+import TestSupport
+import Waiting
 
 /// ``BackupAdoption`` against a real store (Ceph RGW: adopting lists a prefix with a `/`, whose
 /// correct signature moto's verifier rejects): a management cluster that lost its backup

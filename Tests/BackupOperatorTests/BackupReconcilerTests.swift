@@ -1,5 +1,7 @@
 import BackupOperator
+import BackupResolution
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import NIOCore
@@ -7,11 +9,11 @@ import OperatorEndpoints
 import ReconcilerTestSupport
 import S3
 import S3TestSupport
+import SnapshotPipeline
 import TalosAPI
-import CustomResources
 import TalosTesting
-import TestSupport
 import Testing
+import TestSupport
 
 @Suite("Backup reconciler: credentials, never overwriting, adopting its own object (Kubernetes API in memory, moto, Talos test server on etcd)")
 struct BackupReconcilerTests {

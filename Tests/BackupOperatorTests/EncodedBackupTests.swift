@@ -2,14 +2,15 @@ import Age
 import BackupOperator
 import ControllerRuntime
 import Crypto
+import CustomResources
 import Foundation
 import KubernetesClient
 import NIOCore
-import S3
 import ReconcilerTestSupport
-import CustomResources
-import TestSupport
+import S3
+import SnapshotPipeline
 import Testing
+import TestSupport
 
 /// Compression and encryption through the backup reconciler and the real transfer (Talos test
 /// server on etcd, moto with SigV4): what is stored, what is recorded, and the way back.

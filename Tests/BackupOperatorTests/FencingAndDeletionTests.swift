@@ -1,15 +1,17 @@
 import BackupOperator
+import BackupResolution
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import NIOCore
-import S3
 import ReconcilerTestSupport
+import S3
+import SnapshotPipeline
 import Synchronization
 import TalosAPI
-import CustomResources
-import TestSupport
 import Testing
+import TestSupport
 
 /// A transfer whose store and delete do what a test scripts, and count their calls: for the
 /// reconciler's decisions around the network (fencing, deletion policy).

@@ -4,10 +4,11 @@ import Bbolt
 import Crypto
 import Foundation
 import NIOCore
+import SnapshotPipeline
 import TalosAPI
 import TalosTesting
-import TestSupport
 import Testing
+import TestSupport
 
 /// ``SnapshotRecovery``: a backup's plain snapshot streamed to a node waiting to be
 /// bootstrapped, through every check of ``SnapshotRestore``; a check that fails at the end of

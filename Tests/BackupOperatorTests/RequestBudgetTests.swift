@@ -1,14 +1,15 @@
 import BackupOperator
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import KubernetesTesting
 import OperatorEndpoints
 import ReconcilerTestSupport
-import CustomResources
+import SnapshotPipeline
 import TalosTesting
-import TestSupport
 import Testing
+import TestSupport
 
 /// What one scheduled backup costs the API server, counted from the test server's request log
 /// in steady state (the informers synced, the schedule ticking every two seconds on a scaled

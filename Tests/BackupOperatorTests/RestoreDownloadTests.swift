@@ -4,8 +4,9 @@ import Foundation
 import NIOCore
 import S3
 import S3TestSupport
-import TestSupport
+import SnapshotPipeline
 import Testing
+import TestSupport
 
 /// The restore's download against a store that misbehaves mid-object (a proxy in front of moto
 /// that passes the first MiB of each response, then stalls or drops the connection): a named

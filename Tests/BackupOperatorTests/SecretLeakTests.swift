@@ -1,13 +1,15 @@
 import Age
 import BackupOperator
+import BackupResolution
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import OperatorEndpoints
 import ReconcilerTestSupport
-import CustomResources
-import TestSupport
+import SnapshotPipeline
 import Testing
+import TestSupport
 
 extension BackupReconcilerTests {
     @Test("no Secret value reaches a status, an Event, a log line or a metric, on any failure path: a broken talosconfig (not YAML, bad fields), a wrong S3 secret key, a CA bundle that is not PEM, an identity among the recipients")

@@ -1,8 +1,9 @@
 import Age
 import BackupOperator
 import Foundation
-import TestSupport
+import SnapshotPipeline
 import Testing
+import TestSupport
 
 @Suite("Snapshot encoding: zstd then age, streaming, readable by the CLIs")
 struct SnapshotEncodingTests {

@@ -1,12 +1,13 @@
 import Age
 import BackupOperator
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import S3
-import CustomResources
-import TestSupport
+import SnapshotPipeline
 import Testing
+import TestSupport
 
 /// The evidence every backup carries (issue 14): the etcd revision and total keys read from the
 /// snapshot's bbolt structure as it streams, in status and in an encoded object's metadata,

@@ -1,13 +1,14 @@
 import BackupOperator
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import KubernetesTesting
-import CustomResources
 import ReconcilerTestSupport
+import SnapshotPipeline
 import TalosTesting
-import TestSupport
 import Testing
+import TestSupport
 
 @Suite("One bad object never stops a controller")
 struct UndecodableObjectTests {

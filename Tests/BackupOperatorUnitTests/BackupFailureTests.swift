@@ -1,7 +1,9 @@
 import BackupOperator
+import BackupResolution
+import CustomResources
 import KubernetesClient
 import S3
-import CustomResources
+import SnapshotPipeline
 @testable import TalosAPI
 import Testing
 

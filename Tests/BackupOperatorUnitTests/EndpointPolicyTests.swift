@@ -1,10 +1,12 @@
 @testable import BackupOperator
-import EndpointPolicy
+import BackupResolution
+import CustomResources
 import Dispatch
+import EndpointPolicy
 import Foundation
 import S3
+import SnapshotPipeline
 @testable import TalosAPI
-import CustomResources
 import Testing
 
 /// Which hosts a tenant's backup may reach: no address in a denied network however it is

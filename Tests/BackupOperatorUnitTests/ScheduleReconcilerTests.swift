@@ -1,13 +1,14 @@
 import BackupOperator
+import BackupResolution
 import ControllerRuntime
 import Cron
+import CustomResources
 import Foundation
 import KubernetesClient
 import OperatorEndpoints
 import ReconcilerTestSupport
-import CustomResources
-import TestSupport
 import Testing
+import TestSupport
 
 @Suite("Schedule reconciler: CronJob run rules, concurrency, retention, deletion (Kubernetes API in memory, no network)")
 struct ScheduleReconcilerTests {

@@ -1,8 +1,9 @@
 @testable import BackupOperator
-@testable import SnapshotPipeline
+import BackupResolution
 import Foundation
-import TestSupport
+@testable import SnapshotPipeline
 import Testing
+import TestSupport
 
 /// The snapshot stall watchdog's logic on a manual clock: a stream that moves its floor
 /// (1 MiB) in every window, however slowly, is never cut; one quiet for the whole window fails

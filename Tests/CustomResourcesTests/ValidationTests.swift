@@ -1,6 +1,6 @@
-import KubernetesClient
-import Foundation
 import CustomResources
+import Foundation
+import KubernetesClient
 import Testing
 
 @Suite("Validation reports every problem with its field path")
@@ -263,7 +263,9 @@ struct OpenEnumTests {
         #expect(ConcurrencyPolicy(rawValue: "Allow") == .allow && DeletionPolicy(rawValue: "Retain") == .retain)
         #expect(Compression.Algorithm(rawValue: "zstd") == .zstd && Compression.Algorithm(rawValue: "") == .unknown(""))
         let missingType = try JSONDecoder().decode(Compression.self, from: Data("{}".utf8))
-        #expect(missingType.type.unsupportedValue(at: "compression.type")?.description == "compression.type: required")
+        #expect(missingType.type.unsupportedValue(at: "compression.type", required: true)?.description == "compression.type: required")
+        #expect(DeletionPolicy(rawValue: "").unsupportedValue(at: "deletionPolicy")?.description == "deletionPolicy: unsupported value \"\"; supported: Delete, Retain",
+                "an optional field set to \"\" is not missing")
     }
 }
 
@@ -300,5 +302,27 @@ struct ConditionTests {
         #expect(removed)
         #expect(!removedAgain)
         #expect(conditions.map(\.type) == ["Ready"])
+    }
+}
+
+@Suite("The wire spelling of the vocabulary")
+struct VocabularyTests {
+    @Test("condition types, reasons and Event actions are spelled as users' alerts and scripts know them")
+    func spellings() {
+        #expect(ConditionType.allCases.map(\.rawValue) == ["Ready", "Failed", "Progressing"])
+        #expect(ConditionReason.allCases.map(\.rawValue) == [
+            "Running", "Retrying", "Succeeded", "Adopted", "Started",
+            "InvalidSpec", "TalosConfigNotFound", "TalosConfigInvalid", "CredentialsNotFound", "EncryptionConfigNotFound",
+            "EncryptionConfigInvalid", "TalosUnreachable", "TalosError", "SnapshotCorrupt", "SnapshotInvalid", "SnapshotStalled",
+            "AttemptTimedOut", "EndpointNotAllowed", "UploadFailed", "ObjectExists", "ObjectReplaced", "AttemptsExhausted",
+            "InternalError",
+            "Deleted", "DeleteFailed", "ObjectLeftInStore", "ObjectRetained",
+            "Scheduled", "Paused", "InvalidSchedule", "InvalidTimeZone", "InvalidName", "BackupCreated", "BackupCreationFailed",
+            "BackupPruned", "MissedSchedule",
+        ])
+        #expect(EventAction.allCases.map(\.rawValue) == ["Backup", "Delete", "Prune", "Schedule", "Validate"])
+        #expect(DeletionPolicy.allCases.map(\.rawValue) == ["Delete", "Retain"])
+        #expect(ConcurrencyPolicy.allCases.map(\.rawValue) == ["Forbid", "Allow"])
+        #expect(Compression.Algorithm.allCases.map(\.rawValue) == ["zstd"])
     }
 }

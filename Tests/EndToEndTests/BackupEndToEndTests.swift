@@ -1,11 +1,12 @@
 import BackupOperator
-import Crypto
 import ControllerRuntime
+import Crypto
+import CustomResources
 import Foundation
 import KubernetesClient
-import CustomResources
-import TestSupport
+import SnapshotPipeline
 import Testing
+import TestSupport
 
 @Suite("End to end: backups", .serialized)
 struct BackupEndToEndTests {

@@ -1,12 +1,12 @@
-import Waiting
 import Synchronization
-import TestSupport
 import Testing
+import TestSupport
+import Waiting
 
 /// The bounds' logic on a manual clock: when a deadline fires, what an idle timeout counts as
 /// progress. Nothing here waits on the wall clock, so a loaded machine cannot decide them.
 @Suite("Deadlines and idle timeouts on a manual clock")
-struct WaitingTests {
+struct DeadlineTests {
     @Test("withDeadline: the operation is cancelled at the limit, not before, and the error names it")
     func deadlineFiresAtTheLimit() async throws {
         let clock = ManualClock()

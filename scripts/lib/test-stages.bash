@@ -15,7 +15,7 @@ if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
 fi
 
 # The unit tier's test targets, as a swift test --filter/--skip pattern.
-unit_targets='^(CronTests|CustomResourcesTests|WaitingTests|ControllerRuntimeUnitTests|TalosAPIUnitTests|S3UnitTests|BboltUnitTests|BackupOperatorUnitTests)\.'
+unit_targets='^(CronTests|CustomResourcesTests|WaitingTests|SnapshotPipelineUnitTests|ControllerRuntimeUnitTests|TalosAPIUnitTests|S3UnitTests|BboltUnitTests|BackupOperatorUnitTests)\.'
 
 # Starts the S3 test servers into directory $1 and exports their environment: three moto
 # servers (SigV4 authentication on; off; on over HTTPS with a generated CA) and Ceph's RADOS

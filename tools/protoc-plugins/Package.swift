@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // Builds the two protoc plugins that generate Sources/Talos/TalosAPI/Generated/ from
-// Sources/Talos/TalosAPI/Protos/ (see scripts/generate-talos-api). Kept apart from the main package so
+// Sources/Talos/TalosMessages/Protos/ (see scripts/generate-talos-api). Kept apart from the main package so
 // that building the operator never builds code generators.
 import PackageDescription
 

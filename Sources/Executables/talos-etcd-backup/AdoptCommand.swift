@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupOperator
+import BackupResolution
 import Foundation
 import KubernetesClient
 import Logging

@@ -1,13 +1,13 @@
 import Age
 import ArgumentParser
 import BackupResolution
+import CustomResources
 import Foundation
 import KubernetesClient
 import Logging
 import NIOCore
 import S3
 import SnapshotPipeline
-import CustomResources
 
 /// Where `restore`, `verify` and `recover` read a stored backup from: a TalosEtcdBackup
 /// resource, an `s3://` object, or a downloaded file, with the age identity an encrypted one
@@ -141,7 +141,7 @@ struct BackupSourceOptions: ParsableArguments {
             throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name) is \(backup.status?.phase?.rawValue ?? "Pending"), not Succeeded: it stored nothing to restore")
         }
         // An adopted plain object may have no recorded hash: then it is checked by its own.
-        let record = StoredBackup(status: status)
+        let record = try StoredBackup(status: status)
         let credentials = CredentialResolver(secrets: KubernetesSecretReader(client: kubernetes))
         let configuration = try await credentials.s3Configuration(backup.spec.backupStorage.s3, namespace: namespace)
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)

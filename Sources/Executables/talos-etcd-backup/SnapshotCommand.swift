@@ -60,8 +60,8 @@ struct SnapshotCommand: AsyncParsableCommand {
         }
     }
 
-    /// The operator's pipeline (Talos stream -> trailer check -> multipart upload) to
-    /// `s3://BUCKET/KEY`.
+    /// The operator's pipeline (Talos stream -> trailer and structure checks -> multipart
+    /// upload) to `s3://BUCKET/KEY`.
     func snapshotToS3(_ context: TalosContext) async throws -> Written {
         let destination = try s3.destination(output, flag: "--output")
         let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, plan: .plain, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")

@@ -135,6 +135,7 @@ public final class Manager: Sendable {
     /// A lost Lease ends the group with ``LeaderElector/LeadershipLost``.
     public func serviceConfigurations(onGracefulShutdown: @escaping @Sendable () -> Void = {}) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         let (informers, controllers, services) = state.withLock { state in
+            precondition(!state.started, "a manager's services run once")
             state.started = true
             return (state.informerOrder.compactMap { state.informers[$0]?.service }, state.controllers, state.services)
         }

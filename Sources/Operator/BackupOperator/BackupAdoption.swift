@@ -1,10 +1,12 @@
-import Waiting
+import BackupResolution
+import CustomResources
 import Foundation
 import KubernetesClient
 import Logging
 import S3
-import CustomResources
+import SnapshotPipeline
 import Timestamps
+import Waiting
 
 /// Adopts what a bucket already holds: after a restore of the management cluster, or a move to
 /// a new one, the schedule's objects have no `TalosEtcdBackup`. For each object under the
@@ -128,6 +130,7 @@ public struct BackupAdoption: Sendable {
         status.bucket = bucket
         if let record {
             record.apply(to: &status)
+            status.node = head.metadata[StoredBackup.MetadataKey.node]  // absent stays absent
         } else {
             // No complete record: what the object itself says (its size, a partial record's
             // compression and node); verify and restore then check it by its own trailer.

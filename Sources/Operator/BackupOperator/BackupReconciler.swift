@@ -1,14 +1,16 @@
 import Age
+import BackupResolution
 import ConfigurationFiles
 import ControllerRuntime
-import Waiting
+import CustomResources
 import Foundation
 import KubernetesClient
 import Logging
 import S3
+import SnapshotPipeline
 import Synchronization
 import TalosAPI
-import CustomResources
+import Waiting
 
 /// Reconciles one `TalosEtcdBackup`: takes its snapshot once, reports it, and deletes its
 /// object when the backup is deleted (docs/design.md, Backup controller).
@@ -206,7 +208,7 @@ public final class BackupReconciler: Reconciler {
             throw CancellationError()
         } catch {
             let failure = BackupFailure.classify(error)
-            if !(error is BackupFailure) {
+            if !(error is BackupFailure || error is PipelineFailure) {
                 // The error itself, for whoever runs the operator: the status says less (a
                 // connection error is only "unreachable" there).
                 // Text from outside: cut, on one line.

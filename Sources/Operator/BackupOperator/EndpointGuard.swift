@@ -1,13 +1,15 @@
+import CustomResources
 import Dispatch
 import EndpointPolicy
 import Foundation
 import S3
 import Synchronization
 import TalosAPI
-import CustomResources
 
 #if canImport(Glibc)
 import Glibc
+import BackupResolution
+import SnapshotPipeline
 #endif
 
 /// Applies the operator's ``EndpointPolicy``s to every host a backup makes the operator reach:

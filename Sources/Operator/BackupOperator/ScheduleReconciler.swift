@@ -1,9 +1,10 @@
+import BackupResolution
 import ControllerRuntime
 import Cron
+import CustomResources
 import Foundation
 import KubernetesClient
 import Logging
-import CustomResources
 
 /// Reconciles one `TalosEtcdBackupSchedule` the way the Kubernetes CronJob controller runs a
 /// CronJob (docs/design.md, Schedule controller).
@@ -122,7 +123,7 @@ public struct ScheduleReconciler: Reconciler {
             if let deadline = spec.startingDeadlineSeconds, now.timeIntervalSince(due) > Double(deadline) {
                 events.record(.init(schedule), type: .warning, reason: ConditionReason.missedSchedule, action: EventAction.schedule,
                                     note: "skipped the run of \(KubeTime(due)): more than startingDeadlineSeconds (\(deadline)) late")
-            } else if spec.effectiveConcurrencyPolicy == .forbid, !active.isEmpty {
+            } else if Self.holds(spec.effectiveConcurrencyPolicy), !active.isEmpty {
                 logger.info("run held: a backup of this schedule is still active (concurrencyPolicy Forbid)",
                             metadata: ["schedule": "\(key)", "due": "\(KubeTime(due))", "active": "\(active)"])
             } else {
@@ -161,6 +162,15 @@ public struct ScheduleReconciler: Reconciler {
         }
         guard let next else { return .done }
         return .requeue(after: clock.realDuration(of: next.timeIntervalSince(now)))
+    }
+
+    /// Whether a due run waits while a backup of the schedule is active. A value this version
+    /// does not know holds too (validation refuses it before this is asked).
+    static func holds(_ policy: ConcurrencyPolicy) -> Bool {
+        switch policy {
+        case .forbid, .unknown: true
+        case .allow: false
+        }
     }
 
     // MARK: Validation
@@ -218,9 +228,10 @@ public struct ScheduleReconciler: Reconciler {
         for backup in doomed {
             guard let name = backup.metadata.name else { continue }
             do {
-                try await backups.delete(backup.key, options: DeleteOptions(preconditionUID: backup.metadata.uid))
+                // Already gone: nothing was pruned.
+                guard try await backups.delete(backup.key, options: DeleteOptions(preconditionUID: backup.metadata.uid)) else { continue }
             } catch let error as KubernetesError where error.isConflict {
-                // Replaced by another backup of the same name: not the one to prune.
+                continue  // replaced by another backup of the same name: not the one to prune
             }
             let kind = backup.status?.phase == .failed ? "failed backup beyond failedBackupsHistoryLimit" : "successful backup retention does not keep"
             events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: EventAction.prune, note: "deleted \(kind) \(name)")

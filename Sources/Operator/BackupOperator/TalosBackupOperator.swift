@@ -1,10 +1,12 @@
+import BackupResolution
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import Logging
 import Metrics
 import ServiceLifecycle
-import CustomResources
+import SnapshotPipeline
 
 /// The operator: a ``Manager`` with one informer each for schedules and backups, shared by
 /// both controllers, optionally behind a Lease so that of several replicas only one acts.

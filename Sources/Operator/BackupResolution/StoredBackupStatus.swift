@@ -1,5 +1,5 @@
-import SnapshotPipeline
 import CustomResources
+import SnapshotPipeline
 
 /// The one mapping between a stored backup's record (``StoredBackup``, also its object's
 /// metadata) and the fields of a TalosEtcdBackup's status that repeat it: written when a
@@ -7,8 +7,13 @@ import CustomResources
 extension StoredBackup {
     /// The record a Succeeded backup's status holds; nil without a size and SHA-256 (an adopted
     /// plain object whose metadata had no record: it is checked by its own trailer then).
-    public init?(status: TalosEtcdBackupStatus) {
+    /// Throws ``IncompleteRecord`` for a status that says the object is encoded but lacks the
+    /// plain snapshot's size or SHA-256: comparing with it would blame the object.
+    public init?(status: TalosEtcdBackupStatus) throws {
         guard let size = status.size, let sha256 = status.sha256 else { return nil }
+        if (status.compression != nil || status.encryptedTo != nil) && (status.snapshotSize == nil || status.snapshotSHA256 == nil) {
+            throw IncompleteRecord()
+        }
         self.init(node: status.node ?? "", size: size, sha256: sha256, snapshotSize: status.snapshotSize,
                   snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
                   revision: status.revision, totalKeys: status.totalKeys)
@@ -25,5 +30,13 @@ extension StoredBackup {
         status.encryptedTo = encryptedTo
         status.revision = revision
         status.totalKeys = totalKeys
+    }
+}
+
+/// A backup's status says its object is compressed or encrypted, but not the plain snapshot's
+/// size and SHA-256 (edited by hand, or written by something else).
+public struct IncompleteRecord: Error, Sendable, CustomStringConvertible {
+    public var description: String {
+        "the backup's status says its object is compressed or encrypted but records no snapshotSize and snapshotSHA256: it cannot be checked against it; use --from s3://... (the object's own record) or --expect-sha256"
     }
 }

@@ -34,10 +34,12 @@ extension OpenEnum {
 
     public var isKnown: Bool { Self.allCases.contains(self) }
 
-    /// The error validation reports at `path` for a value that is not known; nil for a known one.
-    public func unsupportedValue(at path: String) -> FieldError? {
+    /// The error validation reports at `path` for a value that is not known; nil for a known
+    /// one. An empty value of a `required` field (``empty``: the field was left out) is
+    /// "required"; of an optional field, an unsupported value like any other.
+    public func unsupportedValue(at path: String, required: Bool = false) -> FieldError? {
         guard !isKnown else { return nil }
-        guard !rawValue.isEmpty else { return FieldError(path, "required") }
+        if required && rawValue.isEmpty { return FieldError(path, "required") }
         return FieldError(path, "unsupported value \"\(rawValue.prefix(100))\"; supported: \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
     }
 }

@@ -1,7 +1,7 @@
 import Age
-import KubernetesCore
 import Cron
 import Foundation
+import KubernetesCore
 import S3Names
 
 /// One problem with a resource, located by its field path, e.g.
@@ -127,7 +127,7 @@ extension TalosEtcdBackupSpec {
         if let prefix = s3.prefix { errors += Validate.prefix(prefix, at: "\(storage).s3.prefix") }
         if let ca = s3.caBundleSecretRef { errors += Validate.secretKeySelector(ca, at: "\(storage).s3.caBundleSecretRef") }
         if let compression = backupStorage.compression {
-            if let problem = compression.type.unsupportedValue(at: "\(storage).compression.type") { errors.append(problem) }
+            if let problem = compression.type.unsupportedValue(at: "\(storage).compression.type", required: true) { errors.append(problem) }
             if let level = compression.level, !ValidationLimits.zstdLevels.contains(level) {
                 errors.append(FieldError(
                     "\(storage).compression.level",

@@ -34,17 +34,26 @@ public struct StagedChunks<Base: AsyncSequence, Stage: ChunkStage>: AsyncSequenc
         var base: Base.AsyncIterator
         var stage: Stage
         var ended = false
+        /// The error that ended the sequence: every later call throws it again, so no caller
+        /// can mistake a failed stream for a complete one.
+        var failure: (any Error)?
 
         public mutating func next() async throws -> ByteBuffer? {
-            while true {
-                if let output = try stage.more() { return output }
-                if ended { return nil }
-                guard let chunk = try await base.next() else {
-                    ended = true
-                    if let output = try stage.finish() { return output }
-                    continue
+            if let failure { throw failure }
+            do {
+                while true {
+                    if let output = try stage.more() { return output }
+                    if ended { return nil }
+                    guard let chunk = try await base.next() else {
+                        ended = true
+                        if let output = try stage.finish() { return output }
+                        continue
+                    }
+                    if let output = try stage.take(chunk) { return output }
                 }
-                if let output = try stage.take(chunk) { return output }
+            } catch {
+                failure = error
+                throw error
             }
         }
     }

@@ -1,17 +1,21 @@
 import ControllerRuntime
+import CustomResources
 import Foundation
 import KubernetesClient
 import KubernetesTesting
-import CustomResources
-import TestSupport
 import Testing
+import TestSupport
 
 /// The in-memory API as a reconciler's tests use it: every write of a schedule or a backup
 /// returns only once the environment's informer has seen it (or a newer version). A
 /// controller is woken by the watch event of the write it acts on, so the store it reads is
 /// never behind what woke it; a test that writes and then calls `reconcile` directly gets the
 /// same guarantee, and reconcilers read through the store (``ObjectClient``) in tests as in
-/// production.
+/// production. The wait reads the object back with a GET: a test that arms a GET fault on
+/// `environment.api` should expect this read to take it. A store that is behind (which the
+/// reconcilers tolerate: a stale write conflicts and is retried from a fresh read) is not
+/// made here; the operator-level tests (`RequestBudgetTests`, `CacheSyncTests`, the end-to-end
+/// suites) run the informers as they are.
 struct CacheSyncingAPI: KubernetesAPI {
     let base: InMemoryKubernetesAPI
     let schedules: ObjectCache<TalosEtcdBackupSchedule>
