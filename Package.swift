@@ -443,6 +443,7 @@ let package = Package(
                 "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
                 "TalosTesting", "TalosAPI", "S3", "S3TestSupport", "TestSupport", "OperatorEndpoints", "Age", "Bbolt", "ReconcilerTestSupport", "Waiting",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -31,11 +31,17 @@ final class ScriptedTransfer: SnapshotTransfer {
     /// The object key and encoding the last store was asked for.
     var lastStore: (key: String, plan: SnapshotEncodingPlan) { calls.withLock { $0.lastStore } }
 
-    func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup {
+    /// The state manifest the last store was given.
+    var lastState: [UInt8]? { state.withLock { $0 } }
+    private let state = Mutex<[UInt8]?>(nil)
+
+    func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String,
+               state manifest: [UInt8]?) async throws -> StoredBackup {
         calls.withLock {
             $0.stores += 1
             $0.lastStore = (destination.key, plan)
         }
+        state.withLock { $0 = manifest }
         return try await onStore()
     }
 

@@ -139,6 +139,8 @@ enum FullObjects {
                 "snapshotSHA256": .string(String(repeating: "cd", count: 32)), "snapshotSize": .integer(8192),
                 "compression": .string("zstd"), "encryptedTo": .array([.string("0123456789abcdef")]),
                 "revision": .integer(20001), "totalKeys": .integer(20004),
+                "stateFilename": .string("clusters/prod/talos-system/prod-controlplane/hourly-berlin-1773036900.state.yaml.zst.age"),
+                "stateSHA256": .string(String(repeating: "ef", count: 32)),
                 "startTime": .string("2026-03-09T06:15:01Z"), "completionTime": .string("2026-03-09T06:16:10Z"),
                 "attempts": .integer(1), "attemptedBy": "operator-0_1a2b3c4d", "conditions": .array([condition]),
             ]),

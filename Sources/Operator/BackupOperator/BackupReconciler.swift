@@ -194,7 +194,9 @@ public final class BackupReconciler: Reconciler {
                 let destination = try await destination(s3, key: objectKey, namespace: namespace, credentials: credentials)
                 try await endpoints.check(s3: destination, talos: talos, talosSource: talosSource)
                 let plan = try await encodingPlan(spec.backupStorage, namespace: namespace, credentials: credentials)
-                return try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "")
+                let state = try await credentials.stateManifest(spec, namespace: namespace)
+                return try await transfer.store(talos: talos, destination: destination, plan: plan, owner: backup.metadata.uid ?? "",
+                                                state: state)
             }
             try await succeed(running, stored, attempt: attempt, objectKey: objectKey)
             notBefore.withLock { _ = $0.removeValue(forKey: key) }

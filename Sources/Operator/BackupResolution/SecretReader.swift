@@ -7,8 +7,29 @@ import CustomResources
 /// Reads one Secret's data when a backup needs it. The operator never lists or watches Secrets
 /// (docs/design.md, Secrets), so this is a GET each time; tests can put anything behind it.
 public protocol SecretReader: Sendable {
+    /// The Secret, or nil when there is no such Secret.
+    func secret(namespace: String, name: String) async throws -> SecretContents?
+}
+
+/// What the operator reads of a Secret: its decoded `data`, and its labels and type (for the
+/// state stored beside a snapshot). Never logged.
+public struct SecretContents: Sendable, Equatable {
+    public var data: [String: [UInt8]]
+    public var labels: [String: String]
+    public var type: String?
+
+    public init(data: [String: [UInt8]], labels: [String: String] = [:], type: String? = nil) {
+        self.data = data
+        self.labels = labels
+        self.type = type
+    }
+}
+
+extension SecretReader {
     /// The Secret's decoded `data`, or nil when there is no such Secret.
-    func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]?
+    public func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+        try await secret(namespace: namespace, name: name)?.data
+    }
 }
 
 /// Secrets from the Kubernetes API.
@@ -17,19 +38,21 @@ public struct KubernetesSecretReader: SecretReader {
 
     public init(client: any KubernetesAPI) { self.client = client }
 
-    public func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+    public func secret(namespace: String, name: String) async throws -> SecretContents? {
         let secret: GenericObject
         do {
             secret = try await client.get(GenericObject.self, .secrets, namespace: namespace, name: name)
         } catch let error as KubernetesError where error.isNotFound {
             return nil
         }
-        guard case .object(let data)? = secret.raw["data"] else { return [:] }
         var decoded: [String: [UInt8]] = [:]
-        for (key, value) in data {
-            if case .string(let base64) = value, let bytes = Data(base64Encoded: base64) { decoded[key] = Array(bytes) }
+        if case .object(let data)? = secret.raw["data"] {
+            for (key, value) in data {
+                if case .string(let base64) = value, let bytes = Data(base64Encoded: base64) { decoded[key] = Array(bytes) }
+            }
         }
-        return decoded
+        let type: String? = if case .string(let type)? = secret.raw["type"] { type } else { nil }
+        return SecretContents(data: decoded, labels: secret.metadata.labels ?? [:], type: type)
     }
 }
 
@@ -38,17 +61,17 @@ public struct KubernetesSecretReader: SecretReader {
 /// Nothing outlives the resolver that holds it.
 final class SecretsReadOnce: SecretReader {
     private let base: any SecretReader
-    /// By `namespace/name`: the data, or nil for a Secret that does not exist.
-    private let read = Mutex<[String: [String: [UInt8]]?]>([:])
+    /// By `namespace/name`: the Secret, or nil for a Secret that does not exist.
+    private let read = Mutex<[String: SecretContents?]>([:])
 
     init(_ base: any SecretReader) { self.base = base }
 
-    func secretData(namespace: String, name: String) async throws -> [String: [UInt8]]? {
+    func secret(namespace: String, name: String) async throws -> SecretContents? {
         let key = "\(namespace)/\(name)"
         if let known = read.withLock({ $0[key] }) { return known }
-        let data = try await base.secretData(namespace: namespace, name: name)
-        read.withLock { $0[key] = .some(data) }
-        return data
+        let secret = try await base.secret(namespace: namespace, name: name)
+        read.withLock { $0[key] = .some(secret) }
+        return secret
     }
 }
 
@@ -126,5 +149,21 @@ public struct CredentialResolver: Sendable {
             region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
             insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
             credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
+    }
+
+    /// The control plane's state to store beside its snapshot, as a Secret manifest (``StateManifest``):
+    /// the Secret `spec.backupStorage.stateSecretRef` names (missing: `StateSecretNotFound`),
+    /// else `<controlplane>-state`, talos-operator's, when it exists (missing: no state, nil).
+    public func stateManifest(_ spec: TalosEtcdBackupSpec, namespace: String) async throws -> [UInt8]? {
+        let named = spec.backupStorage.stateSecretRef?.name
+        let name = named ?? "\(spec.talosControlPlaneRef.name)-state"
+        guard let secret = try await secrets.secret(namespace: namespace, name: name) else {
+            guard named == nil else {
+                throw BackupFailure(reason: .stateSecretNotFound,
+                                    message: "Secret \(namespace)/\(name) named by spec.backupStorage.stateSecretRef not found: create it, or remove the field")
+            }
+            return nil
+        }
+        return StateManifest.yaml(name: name, namespace: namespace, secret: secret)
     }
 }

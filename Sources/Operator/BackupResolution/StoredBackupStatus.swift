@@ -16,7 +16,8 @@ extension StoredBackup {
         }
         self.init(node: status.node ?? "", size: size, sha256: sha256, snapshotSize: status.snapshotSize,
                   snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
-                  revision: status.revision, totalKeys: status.totalKeys)
+                  revision: status.revision, totalKeys: status.totalKeys,
+                  state: status.stateFilename.flatMap { key in status.stateSHA256.map { StoredState(key: key, sha256: $0) } })
     }
 
     /// Writes the record into `status` (every field it repeats, nothing else).
@@ -30,6 +31,8 @@ extension StoredBackup {
         status.encryptedTo = encryptedTo
         status.revision = revision
         status.totalKeys = totalKeys
+        status.stateFilename = state?.key
+        status.stateSHA256 = state?.sha256
     }
 }
 

@@ -25,6 +25,7 @@ public enum ConditionReason: String, Sendable, CaseIterable {
     case credentialsNotFound = "CredentialsNotFound"
     case encryptionConfigNotFound = "EncryptionConfigNotFound"
     case encryptionConfigInvalid = "EncryptionConfigInvalid"
+    case stateSecretNotFound = "StateSecretNotFound"
     case talosUnreachable = "TalosUnreachable"
     case talosError = "TalosError"
     case snapshotCorrupt = "SnapshotCorrupt"

@@ -156,6 +156,10 @@ public enum CustomResourceDefinitions {
                                             "Secret key holding more recipients, one per line, # comments and blank lines allowed (the age -R file format). A missing Secret or key fails the backup with reason EncryptionConfigNotFound."),
                                     ]),
                             ]),
+                        "stateSecretRef": Schema.object(
+                            "Secret stored beside each snapshot as the control plane's state (PKI, the keys that decrypt the Secrets inside etcd), as a Secret manifest encoded as the snapshot is, never in plain text when the snapshot is encrypted. Unset means <controlplane>-state (talos-operator's) when it exists; a Secret named here that is missing fails the backup with reason StateSecretNotFound.",
+                            required: ["name"],
+                            ["name": Schema.string("Name of the Secret, in the backup's namespace.", minLength: 1, maxLength: 253)]),
                     ]),
             ])
     }
@@ -208,6 +212,8 @@ public enum CustomResourceDefinitions {
                 "revision": Schema.integer("etcd revision of the snapshot, read from its bbolt structure as it streamed (as etcdctl snapshot status reports it).", minimum: 0),
                 "totalKeys": Schema.integer("Keys in the snapshot over all of its buckets, read from its bbolt structure (etcdctl snapshot status's total keys).", minimum: 0),
                 "node": Schema.string("Talos node that served the snapshot."),
+                "stateFilename": Schema.string("Object key of the control plane's state (its state Secret as a manifest, encoded as the snapshot is) stored beside the snapshot; unset when there was no state Secret."),
+                "stateSHA256": Schema.string("Hex SHA-256 of the stored state object.", pattern: "^[0-9a-f]{64}$"),
                 "startTime": Schema.dateTime("When the first attempt started."),
                 "completionTime": Schema.dateTime("When the backup succeeded or finally failed."),
                 "attempts": Schema.integer("Number of attempts started (at most 3; a backup found with 3 started and none finished fails with AttemptsExhausted).", minimum: 0, format: "int32"),

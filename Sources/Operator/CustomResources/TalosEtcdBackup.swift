@@ -85,11 +85,16 @@ public struct BackupStorage: Codable, Sendable, Equatable, EmptyRepresentable {
     @RequiredField public var s3: S3Storage
     public var compression: Compression?
     public var encryption: Encryption?
+    /// The Secret stored beside each snapshot as the control plane's state (its PKI and the
+    /// keys that decrypt the Secrets inside etcd); unset means `<controlplane>-state`, the
+    /// talos-operator's, when it exists.
+    public var stateSecretRef: SecretReference?
 
-    public init(s3: S3Storage, compression: Compression? = nil, encryption: Encryption? = nil) {
+    public init(s3: S3Storage, compression: Compression? = nil, encryption: Encryption? = nil, stateSecretRef: SecretReference? = nil) {
         self.s3 = s3
         self.compression = compression
         self.encryption = encryption
+        self.stateSecretRef = stateSecretRef
     }
 
     public static var empty: Self { Self(s3: .empty) }
@@ -129,6 +134,13 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     }
 
     public static var empty: Self { Self(bucket: "", region: "", accessKeyID: .empty, secretAccessKey: .empty) }
+}
+
+/// A Secret in the resource's own namespace, as a whole.
+public struct SecretReference: Codable, Sendable, Equatable {
+    @RequiredField public var name: String
+
+    public init(name: String) { self.name = name }
 }
 
 /// A key of a Secret in the resource's own namespace (`corev1.SecretKeySelector` without
@@ -226,6 +238,10 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     public var revision: Int64?
     public var totalKeys: Int64?
     public var node: String?
+    /// Object key and hex SHA-256 of the control plane's state stored beside the snapshot
+    /// (talos-operator's `stateFilename`); unset when no state Secret was found.
+    public var stateFilename: String?
+    public var stateSHA256: String?
     public var startTime: KubeTime?
     public var completionTime: KubeTime?
     public var attempts: Int?

@@ -134,6 +134,9 @@ extension TalosEtcdBackupSpec {
                     "must be between \(ValidationLimits.zstdLevels.lowerBound) and \(ValidationLimits.zstdLevels.upperBound), not \(level)"))
             }
         }
+        if let state = backupStorage.stateSecretRef {
+            errors += Validate.objectName(state.name, at: "\(storage).stateSecretRef.name")
+        }
         if let encryption = backupStorage.encryption {
             errors += Validate.encryption(encryption, at: "\(storage).encryption")
         }

@@ -12,11 +12,21 @@ import TalosAPI
 public protocol SnapshotTransfer: Sendable {
     /// Takes a verified snapshot through `talos`, encodes it as `plan` says, and stores it at
     /// `destination`, never overwriting an object that is not this backup's (`owner` is the
-    /// backup's UID).
-    func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup
-    /// Deletes the object if this backup (`owner`) stored it, and any multipart upload left at
-    /// its key; a missing object is fine, another backup's object is left alone.
+    /// backup's UID). `state`, when given (the control plane's state Secret as a manifest), is
+    /// encoded the same way and stored first, beside it (``StoredState``).
+    func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String,
+               state: [UInt8]?) async throws -> StoredBackup
+    /// Deletes the object and the state beside it if this backup (`owner`) stored them, and any
+    /// multipart upload left at its key; a missing object is fine, another backup's object is
+    /// left alone.
     func delete(_ destination: BackupDestination, owner: String) async throws
+}
+
+extension SnapshotTransfer {
+    /// A snapshot without state (`snapshot --output s3://...`).
+    public func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup {
+        try await store(talos: talos, destination: destination, plan: plan, owner: owner, state: nil)
+    }
 }
 
 /// The real transfer: Talos EtcdSnapshot stream -> etcd SHA-256 trailer check -> bbolt
@@ -72,26 +82,33 @@ public struct TalosToS3Transfer: SnapshotTransfer {
 
     private typealias Key = StoredBackup.MetadataKey
 
-    public func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String) async throws -> StoredBackup {
+    public func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String,
+                      state manifest: [UInt8]?) async throws -> StoredBackup {
         try await withS3(destination) { client in
             // First a request whose error carries S3's reason (a HEAD answer has no body), so a
             // wrong secret says SignatureDoesNotMatch rather than just 403.
             try await abortStrayUploads(client, destination)
+            // The state first: a backup is never recorded without the state it was taken with.
+            var state: StoredState?
+            if let manifest { state = try await storeState(manifest, client, destination, plan: plan, owner: owner) }
             if let existing = try await existingObject(client, destination),
-               let adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
+               var adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
+                adopted.state = state ?? adopted.state
                 return adopted
             }
             let attempt = UUID().uuidString
             let stored: StoredBackup
             do {
-                stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner, attempt: attempt)
+                stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner, attempt: attempt,
+                                          state: state)
             } catch let error as S3Error where error.kind == .preconditionFailed {
                 // Another writer completed the key first (or a retried completion of ours had
                 // already succeeded): the object there decides, as before the upload.
                 let existing = try await existingObject(client, destination)
-                guard let adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload") else {
+                guard var adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload") else {
                     throw error
                 }
+                adopted.state = state ?? adopted.state
                 return adopted
             }
             try await afterCompletion?()
@@ -135,14 +152,15 @@ public struct TalosToS3Transfer: SnapshotTransfer {
 
     /// One pass: snapshot stream, trailer check, encoder, upload.
     private func upload(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan,
-                        owner: String, attempt: String) async throws -> StoredBackup {
+                        owner: String, attempt: String, state: StoredState?) async throws -> StoredBackup {
         let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
         let talosClient = TalosClient(context: talos, timeout: talosTimeout)
         return try await StallWatchdog(limit: stallTimeout).run { moved in
             try await talosClient.snapshot { source, stream in
                 var uploader = MultipartUploader(
                     client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
-                    metadata: StoredBackup.initialMetadata(owner: owner, attempt: attempt, node: source.node, plan: plan), logger: logger)
+                    metadata: StoredBackup.initialMetadata(owner: owner, attempt: attempt, node: source.node, plan: plan, state: state),
+                    logger: logger)
                 uploader.onlyIfAbsent = true
                 let checks = SnapshotChecks()
                 let plain = checks.apply(to: stream).observed(moved)
@@ -154,7 +172,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                     _ = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
                     let snapshot = try checks.result()
                     return StoredBackup(node: source.node, size: snapshot.size, sha256: snapshot.sha256,
-                                        revision: snapshot.revision, totalKeys: snapshot.totalKeys)
+                                        revision: snapshot.revision, totalKeys: snapshot.totalKeys, state: state)
                 }
                 let result = try await uploader.upload(plain.through(try Encoding(plan)), bucket: destination.bucket, key: destination.key,
                                                        sizeHint: sizeHint)
@@ -163,7 +181,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 return StoredBackup(node: source.node, size: result.size, sha256: sha256,
                                     snapshotSize: snapshot.size, snapshotSHA256: snapshot.sha256,
                                     compression: plan.compression, encryptedTo: plan.encryptedTo,
-                                    revision: snapshot.revision, totalKeys: snapshot.totalKeys)
+                                    revision: snapshot.revision, totalKeys: snapshot.totalKeys, state: state)
             }
         }
     }
@@ -203,6 +221,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     public func delete(_ destination: BackupDestination, owner: String) async throws {
         try await withS3(destination) { client in
             try await abortStrayUploads(client, destination)
+            try await deleteState(client, destination, owner: owner)
             guard let existing = try await existingObject(client, destination) else { return }
             guard existing.metadata[Key.owner] == owner else {
                 logger.info("not deleting an object this backup did not store", metadata: ["object": "\(destination.url)"])
@@ -210,6 +229,29 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             }
             try await client.deleteObject(bucket: destination.bucket, key: destination.key)
         }
+    }
+
+    /// Deletes the state beside `destination`'s snapshot if this backup (`owner`) stored it.
+    private func deleteState(_ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
+        let state = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: StoredState.key(besideSnapshot: destination.key))
+        guard let existing = try await existingObject(client, state), existing.metadata[Key.owner] == owner else { return }
+        try await client.deleteObject(bucket: state.bucket, key: state.key)
+    }
+
+    /// Encodes the state manifest as the snapshot is (in memory: a Secret is at most 1 MiB)
+    /// and stores it beside the snapshot's key, replacing only an object this backup stored.
+    private func storeState(_ manifest: [UInt8], _ client: S3Client, _ destination: BackupDestination, plan: SnapshotEncodingPlan,
+                            owner: String) async throws -> StoredState {
+        let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: StoredState.key(besideSnapshot: destination.key))
+        let encoder = try SnapshotEncoder(compressionLevel: plan.compressionLevel, recipients: plan.recipients)
+        let stored = try encoder.encode(manifest) + encoder.finish()
+        let sha256 = SigV4Signer.hex(SHA256.hash(data: stored))
+        if let existing = try await existingObject(client, target), existing.metadata[Key.owner] != owner {
+            throw PipelineFailure(.objectExists, "\(target.url) already exists and was not written by this backup; it is never overwritten")
+        }
+        _ = try await client.putObject(bucket: target.bucket, key: target.key, body: ByteBuffer(bytes: stored),
+                                       metadata: [Key.owner: owner, Key.sha256: sha256])
+        return StoredState(key: target.key, sha256: sha256)
     }
 
     /// Aborts multipart uploads at the destination's key (left by a process that was killed).

@@ -47,9 +47,14 @@ public struct StoredBackup: Sendable, Equatable {
     /// record that predates them.
     public var revision: Int64?
     public var totalKeys: Int64?
+    /// The control plane's state stored beside the snapshot (``StoredState``); nil when there
+    /// was none.
+    public var state: StoredState?
 
     public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
-                compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil) {
+                compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil,
+                state: StoredState? = nil) {
+        self.state = state
         self.node = node
         self.size = size
         self.sha256 = sha256
@@ -73,14 +78,19 @@ public struct StoredBackup: Sendable, Equatable {
         public static let encryptedTo = "encrypted-to"
         public static let revision = "etcd-revision"
         public static let totalKeys = "etcd-total-keys"
+        /// The state object beside the snapshot: its key and hex SHA-256.
+        public static let stateKey = "state-key"
+        public static let stateSHA256 = "state-sha256"
         /// A random identifier of the attempt that wrote the object: what tells, after the
         /// upload, that the object there is still this attempt's (``TalosToS3Transfer``).
         public static let attempt = "attempt-id"
     }
 
     /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
-    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan) -> [String: String] {
+    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan, state: StoredState?) -> [String: String] {
         var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.attempt: attempt]
+        metadata[MetadataKey.stateKey] = state?.key
+        metadata[MetadataKey.stateSHA256] = state?.sha256
         metadata[MetadataKey.compression] = plan.compression
         metadata[MetadataKey.encryptedTo] = plan.encryptedTo?.joined(separator: ",")
         return metadata
@@ -97,6 +107,8 @@ public struct StoredBackup: Sendable, Equatable {
         metadata[MetadataKey.encryptedTo] = encryptedTo?.joined(separator: ",")
         metadata[MetadataKey.revision] = revision.map { String($0) }
         metadata[MetadataKey.totalKeys] = totalKeys.map { String($0) }
+        metadata[MetadataKey.stateKey] = state?.key
+        metadata[MetadataKey.stateSHA256] = state?.sha256
         return metadata
     }
 
@@ -111,7 +123,32 @@ public struct StoredBackup: Sendable, Equatable {
                   compression: metadata[MetadataKey.compression],
                   encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) },
                   revision: metadata[MetadataKey.revision].flatMap { Int64($0) },
-                  totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) })
+                  totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) },
+                  state: metadata[MetadataKey.stateKey].flatMap { key in metadata[MetadataKey.stateSHA256].map { StoredState(key: key, sha256: $0) } })
         if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
+    }
+}
+
+/// The control plane's state as stored beside a snapshot: its object key (the snapshot's with
+/// `.state.yaml` in place of `.db`, then `.zst` and `.age` as the snapshot has them) and the
+/// hex SHA-256 of the stored bytes.
+public struct StoredState: Sendable, Equatable {
+    public var key: String
+    public var sha256: String
+
+    public init(key: String, sha256: String) {
+        self.key = key
+        self.sha256 = sha256
+    }
+
+    /// Where the state of the snapshot stored at `objectKey` goes: `.../NAME.db[.zst][.age]`
+    /// gives `.../NAME.state.yaml[.zst][.age]`.
+    public static func key(besideSnapshot objectKey: String) -> String {
+        let encoding = SnapshotEncoding(fileName: objectKey)
+        var base = Substring(objectKey)
+        if encoding.encrypted { base = base.dropLast(".age".count) }
+        if encoding.compressed { base = base.dropLast(".zst".count) }
+        if base.hasSuffix(".db") { base = base.dropLast(".db".count) }
+        return base + ".state.yaml" + (encoding.compressed ? ".zst" : "") + (encoding.encrypted ? ".age" : "")
     }
 }

@@ -1,0 +1,97 @@
+import Age
+import BackupOperator
+import BackupResolution
+import CustomResources
+import Foundation
+import KubernetesClient
+import ReconcilerTestSupport
+import S3
+import SnapshotPipeline
+import Testing
+import TestSupport
+import Yams
+
+/// The control plane's state stored beside each snapshot (talos-operator's `<controlplane>-state`
+/// layout), through the backup reconciler and the real transfer (Talos test server on etcd,
+/// moto with SigV4): never in plain text when the backup is encrypted, recorded in the status
+/// and in the snapshot's metadata, deleted with the backup.
+extension BackupReconcilerTests {
+    /// talos-operator's state Secret: label `talos.alperen.cloud/type: state`, its five keys,
+    /// each holding `marker` so that a plaintext copy would show.
+    func createStateSecret(_ setup: Setup, name: String = "my-controlplane-state", marker: String) async throws {
+        let keys = ["secretBundle", "bundleConfig", "state", "config", "observedKubeVersion"]
+        let object: JSONValue = [
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": ["name": .string(name), "namespace": "default", "labels": ["talos.alperen.cloud/type": "state"]],
+            "data": .object(Dictionary(uniqueKeysWithValues: keys.map { ($0, JSONValue.string(Data("\(marker)-\($0)".utf8).base64EncodedString())) })),
+        ]
+        _ = try await setup.environment.client.create(try GenericObject(raw: object), .secrets, namespace: "default")
+    }
+
+    @Test("an encrypted backup stores the <controlplane>-state Secret beside its snapshot, encrypted too; status and metadata record it; deleting the backup deletes both")
+    func encryptedState() async throws {
+        try await with { setup in
+            let identity = AgeIdentity()
+            let marker = "STATEMARKER\(UUID().uuidString.prefix(8))"
+            try await createStateSecret(setup, marker: marker)
+            try await createEncodedBackup(setup, "kit", recipients: [identity.recipient.description], secretRef: false)
+            let key = ObjectKey(namespace: "default", name: "kit")
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            let kit = try await backup(setup, "kit")
+            let status = try #require(kit.status)
+            #expect(status.phase == .succeeded, "\(String(describing: status.conditions))")
+            let stateKey = try #require(status.stateFilename)
+            #expect(stateKey == "\(setup.prefix)/default/my-controlplane/kit.state.yaml.zst.age")
+
+            // Stored encrypted: age's header, and neither a key's value nor its base64 anywhere.
+            let stored = try await Self.download(setup, stateKey)
+            #expect(stored.starts(with: Data("age-encryption.org/v1\n".utf8)))
+            #expect(stored.range(of: Data(marker.utf8)) == nil)
+            #expect(stored.range(of: Data(Data("\(marker)-secretBundle".utf8).base64EncodedString().utf8)) == nil)
+            #expect(Self.sha256(stored) == status.stateSHA256)
+            let snapshotMetadata = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: try #require(status.filename)).metadata
+            #expect(StoredBackup(metadata: snapshotMetadata)?.state == StoredState(key: stateKey, sha256: try #require(status.stateSHA256)))
+
+            // Decrypted with the identity: the Secret's manifest, talos-operator's layout.
+            let decoder = try SnapshotDecoder(SnapshotEncoding(compressed: true, encrypted: true), identities: [identity])
+            let manifest = try decoder.decode(Array(stored)) + decoder.finish()
+            let document = try #require(try Yams.load(yaml: String(decoding: manifest, as: UTF8.self)) as? [String: Any])
+            #expect(document["kind"] as? String == "Secret")
+            let metadata = try #require(document["metadata"] as? [String: Any])
+            #expect(metadata["name"] as? String == "my-controlplane-state")
+            #expect((metadata["labels"] as? [String: String]) == ["talos.alperen.cloud/type": "state"])
+            #expect(metadata["uid"] == nil && metadata["resourceVersion"] == nil, "no runtime metadata")
+            let data = try #require(document["data"] as? [String: String])
+            #expect(data.keys.sorted() == ["bundleConfig", "config", "observedKubeVersion", "secretBundle", "state"])
+            #expect(data["secretBundle"].flatMap { Data(base64Encoded: $0) } == Data("\(marker)-secretBundle".utf8))
+
+            // Deleting the backup deletes the snapshot and its state.
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "kit")
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            for object in [stateKey, try #require(status.filename)] {
+                let gone = await TestHelpers.caught(S3Error.self) { _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: object) }
+                #expect(gone?.kind == .noSuchKey, "\(object) was deleted with its backup")
+            }
+        }
+    }
+
+    @Test("without a state Secret a backup stores no state; a plain backup stores its state as the manifest itself")
+    func plainAndAbsentState() async throws {
+        try await with { setup in
+            _ = try await createBackup(setup, "bare")
+            #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "bare")) == .done)
+            let bare = try #require(try await backup(setup, "bare").status)
+            #expect(bare.phase == .succeeded)
+            #expect(bare.stateFilename == nil && bare.stateSHA256 == nil)
+
+            try await createStateSecret(setup, marker: "plain")
+            _ = try await createBackup(setup, "withstate")
+            #expect(try await setup.reconciler.reconcile(ObjectKey(namespace: "default", name: "withstate")) == .done)
+            let status = try #require(try await backup(setup, "withstate").status)
+            #expect(status.stateFilename == "\(setup.prefix)/default/my-controlplane/withstate.state.yaml")
+            let stored = try await Self.download(setup, try #require(status.stateFilename))
+            #expect(String(decoding: stored, as: UTF8.self).hasPrefix("apiVersion: v1\nkind: Secret\n"))
+            #expect(Self.sha256(stored) == status.stateSHA256)
+        }
+    }
+}
