@@ -25,6 +25,7 @@ extension BackupReconcilerTests {
                 TalosEtcdBackupSchedule(metadata: ObjectMeta(name: "nightly", namespace: "default"),
                                         spec: TalosEtcdBackupScheduleSpec(schedule: "0 3 * * *", backupTemplate: BackupTemplate(spec: template))),
                 TalosEtcdBackupSchedule.resourceType, namespace: "default")
+            try await createStateSecret(setup, marker: "adopted")
             var encoded = template
             encoded.backupStorage.compression = Compression(type: .zstd, level: 3)
             var original: [String: TalosEtcdBackupStatus] = [:]
@@ -48,10 +49,14 @@ extension BackupReconcilerTests {
             let outcome = try await adoption.adopt(schedule: "nightly", namespace: "default", now: Date())
             #expect(outcome.adopted.sorted() == ["nightly-1700000000", "nightly-manual-1700003600"])
             #expect(outcome.skipped.keys.sorted() == [foreign])
+            // The state objects come back with their snapshots, never as backups of their own.
+            #expect(outcome.states == Dictionary(uniqueKeysWithValues: try original.map { (try #require($0.value.stateFilename), $0.key) }))
             for (name, before) in original {
                 let adopted = try await backup(setup, name)
                 let status = try #require(adopted.status)
                 #expect(status.phase == .succeeded && status.filename == before.filename && status.bucket == before.bucket && status.size == before.size)
+                #expect(status.stateFilename == before.stateFilename && status.stateSHA256 == before.stateSHA256 && status.stateSHA256 != nil,
+                        "the state beside the snapshot is recorded again, plain or encoded")
                 #expect(status.conditions?[type: ConditionType.ready]?.reason == ConditionReason.adopted.rawValue)
                 #expect(adopted.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] == "nightly")
                 #expect(adopted.metadata.controllerReference?.uid == schedule.metadata.uid)
@@ -82,6 +87,10 @@ extension BackupReconcilerTests {
                 _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: original["nightly-1700000000"]?.filename ?? "")
             }
             #expect(missing?.kind == .noSuchKey)
+            let stateMissing = await TestHelpers.caught(S3Error.self) {
+                _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: original["nightly-1700000000"]?.stateFilename ?? "")
+            }
+            #expect(stateMissing?.kind == .noSuchKey, "its state goes with it")
             _ = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: foreign)
         }
     }

@@ -53,6 +53,7 @@ struct AdoptCommand: AsyncParsableCommand {
             }
             for name in outcome.adopted { print("adopted \(namespace)/\(name)") }
             for name in outcome.present { print("already present: \(namespace)/\(name)") }
+            for (key, name) in outcome.states.sorted(by: { $0.key < $1.key }) { print("state of \(namespace)/\(name): \(key)") }
             for (key, why) in outcome.skipped.sorted(by: { $0.key < $1.key }) { print("skipped \(key): \(why)") }
             print("\(outcome.adopted.count) adopted, \(outcome.present.count) already present, \(outcome.skipped.count) skipped")
         } catch let error as KubernetesError where error.isNotFound {

@@ -15,6 +15,8 @@ import Waiting
 /// `.age`), it creates the backup (labelled and owned like the scheduled ones, annotated with
 /// where it came from) and writes its status from the object's metadata (phase Succeeded,
 /// reason `Adopted`), so retention, `restore --backup` and `verify --backup` work for it.
+/// The control plane's state stored beside a snapshot (`NAME.state.yaml[.zst][.age]`) comes back
+/// with it: the snapshot's metadata names it, and the adopted status records it.
 /// Idempotent: an existing backup is left alone (one left without status by an interrupted
 /// run gets it now). Never writes to the bucket. The backup controller never takes a snapshot
 /// for an adopted backup, and deleting one deletes its object (unless `deletionPolicy:
@@ -38,6 +40,9 @@ public struct BackupAdoption: Sendable {
         public var present: [String] = []
         /// Keys left alone, with why.
         public var skipped: [String: String] = [:]
+        /// State objects (the control plane's state beside a snapshot), by key, with the backup
+        /// whose status records them: they come with their snapshot, never as backups.
+        public var states: [String: String] = [:]
     }
 
     /// How long one run may take by default: listing, a HEAD per object and a create per
@@ -67,6 +72,10 @@ public struct BackupAdoption: Sendable {
             var outcome = Outcome()
             for object in try await s3.listAllObjects(bucket: bucket, prefix: prefix) {
                 let file = String(object.key.dropFirst(prefix.count))
+                if !file.contains("/"), let owner = StoredState.backupName(ofStateKey: file), Self.isNamedBy(schedule: name, owner) {
+                    outcome.states[object.key] = owner
+                    continue
+                }
                 let encoding = SnapshotEncoding(fileName: file)
                 let backupName = String(file.dropLast(encoding.fileExtension.count))
                 guard file.hasSuffix(encoding.fileExtension), !file.contains("/"), Self.isNamedBy(schedule: name, backupName) else {
@@ -137,6 +146,14 @@ public struct BackupAdoption: Sendable {
             status.size = head.size
             status.compression = head.metadata[StoredBackup.MetadataKey.compression]
             status.node = head.metadata[StoredBackup.MetadataKey.node]
+            // A plain snapshot's metadata is written before its upload and names its state.
+            status.stateFilename = head.metadata[StoredBackup.MetadataKey.stateKey]
+            status.stateSHA256 = status.stateFilename == nil ? nil : head.metadata[StoredBackup.MetadataKey.stateSHA256]
+        }
+        if status.stateFilename != StoredState.key(besideSnapshot: key) {
+            // Only the state beside this snapshot is its state: a record naming another key is not trusted.
+            status.stateFilename = nil
+            status.stateSHA256 = nil
         }
         status.startTime = KubeTime(stored)
         status.completionTime = KubeTime(stored)

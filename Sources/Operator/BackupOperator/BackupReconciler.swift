@@ -419,16 +419,16 @@ public final class BackupReconciler: Reconciler {
         if backup.status?.phase == .succeeded, let filename = backup.status?.filename, policy != .delete {
             // Retain, or a value this version does not know: an object is never deleted on a
             // policy the operator does not understand.
-            let object = "s3://\(backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket)/\(filename)"
+            let object = Self.storedObjects(of: backup, filename: filename)
             let why = switch policy {
             case .retain, .delete: "deletionPolicy Retain"
             case .unknown(let value): "deletionPolicy \"\(value.prefix(100))\" is not one this operator supports, so nothing is deleted"
             }
             events.record(.init(backup), type: .normal, reason: ConditionReason.objectRetained, action: EventAction.delete,
-                          note: "\(object) stays in the store (\(why))")
+                          note: "kept in the store (\(why)): \(object)")
         } else if backup.status?.phase == .succeeded, let filename = backup.status?.filename {
             let bucket = backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket
-            let object = "s3://\(bucket)/\(filename)"
+            let object = Self.storedObjects(of: backup, filename: filename)
             do {
                 var destination = try await destination(backup.spec.backupStorage.s3, key: filename, namespace: backup.metadata.namespace ?? "default",
                                                         credentials: credentials.readingEachSecretOnce())
@@ -457,7 +457,7 @@ public final class BackupReconciler: Reconciler {
                     return .requeue(after: clock.realDuration(of: min(giveUpAt.timeIntervalSince(clock.now()), objectDeletionTimeout / 10)))
                 }
                 events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: EventAction.delete,
-                                    note: "\(object) was left in the store: \(failure.message); delete it by hand or with a bucket lifecycle rule")
+                                    note: "left in the store: \(object); \(failure.message); delete by hand or with a bucket lifecycle rule")
                 logger.error("backup deleted; its object was left in the store", metadata: ["backup": "\(backup.key)", "object": "\(object)", "reason": "\(failure.message)"])
             }
         } else if (backup.status?.attempts ?? 0) > 0 {
@@ -465,6 +465,14 @@ public final class BackupReconciler: Reconciler {
         }
         try await backups.removeFinalizer(Self.finalizer, from: backup)
         return .done
+    }
+
+    /// What a Succeeded backup stored, as Events name it: its snapshot's URL, and its state's
+    /// when it has one (`s3://b/x.db and its state s3://b/x.state.yaml`).
+    static func storedObjects(of backup: TalosEtcdBackup, filename: String) -> String {
+        let bucket = backup.status?.bucket ?? backup.spec.backupStorage.s3.bucket
+        guard let state = backup.status?.stateFilename else { return "s3://\(bucket)/\(filename)" }
+        return "s3://\(bucket)/\(filename) and its state s3://\(bucket)/\(state)"
     }
 
     /// A backup that never completed an upload stored nothing to delete; an interrupted attempt

@@ -151,4 +151,16 @@ public struct StoredState: Sendable, Equatable {
         if base.hasSuffix(".db") { base = base.dropLast(".db".count) }
         return base + ".state.yaml" + (encoding.compressed ? ".zst" : "") + (encoding.encrypted ? ".age" : "")
     }
+
+    /// The backup name of a state key (`.../NAME.state.yaml[.zst][.age]` gives `NAME`); nil
+    /// for any other key.
+    public static func backupName(ofStateKey key: String) -> String? {
+        let encoding = SnapshotEncoding(fileName: key)
+        var base = Substring(key.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
+        if encoding.encrypted { base = base.dropLast(".age".count) }
+        if encoding.compressed { base = base.dropLast(".zst".count) }
+        guard base.hasSuffix(".state.yaml") else { return nil }
+        let name = base.dropLast(".state.yaml".count)
+        return name.isEmpty ? nil : String(name)
+    }
 }
