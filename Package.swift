@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Zstd", targets: ["Zstd"]),
         .library(name: "KubeconfigDocument", targets: ["KubeconfigDocument"]),
         .library(name: "ConfigurationFiles", targets: ["ConfigurationFiles"]),
+        .library(name: "ControlPlaneState", targets: ["ControlPlaneState"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -194,9 +195,12 @@ let package = Package(
         // What a TalosEtcdBackup names, resolved: the Secrets it reads (S3 credentials,
         // talosconfig, recipients), its status as a stored backup's record, and the failure
         // reasons that name what to fix. Shared by the operator and the CLI's --backup source.
+        // The control plane's state Secret as the manifest stored beside a snapshot: written,
+        // and read back (a parser of stored bytes, fuzzed).
+        .target(name: "ControlPlaneState", dependencies: ["ConfigurationFiles", "KubernetesCore"], path: "Sources/Operator/ControlPlaneState"),
         .target(
             name: "BackupResolution",
-            dependencies: ["SnapshotPipeline", "CustomResources", "KubernetesClient", "S3", "TalosAPI", "Bbolt"],
+            dependencies: ["SnapshotPipeline", "CustomResources", "KubernetesClient", "S3", "TalosAPI", "Bbolt", "ControlPlaneState"],
             path: "Sources/Operator/BackupResolution"
         ),
         // The two reconcilers, adoption, retention, metrics: the operator itself.
@@ -275,6 +279,7 @@ let package = Package(
                 "TalosAPI",
                 "BackupOperator",
                 "BackupResolution",
+                "ControlPlaneState",
                 "SnapshotPipeline",
                 "KubernetesClient",
                 "ControllerRuntime",
@@ -410,7 +415,7 @@ let package = Package(
         .testTarget(
             name: "BackupOperatorUnitTests",
             dependencies: [
-                "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
+                "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControlPlaneState", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
                 "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy",
             ]
         ),

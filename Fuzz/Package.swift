@@ -34,6 +34,9 @@ let package = Package(
         .executableTarget(name: "FuzzKubeconfig", dependencies: [
             .product(name: "KubeconfigDocument", package: root), .product(name: "ConfigurationFiles", package: root),
         ]),
+        .executableTarget(name: "FuzzStateManifest", dependencies: [
+            .product(name: "ControlPlaneState", package: root), .product(name: "ConfigurationFiles", package: root),
+        ]),
         .executableTarget(name: "FuzzKubernetesObjects", dependencies: [
             .product(name: "KubernetesCore", package: root), .product(name: "CustomResources", package: root),
         ]),

@@ -1,6 +1,10 @@
 import BackupResolution
+import ControlPlaneState
 import CustomResources
 import Foundation
+import KubernetesClient
+import KubernetesCore
+import KubernetesTesting
 import Testing
 
 /// Which Secret is a backup's state, and what is stored of it (no network: Secrets in memory).
@@ -23,7 +27,7 @@ struct StateManifestTests {
         let resolver = CredentialResolver(secrets: Secrets(secrets: ["default/cp-state": state, "default/mine": SecretContents(data: ["k": [1]])]))
         let empty = CredentialResolver(secrets: Secrets(secrets: [:]))
         #expect(try await empty.stateManifest(spec(), namespace: "default") == nil)
-        #expect(try await resolver.stateManifest(spec(), namespace: "default") == StateManifest.yaml(name: "cp-state", namespace: "default", secret: state))
+        #expect(try await resolver.stateManifest(spec(), namespace: "default") == StateManifest.yaml(StateManifest.Secret(name: "cp-state", namespace: "default", labels: state.labels, type: "Opaque", data: state.data)))
         #expect(try await resolver.stateManifest(spec(stateSecret: "mine"), namespace: "default").map { String(decoding: $0, as: UTF8.self) }?
             .contains("name: \"mine\"") == true)
         let failure = await #expect(throws: BackupFailure.self) { _ = try await resolver.stateManifest(spec(stateSecret: "gone"), namespace: "default") }
@@ -34,8 +38,9 @@ struct StateManifestTests {
 
     @Test("the manifest: name, namespace, labels, type and data only, every scalar quoted, keys sorted; hostile key names stay data")
     func manifest() {
-        let secret = SecretContents(data: ["b": [0, 255], "a\"\n: x": Array("v".utf8)], labels: ["z": "1", "a": "x: y"], type: nil)
-        let text = String(decoding: StateManifest.yaml(name: "cp-state", namespace: "ns", secret: secret), as: UTF8.self)
+        let secret = StateManifest.Secret(name: "cp-state", namespace: "ns", labels: ["z": "1", "a": "x: y"], type: "Opaque",
+                                          data: ["b": [0, 255], "a\"\n: x": Array("v".utf8)])
+        let text = String(decoding: StateManifest.yaml(secret), as: UTF8.self)
         #expect(text == """
             apiVersion: v1
             kind: Secret
@@ -51,5 +56,55 @@ struct StateManifestTests {
               "b": "AP8="
 
             """)
+    }
+}
+
+/// A stored manifest read back and applied (the Kubernetes API in memory).
+@Suite("The state manifest read back and applied")
+struct StateManifestApplyTests {
+    let secret = SecretContents(data: ["secretBundle": Array("bundle\u{0}\u{ff}".utf8), "state": [0, 1, 2]],
+                                labels: ["talos.alperen.cloud/type": "state"], type: "Opaque")
+
+    @Test("what yaml(...) writes parses back to the same Secret")
+    func roundTrip() throws {
+        let written = StateManifest.Secret(name: "cp-state", namespace: "ns", labels: secret.labels, type: "Opaque", data: secret.data)
+        #expect(try StateManifest.parse(StateManifest.yaml(written), source: "state.yaml") == written)
+    }
+
+    @Test("not a state manifest: not UTF-8, not YAML, an anchor, another kind, no name or namespace, data not base64; each named, never quoted",
+          arguments: [
+              ([0xff, 0xfe], "is not UTF-8"),
+              (Array("a: [\n".utf8), "is not valid YAML"),
+              (Array("apiVersion: v1\nkind: Secret\nmetadata: &m {name: x}\nother: *m\n".utf8), "anchor or alias"),
+              (Array("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: y}\n".utf8), "is not a v1 Secret"),
+              (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n".utf8), "no metadata.name or metadata.namespace"),
+              (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: y}\ndata: {k: \"SECRETVALUE!\"}\n".utf8), "is not base64"),
+              (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: y}\ndata: [SECRETVALUE]\n".utf8), "state.yaml"),
+          ] as [([UInt8], String)])
+    func invalid(manifest: [UInt8], problem: String) throws {
+        let error = #expect(throws: (any Error).self) { _ = try StateManifest.parse(manifest, source: "state.yaml") }
+        let text = String(describing: error.map { $0 as Any } ?? "")
+        #expect(text.contains(problem), "\(text)")
+        #expect(text.contains("state.yaml"), "names the source")
+        #expect(!text.contains("SECRETVALUE"), "never quotes the manifest: \(text)")
+    }
+
+    @Test("apply: created when absent, unchanged when the same, its data replaced when different; a missing namespace is named")
+    func apply() async throws {
+        let api = InMemoryKubernetesAPI()
+        _ = try await api.create(try GenericObject(raw: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "ns"]]), .namespaces, namespace: nil)
+        var state = StateManifest.Secret(name: "cp-state", namespace: "ns", labels: secret.labels, type: "Opaque", data: secret.data)
+        #expect(try await StateManifest.apply(state, to: api) == .created)
+        #expect(try await StateManifest.apply(state, to: api) == .unchanged)
+        state.data["secretBundle"] = Array("other".utf8)
+        #expect(try await StateManifest.apply(state, to: api) == .replaced)
+        let stored = try await api.get(GenericObject.self, .secrets, namespace: "ns", name: "cp-state")
+        #expect(stored.raw["data"]?["secretBundle"] == .string(Data("other".utf8).base64EncodedString()))
+        #expect(stored.raw["data"]?["state"] == .string(Data([0, 1, 2]).base64EncodedString()))
+        #expect(stored.metadata.labels == ["talos.alperen.cloud/type": "state"])
+
+        state.namespace = "absent"
+        let missing = await #expect(throws: StateManifestInvalid.self) { _ = try await StateManifest.apply(state, to: api) }
+        #expect(missing?.description.contains("namespace absent does not exist") == true, "\(String(describing: missing))")
     }
 }

@@ -83,7 +83,8 @@ struct RestoreCLITests {
             ("unknown name", ["--from", plain + ".gz"], "must end in .db"),
             ("two sources", ["--from", plain, "--backup", "b"], "exactly one of --backup NAME and --from"),
             ("no source", [], "exactly one of --backup NAME and --from"),
-            ("namespace without --backup", ["--from", plain, "--namespace", "x"], "--namespace and --kubeconfig go with --backup"),
+            ("namespace without --backup", ["--from", plain, "--namespace", "x"], "--namespace goes with --backup"),
+            ("kubeconfig without --backup", ["--from", plain, "--kubeconfig", "x"], "--kubeconfig goes with --backup"),
             ("s3 without credentials", ["--from", "s3://bucket/key.db"], "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
             ("s3 without a key", ["--from", "s3://bucket"], "expected s3://BUCKET/KEY"),
         ]

@@ -1,6 +1,8 @@
 import BackupOperator
 import Foundation
 import CustomResources
+import KubernetesClient
+import KubernetesCore
 import TalosTesting
 import TestSupport
 import Testing
@@ -11,7 +13,7 @@ import Testing
 /// `verify` and the ways `recover` refuses are checked on the way.
 @Suite("End to end: recovery", .serialized)
 struct RecoveryEndToEndTests {
-    @Test("backup (zstd+age) through the operator, more writes, verify, then recover onto a fresh node after a yes typed on a terminal: exactly the backup's keys and revision; no --yes without a terminal, a no typed, a wrong identity, an os:etcd:backup talosconfig, a node already recovered: refused, nothing recovered")
+    @Test("backup (zstd+age) with talos-operator's state Secret through the operator, more writes, verify (both objects), restore --state-output applied with kubectl gives the same Secret, then recover --apply-state onto a fresh node after a yes typed on a terminal: exactly the backup's keys and revision; no --yes without a terminal, a no typed, a wrong identity, an os:etcd:backup talosconfig, a node already recovered: refused, nothing recovered")
     func recoverFromBackup() async throws {
         try await Cluster.with { cluster in
             let directory = cluster.directory
@@ -21,6 +23,23 @@ struct RecoveryEndToEndTests {
             let recipient = try #require(keygen.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
             let encoded = "    compression:\n      type: zstd\n    encryption:\n      age:\n        recipients:\n        - \(recipient)\n    s3:\n"
             try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+            // talos-operator's state Secret, its five keys: stored beside the snapshot, encrypted.
+            let stateKeys = ["secretBundle", "bundleConfig", "state", "config", "observedKubeVersion"]
+            try await cluster.apply("""
+                apiVersion: v1
+                kind: Secret
+                metadata:
+                  name: my-controlplane-state
+                  labels:
+                    talos.alperen.cloud/type: state
+                type: Opaque
+                stringData:
+                \(stateKeys.map { "  \($0): \"\($0)-of-the-lost-cluster\"" }.joined(separator: "\n"))
+                """)
+            func stateData() async throws -> JSONValue? {
+                try await cluster.client.get(GenericObject.self, .secrets, namespace: cluster.namespace, name: "my-controlplane-state").raw["data"]
+            }
+            let originalState = try #require(try await stateData())
             let etcd = try #require(cluster.talos.etcdEndpoint)
             for index in 0..<40 { _ = try await EtcdInstance.etcdctl(offline: ["--endpoints", etcd, "put", "before-\(index)", "v\(index)"]) }
             let status = try await cluster.withOperator { _ in
@@ -30,6 +49,7 @@ struct RecoveryEndToEndTests {
             }
             #expect(status.phase == .succeeded, "\(String(describing: status.conditions))")
             #expect(status.filename?.hasSuffix(".db.zst.age") == true)
+            #expect(status.stateFilename?.hasSuffix("/sealed.state.yaml.zst.age") == true, "\(String(describing: status.stateFilename))")
             let revision = try #require(status.revision)
             #expect(try #require(status.totalKeys) > 60, "k0..k19, before-0..before-39, and etcd's own")
             // Writes after the backup must not come back.
@@ -41,6 +61,18 @@ struct RecoveryEndToEndTests {
             #expect(verified.status == 0, "\(verified.stderr)")
             #expect(verified.stdout.contains("etcd revision \(revision), \(status.totalKeys ?? 0) keys"), "\(verified.stdout)")
             #expect(verified.stdout.contains("matches the record: sizes, hashes, revision and key count"))
+            #expect(verified.stdout.contains("verified its state s3://\(cluster.s3.bucket)/\(status.stateFilename ?? "")"), "\(verified.stdout)")
+
+            // The state comes back as a manifest kubectl applies: the same data.
+            let stateFile = directory.appendingPathComponent("state.yaml").path
+            let restored = try await ProcessRunner.run(cli, ["restore"] + source + ["--identity", key, "--output", directory.appendingPathComponent("sealed.db").path,
+                                                                                     "--state-output", stateFile])
+            #expect(restored.status == 0, "\(restored.stderr)")
+            try await cluster.client.delete(.secrets, namespace: cluster.namespace, name: "my-controlplane-state")
+            let applied = try await cluster.kubectl.run(["apply", "-f", stateFile])
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(try await stateData() == originalState, "kubectl apply of the restored manifest gives back talos-operator's state")
+            try await cluster.client.delete(.secrets, namespace: cluster.namespace, name: "my-controlplane-state")
             let sha256 = try #require(status.sha256)
             let pinned = try await ProcessRunner.run(cli, ["verify"] + source + ["--identity", key, "--expect-sha256", sha256.uppercased()])
             #expect(pinned.status == 0, "\(pinned.stderr)")
@@ -71,19 +103,25 @@ struct RecoveryEndToEndTests {
 
                 // On a terminal (util-linux `script` gives the command one) it asks: anything but
                 // "yes" refuses, "yes" recovers. (`script` merges stderr into stdout.)
-                func onTerminal(typing answer: String) async throws -> ProcessRunner.Result {
-                    let command = ([cli] + recover + ["--identity", key, "--talosconfig", admin]).joined(separator: " ")
+                func onTerminal(typing answer: String, extra: [String] = []) async throws -> ProcessRunner.Result {
+                    let command = ([cli] + recover + ["--identity", key, "--talosconfig", admin] + extra).joined(separator: " ")
                     return try await ProcessRunner.run("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: Data("\(answer)\n".utf8))
                 }
                 let declined = try await onTerminal(typing: "no")
                 #expect(declined.status == 1 && declined.stdout.contains("Type yes to continue") && declined.stdout.contains("not confirmed"),
                         "\(declined.stdout)")
                 #expect(node.recoveryUploads == 0 && node.etcdEndpoint == nil, "declined: nothing recovered")
-                let recovered = try await onTerminal(typing: "yes")
+                let recovered = try await onTerminal(typing: "yes", extra: ["--apply-state"])
                 #expect(recovered.status == 0, "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("about to recover etcd on node 127.0.0.1"), "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("etcd revision \(revision), \(status.totalKeys ?? 0) keys"), "\(recovered.stdout)")
                 #expect(!(recovered.stdout + recovered.stderr).contains("AGE-SECRET-KEY"), "the identity is never printed")
+                // --apply-state: the state Secret is back before etcd is recovered, as it was.
+                #expect(recovered.stdout.contains("and first apply its state, Secret \(cluster.namespace)/my-controlplane-state (5 keys)"), "\(recovered.stdout)")
+                #expect(recovered.stdout.contains("state Secret \(cluster.namespace)/my-controlplane-state: created"), "\(recovered.stdout)")
+                #expect(try await stateData() == originalState)
+                #expect(!recovered.stdout.contains("of-the-lost-cluster") && !recovered.stdout.contains(Data("config-of-the-lost-cluster".utf8).base64EncodedString()),
+                        "the state's data is never printed")
                 let endpoint = try #require(node.etcdEndpoint)
                 #expect(announced.withLock { $0 } == ["recovered etcd at \(endpoint)"])
 

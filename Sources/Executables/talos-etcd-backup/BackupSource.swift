@@ -1,6 +1,7 @@
 import Age
 import ArgumentParser
 import BackupResolution
+import ControlPlaneState
 import CustomResources
 import Foundation
 import KubernetesClient
@@ -54,12 +55,17 @@ struct BackupSourceOptions: ParsableArguments {
         guard (backup == nil) != (from == nil) else {
             throw ValidationError("give exactly one of --backup NAME and --from s3://BUCKET/KEY or FILE")
         }
-        if backup == nil && (namespace != nil || kubeconfig != nil) {
-            throw ValidationError("--namespace and --kubeconfig go with --backup NAME")
+        if backup == nil && namespace != nil {
+            throw ValidationError("--namespace goes with --backup NAME")
         }
         if let expectSHA256, expectSHA256.utf8.count != 64 || !expectSHA256.allSatisfy({ $0.isASCII && $0.isHexDigit }) {
             throw ValidationError("--expect-sha256 must be 64 hexadecimal digits (a SHA-256), not \(expectSHA256.utf8.count) characters")
         }
+    }
+
+    /// For the commands that use a kubeconfig only to read `--backup`: one without it is a mistake.
+    func refuseKubeconfigWithoutBackup() throws {
+        if backup == nil && kubeconfig != nil { throw ValidationError("--kubeconfig goes with --backup NAME") }
     }
 
     /// Whether the record a check compares with is the object's own metadata (`--from s3://`),
@@ -79,7 +85,7 @@ struct BackupSourceOptions: ParsableArguments {
     private func pinned(_ opened: OpenedBackup) -> OpenedBackup {
         guard let expected = expectSHA256?.lowercased() else { return opened }
         let read = opened.read, name = opened.name
-        return OpenedBackup(name: opened.name, record: opened.record, takenAt: opened.takenAt, encoding: opened.encoding) { progress, sink in
+        return OpenedBackup(name: opened.name, record: opened.record, takenAt: opened.takenAt, encoding: opened.encoding, state: opened.state) { progress, sink in
             let restored = try await read(progress, sink)
             guard restored.storedSHA256 == expected else {
                 throw RestoreProblem("\(name): the stored object's SHA-256 is \(restored.storedSHA256), not \(expected) (--expect-sha256): it is not the object you pinned")
@@ -115,7 +121,7 @@ struct BackupSourceOptions: ParsableArguments {
                 let head = try await client.headObject(bucket: destination.bucket, key: destination.key)
                 let record = StoredBackup(metadata: head.metadata)
                 return try await body(pinned(try opened(name: from, client: client, destination: destination, record: record,
-                                                        takenAt: head.lastModified)))
+                                                        state: StoredState(metadata: head.metadata), takenAt: head.lastModified)))
             }
         }
         let attributes = try? FileManager.default.attributesOfItem(atPath: from)
@@ -123,7 +129,13 @@ struct BackupSourceOptions: ParsableArguments {
         let encoding = try encoding(of: from, record: nil)
         let identities = try identities(for: encoding)
         let path = from
-        return try await body(pinned(OpenedBackup(name: from, record: nil, takenAt: modified, encoding: encoding) { progress, sink in
+        let statePath = StoredState.key(besideSnapshot: from)
+        let state = FileManager.default.fileExists(atPath: statePath) ? OpenedState(name: statePath) {
+            let stored = try Self.readBounded(statePath)
+            let restored = try StateRestore.decode(stored, encoding: encoding, identities: identities, recordedSHA256: nil, name: statePath)
+            return (restored, try StateManifest.parse(restored.manifest, source: statePath))
+        } : nil
+        return try await body(pinned(OpenedBackup(name: from, record: nil, takenAt: modified, encoding: encoding, state: state) { progress, sink in
             try await SnapshotRestore.decode(try FileChunks(path: path), encoding: encoding, identities: identities, record: nil,
                                              progress: progress, into: sink)
         }))
@@ -147,21 +159,44 @@ struct BackupSourceOptions: ParsableArguments {
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)
         return try await S3Client.withClient(configuration) { client in
             try await body(pinned(try opened(name: "TalosEtcdBackup \(namespace)/\(name) (\(destination.url))", client: client,
-                                             destination: destination, record: record, takenAt: status.completionTime?.description)))
+                                             destination: destination, record: record,
+                                             state: status.stateFilename.flatMap { key in status.stateSHA256.map { StoredState(key: key, sha256: $0) } },
+                                             takenAt: status.completionTime?.description)))
         }
     }
 
-    private func opened(name: String, client: S3Client, destination: BackupDestination, record: StoredBackup?,
+    private func opened(name: String, client: S3Client, destination: BackupDestination, record: StoredBackup?, state: StoredState?,
                         takenAt: String?) throws -> OpenedBackup {
         let encoding = try encoding(of: destination.key, record: record)
         let identities = try identities(for: encoding)
+        var openedState: OpenedState?
+        if let state {
+            let beside = StoredState.key(besideSnapshot: destination.key)
+            guard state.key == beside else {
+                throw RestoreProblem("\(name): its record names the state \(state.key.prefix(300)), which is not the key beside its snapshot (\(beside)); the record was altered")
+            }
+            let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: state.key)
+            openedState = OpenedState(name: target.url) {
+                let restored = try await StateRestore.download(target, with: client, encoding: encoding, identities: identities, recordedSHA256: state.sha256)
+                return (restored, try StateManifest.parse(restored.manifest, source: target.url))
+            }
+        }
         if record == nil && encoding != SnapshotEncoding(compressed: false, encrypted: false) {
             printError("warning: \(destination.url) carries no complete talos-etcd-backup record in its metadata; it is checked by age's authentication, zstd's checksum, etcd's trailer and the bbolt structure only")
         }
-        return OpenedBackup(name: name, record: record, takenAt: takenAt, encoding: encoding) { progress, sink in
+        return OpenedBackup(name: name, record: record, takenAt: takenAt, encoding: encoding, state: openedState) { progress, sink in
             try await SnapshotRestore.download(destination, with: client, encoding: encoding, identities: identities, record: record,
                                                progress: progress, into: sink)
         }
+    }
+
+    /// A state file beside a downloaded snapshot, read whole but never past ``StateRestore/maximumSize``.
+    private static func readBounded(_ path: String) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw RestoreProblem("\(path) cannot be read") }
+        defer { try? handle.close() }
+        let bytes = try handle.read(upToCount: StateRestore.maximumSize + 1) ?? Data()
+        guard bytes.count <= StateRestore.maximumSize else { throw StateTooLarge(name: path, what: "stored object") }
+        return Array(bytes)
     }
 
     // MARK: Encoding and identity
@@ -205,17 +240,30 @@ struct OpenedBackup: Sendable {
     /// modification time.
     var takenAt: String?
     var encoding: SnapshotEncoding
+    /// The control plane's state stored beside it, when its record names one (or, for a file,
+    /// when `NAME.state.yaml...` lies beside it).
+    var state: OpenedState?
     typealias Read = @Sendable (_ progress: (@Sendable (Int64) -> Void)?, _ sink: @escaping @Sendable (ByteBuffer) async throws -> Void) async throws -> RestoredSnapshot
     /// Streams the plain snapshot into `sink`; returns only when every check held.
     let read: Read
 
-    init(name: String, record: StoredBackup?, takenAt: String?, encoding: SnapshotEncoding, read: @escaping Read) {
+    init(name: String, record: StoredBackup?, takenAt: String?, encoding: SnapshotEncoding, state: OpenedState?, read: @escaping Read) {
+        self.state = state
         self.name = name
         self.record = record
         self.takenAt = takenAt
         self.encoding = encoding
         self.read = read
     }
+}
+
+/// The state stored beside an opened backup: a way to read it (downloaded whole, bounded,
+/// checked against the recorded SHA-256 before it is decrypted, decoded, parsed as the Secret
+/// it must be).
+struct OpenedState: Sendable {
+    /// How messages name it (its URL or path).
+    var name: String
+    let read: @Sendable () async throws -> (restored: RestoredState, secret: StateManifest.Secret)
 }
 
 /// A command that cannot start or finish: what is missing or inconsistent.

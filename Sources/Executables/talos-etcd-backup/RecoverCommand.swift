@@ -1,5 +1,9 @@
 import ArgumentParser
+import BackupResolution
+import ControlPlaneState
 import Foundation
+import KubernetesClient
+import Logging
 import SnapshotPipeline
 import TalosAPI
 
@@ -25,7 +29,11 @@ struct RecoverCommand: AsyncParsableCommand {
             bootstrapped with recover_etcd (Talos checks the snapshot's hash once more). The \
             talosconfig needs role os:admin. The node must be a control plane node waiting to \
             be bootstrapped (after talosctl reset); one whose etcd runs refuses. Without a \
-            terminal, --yes is required.
+            terminal, --yes is required. --apply-state also applies the control plane's state \
+            stored beside the snapshot (the Secret talos-operator rebuilds the nodes from) to the \
+            management cluster of --kubeconfig before etcd is recovered: read and checked with \
+            the backup, named before asking, created (or its data replaced) after the yes; a \
+            failure there stops before anything is sent to the node.
             """)
 
     @OptionGroup var source: BackupSourceOptions
@@ -39,8 +47,15 @@ struct RecoverCommand: AsyncParsableCommand {
     @Option(help: "The control plane node to recover etcd on (reached through the context's endpoints).")
     var node: String
 
+    @Flag(help: "Also apply the control plane's state stored beside the snapshot to the management cluster of --kubeconfig, before etcd is recovered.")
+    var applyState = false
+
     @Flag(help: "Recover without asking.")
     var yes = false
+
+    func validate() throws {
+        if !applyState { try source.refuseKubeconfigWithoutBackup() }
+    }
 
     func run() async throws {
         var stage = "reading the talosconfig"
@@ -54,13 +69,29 @@ struct RecoverCommand: AsyncParsableCommand {
                 let progress = ProgressLine(total: backup.record?.size)
                 let checked = try await backup.read(progress.update) { _ in }
                 progress.end()
+                var state: StateManifest.Secret?
+                if applyState {
+                    stage = "checking the state stored beside the backup"
+                    guard let opened = backup.state else {
+                        throw RestoreProblem("\(backup.name) has no state stored beside it (its record names none): nothing to apply; run without --apply-state to recover etcd alone")
+                    }
+                    state = try await opened.read().secret
+                }
                 print("""
                     about to recover etcd on node \(node) (\(target.hostname), Talos \(target.tag), via endpoint \(target.endpoint))
                     from \(backup.name)
                       taken \(backup.takenAt ?? "at an unknown time"): etcd revision \(checked.revision), \(checked.totalKeys) keys, \(checked.size) bytes, sha256 \(checked.sha256)
                     """)
+                if let state {
+                    print("  and first apply its state, Secret \(state.namespace)/\(state.name) (\(state.data.count) keys), to the management cluster of the kubeconfig")
+                }
                 if !source.provenance.isEmpty { print("  " + source.provenance) }
                 try confirm()
+                if let state {
+                    stage = "applying the state Secret \(state.namespace)/\(state.name)"
+                    let applied = try await apply(state)
+                    print("state Secret \(state.namespace)/\(state.name): \(applied.rawValue)")
+                }
                 stage = "uploading the snapshot to node \(node)"
                 _ = try await SnapshotRecovery.recover(client: client, endpoint: target.endpoint, node: node) { sink in
                     try await backup.read(nil, sink)
@@ -75,6 +106,20 @@ struct RecoverCommand: AsyncParsableCommand {
             printError("error while \(stage): \(error)")
             if let hint = Self.hint(for: error) { printError(hint) }
             throw ExitCode(1)
+        }
+    }
+
+    /// Applies the state through the kubeconfig of `--kubeconfig` (or the default chain).
+    private func apply(_ state: StateManifest.Secret) async throws -> StateManifest.Applied {
+        let kubernetes = try KubernetesClient(configuration: try KubernetesConfiguration.load(kubeconfig: source.kubeconfig),
+                                              logger: Logger(label: "apply-state"))
+        do {
+            let applied = try await StateManifest.apply(state, to: kubernetes)
+            try? await kubernetes.shutdown()
+            return applied
+        } catch {
+            try? await kubernetes.shutdown()
+            throw error
         }
     }
 

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BackupResolution
+import ControlPlaneState
 import Foundation
 import NIOCore
 import SnapshotPipeline
@@ -20,7 +22,11 @@ struct RestoreCommand: AsyncParsableCommand {
             synced, then renamed): a wrong identity, an altered, replaced or truncated object, a \
             missing object leave no output file. The file is created with mode 0600 (a snapshot \
             holds every Secret of the cluster); an existing --output is replaced only with \
-            --force; SIGINT or SIGTERM removes the partial file.
+            --force; SIGINT or SIGTERM removes the partial file. --state-output FILE also \
+            writes the control plane's state stored beside the snapshot (a Secret manifest for \
+            kubectl apply -f, decrypted and decompressed as the snapshot, mode 0600), checked \
+            against the recorded SHA-256 and parsed as the Secret it must be; it is read before \
+            the snapshot and written after it, and neither file is written unless both check out.
             """)
 
     @OptionGroup var source: BackupSourceOptions
@@ -28,23 +34,56 @@ struct RestoreCommand: AsyncParsableCommand {
     @Option(help: "Where to write the plain snapshot (mode 0600).")
     var output: String
 
-    @Flag(help: "Replace --output if it exists.")
+    @Option(help: "Where to write the control plane's state stored beside the snapshot, as a Secret manifest (mode 0600).")
+    var stateOutput: String?
+
+    @Flag(help: "Replace --output and --state-output if they exist.")
     var force = false
+
+    func validate() throws {
+        try source.refuseKubeconfigWithoutBackup()
+        if let stateOutput, URL(fileURLWithPath: stateOutput).standardized == URL(fileURLWithPath: output).standardized {
+            throw ValidationError("--state-output and --output must be different files")
+        }
+    }
 
     func run() async throws {
         do {
-            if !force { try AtomicFile.refuseExisting(URL(fileURLWithPath: output)) }
-            let restored = try await source.withOpened { backup in
+            if !force {
+                try AtomicFile.refuseExisting(URL(fileURLWithPath: output))
+                if let stateOutput { try AtomicFile.refuseExisting(URL(fileURLWithPath: stateOutput)) }
+            }
+            let (restored, state) = try await source.withOpened { backup in
+                var state: (restored: RestoredState, secret: StateManifest.Secret)?
+                if stateOutput != nil {
+                    guard let opened = backup.state else {
+                        throw RestoreProblem("\(backup.name) has no state stored beside it (its record names none, or no NAME.state.yaml file lies beside it); nothing written")
+                    }
+                    state = try await opened.read()
+                }
                 let progress = ProgressLine(total: backup.record?.size)
                 defer { progress.end() }
-                return try await AtomicFile.write(to: URL(fileURLWithPath: output), replacing: force) { handle in
+                let restored = try await AtomicFile.write(to: URL(fileURLWithPath: output), replacing: force) { handle in
                     try await backup.read(progress.update) { chunk in
                         try handle.write(contentsOf: Data(chunk.readableBytesView))
                     }
                 }
+                return (restored, state)
             }
             print("wrote \(output): \(restored.size) bytes, sha256 \(restored.sha256), etcd revision \(restored.revision), \(restored.totalKeys) keys (etcd's trailer and the bbolt structure checked; stored object \(restored.storedSize) bytes, sha256 \(restored.storedSHA256))")
-        } catch let error as ValidationError {
+            if let stateOutput, let state {
+                do {
+                    try await AtomicFile.write(to: URL(fileURLWithPath: stateOutput), replacing: force) { handle in
+                        try handle.write(contentsOf: Data(state.restored.manifest))
+                    }
+                } catch {
+                    printError("error: \(output) was written, but the state could not be: \(error)")
+                    throw ExitCode(1)
+                }
+                print("wrote \(stateOutput): Secret \(state.secret.namespace)/\(state.secret.name), \(state.secret.data.count) keys (stored object \(state.restored.storedSize) bytes, sha256 \(state.restored.storedSHA256)); apply it with kubectl apply -f \(stateOutput) before the TalosControlPlane")
+            }        } catch let error as ValidationError {
+            throw error
+        } catch let error as ExitCode {
             throw error
         } catch {
             printError("error: \(source.described) could not be restored, no output written: \(error)")

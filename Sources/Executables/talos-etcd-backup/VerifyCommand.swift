@@ -1,4 +1,6 @@
 import ArgumentParser
+import BackupResolution
+import ControlPlaneState
 import SnapshotPipeline
 
 /// `verify`: every check a restore makes, without writing anything: the evidence that a stored
@@ -8,18 +10,26 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check that a stored backup restores (download, decrypt, decompress, verify), writing nothing.",
         discussion: BackupSourceOptions.discussion + """
-             Nothing is written. Exit status 0 only when every check holds; 1 otherwise, with \
-            the failed check on standard error.
+             The control plane's state stored beside the snapshot, when the record names one \
+            (or a NAME.state.yaml file lies beside --from FILE), is checked too: its SHA-256 \
+            against the record, its decryption and decompression, and that it is a Secret \
+            manifest. Nothing is written. Exit status 0 only when every check holds; 1 \
+            otherwise, with the failed check on standard error.
             """)
 
     @OptionGroup var source: BackupSourceOptions
 
+    func validate() throws { try source.refuseKubeconfigWithoutBackup() }
+
     func run() async throws {
         do {
-            let (name, record, verified) = try await source.withOpened { backup in
+            let (name, record, verified, state) = try await source.withOpened { backup in
                 let progress = ProgressLine(total: backup.record?.size)
                 defer { progress.end() }
-                return (backup.name, backup.record, try await backup.read(progress.update) { _ in })
+                let verified = try await backup.read(progress.update) { _ in }
+                var state: (String, (restored: RestoredState, secret: StateManifest.Secret))?
+                if let opened = backup.state { state = (opened.name, try await opened.read()) }
+                return (backup.name, backup.record, verified, state)
             }
             print("verified \(name): stored object \(verified.storedSize) bytes, sha256 \(verified.storedSHA256); snapshot \(verified.size) bytes, sha256 \(verified.sha256); etcd revision \(verified.revision), \(verified.totalKeys) keys")
             switch record {
@@ -29,6 +39,11 @@ struct VerifyCommand: AsyncParsableCommand {
                 print("matches the record's sizes and hashes (the record predates revisions: revision and key count not compared)")
             case .some:
                 print("matches the record: sizes, hashes, revision and key count")
+            }
+            if case let (stateName, state)? = state {
+                print("verified its state \(stateName): stored object \(state.restored.storedSize) bytes, sha256 \(state.restored.storedSHA256); Secret \(state.secret.namespace)/\(state.secret.name), \(state.secret.data.count) keys")
+            } else {
+                print("no state stored beside it (its record names none)")
             }
             if !source.provenance.isEmpty { print(source.provenance) }
         } catch let error as ValidationError {

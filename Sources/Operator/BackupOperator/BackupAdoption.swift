@@ -147,8 +147,9 @@ public struct BackupAdoption: Sendable {
             status.compression = head.metadata[StoredBackup.MetadataKey.compression]
             status.node = head.metadata[StoredBackup.MetadataKey.node]
             // A plain snapshot's metadata is written before its upload and names its state.
-            status.stateFilename = head.metadata[StoredBackup.MetadataKey.stateKey]
-            status.stateSHA256 = status.stateFilename == nil ? nil : head.metadata[StoredBackup.MetadataKey.stateSHA256]
+            let state = StoredState(metadata: head.metadata)
+            status.stateFilename = state?.key
+            status.stateSHA256 = state?.sha256
         }
         if status.stateFilename != StoredState.key(besideSnapshot: key) {
             // Only the state beside this snapshot is its state: a record naming another key is not trusted.

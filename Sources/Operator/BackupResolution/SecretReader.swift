@@ -1,3 +1,4 @@
+import ControlPlaneState
 import Foundation
 import Synchronization
 import KubernetesClient
@@ -164,6 +165,7 @@ public struct CredentialResolver: Sendable {
             }
             return nil
         }
-        return StateManifest.yaml(name: name, namespace: namespace, secret: secret)
+        return StateManifest.yaml(StateManifest.Secret(name: name, namespace: namespace, labels: secret.labels, type: secret.type ?? "Opaque",
+                                                       data: secret.data))
     }
 }

@@ -124,7 +124,7 @@ public struct StoredBackup: Sendable, Equatable {
                   encryptedTo: metadata[MetadataKey.encryptedTo].map { $0.split(separator: ",").map(String.init) },
                   revision: metadata[MetadataKey.revision].flatMap { Int64($0) },
                   totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) },
-                  state: metadata[MetadataKey.stateKey].flatMap { key in metadata[MetadataKey.stateSHA256].map { StoredState(key: key, sha256: $0) } })
+                  state: StoredState(metadata: metadata))
         if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
     }
 }
@@ -139,6 +139,13 @@ public struct StoredState: Sendable, Equatable {
     public init(key: String, sha256: String) {
         self.key = key
         self.sha256 = sha256
+    }
+
+    /// The state an object's metadata names (a plain snapshot's metadata names it too, though
+    /// it carries no full record); nil when it names none.
+    public init?(metadata: [String: String]) {
+        guard let key = metadata[StoredBackup.MetadataKey.stateKey], let sha256 = metadata[StoredBackup.MetadataKey.stateSHA256] else { return nil }
+        self.init(key: key, sha256: sha256)
     }
 
     /// Where the state of the snapshot stored at `objectKey` goes: `.../NAME.db[.zst][.age]`
