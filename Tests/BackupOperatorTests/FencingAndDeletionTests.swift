@@ -18,12 +18,15 @@ import TestSupport
 final class ScriptedTransfer: SnapshotTransfer {
     let onStore: @Sendable () async throws -> StoredBackup
     let onDelete: @Sendable () async throws -> Void
+    let onVerify: @Sendable () async throws -> VerifiedObjects
     private let calls = Mutex((stores: 0, deletes: 0, lastStore: (key: "", plan: SnapshotEncodingPlan.plain)))
 
     init(store: @escaping @Sendable () async throws -> StoredBackup = { throw BackupFailure(reason: .uploadFailed, message: "scripted", retryable: false) },
-         delete: @escaping @Sendable () async throws -> Void = {}) {
+         delete: @escaping @Sendable () async throws -> Void = {},
+         verify: @escaping @Sendable () async throws -> VerifiedObjects = { throw S3Error(code: "InternalError", message: "scripted", statusCode: 500, operation: "GetObject", bucket: "b", key: nil, region: "r") }) {
         onStore = store
         onDelete = delete
+        onVerify = verify
     }
 
     var stores: Int { calls.withLock { $0.stores } }
@@ -48,6 +51,11 @@ final class ScriptedTransfer: SnapshotTransfer {
     func delete(_ destination: BackupDestination, owner: String) async throws {
         calls.withLock { $0.deletes += 1 }
         try await onDelete()
+    }
+
+    func verify(_ destination: BackupDestination, expected: StoredBackupVerification.Expected,
+                pace: @escaping @Sendable (Int) async throws -> Void) async throws -> VerifiedObjects {
+        try await onVerify()
     }
 }
 

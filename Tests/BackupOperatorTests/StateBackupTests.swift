@@ -4,6 +4,7 @@ import BackupResolution
 import CustomResources
 import Foundation
 import KubernetesClient
+import NIOCore
 import ReconcilerTestSupport
 import S3
 import SnapshotPipeline
@@ -92,6 +93,48 @@ extension BackupReconcilerTests {
             let stored = try await Self.download(setup, try #require(status.stateFilename))
             #expect(String(decoding: stored, as: UTF8.self).hasPrefix("apiVersion: v1\nkind: Secret\n"))
             #expect(Self.sha256(stored) == status.stateSHA256)
+        }
+    }
+
+    @Test("an encrypted backup whose status was lost after its upload keeps the state its snapshot's record names: no new state (age encrypts differently each time), status and metadata agree")
+    func retryKeepsRecordedState() async throws {
+        try await with { setup in
+            let identity = AgeIdentity()
+            try await createStateSecret(setup, marker: "retry")
+            try await createEncodedBackup(setup, "again", recipients: [identity.recipient.description], secretRef: false)
+            let key = ObjectKey(namespace: "default", name: "again")
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            let stored = try await backup(setup, "again")
+            let stateKey = try #require(stored.status?.stateFilename)
+            let before = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: stateKey)
+
+            // The status write after the upload never happened; the talosconfig is a reader's
+            // now, so only taking the stored object as it is can succeed.
+            var lost = stored
+            lost.status?.phase = .running
+            lost.status?.sha256 = nil
+            lost.status?.stateSHA256 = nil
+            lost.status?.stateFilename = nil
+            _ = try await setup.environment.client.updateStatus(lost, TalosEtcdBackup.resourceType, namespace: "default", name: "again")
+            try await setSecret(setup.environment, "my-controlplane-talosconfig", ["talosconfig": try setup.talos!.talosconfig(role: "os:reader")])
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            let adopted = try #require(try await backup(setup, "again").status)
+            #expect(adopted.phase == .succeeded, "\(String(describing: adopted.conditions))")
+            #expect(adopted.stateFilename == stateKey && adopted.stateSHA256 == stored.status?.stateSHA256)
+            #expect(try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: stateKey).etag == before.etag, "the state was not written again")
+            let metadata = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: try #require(adopted.filename)).metadata
+            #expect(StoredState(metadata: metadata)?.sha256 == adopted.stateSHA256)
+            #expect(Self.sha256(try await Self.download(setup, stateKey)) == adopted.stateSHA256)
+
+            // A state replaced since (not this backup's any more): the record cannot be kept.
+            _ = try await setup.s3Client.putObject(bucket: setup.s3.bucket, key: stateKey, body: ByteBuffer(string: "replaced"))
+            var lostAgain = try await backup(setup, "again")
+            lostAgain.status?.phase = .running
+            _ = try await setup.environment.client.updateStatus(lostAgain, TalosEtcdBackup.resourceType, namespace: "default", name: "again")
+            _ = try? await setup.reconciler.reconcile(key)
+            let refused = try #require(try await backup(setup, "again").status)
+            #expect(refused.phase != .succeeded, "not Succeeded with a state it was not taken with")
+            #expect(refused.conditions?.contains { $0.message.contains("not the one this backup stored") } == true, "\(String(describing: refused.conditions))")
         }
     }
 }

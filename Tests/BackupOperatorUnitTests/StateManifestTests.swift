@@ -79,7 +79,8 @@ struct StateManifestApplyTests {
               (Array("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: y}\n".utf8), "is not a v1 Secret"),
               (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n".utf8), "no metadata.name or metadata.namespace"),
               (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: y}\ndata: {k: \"SECRETVALUE!\"}\n".utf8), "is not base64"),
-              (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: y}\ndata: [SECRETVALUE]\n".utf8), "state.yaml"),
+              (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: x, namespace: y}\ndata: [SECRETVALUE]\n".utf8), "data"),
+              (Array("apiVersion: v1\nkind: Secret\nmetadata: {name: \"x\\e[31mSECRETVALUE\", namespace: y}\n".utf8), "is not a Kubernetes name"),
           ] as [([UInt8], String)])
     func invalid(manifest: [UInt8], problem: String) throws {
         let error = #expect(throws: (any Error).self) { _ = try StateManifest.parse(manifest, source: "state.yaml") }
@@ -94,11 +95,23 @@ struct StateManifestApplyTests {
         let api = InMemoryKubernetesAPI()
         _ = try await api.create(try GenericObject(raw: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "ns"]]), .namespaces, namespace: nil)
         var state = StateManifest.Secret(name: "cp-state", namespace: "ns", labels: secret.labels, type: "Opaque", data: secret.data)
+        #expect(try await StateManifest.plan(state, on: api) == .created)
         #expect(try await StateManifest.apply(state, to: api) == .created)
+        #expect(try await StateManifest.plan(state, on: api) == .unchanged)
         #expect(try await StateManifest.apply(state, to: api) == .unchanged)
+        // Annotations someone added stay when the data is replaced.
+        var annotated = try await api.get(GenericObject.self, .secrets, namespace: "ns", name: "cp-state")
+        if case .object(var members) = annotated.raw, case .object(var metadata)? = members["metadata"] {
+            metadata["annotations"] = ["kept": "yes"]
+            members["metadata"] = .object(metadata)
+            annotated = try GenericObject(raw: .object(members))
+        }
+        _ = try await api.update(annotated, .secrets, namespace: "ns", name: "cp-state")
         state.data["secretBundle"] = Array("other".utf8)
+        #expect(try await StateManifest.plan(state, on: api) == .replaced)
         #expect(try await StateManifest.apply(state, to: api) == .replaced)
         let stored = try await api.get(GenericObject.self, .secrets, namespace: "ns", name: "cp-state")
+        #expect(stored.metadata.annotations == ["kept": "yes"])
         #expect(stored.raw["data"]?["secretBundle"] == .string(Data("other".utf8).base64EncodedString()))
         #expect(stored.raw["data"]?["state"] == .string(Data([0, 1, 2]).base64EncodedString()))
         #expect(stored.metadata.labels == ["talos.alperen.cloud/type": "state"])

@@ -118,6 +118,9 @@ enum FullObjects {
             "retainedBackups": .object(["last": .integer(3), "hourly": .integer(24), "daily": .integer(7), "weekly": .integer(4),
                                         "monthly": .integer(12), "yearly": .integer(3), "total": .integer(40)]),
             "lastBackupNowRequest": .string("2026-03-09T06:20:00.000000Z"),
+            "lastVerificationTime": .string("2026-03-09T04:00:00Z"),
+            "nextVerificationTime": .string("2026-03-10T04:00:00Z"),
+            "verifications": .object(["passed": .integer(38), "failed": .integer(1), "pending": .integer(1)]),
             "observedGeneration": .integer(2),
             "conditions": .array([condition]),
         ])
@@ -142,7 +145,10 @@ enum FullObjects {
                 "stateFilename": .string("clusters/prod/talos-system/prod-controlplane/hourly-berlin-1773036900.state.yaml.zst.age"),
                 "stateSHA256": .string(String(repeating: "ef", count: 32)),
                 "startTime": .string("2026-03-09T06:15:01Z"), "completionTime": .string("2026-03-09T06:16:10Z"),
-                "attempts": .integer(1), "attemptedBy": "operator-0_1a2b3c4d", "conditions": .array([condition]),
+                "attempts": .integer(1), "attemptedBy": "operator-0_1a2b3c4d",
+                "lastVerifiedTime": .string("2026-03-10T04:02:13Z"),
+                "verification": .object(["result": .string("Passed"), "message": .string("s3://etcd-backups/...: 1234 bytes, sha256 abab... as recorded")]),
+                "conditions": .array([condition]),
             ]),
         ])
     }

@@ -74,6 +74,29 @@ struct ValidationTests {
         #expect(spec.validate(at: "spec") == [])
     }
 
+    @Test("spec.verification: its schedule and time zone are checked as the schedule's are, with their own paths and reason; its zone defaults to the schedule's")
+    func verificationSchedule() throws {
+        var spec = try seedSchedule().spec
+        spec.verification = VerificationSchedule(schedule: "0 4 * * *")
+        #expect(spec.validate(at: "spec") == [])
+        spec.verification = VerificationSchedule(schedule: "61 4 * * *")
+        let bad = spec.validate(at: "spec")
+        #expect(bad.map(\.path) == ["spec.verification.schedule"] && bad.first?.reason == .invalidVerificationSchedule, "\(bad)")
+        spec.verification = VerificationSchedule(schedule: "0 4 * * *", timeZone: "Mars/Olympus")
+        #expect(spec.validate(at: "spec").map(\.path) == ["spec.verification.timeZone"])
+        spec.verification = VerificationSchedule(schedule: "0 0 30 2 *")
+        #expect(spec.validate(at: "spec").map(\.description) == ["spec.verification.schedule: \"0 0 30 2 *\" never runs (no date matches it)"])
+        spec.verification = VerificationSchedule(schedule: " ")
+        #expect(spec.validate(at: "spec").map(\.description) == ["spec.verification.schedule: required"])
+        // The schedule's zone by default; a CRON_TZ= prefix of its own wins.
+        spec.timeZone = "Europe/Berlin"
+        spec.verification = VerificationSchedule(schedule: "0 4 * * *")
+        #expect(try spec.verification!.cronSchedule(defaultTimeZone: spec.timeZone).timeZone.identifier == "Europe/Berlin")
+        spec.verification = VerificationSchedule(schedule: "CRON_TZ=Asia/Tokyo 0 4 * * *")
+        #expect(spec.validate(at: "spec") == [])
+        #expect(try spec.verification!.cronSchedule(defaultTimeZone: spec.timeZone).timeZone.identifier == "Asia/Tokyo")
+    }
+
     @Test("a schedule that can never run is an error, not a silent gap")
     func neverRuns() throws {
         var spec = try seedSchedule().spec
@@ -309,7 +332,7 @@ struct ConditionTests {
 struct VocabularyTests {
     @Test("condition types, reasons and Event actions are spelled as users' alerts and scripts know them")
     func spellings() {
-        #expect(ConditionType.allCases.map(\.rawValue) == ["Ready", "Failed", "Progressing"])
+        #expect(ConditionType.allCases.map(\.rawValue) == ["Ready", "Failed", "Progressing", "Verified"])
         #expect(ConditionReason.allCases.map(\.rawValue) == [
             "Running", "Retrying", "Succeeded", "Adopted", "Started",
             "InvalidSpec", "TalosConfigNotFound", "TalosConfigInvalid", "CredentialsNotFound", "EncryptionConfigNotFound",
@@ -317,10 +340,12 @@ struct VocabularyTests {
             "AttemptTimedOut", "EndpointNotAllowed", "UploadFailed", "ObjectExists", "ObjectReplaced", "AttemptsExhausted",
             "InternalError",
             "Deleted", "DeleteFailed", "ObjectLeftInStore", "ObjectRetained",
+            "VerificationPassed", "ObjectMissing", "ObjectChanged", "VerificationError", "InvalidVerificationSchedule",
             "Scheduled", "Paused", "InvalidSchedule", "InvalidTimeZone", "InvalidName", "BackupCreated", "BackupCreationFailed",
             "BackupPruned", "MissedSchedule",
         ])
-        #expect(EventAction.allCases.map(\.rawValue) == ["Backup", "Delete", "Prune", "Schedule", "Validate"])
+        #expect(EventAction.allCases.map(\.rawValue) == ["Backup", "Delete", "Prune", "Schedule", "Validate", "Verify"])
+        #expect(VerificationResult.Outcome.allCases.map(\.rawValue) == ["Passed", "Failed", "Error"])
         #expect(DeletionPolicy.allCases.map(\.rawValue) == ["Delete", "Retain"])
         #expect(ConcurrencyPolicy.allCases.map(\.rawValue) == ["Forbid", "Allow"])
         #expect(Compression.Algorithm.allCases.map(\.rawValue) == ["zstd"])

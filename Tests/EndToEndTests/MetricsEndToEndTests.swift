@@ -58,7 +58,7 @@ struct MetricsEndToEndTests {
                     // The alert rules evaluate against these series without error, and none fires.
                     try await cluster.waitFor("every alert rule evaluated") {
                         let health = try await prometheus.ruleHealth()
-                        return health.count == 4 && health.values.allSatisfy { $0 == "ok" }
+                        return health.count == 5 && health.values.allSatisfy { $0 == "ok" }
                     }
                     // Pending is possible for a moment after the start (the leader gauge is 0
                     // until the Lease is won, `up` is absent before the first scrape); nothing
@@ -73,6 +73,33 @@ struct MetricsEndToEndTests {
                     let text = String(buffer: try await response.body.collect(upTo: 8 << 20))
                     let check = try await ProcessRunner.run("/usr/bin/promtool", ["check", "metrics"], stdin: Data(text.utf8))
                     #expect(check.status == 0, "promtool check metrics: \(check.stdout)\(check.stderr)")
+
+                    // Verification (spec.verification, every minute of the test clock), the
+                    // schedule paused so that retention keeps the same backups: all pass; then
+                    // one's object goes missing from the bucket, its Verified condition says so,
+                    // and TalosEtcdBackupVerificationFailed fires in Prometheus.
+                    _ = try await cluster.kubectlOK(["patch", "tebs", "every-minute", "--type=merge", "-p",
+                                                     #"{"spec":{"paused":true,"verification":{"schedule":"* * * * *"}}}"#])
+                    try await cluster.waitFor("every retained backup to pass verification") {
+                        let kept = try await cluster.backups().filter { $0.phase == .succeeded }
+                        return !kept.isEmpty && kept.allSatisfy { $0.status?.verification?.result == .passed }
+                    }
+                    try await cluster.waitFor("Prometheus to have scraped a passed verification") {
+                        (try await value(#"\#(BackupMetrics.verificationsTotal){\#(selector),result="Passed",reason="VerificationPassed"}"#) ?? 0) >= 1
+                    }
+                    let damaged = try #require(try await cluster.backups().first { $0.phase == .succeeded })
+                    try await cluster.s3Client.deleteObject(bucket: cluster.s3.bucket, key: try #require(damaged.status?.filename))
+                    try await cluster.waitFor("the missing object to be found") {
+                        try await cluster.backup(damaged.metadata.name ?? "")?.status?.verification?.result == .failed
+                    }
+                    let condition = try #require(try await cluster.backup(damaged.metadata.name ?? "")?.condition("Verified"))
+                    #expect(condition.status == .false && condition.reason == ConditionReason.objectMissing.rawValue && condition.message.contains("is missing from the store"),
+                            "\(condition)")
+                    #expect(try await cluster.events().contains { $0.reason == ConditionReason.objectMissing.rawValue && $0.type == "Warning" })
+                    try await cluster.waitFor("TalosEtcdBackupVerificationFailed to fire") {
+                        try await prometheus.activeAlerts().contains { $0.name == "TalosEtcdBackupVerificationFailed" && $0.state == "firing" }
+                    }
+                    #expect(try await value("\(BackupMetrics.failedVerifications){\(selector)}") ?? 0 >= 1)
                 }
             }
         }

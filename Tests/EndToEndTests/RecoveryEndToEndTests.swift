@@ -107,17 +107,19 @@ struct RecoveryEndToEndTests {
                     let command = ([cli] + recover + ["--identity", key, "--talosconfig", admin] + extra).joined(separator: " ")
                     return try await ProcessRunner.run("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: Data("\(answer)\n".utf8))
                 }
-                let declined = try await onTerminal(typing: "no")
+                let declined = try await onTerminal(typing: "no", extra: ["--apply-state"])
                 #expect(declined.status == 1 && declined.stdout.contains("Type yes to continue") && declined.stdout.contains("not confirmed"),
                         "\(declined.stdout)")
                 #expect(node.recoveryUploads == 0 && node.etcdEndpoint == nil, "declined: nothing recovered")
+                let notApplied = await TestHelpers.caught(KubernetesError.self) { _ = try await stateData() }
+                #expect(notApplied?.isNotFound == true, "declined: the state Secret is not applied either")
                 let recovered = try await onTerminal(typing: "yes", extra: ["--apply-state"])
                 #expect(recovered.status == 0, "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("about to recover etcd on node 127.0.0.1"), "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("etcd revision \(revision), \(status.totalKeys ?? 0) keys"), "\(recovered.stdout)")
                 #expect(!(recovered.stdout + recovered.stderr).contains("AGE-SECRET-KEY"), "the identity is never printed")
                 // --apply-state: the state Secret is back before etcd is recovered, as it was.
-                #expect(recovered.stdout.contains("and first apply its state, Secret \(cluster.namespace)/my-controlplane-state (5 keys)"), "\(recovered.stdout)")
+                #expect(recovered.stdout.contains("and first create its state, Secret \(cluster.namespace)/my-controlplane-state (5 keys, stored sha256 \(status.stateSHA256 ?? "")"), "\(recovered.stdout)")
                 #expect(recovered.stdout.contains("state Secret \(cluster.namespace)/my-controlplane-state: created"), "\(recovered.stdout)")
                 #expect(try await stateData() == originalState)
                 #expect(!recovered.stdout.contains("of-the-lost-cluster") && !recovered.stdout.contains(Data("config-of-the-lost-cluster".utf8).base64EncodedString()),

@@ -239,7 +239,7 @@ def promtool(*arguments):
 def test_promtool_check_rules():
     result = promtool("check", "rules", RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout
+    assert "SUCCESS: 5 rules found" in result.stdout
 
 
 def test_promtool_test_rules():

@@ -51,6 +51,10 @@ struct BackupSourceOptions: ParsableArguments {
             help: "The stored object's SHA-256 (64 hex digits), as recorded elsewhere: the backup is used only if the object hashes to it.")
     var expectSHA256: String?
 
+    @Option(name: .customLong("expect-state-sha256"),
+            help: "The stored state object's SHA-256 (64 hex digits, the TalosEtcdBackup's status.stateSHA256): the state is used only if it hashes to it.")
+    var expectStateSHA256: String?
+
     func validate() throws {
         guard (backup == nil) != (from == nil) else {
             throw ValidationError("give exactly one of --backup NAME and --from s3://BUCKET/KEY or FILE")
@@ -58,8 +62,10 @@ struct BackupSourceOptions: ParsableArguments {
         if backup == nil && namespace != nil {
             throw ValidationError("--namespace goes with --backup NAME")
         }
-        if let expectSHA256, expectSHA256.utf8.count != 64 || !expectSHA256.allSatisfy({ $0.isASCII && $0.isHexDigit }) {
-            throw ValidationError("--expect-sha256 must be 64 hexadecimal digits (a SHA-256), not \(expectSHA256.utf8.count) characters")
+        for (flag, value) in [("--expect-sha256", expectSHA256), ("--expect-state-sha256", expectStateSHA256)] {
+            if let value, value.utf8.count != 64 || !value.allSatisfy({ $0.isASCII && $0.isHexDigit }) {
+                throw ValidationError("\(flag) must be 64 hexadecimal digits (a SHA-256), not \(value.utf8.count) characters")
+            }
         }
     }
 
@@ -77,6 +83,15 @@ struct BackupSourceOptions: ParsableArguments {
         if let expectSHA256 { return "the stored object's SHA-256 is \(expectSHA256.lowercased()), as --expect-sha256 pins it" }
         if recordIsObjectMetadata {
             return "the record is the object's own metadata: an object replaced together with its metadata would match it too; pin the object with --expect-sha256"
+        }
+        return ""
+    }
+
+    /// What the state's comparison proves, for the commands' output ("" when pinned or from a status).
+    var stateProvenance: String {
+        if let expectStateSHA256 { return "the state's SHA-256 is \(expectStateSHA256.lowercased()), as --expect-state-sha256 pins it" }
+        if recordIsObjectMetadata {
+            return "the state's record is the snapshot object's own metadata: whoever can write the bucket could replace both; pin the state with --expect-state-sha256"
         }
         return ""
     }
@@ -130,9 +145,10 @@ struct BackupSourceOptions: ParsableArguments {
         let identities = try identities(for: encoding)
         let path = from
         let statePath = StoredState.key(besideSnapshot: from)
+        let pinnedState = expectStateSHA256?.lowercased()
         let state = FileManager.default.fileExists(atPath: statePath) ? OpenedState(name: statePath) {
             let stored = try Self.readBounded(statePath)
-            let restored = try StateRestore.decode(stored, encoding: encoding, identities: identities, recordedSHA256: nil, name: statePath)
+            let restored = try StateRestore.decode(stored, encoding: encoding, identities: identities, recordedSHA256: pinnedState, name: statePath)
             return (restored, try StateManifest.parse(restored.manifest, source: statePath))
         } : nil
         return try await body(pinned(OpenedBackup(name: from, record: nil, takenAt: modified, encoding: encoding, state: state) { progress, sink in
@@ -176,7 +192,11 @@ struct BackupSourceOptions: ParsableArguments {
                 throw RestoreProblem("\(name): its record names the state \(state.key.prefix(300)), which is not the key beside its snapshot (\(beside)); the record was altered")
             }
             let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: state.key)
+            let pinned = expectStateSHA256?.lowercased()
             openedState = OpenedState(name: target.url) {
+                if let pinned, pinned != state.sha256.lowercased() {
+                    throw RestoreProblem("\(target.url): the record says the state's SHA-256 is \(state.sha256), not \(pinned) (--expect-state-sha256): it is not the state you pinned")
+                }
                 let restored = try await StateRestore.download(target, with: client, encoding: encoding, identities: identities, recordedSHA256: state.sha256)
                 return (restored, try StateManifest.parse(restored.manifest, source: target.url))
             }

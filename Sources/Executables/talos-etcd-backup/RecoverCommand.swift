@@ -69,13 +69,17 @@ struct RecoverCommand: AsyncParsableCommand {
                 let progress = ProgressLine(total: backup.record?.size)
                 let checked = try await backup.read(progress.update) { _ in }
                 progress.end()
-                var state: StateManifest.Secret?
+                var state: (secret: StateManifest.Secret, sha256: String, cluster: KubernetesConfiguration, plan: StateManifest.Applied)?
                 if applyState {
                     stage = "checking the state stored beside the backup"
                     guard let opened = backup.state else {
-                        throw RestoreProblem("\(backup.name) has no state stored beside it (its record names none): nothing to apply; run without --apply-state to recover etcd alone")
+                        throw RestoreProblem("\(backup.name) has no state stored beside it (no state recorded, or no NAME.state.yaml file beside it): nothing to apply; run without --apply-state to recover etcd alone")
                     }
-                    state = try await opened.read().secret
+                    let read = try await opened.read()
+                    stage = "reading the state Secret's current version in the management cluster"
+                    let cluster = try KubernetesConfiguration.load(kubeconfig: source.kubeconfig)
+                    let plan = try await withKubernetes(cluster) { try await StateManifest.plan(read.secret, on: $0) }
+                    state = (read.secret, read.restored.storedSHA256, cluster, plan)
                 }
                 print("""
                     about to recover etcd on node \(node) (\(target.hostname), Talos \(target.tag), via endpoint \(target.endpoint))
@@ -83,14 +87,23 @@ struct RecoverCommand: AsyncParsableCommand {
                       taken \(backup.takenAt ?? "at an unknown time"): etcd revision \(checked.revision), \(checked.totalKeys) keys, \(checked.size) bytes, sha256 \(checked.sha256)
                     """)
                 if let state {
-                    print("  and first apply its state, Secret \(state.namespace)/\(state.name) (\(state.data.count) keys), to the management cluster of the kubeconfig")
+                    let what = switch state.plan {
+                    case .created: "create"
+                    case .replaced: "replace the data, labels and type of the existing"
+                    case .unchanged: "leave as it is (the same already)"
+                    }
+                    print("""
+                      and first \(what) its state, Secret \(state.secret.namespace)/\(state.secret.name) (\(state.secret.data.count) keys, stored sha256 \(state.sha256)),
+                        on \(state.cluster.server) (\(state.cluster.source))
+                    """)
+                    if !source.stateProvenance.isEmpty { print("  " + source.stateProvenance) }
                 }
                 if !source.provenance.isEmpty { print("  " + source.provenance) }
                 try confirm()
                 if let state {
-                    stage = "applying the state Secret \(state.namespace)/\(state.name)"
-                    let applied = try await apply(state)
-                    print("state Secret \(state.namespace)/\(state.name): \(applied.rawValue)")
+                    stage = "applying the state Secret \(state.secret.namespace)/\(state.secret.name)"
+                    let applied = try await withKubernetes(state.cluster) { try await StateManifest.apply(state.secret, to: $0) }
+                    print("state Secret \(state.secret.namespace)/\(state.secret.name): \(applied.rawValue)")
                 }
                 stage = "uploading the snapshot to node \(node)"
                 _ = try await SnapshotRecovery.recover(client: client, endpoint: target.endpoint, node: node) { sink in
@@ -109,14 +122,13 @@ struct RecoverCommand: AsyncParsableCommand {
         }
     }
 
-    /// Applies the state through the kubeconfig of `--kubeconfig` (or the default chain).
-    private func apply(_ state: StateManifest.Secret) async throws -> StateManifest.Applied {
-        let kubernetes = try KubernetesClient(configuration: try KubernetesConfiguration.load(kubeconfig: source.kubeconfig),
-                                              logger: Logger(label: "apply-state"))
+    /// `body` with a client of the management cluster (`--kubeconfig`, or the default chain).
+    private func withKubernetes<T>(_ configuration: KubernetesConfiguration, _ body: (KubernetesClient) async throws -> T) async throws -> T {
+        let kubernetes = try KubernetesClient(configuration: configuration, logger: Logger(label: "apply-state"))
         do {
-            let applied = try await StateManifest.apply(state, to: kubernetes)
+            let result = try await body(kubernetes)
             try? await kubernetes.shutdown()
-            return applied
+            return result
         } catch {
             try? await kubernetes.shutdown()
             throw error

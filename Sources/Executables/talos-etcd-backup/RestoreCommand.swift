@@ -53,11 +53,18 @@ struct RestoreCommand: AsyncParsableCommand {
                 try AtomicFile.refuseExisting(URL(fileURLWithPath: output))
                 if let stateOutput { try AtomicFile.refuseExisting(URL(fileURLWithPath: stateOutput)) }
             }
+            // Both files or neither: the state's directory must take a file before the snapshot is read.
+            if let stateOutput {
+                let directory = URL(fileURLWithPath: stateOutput).deletingLastPathComponent().path
+                guard access(directory, W_OK) == 0 else {
+                    throw RestoreProblem("--state-output \(stateOutput): its directory \(directory) does not exist or cannot be written")
+                }
+            }
             let (restored, state) = try await source.withOpened { backup in
                 var state: (restored: RestoredState, secret: StateManifest.Secret)?
                 if stateOutput != nil {
                     guard let opened = backup.state else {
-                        throw RestoreProblem("\(backup.name) has no state stored beside it (its record names none, or no NAME.state.yaml file lies beside it); nothing written")
+                        throw RestoreProblem("\(backup.name) has no state stored beside it (no state recorded, or no NAME.state.yaml file beside it); nothing written")
                     }
                     state = try await opened.read()
                 }
@@ -81,7 +88,9 @@ struct RestoreCommand: AsyncParsableCommand {
                     throw ExitCode(1)
                 }
                 print("wrote \(stateOutput): Secret \(state.secret.namespace)/\(state.secret.name), \(state.secret.data.count) keys (stored object \(state.restored.storedSize) bytes, sha256 \(state.restored.storedSHA256)); apply it with kubectl apply -f \(stateOutput) before the TalosControlPlane")
-            }        } catch let error as ValidationError {
+                if !source.stateProvenance.isEmpty { print(source.stateProvenance) }
+            }
+        } catch let error as ValidationError {
             throw error
         } catch let error as ExitCode {
             throw error

@@ -62,6 +62,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds one backup attempt may take, Secrets to stored record; past it the attempt is cancelled, its upload aborted, and it fails with AttemptTimedOut (retried like other failures).")
     var backupAttemptTimeoutSeconds: Int = 3600
 
+    @Option(help: "How fast verifications (a schedule's spec.verification) may read stored objects, in MiB per second, all together; one verification runs at a time, apart from the backup workers.")
+    var verificationBandwidth: Int = VerificationReconciler.defaultBandwidth >> 20
+
     @Option(help: "Networks no backup may reach, comma-separated (ADDRESS/PREFIX or an address; \"\" for none): an S3 endpoint or talosconfig endpoint resolving into one fails with EndpointNotAllowed. The default: the link-local networks and the known cloud metadata addresses.")
     var deniedEndpointNetworks: String = EndpointPolicy.defaultDeniedText
 
@@ -101,6 +104,9 @@ struct RunCommand: AsyncParsableCommand {
         guard maxConcurrentBackups >= 1 else { throw ValidationError("--max-concurrent-backups must be at least 1") }
         if let perNamespace = maxConcurrentBackupsPerNamespace, !(1...maxConcurrentBackups).contains(perNamespace) {
             throw ValidationError("--max-concurrent-backups-per-namespace must be between 1 and --max-concurrent-backups (\(maxConcurrentBackups))")
+        }
+        guard (1...10_000).contains(verificationBandwidth) else {
+            throw ValidationError("--verification-bandwidth must be between 1 and 10000 (MiB per second), not \(verificationBandwidth)")
         }
         guard (60...604_800).contains(backupAttemptTimeoutSeconds) else {
             throw ValidationError("--backup-attempt-timeout-seconds must be between 60 and 604800 (a week)")
@@ -171,6 +177,7 @@ struct RunCommand: AsyncParsableCommand {
         options.objectDeletionTimeout = TimeInterval(objectDeletionTimeoutSeconds)
         options.maxConcurrentBackupsPerNamespace = maxConcurrentBackupsPerNamespace
         options.backupAttemptTimeout = .seconds(backupAttemptTimeoutSeconds)
+        options.verificationBandwidth = verificationBandwidth << 20
         options.endpoints = try endpointGuard()
         let metrics = BindAddress(parsing: metricsBindAddress).flatMap { address -> (DescribedMetricsFactory, String, Int)? in
             guard case .address(let host, let port) = address else { return nil }

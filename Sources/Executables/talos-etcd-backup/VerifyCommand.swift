@@ -42,8 +42,9 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             if case let (stateName, state)? = state {
                 print("verified its state \(stateName): stored object \(state.restored.storedSize) bytes, sha256 \(state.restored.storedSHA256); Secret \(state.secret.namespace)/\(state.secret.name), \(state.secret.data.count) keys")
+                if !source.stateProvenance.isEmpty { print(source.stateProvenance) }
             } else {
-                print("no state stored beside it (its record names none)")
+                print("no state stored beside it (no state recorded, or no NAME.state.yaml file beside it)")
             }
             if !source.provenance.isEmpty { print(source.provenance) }
         } catch let error as ValidationError {

@@ -79,15 +79,22 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
     /// This controller also watching `informer`'s kind: a change that passes `filter`, to an
     /// object whose controller ownerReference points at a `Primary`, reconciles that owner.
     public func owning<Owned: KubernetesObject>(_ informer: Informer<Owned>, filter: EventFilter<Owned> = .all) -> Controller<Primary> {
+        watching(informer, filter: filter) { object in
+            guard let owner = object.metadata.controllerReference, owner.kind == Primary.resourceType.kind,
+                  owner.apiVersion == Primary.resourceType.apiVersion else { return [] }
+            return [ObjectKey(namespace: object.metadata.namespace, name: owner.name)]
+        }
+    }
+
+    /// This controller also watching `informer`'s kind: a change that passes `filter`
+    /// reconciles the keys `map` gives for the object (controller-runtime's
+    /// `EnqueueRequestsFromMapFunc`: an owner's change reaching what it owns, for example).
+    public func watching<Other: KubernetesObject>(_ informer: Informer<Other>, filter: EventFilter<Other> = .all,
+                                                  map: @escaping @Sendable (Other) -> [ObjectKey]) -> Controller<Primary> {
         let source = Source(subscribe: { queue in
             let registration = informer.addHandler { event in
-                let object = event.object
-                guard filter.passes(event),
-                      let owner = object.metadata.controllerReference,
-                      owner.kind == Primary.resourceType.kind,
-                      owner.apiVersion == Primary.resourceType.apiVersion
-                else { return }
-                queue.add(ObjectKey(namespace: object.metadata.namespace, name: owner.name))
+                guard filter.passes(event) else { return }
+                for key in map(event.object) { queue.add(key) }
             }
             return { informer.removeHandler(registration) }
         }, waitForSync: { await informer.waitForSync() })

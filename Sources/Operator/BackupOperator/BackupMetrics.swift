@@ -24,6 +24,9 @@ public final class BackupMetrics: Sendable {
     public static let uploadedBytesTotal = "talos_etcd_backup_uploaded_bytes_total"
     public static let durationSeconds = "talos_etcd_backup_duration_seconds"
     public static let sizeBytes = "talos_etcd_backup_size_bytes"
+    public static let verificationsTotal = "talos_etcd_backup_verifications_total"
+    public static let lastVerification = "talos_etcd_backup_schedule_last_verification_timestamp_seconds"
+    public static let failedVerifications = "talos_etcd_backup_schedule_failed_verifications"
 
     public static let families: [MetricFamily] = [
         MetricFamily(lastSuccess, help: "Completion time of the schedule's newest successful backup (Unix seconds)."),
@@ -39,6 +42,9 @@ public final class BackupMetrics: Sendable {
                      buckets: [1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]),
         MetricFamily(sizeBytes, help: "Size of stored snapshots in bytes.",
                      buckets: MetricFamily.exponentialBuckets(start: 1_048_576, factor: 4, count: 9)),
+        MetricFamily(verificationsTotal, help: "Verifications of stored backups, by result (Passed, Failed, Error) and reason."),
+        MetricFamily(lastVerification, help: "Scheduled time of the schedule's last verification run (Unix seconds); absent without spec.verification."),
+        MetricFamily(failedVerifications, help: "Retained backups of the schedule whose latest verification failed; absent without spec.verification."),
     ]
 
     /// A recorded series, kept so that it can be removed with its schedule. The factory's
@@ -83,6 +89,14 @@ public final class BackupMetrics: Sendable {
         setGauge(Self.nextSchedule, of: key, to: status?.nextScheduleTime?.date.timeIntervalSince1970)
         setGauge(Self.created, of: key, to: schedule.metadata.creationTimestamp?.date.timeIntervalSince1970)
         setGauge(Self.paused, of: key, to: schedule.spec.paused == true ? 1 : 0)
+        setGauge(Self.lastVerification, of: key, to: status?.lastVerificationTime?.date.timeIntervalSince1970)
+        setGauge(Self.failedVerifications, of: key, to: status?.verifications?.failed.map(Double.init))
+    }
+
+    /// A verification of `backup`'s stored objects ended with `result` (`reason`: its `Verified`
+    /// condition's).
+    func recordVerification(_ backup: TalosEtcdBackup, result: VerificationResult.Outcome, reason: ConditionReason) {
+        counter(Self.verificationsTotal, of: backup, extra: [("result", result.rawValue), ("reason", reason.rawValue)]).increment(by: 1)
     }
 
     /// Removes every series of the schedule (it was deleted).

@@ -99,6 +99,7 @@ public struct ScheduleReconciler: Reconciler {
         let lastFailure = Self.lastFailure(children)
         let backupNow = try await answerBackupNow(schedule, children: children, now: now)
         if let name = backupNow?.backup, !active.contains(name) { active.append(name) }
+        let verification = try Self.verification(of: schedule, spec: spec, children: children, now: now)
 
         if spec.paused == true {
             try await writeStatus(schedule, now: now, lastFailure: lastFailure) { status in
@@ -107,13 +108,16 @@ public struct ScheduleReconciler: Reconciler {
                 status.activeBackups = active.isEmpty ? nil : active.sorted()
                 status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
                 status.nextScheduleTime = nil
+                verification.apply(to: &status)
                 var conditions = status.conditions ?? []
                 conditions.set(type: ConditionType.ready, status: .false, reason: ConditionReason.paused, message: "spec.paused is true: no new backups (retention still applies)",
                                observedGeneration: generation, now: now)
                 conditions.set(type: ConditionType.failed, status: .false, reason: ConditionReason.paused, message: "", observedGeneration: generation, now: now)
                 status.conditions = conditions
             }
-            return .done
+            // Verification goes on while paused: the backups kept still need checking.
+            guard let next = verification.next else { return .done }
+            return .requeue(after: clock.realDuration(of: next.timeIntervalSince(now)))
         }
 
         let earliest = schedule.status?.lastScheduleTime?.date ?? schedule.metadata.creationTimestamp?.date ?? now
@@ -145,6 +149,7 @@ public struct ScheduleReconciler: Reconciler {
             status.activeBackups = active.isEmpty ? nil : active.sorted()
             status.lastSuccessfulBackupTime = lastSuccess ?? status.lastSuccessfulBackupTime
             status.nextScheduleTime = next.map(KubeTime.init)
+            verification.apply(to: &status)
             var conditions = status.conditions ?? []
             if let creationFailure {
                 conditions.set(type: ConditionType.failed, status: .true, reason: creationFailure.reason, message: creationFailure.message, observedGeneration: generation, now: now)
@@ -160,8 +165,49 @@ public struct ScheduleReconciler: Reconciler {
             events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: EventAction.schedule, note: creationFailure.message)
             throw creationFailure
         }
-        guard let next else { return .done }
-        return .requeue(after: clock.realDuration(of: next.timeIntervalSince(now)))
+        guard let wake = [next, verification.next].compactMap({ $0 }).min() else { return .done }
+        return .requeue(after: clock.realDuration(of: wake.timeIntervalSince(now)))
+    }
+
+    // MARK: Verification
+
+    /// Where a schedule's verification runs stand (``VerificationReconciler`` does the checks).
+    struct VerificationState {
+        var last: KubeTime?
+        var next: Date?
+        var counts: VerificationCounts?
+
+        func apply(to status: inout TalosEtcdBackupScheduleStatus) {
+            // Never backwards (a fresh read after a conflict may know a later run).
+            status.lastVerificationTime = counts == nil ? nil : [status.lastVerificationTime, last].compactMap { $0 }.max()
+            status.nextVerificationTime = next.map(KubeTime.init)
+            status.verifications = counts
+        }
+    }
+
+    /// The verification run due now (the most recent run time of `spec.verification` since
+    /// the last one, none missed ever caught up twice: one run checks every retained backup),
+    /// the next one, and the retained successful backups' latest results: failed when the
+    /// latest result is Failed, passed when verified since the last run, pending otherwise.
+    /// Nothing without `spec.verification`.
+    static func verification(of schedule: TalosEtcdBackupSchedule, spec: TalosEtcdBackupScheduleSpec, children: [TalosEtcdBackup],
+                             now: Date) throws -> VerificationState {
+        guard let verification = spec.verification else { return VerificationState() }
+        let cron = try verification.cronSchedule(defaultTimeZone: spec.timeZone)  // validated
+        let earliest = schedule.status?.lastVerificationTime?.date ?? schedule.metadata.creationTimestamp?.date ?? now
+        let last = cron.lastRun(atOrBefore: now, after: earliest).map(KubeTime.init) ?? schedule.status?.lastVerificationTime
+        var counts = VerificationCounts(passed: 0, failed: 0, pending: 0)
+        for backup in children where succeeded(backup) {
+            if backup.status?.verification?.result == .failed {
+                counts.failed! += 1
+            } else if backup.status?.verification?.result == .passed, let verified = backup.status?.lastVerifiedTime,
+                      let last, verified.date >= last.date {
+                counts.passed! += 1
+            } else {
+                counts.pending! += 1
+            }
+        }
+        return VerificationState(last: last, next: cron.nextRun(after: now, anchor: last?.date ?? earliest), counts: counts)
     }
 
     /// Whether a due run waits while a backup of the schedule is active. A value this version
@@ -182,7 +228,7 @@ public struct ScheduleReconciler: Reconciler {
         let message = errors.map(\.description).joined(separator: "; ")
         // The most specific reason among the problems: a time zone, then a cron expression,
         // then a name, else InvalidSpec.
-        let precedence: [ConditionReason] = [.invalidTimeZone, .invalidSchedule, .invalidName]
+        let precedence: [ConditionReason] = [.invalidTimeZone, .invalidSchedule, .invalidVerificationSchedule, .invalidName]
         let reason = precedence.first { specific in errors.contains { $0.reason == specific } } ?? .invalidSpec
         return (reason, message)
     }

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import SnapshotPipeline
+import Waiting
 
 /// The operator: a ``Manager`` with one informer each for schedules and backups, shared by
 /// both controllers, optionally behind a Lease so that of several replicas only one acts.
@@ -42,6 +43,8 @@ public struct TalosBackupOperator: Sendable {
         public var objectDeletionTimeout: TimeInterval = BackupReconciler.defaultObjectDeletionTimeout
         /// Where controller-runtime's and the operator's metrics go (``BackupMetrics``).
         public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        /// How fast verifications may read stored objects, in bytes per second, all together.
+        public var verificationBandwidth: Int = VerificationReconciler.defaultBandwidth
 
         /// The cap on one namespace's backup workers that applies.
         var backupWorkersPerNamespace: Int {
@@ -100,6 +103,24 @@ public struct TalosBackupOperator: Sendable {
                                            clock: options.clock, metrics: metrics, logger: logger),
             workers: Self.scheduleWorkers, metrics: options.metrics, logger: logger
         ).owning(backups, filter: Self.backupOutcomeChanged))
+        // Verification: one worker, paced, apart from the backup workers. A backup is looked at
+        // when the informer finds it or it succeeds, and when its schedule starts a
+        // verification run (its lastVerificationTime moves).
+        let backupClient = ObjectClient(api: client, informer: backups)
+        manager.add(Controller(
+            name: "talosetcdbackupverification", primary: backups,
+            filter: EventFilter(passesAddition: { $0.status?.phase == .succeeded },
+                                passesUpdate: { old, new in old.status?.phase != .succeeded && new.status?.phase == .succeeded }),
+            reconciler: VerificationReconciler(backups: backupClient, schedules: ObjectClient(api: client, informer: schedules),
+                                               secrets: KubernetesSecretReader(client: client), transfer: options.transfer,
+                                               bandwidth: BandwidthLimit(bytesPerSecond: options.verificationBandwidth), events: events,
+                                               clock: options.clock, endpoints: options.endpoints, metrics: metrics,
+                                               timeout: options.backupAttemptTimeout, logger: logger),
+            workers: 1, metrics: options.metrics, logger: logger
+        ).watching(schedules, filter: EventFilter(passesAddition: { $0.status?.lastVerificationTime != nil },
+                                                  passesUpdate: { old, new in old.status?.lastVerificationTime != new.status?.lastVerificationTime })) { schedule in
+            backupClient.controlled(by: schedule.metadata.uid ?? "").map(\.key)
+        })
         self.manager = manager
     }
 
@@ -109,13 +130,16 @@ public struct TalosBackupOperator: Sendable {
     /// deletion, and its deletion. Its creation (the schedule made it, and knows), its start and
     /// its status writes during an attempt do not wake the schedule: two schedule reconciles per
     /// scheduled backup, the tick and the outcome. A backup the informer finds already finished
-    /// (on start, or adopted) passes.
+    /// (on start, or adopted) passes, and so does a new verification result (for the
+    /// schedule's counts).
     static var backupOutcomeChanged: EventFilter<TalosEtcdBackup> {
         EventFilter(
             passesAddition: { $0.status?.phase?.isFinished == true },
             passesUpdate: { old, new in
                 (old.status?.phase != new.status?.phase && (old.status?.phase?.isFinished == true || new.status?.phase?.isFinished == true))
                     || (old.metadata.deletionTimestamp == nil) != (new.metadata.deletionTimestamp == nil)
+                    || old.status?.verification?.result != new.status?.verification?.result
+                    || old.status?.lastVerifiedTime != new.status?.lastVerifiedTime
             })
     }
 

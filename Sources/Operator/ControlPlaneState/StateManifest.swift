@@ -103,6 +103,13 @@ extension StateManifest {
         guard let name = document.metadata?.name, !name.isEmpty, let namespace = document.metadata?.namespace, !namespace.isEmpty else {
             throw StateManifestInvalid(source: source, problem: "has no metadata.name or metadata.namespace")
         }
+        // Names as Kubernetes takes them (DNS subdomain, DNS label): nothing else is printed.
+        func dnsName(_ text: String, limit: Int, dots: Bool) -> Bool {
+            text.utf8.count <= limit && text.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d || (dots && $0 == 0x2e) }
+        }
+        guard dnsName(name, limit: 253, dots: true), dnsName(namespace, limit: 63, dots: false) else {
+            throw StateManifestInvalid(source: source, problem: "has a metadata.name or metadata.namespace that is not a Kubernetes name (lowercase letters, digits, '-' and, in a name, '.')")
+        }
         var data: [String: [UInt8]] = [:]
         for (key, value) in document.data ?? [:] {
             guard let bytes = Data(base64Encoded: value) else {

@@ -8,6 +8,8 @@ public enum ConditionType: String, Sendable, CaseIterable {
     case failed = "Failed"
     /// Backup: True while an attempt runs or waits to retry.
     case progressing = "Progressing"
+    /// Backup: whether its stored objects, read back, still match its record.
+    case verified = "Verified"
 }
 
 /// Every reason the operator writes on a condition or an Event, in one place.
@@ -43,6 +45,12 @@ public enum ConditionReason: String, Sendable, CaseIterable {
     case deleteFailed = "DeleteFailed"
     case objectLeftInStore = "ObjectLeftInStore"
     case objectRetained = "ObjectRetained"
+    // Backups: verification of the stored objects (the `Verified` condition and Events).
+    case verificationPassed = "VerificationPassed"
+    case objectMissing = "ObjectMissing"
+    case objectChanged = "ObjectChanged"
+    case verificationError = "VerificationError"
+    case invalidVerificationSchedule = "InvalidVerificationSchedule"
     // Schedules.
     case scheduled = "Scheduled"
     case paused = "Paused"
@@ -62,6 +70,7 @@ public enum EventAction: String, Sendable, CaseIterable {
     case prune = "Prune"
     case schedule = "Schedule"
     case validate = "Validate"
+    case verify = "Verify"
 }
 
 // Interpolated as the API spells them (in messages, logs and metric labels).

@@ -87,6 +87,13 @@ public enum CustomResourceDefinitions {
                 "failedBackupsHistoryLimit": Schema.integer(
                     "Number of failed backups to keep, oldest deleted first.", minimum: 0,
                     defaultValue: Defaults.failedBackupsHistoryLimit),
+                "verification": Schema.object(
+                    "Checks the retained successful backups again on a schedule of its own: each one's stored object (and state) is read back, at most --verification-bandwidth, and compared with its status (size and SHA-256; for a plain snapshot also etcd's trailer, the bbolt structure, revision and key count). An encrypted backup is checked as stored bytes (the operator holds no identity). Unset: never.",
+                    required: ["schedule"],
+                    [
+                        "schedule": Schema.string("Cron expression of the verification runs, in the same format as schedule.", minLength: 1),
+                        "timeZone": Schema.string("IANA time zone of the verification schedule. Unset means the schedule's timeZone.", minLength: 1),
+                    ]),
             ])
     }
 
@@ -112,6 +119,15 @@ public enum CustomResourceDefinitions {
                         "total": Schema.integer("Successful backups kept in all.", minimum: 0),
                     ]),
                 "lastBackupNowRequest": Schema.string("The last talos.alperen.cloud/backup-now annotation value a backup was made for."),
+                "lastVerificationTime": Schema.dateTime("Scheduled time of the last verification run: every retained successful backup not verified since is checked again."),
+                "nextVerificationTime": Schema.dateTime("When the next verification run is due."),
+                "verifications": Schema.object(
+                    "The retained successful backups' latest verification results.",
+                    [
+                        "passed": Schema.integer("Backups whose latest verification passed.", minimum: 0),
+                        "failed": Schema.integer("Backups whose latest verification failed: an object missing, changed or not a sound snapshot.", minimum: 0),
+                        "pending": Schema.integer("Backups not verified since the last verification run was due.", minimum: 0),
+                    ]),
                 "observedGeneration": Schema.integer("The metadata.generation the status was computed for.", minimum: 0),
                 "conditions": Schema.conditions,
             ])
@@ -218,6 +234,14 @@ public enum CustomResourceDefinitions {
                 "completionTime": Schema.dateTime("When the backup succeeded or finally failed."),
                 "attempts": Schema.integer("Number of attempts started (at most 3; a backup found with 3 started and none finished fails with AttemptsExhausted).", minimum: 0, format: "int32"),
                 "attemptedBy": Schema.string("Operator instance that started the current attempt; an attempt writes its result only while attempts and attemptedBy still name it."),
+                "lastVerifiedTime": Schema.dateTime("When the stored objects were last read back and checked (the schedule's spec.verification)."),
+                "verification": Schema.object(
+                    "What the latest verification of the stored objects found.",
+                    [
+                        "result": Schema.string("Passed, Failed (an object missing, changed or not a sound snapshot) or Error (the store could not be read; retried).",
+                                                enumValues: VerificationResult.Outcome.allCases.map(\.rawValue)),
+                        "message": Schema.string("What was checked, or what is wrong."),
+                    ]),
                 "conditions": Schema.conditions,
             ])
     }

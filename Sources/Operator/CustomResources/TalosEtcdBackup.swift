@@ -248,9 +248,33 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     /// The operator instance that started the current attempt: with `attempts`, the fencing
     /// token an attempt's result must still match to be written.
     public var attemptedBy: String?
+    /// When the stored objects were last read back and checked (its schedule's
+    /// `spec.verification`), and what that found.
+    public var lastVerifiedTime: KubeTime?
+    public var verification: VerificationResult?
     public var conditions: [Condition]?
 
     public init() {}
+}
+
+/// What the latest verification of a backup's stored objects found.
+public struct VerificationResult: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable, CaseIterable {
+        /// The objects are there and match the record.
+        case passed = "Passed"
+        /// An object is missing, changed, or not a sound snapshot.
+        case failed = "Failed"
+        /// The store could not be read (credentials, network): retried; says nothing of the object.
+        case error = "Error"
+    }
+
+    public var result: Outcome?
+    public var message: String?
+
+    public init(result: Outcome, message: String) {
+        self.result = result
+        self.message = message
+    }
 }
 
 extension TalosEtcdBackup: KubernetesObject {

@@ -66,6 +66,8 @@ public struct TalosEtcdBackupScheduleSpec: Codable, Sendable, Equatable, EmptyRe
     public var failedBackupsHistoryLimit: Int?
     /// Tiered retention (restic's `forget`); exclusive with `retention`.
     public var retentionPolicy: RetentionPolicy?
+    /// When to check the retained backups' stored objects again; unset: never.
+    public var verification: VerificationSchedule?
 
     public init(
         schedule: String, backupTemplate: BackupTemplate, retention: Int? = nil, paused: Bool? = nil,
@@ -146,6 +148,37 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
     }
 }
 
+/// When a schedule's retained backups are read back and checked against their records (sizes,
+/// SHA-256, and for plain snapshots etcd's trailer and the bbolt structure): a backup that was
+/// good when taken is no proof that its object still exists unchanged.
+public struct VerificationSchedule: Codable, Sendable, Equatable {
+    /// A cron expression, as `schedule` takes them.
+    @RequiredField public var schedule: String
+    /// The zone `schedule` is read in; unset: the schedule's `timeZone`.
+    public var timeZone: String?
+
+    public init(schedule: String, timeZone: String? = nil) {
+        self.schedule = schedule
+        self.timeZone = timeZone
+    }
+}
+
+/// How the retained backups' latest verifications came out.
+public struct VerificationCounts: Codable, Sendable, Equatable {
+    /// Retained successful backups whose latest verification passed.
+    public var passed: Int?
+    /// ... failed (the object is missing, changed or not a sound snapshot).
+    public var failed: Int?
+    /// ... not verified since the last verification run was due (taken since, or not reached yet).
+    public var pending: Int?
+
+    public init(passed: Int? = nil, failed: Int? = nil, pending: Int? = nil) {
+        self.passed = passed
+        self.failed = failed
+        self.pending = pending
+    }
+}
+
 /// How many successful backups each retention tier holds now (a backup may count in several).
 public struct RetainedBackups: Codable, Sendable, Equatable {
     public var last: Int?
@@ -179,6 +212,13 @@ public struct TalosEtcdBackupScheduleStatus: Codable, Sendable, Equatable {
     public var retainedBackups: RetainedBackups?
     /// The last `talos.alperen.cloud/backup-now` value acted on (a backup was made for it).
     public var lastBackupNowRequest: String?
+    /// The scheduled time of the last verification run (`spec.verification`): every retained
+    /// backup not verified since is checked again.
+    public var lastVerificationTime: KubeTime?
+    /// When the next verification run is due.
+    public var nextVerificationTime: KubeTime?
+    /// The retained backups' latest verification results.
+    public var verifications: VerificationCounts?
     public var observedGeneration: Int64?
     public var conditions: [Condition]?
 

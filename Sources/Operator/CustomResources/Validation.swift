@@ -90,6 +90,7 @@ extension TalosEtcdBackupScheduleSpec {
             errors.append(FieldError("\(path).failedBackupsHistoryLimit", "must be 0 or more, not \(failedBackupsHistoryLimit)"))
         }
         if let problem = concurrencyPolicy?.unsupportedValue(at: "\(path).concurrencyPolicy") { errors.append(problem) }
+        if let verification { errors += verification.validate(at: "\(path).verification", defaultTimeZone: timeZone) }
         return errors + backupTemplate.spec.validate(at: "\(path).backupTemplate.spec")
     }
 
@@ -101,6 +102,32 @@ extension TalosEtcdBackupScheduleSpec {
         case .conflictingTimeZones: ("\(path).timeZone", .invalidTimeZone)
         default: ("\(path).schedule", .invalidSchedule)
         }
+    }
+}
+
+extension VerificationSchedule {
+    /// Every problem with it, with paths under `path`; `defaultTimeZone` is the schedule's.
+    func validate(at path: String, defaultTimeZone: String?) -> [FieldError] {
+        if schedule.trimmingCharacters(in: .whitespaces).isEmpty {
+            return [FieldError("\(path).schedule", "required", reason: .invalidVerificationSchedule)]
+        }
+        do {
+            let cron = try cronSchedule(defaultTimeZone: defaultTimeZone)
+            if !cron.expression.canEverMatch {
+                return [FieldError("\(path).schedule", "\"\(schedule)\" never runs (no date matches it)", reason: .invalidVerificationSchedule)]
+            }
+        } catch {
+            let field = TalosEtcdBackupScheduleSpec.field(of: error, under: path, timeZone: timeZone).path
+            return [FieldError(field, error.description, reason: .invalidVerificationSchedule)]
+        }
+        return []
+    }
+
+    /// The cron schedule of verification runs, in `timeZone`, else the schedule's zone (unless
+    /// the expression names its own with `CRON_TZ=`).
+    public func cronSchedule(defaultTimeZone: String?) throws(CronError) -> CronSchedule {
+        let ownZone = schedule.hasPrefix("CRON_TZ=") || schedule.hasPrefix("TZ=")
+        return try CronSchedule(schedule, timeZone: timeZone ?? (ownZone ? nil : defaultTimeZone))
     }
 }
 

@@ -20,6 +20,11 @@ public protocol SnapshotTransfer: Sendable {
     /// multipart upload left at its key; a missing object is fine, another backup's object is
     /// left alone.
     func delete(_ destination: BackupDestination, owner: String) async throws
+    /// Reads the stored object (and the state beside it) back and checks them against
+    /// `expected` (``StoredBackupVerification``), calling `pace` with each chunk's size; throws
+    /// ``VerificationFailure`` for an object missing, changed or unsound.
+    func verify(_ destination: BackupDestination, expected: StoredBackupVerification.Expected,
+                pace: @escaping @Sendable (Int) async throws -> Void) async throws -> VerifiedObjects
 }
 
 extension SnapshotTransfer {
@@ -88,14 +93,17 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             // First a request whose error carries S3's reason (a HEAD answer has no body), so a
             // wrong secret says SignatureDoesNotMatch rather than just 403.
             try await abortStrayUploads(client, destination)
-            // The state first: a backup is never recorded without the state it was taken with.
-            var state: StoredState?
-            if let manifest { state = try await storeState(manifest, client, destination, plan: plan, owner: owner) }
+            // An object at the key first: another's is refused before anything is written
+            // beside it; this backup's own (an earlier attempt) comes with the state its
+            // record names, never a new one (age encrypts a state differently every time).
             if let existing = try await existingObject(client, destination),
                var adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
-                adopted.state = state ?? adopted.state
+                adopted.state = try await recordedState(existing, client, destination, owner: owner)
                 return adopted
             }
+            // Then the state: a backup is never recorded without the state it was taken with.
+            var state: StoredState?
+            if let manifest { state = try await storeState(manifest, client, destination, plan: plan, owner: owner) }
             let attempt = UUID().uuidString
             let stored: StoredBackup
             do {
@@ -105,10 +113,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 // Another writer completed the key first (or a retried completion of ours had
                 // already succeeded): the object there decides, as before the upload.
                 let existing = try await existingObject(client, destination)
-                guard var adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload") else {
+                guard var adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload"),
+                      let existing else {
                     throw error
                 }
-                adopted.state = state ?? adopted.state
+                adopted.state = try await recordedState(existing, client, destination, owner: owner)
                 return adopted
             }
             try await afterCompletion?()
@@ -118,7 +127,33 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                                                  metadata: stored.metadata(owner: owner, attempt: attempt))
                 try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
             }
+            if let state { try await confirmState(state, client, destination, owner: owner) }
             return stored
+        }
+    }
+
+    /// The state the record of this backup's own object names, checked to be there as
+    /// recorded (its owner and hash); nil when the record names none. A record that names a
+    /// key other than the one beside the object, or a state missing or replaced since, is
+    /// `recordMismatch`: the object cannot be recorded with a state it was not taken with.
+    private func recordedState(_ existing: S3ObjectInfo, _ client: S3Client, _ destination: BackupDestination,
+                               owner: String) async throws -> StoredState? {
+        guard let state = StoredState(metadata: existing.metadata) else { return nil }
+        guard state.key == StoredState.key(besideSnapshot: destination.key) else {
+            throw PipelineFailure(.recordMismatch, "\(destination.url)'s record names a state at another key (\(state.key.prefix(300))); it is not recorded as this backup's")
+        }
+        try await confirmState(state, client, destination, owner: owner)
+        return state
+    }
+
+    /// The state object must be the one this backup stored: there, its owner this backup,
+    /// its recorded hash `state`'s (a stale replica's attempt could have replaced it while
+    /// this one uploaded the snapshot).
+    private func confirmState(_ state: StoredState, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
+        let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: state.key)
+        let now = try await existingObject(client, target)
+        guard let now, now.metadata[Key.owner] == owner, now.metadata[Key.sha256] == state.sha256 else {
+            throw PipelineFailure(.objectReplaced, "the state \(target.url) is \(now == nil ? "missing" : "not the one this backup stored (another writer replaced it)"); it is not recorded as this backup's, and the next attempt checks what is there")
         }
     }
 
@@ -231,6 +266,13 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         }
     }
 
+    public func verify(_ destination: BackupDestination, expected: StoredBackupVerification.Expected,
+                       pace: @escaping @Sendable (Int) async throws -> Void) async throws -> VerifiedObjects {
+        try await withS3(destination) { client in
+            try await StoredBackupVerification.verify(destination, with: client, expected: expected, stallTimeout: stallTimeout, pace: pace)
+        }
+    }
+
     /// Deletes the state beside `destination`'s snapshot if this backup (`owner`) stored it.
     private func deleteState(_ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
         let state = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: StoredState.key(besideSnapshot: destination.key))
@@ -246,12 +288,17 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         let encoder = try SnapshotEncoder(compressionLevel: plan.compressionLevel, recipients: plan.recipients)
         let stored = try encoder.encode(manifest) + encoder.finish()
         let sha256 = SigV4Signer.hex(SHA256.hash(data: stored))
-        if let existing = try await existingObject(client, target), existing.metadata[Key.owner] != owner {
+        let existing = try await existingObject(client, target)
+        if let existing, existing.metadata[Key.owner] != owner {
             throw PipelineFailure(.objectExists, "\(target.url) already exists and was not written by this backup; it is never overwritten")
         }
+        // Only into an empty key, unless it holds this backup's own (an attempt whose snapshot
+        // never completed); confirmed after the snapshot's upload (``confirmState``).
         _ = try await client.putObject(bucket: target.bucket, key: target.key, body: ByteBuffer(bytes: stored),
-                                       metadata: [Key.owner: owner, Key.sha256: sha256])
-        return StoredState(key: target.key, sha256: sha256)
+                                       metadata: [Key.owner: owner, Key.sha256: sha256], ifNoneMatch: existing == nil)
+        let state = StoredState(key: target.key, sha256: sha256)
+        try await confirmState(state, client, destination, owner: owner)
+        return state
     }
 
     /// Aborts multipart uploads at the destination's key (left by a process that was killed).

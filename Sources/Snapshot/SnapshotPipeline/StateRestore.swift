@@ -61,7 +61,13 @@ public enum StateRestore {
         _ destination: BackupDestination, with client: S3Client, encoding: SnapshotEncoding, identities: [AgeIdentity],
         recordedSHA256: String?, stallTimeout: Duration = .seconds(120)
     ) async throws -> RestoredState {
-        let stored = try await withIdleTimeout(stallTimeout, idle: { idle in
+        let stored = try await storedBytes(destination, with: client, stallTimeout: stallTimeout)
+        return try decode(stored, encoding: encoding, identities: identities, recordedSHA256: recordedSHA256, name: destination.url)
+    }
+
+    /// The stored state object's bytes, never more than ``maximumSize``.
+    public static func storedBytes(_ destination: BackupDestination, with client: S3Client, stallTimeout: Duration = .seconds(120)) async throws -> [UInt8] {
+        try await withIdleTimeout(stallTimeout, idle: { idle in
             DownloadStalled(object: destination.url, seconds: idle.components.seconds)
         }) { progressed in
             let (size, body) = try await client.getObject(bucket: destination.bucket, key: destination.key)
@@ -74,7 +80,6 @@ public enum StateRestore {
             }
             return stored
         }
-        return try decode(stored, encoding: encoding, identities: identities, recordedSHA256: recordedSHA256, name: destination.url)
     }
 
     private static func tooLarge(_ name: String, _ what: String) -> StateTooLarge { StateTooLarge(name: name, what: what) }

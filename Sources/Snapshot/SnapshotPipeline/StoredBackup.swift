@@ -142,9 +142,11 @@ public struct StoredState: Sendable, Equatable {
     }
 
     /// The state an object's metadata names (a plain snapshot's metadata names it too, though
-    /// it carries no full record); nil when it names none.
+    /// it carries no full record); nil when it names none, or no SHA-256 (64 lowercase hex
+    /// digits, as the status's schema requires).
     public init?(metadata: [String: String]) {
-        guard let key = metadata[StoredBackup.MetadataKey.stateKey], let sha256 = metadata[StoredBackup.MetadataKey.stateSHA256] else { return nil }
+        guard let key = metadata[StoredBackup.MetadataKey.stateKey], let sha256 = metadata[StoredBackup.MetadataKey.stateSHA256],
+              sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
         self.init(key: key, sha256: sha256)
     }
 
