@@ -126,15 +126,32 @@ extension BackupReconcilerTests {
             #expect(StoredState(metadata: metadata)?.sha256 == adopted.stateSHA256)
             #expect(Self.sha256(try await Self.download(setup, stateKey)) == adopted.stateSHA256)
 
-            // A state replaced since (not this backup's any more): the record cannot be kept.
-            _ = try await setup.s3Client.putObject(bucket: setup.s3.bucket, key: stateKey, body: ByteBuffer(string: "replaced"))
-            var lostAgain = try await backup(setup, "again")
-            lostAgain.status?.phase = .running
-            _ = try await setup.environment.client.updateStatus(lostAgain, TalosEtcdBackup.resourceType, namespace: "default", name: "again")
-            _ = try? await setup.reconciler.reconcile(key)
-            let refused = try #require(try await backup(setup, "again").status)
+            // Another attempt of this backup stored another state (a stale replica): both
+            // objects are this backup's, so the snapshot is taken again with a state of its own.
+            try await setSecret(setup.environment, "my-controlplane-talosconfig", ["talosconfig": try setup.talos!.talosconfig()])
+            let uid = try #require(stored.metadata.uid)
+            _ = try await setup.s3Client.putObject(bucket: setup.s3.bucket, key: stateKey, body: ByteBuffer(string: "another attempt's state"),
+                                                   metadata: [StoredBackup.MetadataKey.owner: uid, StoredBackup.MetadataKey.sha256: String(repeating: "0", count: 64)])
+            func rerun() async throws -> TalosEtcdBackupStatus {
+                var again = try await backup(setup, "again")
+                again.status?.phase = .running
+                again.status?.attempts = 1  // an attempt left to take
+                _ = try await setup.environment.client.updateStatus(again, TalosEtcdBackup.resourceType, namespace: "default", name: "again")
+                _ = try? await setup.reconciler.reconcile(key)
+                return try #require(try await backup(setup, "again").status)
+            }
+            let retaken = try await rerun()
+            #expect(retaken.phase == .succeeded, "\(String(describing: retaken.conditions))")
+            #expect(retaken.stateSHA256 != adopted.stateSHA256 && retaken.stateSHA256 != String(repeating: "0", count: 64))
+            #expect(Self.sha256(try await Self.download(setup, stateKey)) == retaken.stateSHA256)
+            let retakenMetadata = try await setup.s3Client.headObject(bucket: setup.s3.bucket, key: try #require(retaken.filename)).metadata
+            #expect(StoredState(metadata: retakenMetadata)?.sha256 == retaken.stateSHA256, "the snapshot's record names the state beside it")
+
+            // A state that is not this backup's: never overwritten, and no Succeeded without it.
+            _ = try await setup.s3Client.putObject(bucket: setup.s3.bucket, key: stateKey, body: ByteBuffer(string: "someone else's"))
+            let refused = try await rerun()
             #expect(refused.phase != .succeeded, "not Succeeded with a state it was not taken with")
-            #expect(refused.conditions?.contains { $0.message.contains("not the one this backup stored") } == true, "\(String(describing: refused.conditions))")
+            #expect(refused.conditions?.contains { $0.message.contains("is not this backup's state") } == true, "\(String(describing: refused.conditions))")
         }
     }
 }

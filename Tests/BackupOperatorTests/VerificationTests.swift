@@ -132,11 +132,30 @@ extension BackupReconcilerTests {
             let before = try await self.backup(setup, "nightly-1").status?.lastVerifiedTime
             await #expect(throws: BackupFailure.self) { _ = try await verifier.reconcile(key("nightly-1")) }
             let status = try #require(try await self.backup(setup, "nightly-1").status)
-            #expect(status.verification?.result == .error)
+            #expect(status.verification?.result == .failed, "the last verdict stays while the store cannot be read")
             #expect(status.conditions?[type: ConditionType.verified]?.status == .unknown)
+            #expect(status.conditions?[type: ConditionType.verified]?.reason == ConditionReason.verificationError.rawValue)
             #expect(status.conditions?[type: ConditionType.verified]?.message.contains("s3-credentials") == true)
             #expect(status.lastVerifiedTime == before, "still due")
             #expect(sample(#"result="Error",reason="VerificationError""#) == 1)
+            // Retried: the same error again sends no second Event.
+            await #expect(throws: BackupFailure.self) { _ = try await verifier.reconcile(key("nightly-1")) }
+            #expect(try await eventNotes(setup, reason: ConditionReason.verificationError.rawValue).count == 1)
+            _ = try await schedules.reconcile(key("nightly"))
+            #expect(try await environment.schedule("nightly").status?.verifications?.failed == 3, "still counted as failed: the alert holds")
+
+            // A backup stored after the run was checked as it streamed: not due until the next run.
+            try await setSecret(environment, "s3-credentials", ["accessKeyID": setup.s3.credentials.accessKeyID,
+                                                                "secretAccessKey": setup.s3.credentials.secretAccessKey])
+            var fresh = schedule.backup(named: "nightly-4", annotations: [:])
+            fresh.spec = template
+            _ = try await environment.client.create(fresh, TalosEtcdBackup.resourceType, namespace: "default")
+            #expect(try await setup.reconciler.reconcile(key("nightly-4")) == .done)
+            try await environment.syncCache()
+            #expect(try await verifier.reconcile(key("nightly-4")) == .done)
+            #expect(try await self.backup(setup, "nightly-4").status?.verification == nil)
+            _ = try await schedules.reconcile(key("nightly"))
+            #expect(try await environment.schedule("nightly").status?.verifications?.pending == 1)
         }
     }
 }

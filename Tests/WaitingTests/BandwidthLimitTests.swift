@@ -5,7 +5,7 @@ import Waiting
 /// Only lower bounds on the wall clock (a loaded machine makes a wait longer, never shorter).
 @Suite("Bandwidth limit")
 struct BandwidthLimitTests {
-    @Test("a second's worth passes at once; what comes beyond waits for the average rate; cancellation ends a wait")
+    @Test("what comes beyond a second's worth waits for the average rate; cancellation ends a wait")
     func paces() async throws {
         let limit = BandwidthLimit(bytesPerSecond: 4 << 20)
         let clock = ContinuousClock()

@@ -33,7 +33,7 @@ struct BackupSourceOptions: ParsableArguments {
     @Option(help: "Name of a Succeeded TalosEtcdBackup.")
     var backup: String?
 
-    @Option(help: "Namespace of --backup (default: the kubeconfig context's namespace).")
+    @Option(name: .shortAndLong, help: "Namespace of --backup (default: the kubeconfig context's namespace).")
     var namespace: String?
 
     @Option(help: "kubeconfig file for --backup (default: $KUBECONFIG, the in-cluster service account, or ~/.kube/config).")

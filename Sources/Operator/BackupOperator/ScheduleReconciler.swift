@@ -99,7 +99,7 @@ public struct ScheduleReconciler: Reconciler {
         let lastFailure = Self.lastFailure(children)
         let backupNow = try await answerBackupNow(schedule, children: children, now: now)
         if let name = backupNow?.backup, !active.contains(name) { active.append(name) }
-        let verification = try Self.verification(of: schedule, spec: spec, children: children, now: now)
+        let verification = try Self.verification(of: schedule, spec: spec, zone: cron.timeZone.identifier, children: children, now: now)
 
         if spec.paused == true {
             try await writeStatus(schedule, now: now, lastFailure: lastFailure) { status in
@@ -190,10 +190,10 @@ public struct ScheduleReconciler: Reconciler {
     /// the next one, and the retained successful backups' latest results: failed when the
     /// latest result is Failed, passed when verified since the last run, pending otherwise.
     /// Nothing without `spec.verification`.
-    static func verification(of schedule: TalosEtcdBackupSchedule, spec: TalosEtcdBackupScheduleSpec, children: [TalosEtcdBackup],
-                             now: Date) throws -> VerificationState {
+    static func verification(of schedule: TalosEtcdBackupSchedule, spec: TalosEtcdBackupScheduleSpec, zone: String,
+                             children: [TalosEtcdBackup], now: Date) throws -> VerificationState {
         guard let verification = spec.verification else { return VerificationState() }
-        let cron = try verification.cronSchedule(defaultTimeZone: spec.timeZone)  // validated
+        let cron = try verification.cronSchedule(defaultTimeZone: zone)  // validated; `zone`: the schedule's
         let earliest = schedule.status?.lastVerificationTime?.date ?? schedule.metadata.creationTimestamp?.date ?? now
         let last = cron.lastRun(atOrBefore: now, after: earliest).map(KubeTime.init) ?? schedule.status?.lastVerificationTime
         var counts = VerificationCounts(passed: 0, failed: 0, pending: 0)

@@ -119,7 +119,7 @@ public struct TalosBackupOperator: Sendable {
             workers: 1, metrics: options.metrics, logger: logger
         ).watching(schedules, filter: EventFilter(passesAddition: { $0.status?.lastVerificationTime != nil },
                                                   passesUpdate: { old, new in old.status?.lastVerificationTime != new.status?.lastVerificationTime })) { schedule in
-            backupClient.controlled(by: schedule.metadata.uid ?? "").map(\.key)
+            VerificationReconciler.backups(of: schedule, in: backupClient)
         })
         self.manager = manager
     }

@@ -24,7 +24,9 @@ import Waiting
 ///   object will not heal by itself);
 /// - the store could not be read (credentials, network, a host the operator may not reach):
 ///   `Verified` Unknown with `VerificationError`, a Warning Event when that is new, and retried
-///   with backoff; `lastVerifiedTime` is not moved, so the backup stays due.
+///   with backoff; `lastVerifiedTime` is not moved, so the backup stays due, and the last
+///   verdict stays in `verification` (a backup found broken stays counted as failed).
+/// A backup stored after the run was checked as it streamed: it is not due until the next.
 /// Each outcome counts in `talos_etcd_backup_verifications_total{result,reason}`.
 public struct VerificationReconciler: Reconciler {
     let backups: ObjectClient<TalosEtcdBackup>
@@ -60,16 +62,26 @@ public struct VerificationReconciler: Reconciler {
         self.logger = logger
     }
 
-    /// The verification run `backup` answers to: its controlling schedule's last one, when that
-    /// is later than the backup's own last verification; nil when nothing is due.
+    /// The verification run `backup` answers to: the last one of its schedule (the schedule
+    /// its `backup-schedule` label names, as retention and the schedule's counts select its
+    /// backups), when that is later than the backup's own last verification and than its
+    /// completion (a backup stored since was checked as it streamed); nil when nothing is due.
     func due(_ backup: TalosEtcdBackup) -> Date? {
         guard backup.metadata.deletionTimestamp == nil, backup.status?.phase == .succeeded, backup.status?.filename != nil,
-              let owner = backup.metadata.controllerReference, owner.kind == TalosEtcdBackupSchedule.kind,
-              let schedule = schedules.cached(ObjectKey(namespace: backup.metadata.namespace, name: owner.name)),
-              schedule.metadata.uid == owner.uid, schedule.spec.verification != nil,
+              let name = backup.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel],
+              let schedule = schedules.cached(ObjectKey(namespace: backup.metadata.namespace, name: name)),
+              schedule.metadata.deletionTimestamp == nil, schedule.spec.verification != nil,
               let requested = schedule.status?.lastVerificationTime?.date else { return nil }
         if let verified = backup.status?.lastVerifiedTime?.date, verified >= requested { return nil }
+        if let completed = backup.status?.completionTime?.date, completed >= requested { return nil }
         return requested
+    }
+
+    /// The backups of `schedule` (by label), for a new verification run.
+    static func backups(of schedule: TalosEtcdBackupSchedule, in backups: ObjectClient<TalosEtcdBackup>) -> [ObjectKey] {
+        guard let name = schedule.metadata.name else { return [] }
+        return backups.cachedList(namespace: schedule.metadata.namespace)
+            .filter { $0.metadata.labels?[TalosEtcdBackupSchedule.backupScheduleLabel] == name }.map(\.key)
     }
 
     public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
@@ -80,6 +92,7 @@ public struct VerificationReconciler: Reconciler {
         let spec = backup.spec.withDefaults()
         let object = BackupReconciler.storedObjects(of: backup, filename: filename)
         let outcome: (result: VerificationResult.Outcome, reason: ConditionReason, message: String)
+        let started = clock.now()  // a read that spans a run's time answers the run before it
         do {
             let configuration = try await credentials.s3Configuration(spec.backupStorage.s3, namespace: namespace)
             let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? spec.backupStorage.s3.bucket, key: filename)
@@ -90,10 +103,12 @@ public struct VerificationReconciler: Reconciler {
                 totalKeys: status.compression == nil && status.encryptedTo == nil ? status.totalKeys : nil,
                 state: status.stateFilename.flatMap { key in status.stateSHA256.map { StoredState(key: key, sha256: $0) } })
             let transfer = self.transfer, bandwidth = self.bandwidth
-            let verified = try await withDeadline(timeout, "verifying \(object)", clock: clock.timers) {
+            // The attempt bound, plus the time the object takes at the bandwidth limit.
+            let reading = Duration.seconds(max(0, status.size ?? 0) / Int64(bandwidth.bytesPerSecond))
+            let verified = try await withDeadline(timeout + reading, "verifying \(object)", clock: clock.timers) {
                 try await transfer.verify(destination, expected: expected) { bytes in try await bandwidth.take(bytes) }
             }
-            var what = "\(object): \(verified.size) bytes, sha256 \(verified.sha256) as recorded"
+            var what = "\(object): \(verified.size) bytes, sha256 \(verified.sha256)\(status.sha256 == nil ? " (no recorded SHA-256: size compared)" : " as recorded")"
             if let revision = verified.revision, let keys = verified.totalKeys { what += "; etcd's trailer and the bbolt structure hold (revision \(revision), \(keys) keys)" }
             if verified.stateChecked { what += "; its state as recorded" }
             if status.encryptedTo != nil { what += " (encrypted: checked as stored bytes)" }
@@ -110,32 +125,43 @@ public struct VerificationReconciler: Reconciler {
         } catch {
             let failure = BackupFailure.classify(error)
             try await record(backup, result: .error, reason: .verificationError,
-                             message: "could not verify \(object): \(failure.message); retrying", verified: false)
+                             message: "could not verify \(object): \(failure.message); retrying", at: nil)
             throw failure
         }
-        try await record(backup, result: outcome.result, reason: outcome.reason, message: outcome.message, verified: true)
+        try await record(backup, result: outcome.result, reason: outcome.reason, message: outcome.message, at: started)
         return .done
     }
 
     /// Writes the outcome to the backup's status (conflicts retried on a fresh read), counts it,
-    /// and sends an Event for a failure, or for an error that is new.
+    /// and sends an Event for a failure, or for an error that is new. A verdict (`verifiedAt`
+    /// set) replaces `verification`; an error only marks the condition Unknown and keeps the
+    /// last verdict, so a backup found broken stays counted as failed (and alerting) while the
+    /// store cannot be read. Nothing is written or sent for a backup that is being deleted or
+    /// is gone (its object may have been deleted under the read).
     private func record(_ backup: TalosEtcdBackup, result: VerificationResult.Outcome, reason: ConditionReason, message: String,
-                        verified: Bool) async throws {
+                        at verifiedAt: Date?) async throws {
         let now = clock.now()
-        let previous = backup.status?.verification
         let conditionStatus: ConditionStatus = switch result {
         case .passed: .true
         case .failed: .false
         case .error: .unknown
         }
+        var current = false, newError = false
         _ = try await backups.modify(backup.key, .status, from: backup) { object in
-            if verified { object.status?.lastVerifiedTime = KubeTime(now) }
-            object.status?.verification = VerificationResult(result: result, message: message)
+            current = object.metadata.deletionTimestamp == nil && object.status?.phase == .succeeded
+            guard current else { return }
+            if let verifiedAt {
+                object.status?.lastVerifiedTime = KubeTime(verifiedAt)
+                object.status?.verification = VerificationResult(result: result, message: message)
+            } else if object.status?.verification?.result == nil || object.status?.verification?.result == .error {
+                object.status?.verification = VerificationResult(result: result, message: message)
+            }
             var conditions = object.status?.conditions ?? []
-            conditions.set(type: ConditionType.verified, status: conditionStatus, reason: reason, message: message,
-                           observedGeneration: object.metadata.generation, now: now)
+            newError = conditions.set(type: ConditionType.verified, status: conditionStatus, reason: reason, message: message,
+                                      observedGeneration: object.metadata.generation, now: now)
             object.status?.conditions = conditions
         }
+        guard current else { return }
         metrics.recordVerification(backup, result: result, reason: reason)
         switch result {
         case .passed:
@@ -144,7 +170,7 @@ public struct VerificationReconciler: Reconciler {
             logger.error("backup verification failed", metadata: ["backup": "\(backup.key)", "reason": "\(reason)", "problem": "\(message)"])
             events.record(.init(backup), type: .warning, reason: reason, action: EventAction.verify, note: message)
         case .error:
-            if previous != VerificationResult(result: result, message: message) {
+            if newError {  // the condition changed: not a retry of the same error
                 events.record(.init(backup), type: .warning, reason: reason, action: EventAction.verify, note: message)
             }
         }

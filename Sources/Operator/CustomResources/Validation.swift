@@ -90,7 +90,11 @@ extension TalosEtcdBackupScheduleSpec {
             errors.append(FieldError("\(path).failedBackupsHistoryLimit", "must be 0 or more, not \(failedBackupsHistoryLimit)"))
         }
         if let problem = concurrencyPolicy?.unsupportedValue(at: "\(path).concurrencyPolicy") { errors.append(problem) }
-        if let verification { errors += verification.validate(at: "\(path).verification", defaultTimeZone: timeZone) }
+        if let verification {
+            // The schedule's own zone, also when a CRON_TZ= prefix gives it.
+            let zone = (try? CronSchedule(schedule, timeZone: timeZone))?.timeZone.identifier ?? timeZone
+            errors += verification.validate(at: "\(path).verification", defaultTimeZone: zone)
+        }
         return errors + backupTemplate.spec.validate(at: "\(path).backupTemplate.spec")
     }
 

@@ -98,8 +98,17 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             // record names, never a new one (age encrypts a state differently every time).
             if let existing = try await existingObject(client, destination),
                var adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
-                adopted.state = try await recordedState(existing, client, destination, owner: owner)
-                return adopted
+                do {
+                    adopted.state = try await recordedState(existing, client, destination, owner: owner)
+                    return adopted
+                } catch let disagreement as StateDisagrees {
+                    // Two attempts of this backup each stored a state (one a stale replica's):
+                    // the snapshot's record names the other. Both objects are this backup's, so
+                    // the snapshot is taken again, with a state of its own.
+                    logger.info("this backup's stored object and its state disagree; taking the snapshot again",
+                                metadata: ["object": "\(destination.url)", "state": "\(disagreement.description)"])
+                    try await client.deleteObject(bucket: destination.bucket, key: destination.key)
+                }
             }
             // Then the state: a backup is never recorded without the state it was taken with.
             var state: StoredState?
@@ -117,7 +126,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                       let existing else {
                     throw error
                 }
-                adopted.state = try await recordedState(existing, client, destination, owner: owner)
+                do {
+                    adopted.state = try await recordedState(existing, client, destination, owner: owner)
+                } catch let disagreement as StateDisagrees {
+                    throw PipelineFailure(.objectReplaced, "\(destination.url) was completed by another attempt of this backup whose state disagrees (\(disagreement)); the next attempt takes the snapshot again")
+                }
                 return adopted
             }
             try await afterCompletion?()
@@ -142,8 +155,20 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         guard state.key == StoredState.key(besideSnapshot: destination.key) else {
             throw PipelineFailure(.recordMismatch, "\(destination.url)'s record names a state at another key (\(state.key.prefix(300))); it is not recorded as this backup's")
         }
-        try await confirmState(state, client, destination, owner: owner)
+        let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: state.key)
+        let now = try await existingObject(client, target)
+        if let now, now.metadata[Key.owner] != owner {
+            throw PipelineFailure(.objectExists, "\(target.url) is not this backup's state; it is never overwritten")
+        }
+        guard let now, now.metadata[Key.sha256] == state.sha256 else {
+            throw StateDisagrees(description: "the state \(target.url) is \(now == nil ? "missing" : "another attempt's")")
+        }
         return state
+    }
+
+    /// This backup's own snapshot and state disagree (``recordedState``).
+    private struct StateDisagrees: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// The state object must be the one this backup stored: there, its owner this backup,

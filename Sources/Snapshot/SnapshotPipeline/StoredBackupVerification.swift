@@ -68,15 +68,26 @@ public enum StoredBackupVerification {
         let plain = SnapshotEncoding(fileName: destination.key) == SnapshotEncoding(compressed: false, encrypted: false)
         let facts = StreamFacts(), checks = SnapshotChecks()
         do {
-            try await withIdleTimeout(stallTimeout, idle: { idle in
-                DownloadStalled(object: destination.url, seconds: idle.components.seconds)
-            }) { progressed in
-                let (_, body) = try await missingAsFailure(destination) { try await client.getObject(bucket: destination.bucket, key: destination.key) }
-                let stored = body.observed { _ in progressed() }.digested(into: facts)
+            // Less than 1 MiB in `stallTimeout` (nothing, or a trickle) fails, as a backup's stream does.
+            try await StallWatchdog(limit: stallTimeout).run { moved in
+                let (length, body) = try await missingAsFailure(destination) { try await client.getObject(bucket: destination.bucket, key: destination.key) }
+                // Another size is another object: said at once, never read to its end.
+                if let length, let size = expected.size, length != size {
+                    throw VerificationFailure(.changed, "\(destination.url) changed since it was stored: its size is \(length), the backup recorded \(size)")
+                }
+                let stored = body.observed(moved).digested(into: facts)
+                var read: Int64 = 0
+                func take(_ chunk: ByteBuffer) async throws {
+                    read += Int64(chunk.readableBytes)
+                    if let size = expected.size, read > size {
+                        throw VerificationFailure(.changed, "\(destination.url) changed since it was stored: it is larger than the \(size) bytes the backup recorded")
+                    }
+                    try await pace?(chunk.readableBytes)
+                }
                 if plain {
-                    for try await chunk in checks.apply(toUnverified: stored) { try await pace?(chunk.readableBytes) }
+                    for try await chunk in checks.apply(toUnverified: stored) { try await take(chunk) }
                 } else {
-                    for try await chunk in stored { try await pace?(chunk.readableBytes) }
+                    for try await chunk in stored { try await take(chunk) }
                 }
             }
         } catch let error as SnapshotCorrupt {
