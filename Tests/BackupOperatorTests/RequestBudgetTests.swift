@@ -32,7 +32,8 @@ struct RequestBudgetTests {
                                  ("s3-credentials", ["accessKeyID": "AKIA", "secretAccessKey": "secret"]),
                                  ("my-controlplane-state", ["secretBundle": "bundle", "state": "state"])] {
                 let object: JSONValue = [
-                    "apiVersion": "v1", "kind": "Secret", "metadata": ["name": .string(name), "namespace": "default"],
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": ["name": .string(name), "namespace": "default", "labels": ["talos.alperen.cloud/type": "state"]],
                     "data": .object(data.mapValues { .string(Data($0.utf8).base64EncodedString()) }),
                 ]
                 _ = try await client.create(try GenericObject(raw: object), .secrets, namespace: "default")

@@ -24,7 +24,12 @@ struct StateManifestTests {
     @Test("<controlplane>-state when it exists, else nothing; a named Secret that is missing is StateSecretNotFound, naming it")
     func whichSecret() async throws {
         let state = SecretContents(data: ["secretBundle": Array("bundle".utf8)], labels: ["talos.alperen.cloud/type": "state"], type: "Opaque")
-        let resolver = CredentialResolver(secrets: Secrets(secrets: ["default/cp-state": state, "default/mine": SecretContents(data: ["k": [1]])]))
+        let resolver = CredentialResolver(secrets: Secrets(secrets: [
+            "default/cp-state": state,
+            "default/mine": SecretContents(data: ["k": [1]], labels: ["talos.alperen.cloud/type": "state"]),
+            "default/unlabelled": SecretContents(data: ["token": Array("SECRETVALUE".utf8)]),
+            "other/cp-state": SecretContents(data: ["k": [1]], labels: ["talos.alperen.cloud/type": "config"]),
+        ]))
         let empty = CredentialResolver(secrets: Secrets(secrets: [:]))
         #expect(try await empty.stateManifest(spec(), namespace: "default") == nil)
         #expect(try await resolver.stateManifest(spec(), namespace: "default") == StateManifest.yaml(StateManifest.Secret(name: "cp-state", namespace: "default", labels: state.labels, type: "Opaque", data: state.data)))
@@ -34,6 +39,15 @@ struct StateManifestTests {
         #expect(failure?.reason == .stateSecretNotFound)
         #expect(failure?.retryable == true, "retried like other missing Secrets")
         #expect(failure?.message.contains("default/gone") == true && failure?.message.contains("spec.backupStorage.stateSecretRef") == true)
+        // Only a Secret labelled as a state is stored: a backup cannot copy any other Secret of
+        // its namespace into a bucket, named or by the default name.
+        for (namespace, named) in [("default", "unlabelled" as String?), ("other", nil)] {
+            let refused = await #expect(throws: BackupFailure.self) { _ = try await resolver.stateManifest(spec(stateSecret: named), namespace: namespace) }
+            #expect(refused?.reason == .stateSecretInvalid)
+            #expect(refused?.message.contains("kubectl label secret \(named ?? "cp-state") -n \(namespace) talos.alperen.cloud/type=state") == true,
+                    "\(String(describing: refused?.message))")
+            #expect(refused?.message.contains("SECRETVALUE") == false)
+        }
     }
 
     @Test("the manifest: name, namespace, labels, type and data only, every scalar quoted, keys sorted; hostile key names stay data")

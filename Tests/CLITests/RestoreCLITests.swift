@@ -85,6 +85,9 @@ struct RestoreCLITests {
             ("no source", [], "exactly one of --backup NAME and --from"),
             ("namespace without --backup", ["--from", plain, "--namespace", "x"], "--namespace goes with --backup"),
             ("kubeconfig without --backup", ["--from", plain, "--kubeconfig", "x"], "--kubeconfig goes with --backup"),
+            ("schedule without --latest", ["--schedule", "nightly"], "--schedule NAME needs --latest"),
+            ("latest without --schedule", ["--from", plain, "--latest"], "--latest goes with --schedule NAME"),
+            ("schedule and backup", ["--schedule", "nightly", "--latest", "--backup", "b"], "exactly one of --backup NAME and --from"),
             ("s3 without credentials", ["--from", "s3://bucket/key.db"], "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
             ("s3 without a key", ["--from", "s3://bucket"], "expected s3://BUCKET/KEY"),
         ]

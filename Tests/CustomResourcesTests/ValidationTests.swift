@@ -336,7 +336,7 @@ struct VocabularyTests {
         #expect(ConditionReason.allCases.map(\.rawValue) == [
             "Running", "Retrying", "Succeeded", "Adopted", "Started",
             "InvalidSpec", "TalosConfigNotFound", "TalosConfigInvalid", "CredentialsNotFound", "EncryptionConfigNotFound",
-            "EncryptionConfigInvalid", "StateSecretNotFound", "TalosUnreachable", "TalosError", "SnapshotCorrupt", "SnapshotInvalid", "SnapshotStalled",
+            "EncryptionConfigInvalid", "StateSecretNotFound", "StateSecretInvalid", "TalosUnreachable", "TalosError", "SnapshotCorrupt", "SnapshotInvalid", "SnapshotStalled",
             "AttemptTimedOut", "EndpointNotAllowed", "UploadFailed", "ObjectExists", "ObjectReplaced", "AttemptsExhausted",
             "InternalError",
             "Deleted", "DeleteFailed", "ObjectLeftInStore", "ObjectRetained",

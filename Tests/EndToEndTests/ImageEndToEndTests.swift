@@ -97,3 +97,81 @@ struct ImageEndToEndTests {
         }
     }
 }
+
+/// The restore drill (deploy/drill) as its CronJob runs it: the image under podman, non-root on
+/// a read-only root filesystem, `verify --schedule NAME --latest` with the identity mounted as a
+/// Kubernetes Secret volume would be (group-readable by the image's user), against Ceph RGW.
+extension ImageEndToEndTests {
+    @Test("the drill in the container: the newest backup (zstd+age, with its state) verifies, exit 0; its state gone: exit 1; no such schedule: exit 1; the store refusing the credentials: exit 2")
+    func drillFromTheContainer() async throws {
+        let image = try #require(ContainerImage.name)
+        try await Cluster.with(s3Server: "RGW") { cluster in
+            let identityDirectory = cluster.directory.appendingPathComponent("identity")
+            try FileManager.default.createDirectory(at: identityDirectory, withIntermediateDirectories: true)
+            let key = identityDirectory.appendingPathComponent("key.txt").path
+            let keygen = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", key])
+            try #require(keygen.status == 0)
+            let recipient = try #require(keygen.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+            // As a Secret volume with fsGroup 65532 and defaultMode 0440 gives it.
+            try FileManager.default.setAttributes([.groupOwnerAccountID: 65532, .posixPermissions: 0o440], ofItemAtPath: key)
+            let encoded = "        compression:\n          type: zstd\n        encryption:\n          age:\n            recipients:\n            - \(recipient)\n        s3:\n"
+            let manifests = try cluster.manifests(schedule: "drilled", cron: "* * * * *")
+            try #require(manifests.components(separatedBy: "\n        s3:\n").count == 2, "\(manifests)")
+            try await cluster.apply(manifests.replacingOccurrences(of: "\n        s3:\n", with: "\n" + encoded))
+            try await cluster.apply("""
+                apiVersion: v1
+                kind: Secret
+                metadata:
+                  name: my-controlplane-state
+                  labels:
+                    talos.alperen.cloud/type: state
+                stringData:
+                  secretBundle: "bundle"
+                """)
+            try await cluster.withOperator { _ in
+                try await cluster.waitFor("a backup to succeed") { try await cluster.backups().contains { $0.phase == .succeeded } }
+            }
+            let newest = try #require(try await cluster.backups().filter { $0.phase == .succeeded }.max {
+                ($0.status?.completionTime?.date ?? .distantPast) < ($1.status?.completionTime?.date ?? .distantPast)
+            })
+            #expect(newest.status?.encryptedTo != nil && newest.status?.stateFilename != nil, "encrypted, with its state")
+
+            func drill(namespace: String? = nil, kubeconfig: String? = nil) async throws -> ProcessRunner.Result {
+                try await ContainerImage.podman(["run", "--rm"] + ContainerImage.runArguments + [
+                    "-v", "\(identityDirectory.path):/identity:ro", "-v", "\(cluster.directory.path):\(cluster.directory.path):ro", image,
+                    "verify", "--schedule", "drilled", "--latest", "--identity", "/identity/key.txt",
+                    "--kubeconfig", kubeconfig ?? cluster.kubectl.kubeconfig, "-n", namespace ?? cluster.namespace,
+                ])
+            }
+            let passed = try await drill()
+            #expect(passed.status == 0, "\(passed.stdout)\(passed.stderr)")
+            #expect(passed.stdout.contains("verified TalosEtcdBackup \(cluster.namespace)/\(newest.metadata.name ?? "")"), "the newest: \(passed.stdout)")
+            #expect(passed.stdout.contains("verified its state"), "\(passed.stdout)")
+            #expect(!(passed.stdout + passed.stderr).contains("AGE-SECRET-KEY"), "the identity is never printed")
+
+            let missingSchedule = try await drill(namespace: "no-such-namespace")
+            #expect(missingSchedule.status == 1 && missingSchedule.stderr.contains("not found"), "\(missingSchedule.stderr)")
+
+            // The store refuses the credentials: could not be checked, which a Job reports apart.
+            func s3Secret(_ secretAccessKey: String) -> String {
+                """
+                apiVersion: v1
+                kind: Secret
+                metadata:
+                  name: my-s3-credentials
+                stringData:
+                  accessKeyID: "\(cluster.s3.credentials.accessKeyID)"
+                  secretAccessKey: "\(secretAccessKey)"
+                """
+            }
+            try await cluster.apply(s3Secret("not-the-secret-key"))
+            let notChecked = try await drill()
+            #expect(notChecked.status == 2 && notChecked.stderr.contains("could not be verified"), "\(notChecked.status): \(notChecked.stderr)")
+            try await cluster.apply(s3Secret(cluster.s3.credentials.secretAccessKey))
+
+            try await cluster.s3Client.deleteObject(bucket: cluster.s3.bucket, key: try #require(newest.status?.stateFilename))
+            let broken = try await drill()
+            #expect(broken.status == 1 && broken.stderr.contains("did not verify"), "\(broken.status): \(broken.stderr)")
+        }
+    }
+}

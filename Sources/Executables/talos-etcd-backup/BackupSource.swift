@@ -18,7 +18,8 @@ struct BackupSourceOptions: ParsableArguments {
     static let discussion = """
         Give exactly one source. --backup NAME reads the TalosEtcdBackup's status (bucket, \
         key, hashes, revision) and its S3 settings and credentials (the Secrets its spec names) \
-        through the kubeconfig. --from s3://BUCKET/KEY reads the object's x-amz-meta-* record \
+        through the kubeconfig; --schedule NAME --latest reads the newest Succeeded backup of \
+        that TalosEtcdBackupSchedule (a drill). --from s3://BUCKET/KEY reads the object's x-amz-meta-* record \
         (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). --from FILE reads a \
         downloaded object. The key's or file's name says what was done: NAME.db, NAME.db.zst \
         (zstd), NAME.db.age (age), NAME.db.zst.age (both). An encrypted backup needs \
@@ -32,6 +33,12 @@ struct BackupSourceOptions: ParsableArguments {
         """
     @Option(help: "Name of a Succeeded TalosEtcdBackup.")
     var backup: String?
+
+    @Option(help: "With --latest: a TalosEtcdBackupSchedule, whose newest Succeeded backup is read (a drill).")
+    var schedule: String?
+
+    @Flag(help: "With --schedule: its newest Succeeded backup (by completion time).")
+    var latest = false
 
     @Option(name: .shortAndLong, help: "Namespace of --backup (default: the kubeconfig context's namespace).")
     var namespace: String?
@@ -56,10 +63,13 @@ struct BackupSourceOptions: ParsableArguments {
     var expectStateSHA256: String?
 
     func validate() throws {
-        guard (backup == nil) != (from == nil) else {
-            throw ValidationError("give exactly one of --backup NAME and --from s3://BUCKET/KEY or FILE")
+        guard [backup != nil, schedule != nil, from != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --backup NAME and --from s3://BUCKET/KEY or FILE (or --schedule NAME --latest)")
         }
-        if backup == nil && namespace != nil {
+        guard (schedule != nil) == latest else {
+            throw ValidationError(latest ? "--latest goes with --schedule NAME" : "--schedule NAME needs --latest (its newest Succeeded backup)")
+        }
+        if from != nil && namespace != nil {
             throw ValidationError("--namespace goes with --backup NAME")
         }
         for (flag, value) in [("--expect-sha256", expectSHA256), ("--expect-state-sha256", expectStateSHA256)] {
@@ -71,7 +81,7 @@ struct BackupSourceOptions: ParsableArguments {
 
     /// For the commands that use a kubeconfig only to read `--backup`: one without it is a mistake.
     func refuseKubeconfigWithoutBackup() throws {
-        if backup == nil && kubeconfig != nil { throw ValidationError("--kubeconfig goes with --backup NAME") }
+        if from != nil && kubeconfig != nil { throw ValidationError("--kubeconfig goes with --backup NAME") }
     }
 
     /// Whether the record a check compares with is the object's own metadata (`--from s3://`),
@@ -110,18 +120,20 @@ struct BackupSourceOptions: ParsableArguments {
     }
 
     /// How the source is named in messages.
-    var described: String { backup.map { "backup \($0)" } ?? from ?? "" }
+    var described: String { backup.map { "backup \($0)" } ?? schedule.map { "the newest backup of schedule \($0)" } ?? from ?? "" }
 
     /// Opens the source (the backup's status and the Secrets its spec names, or the object's
     /// metadata, or the file) and runs `body` with it; S3 and Kubernetes clients live as long
     /// as `body`, which may read the backup more than once.
     func withOpened<T: Sendable>(_ body: (OpenedBackup) async throws -> T) async throws -> T {
-        if let backup {
+        if backup != nil || schedule != nil {
             let configuration = try KubernetesConfiguration.load(kubeconfig: kubeconfig)
             let namespace = self.namespace ?? configuration.namespace
             let kubernetes = try KubernetesClient(configuration: configuration, logger: Logger(label: "backup-source"))
             do {
-                let result = try await withBackup(named: backup, namespace: namespace, kubernetes, body)
+                let name: String
+                if let backup { name = backup } else { name = try await newestBackup(of: schedule ?? "", namespace: namespace, kubernetes) }
+                let result = try await withBackup(named: name, namespace: namespace, kubernetes, body)
                 try? await kubernetes.shutdown()
                 return result
             } catch {
@@ -155,6 +167,24 @@ struct BackupSourceOptions: ParsableArguments {
             try await SnapshotRestore.decode(try FileChunks(path: path), encoding: encoding, identities: identities, record: nil,
                                              progress: progress, into: sink)
         }))
+    }
+
+    /// The newest Succeeded backup of schedule `name` (by its `backup-schedule` label, as
+    /// retention selects them; by completion time).
+    private func newestBackup(of name: String, namespace: String, _ kubernetes: KubernetesClient) async throws -> String {
+        do {
+            _ = try await kubernetes.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
+        } catch let error as KubernetesError where error.isNotFound {
+            throw RestoreProblem("TalosEtcdBackupSchedule \(namespace)/\(name) not found")
+        }
+        let backups = try await kubernetes.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace,
+                                                   options: ListOptions(labelSelector: "\(TalosEtcdBackupSchedule.backupScheduleLabel)=\(name)")).items
+        guard let newest = backups.filter({ $0.status?.phase == .succeeded && $0.metadata.deletionTimestamp == nil })
+            .max(by: { ($0.status?.completionTime?.date ?? .distantPast) < ($1.status?.completionTime?.date ?? .distantPast) }),
+              let backupName = newest.metadata.name else {
+            throw RestoreProblem("TalosEtcdBackupSchedule \(namespace)/\(name) has no Succeeded backup (\(backups.count) backups in all)")
+        }
+        return backupName
     }
 
     private func withBackup<T: Sendable>(named name: String, namespace: String, _ kubernetes: KubernetesClient,

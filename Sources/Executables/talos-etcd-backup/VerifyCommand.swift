@@ -1,5 +1,10 @@
+import Age
 import ArgumentParser
 import BackupResolution
+import Bbolt
+import S3
+import TalosAPI
+import Zstd
 import ControlPlaneState
 import SnapshotPipeline
 
@@ -13,8 +18,12 @@ struct VerifyCommand: AsyncParsableCommand {
              The control plane's state stored beside the snapshot, when the record names one \
             (or a NAME.state.yaml file lies beside --from FILE), is checked too: its SHA-256 \
             against the record, its decryption and decompression, and that it is a Secret \
-            manifest. Nothing is written. Exit status 0 only when every check holds; 1 \
-            otherwise, with the failed check on standard error.
+            manifest. Nothing is written. Exit status (what a Job reports): 0 when every \
+            check holds; 1 when the backup does not restore (a check failed, the object or its \
+            state is missing or altered, the identity does not decrypt it, the schedule has no \
+            Succeeded backup); 2 when it could not be checked (the API server or the store \
+            unreachable, credentials refused); 64 for wrong options. The failure is on \
+            standard error.
             """)
 
     @OptionGroup var source: BackupSourceOptions
@@ -50,8 +59,22 @@ struct VerifyCommand: AsyncParsableCommand {
         } catch let error as ValidationError {
             throw error
         } catch {
-            printError("error: \(source.described) did not verify: \(error)")
-            throw ExitCode(1)
+            let code = Self.exitCode(for: error)
+            printError("error: \(source.described) \(code == 1 ? "did not verify" : "could not be verified"): \(error)")
+            throw ExitCode(code)
+        }
+    }
+
+    /// 1: the backup itself does not restore; 2: it could not be checked (see the discussion).
+    static func exitCode(for error: any Error) -> Int32 {
+        switch error {
+        case is RestoreMismatch, is SnapshotCorrupt, is BboltInvalid, is AgeError, is ZstdError, is StateTooLarge,
+             is StateManifestInvalid, is RestoreProblem, is IncompleteRecord:
+            return 1
+        case let error as S3Error where error.kind == .noSuchKey:
+            return 1
+        default:
+            return 2
         }
     }
 }

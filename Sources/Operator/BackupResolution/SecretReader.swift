@@ -152,9 +152,15 @@ public struct CredentialResolver: Sendable {
             credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
     }
 
+    /// The label a Secret needs before the operator stores it beside a snapshot: talos-operator
+    /// puts it on its `<controlplane>-state` Secret. Without it, anyone who may create a backup
+    /// could have the operator copy any Secret of the namespace into a bucket of their choice.
+    public static let stateLabel = (key: "talos.alperen.cloud/type", value: "state")
+
     /// The control plane's state to store beside its snapshot, as a Secret manifest (``StateManifest``):
     /// the Secret `spec.backupStorage.stateSecretRef` names (missing: `StateSecretNotFound`),
     /// else `<controlplane>-state`, talos-operator's, when it exists (missing: no state, nil).
+    /// Either must carry ``stateLabel`` (else `StateSecretInvalid`, naming the command that adds it).
     public func stateManifest(_ spec: TalosEtcdBackupSpec, namespace: String) async throws -> [UInt8]? {
         let named = spec.backupStorage.stateSecretRef?.name
         let name = named ?? "\(spec.talosControlPlaneRef.name)-state"
@@ -164,6 +170,14 @@ public struct CredentialResolver: Sendable {
                                     message: "Secret \(namespace)/\(name) named by spec.backupStorage.stateSecretRef not found: create it, or remove the field")
             }
             return nil
+        }
+        guard secret.labels[Self.stateLabel.key] == Self.stateLabel.value else {
+            throw BackupFailure(reason: .stateSecretInvalid, message: """
+                Secret \(namespace)/\(name)\(named == nil ? " (the default state Secret of control plane \(spec.talosControlPlaneRef.name))" : ", named by spec.backupStorage.stateSecretRef,") \
+                is not labelled \(Self.stateLabel.key)=\(Self.stateLabel.value): only a Secret labelled as a control plane's state is stored \
+                beside a snapshot; label it (kubectl label secret \(name) -n \(namespace) \(Self.stateLabel.key)=\(Self.stateLabel.value)), or \
+                \(named == nil ? "rename it" : "remove the field")
+                """)
         }
         return StateManifest.yaml(StateManifest.Secret(name: name, namespace: namespace, labels: secret.labels, type: secret.type ?? "Opaque",
                                                        data: secret.data))

@@ -28,6 +28,7 @@ public enum ConditionReason: String, Sendable, CaseIterable {
     case encryptionConfigNotFound = "EncryptionConfigNotFound"
     case encryptionConfigInvalid = "EncryptionConfigInvalid"
     case stateSecretNotFound = "StateSecretNotFound"
+    case stateSecretInvalid = "StateSecretInvalid"
     case talosUnreachable = "TalosUnreachable"
     case talosError = "TalosError"
     case snapshotCorrupt = "SnapshotCorrupt"

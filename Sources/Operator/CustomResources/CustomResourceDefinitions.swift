@@ -173,7 +173,7 @@ public enum CustomResourceDefinitions {
                                     ]),
                             ]),
                         "stateSecretRef": Schema.object(
-                            "Secret stored beside each snapshot as the control plane's state (PKI, the keys that decrypt the Secrets inside etcd), as a Secret manifest encoded as the snapshot is, never in plain text when the snapshot is encrypted. Unset means <controlplane>-state (talos-operator's) when it exists; a Secret named here that is missing fails the backup with reason StateSecretNotFound.",
+                            "Secret stored beside each snapshot as the control plane's state (PKI, the keys that decrypt the Secrets inside etcd), as a Secret manifest encoded as the snapshot is, never in plain text when the snapshot is encrypted. Unset means <controlplane>-state (talos-operator's) when it exists; a Secret named here that is missing fails the backup with reason StateSecretNotFound. Either must be labelled talos.alperen.cloud/type=state (else StateSecretInvalid), so that no other Secret of the namespace can be copied into a bucket.",
                             required: ["name"],
                             ["name": Schema.string("Name of the Secret, in the backup's namespace.", minLength: 1, maxLength: 253)]),
                     ]),
