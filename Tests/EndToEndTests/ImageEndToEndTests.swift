@@ -102,7 +102,7 @@ struct ImageEndToEndTests {
 /// a read-only root filesystem, `verify --schedule NAME --latest` with the identity mounted as a
 /// Kubernetes Secret volume would be (group-readable by the image's user), against Ceph RGW.
 extension ImageEndToEndTests {
-    @Test("the drill in the container: the newest backup (zstd+age, with its state) verifies, exit 0; its state gone: exit 1; no such schedule: exit 1; the store refusing the credentials: exit 2")
+    @Test("the drill in the container: the newest backup (zstd+age, with its state) verifies, exit 0; its state gone: exit 1; no such schedule, an unreadable identity, the store refusing the credentials: exit 2")
     func drillFromTheContainer() async throws {
         let image = try #require(ContainerImage.name)
         try await Cluster.with(s3Server: "RGW") { cluster in
@@ -136,11 +136,13 @@ extension ImageEndToEndTests {
             })
             #expect(newest.status?.encryptedTo != nil && newest.status?.stateFilename != nil, "encrypted, with its state")
 
-            func drill(namespace: String? = nil, kubeconfig: String? = nil) async throws -> ProcessRunner.Result {
+            // The drill's arguments, with a kubeconfig for the test server in place of the pod's
+            // in-cluster ServiceAccount (which the Kubernetes client reads the same way).
+            func drill(namespace: String? = nil) async throws -> ProcessRunner.Result {
                 try await ContainerImage.podman(["run", "--rm"] + ContainerImage.runArguments + [
                     "-v", "\(identityDirectory.path):/identity:ro", "-v", "\(cluster.directory.path):\(cluster.directory.path):ro", image,
                     "verify", "--schedule", "drilled", "--latest", "--identity", "/identity/key.txt",
-                    "--kubeconfig", kubeconfig ?? cluster.kubectl.kubeconfig, "-n", namespace ?? cluster.namespace,
+                    "--kubeconfig", cluster.kubectl.kubeconfig, "-n", namespace ?? cluster.namespace,
                 ])
             }
             let passed = try await drill()
@@ -150,7 +152,13 @@ extension ImageEndToEndTests {
             #expect(!(passed.stdout + passed.stderr).contains("AGE-SECRET-KEY"), "the identity is never printed")
 
             let missingSchedule = try await drill(namespace: "no-such-namespace")
-            #expect(missingSchedule.status == 1 && missingSchedule.stderr.contains("not found"), "\(missingSchedule.stderr)")
+            #expect(missingSchedule.status == 2 && missingSchedule.stderr.contains("not found") && missingSchedule.stderr.contains("could not be verified"),
+                    "nothing by that name: not checked, \(missingSchedule.status): \(missingSchedule.stderr)")
+            // The identity unreadable (a Secret volume without the pod's fsGroup): not checked either.
+            try FileManager.default.setAttributes([.posixPermissions: 0o400, .groupOwnerAccountID: 0], ofItemAtPath: key)
+            let unreadable = try await drill()
+            #expect(unreadable.status == 2 && unreadable.stderr.contains("--identity /identity/key.txt: cannot read it"), "\(unreadable.status): \(unreadable.stderr)")
+            try FileManager.default.setAttributes([.groupOwnerAccountID: 65532, .posixPermissions: 0o440], ofItemAtPath: key)
 
             // The store refuses the credentials: could not be checked, which a Job reports apart.
             func s3Secret(_ secretAccessKey: String) -> String {

@@ -102,7 +102,7 @@ fuzz_runs=2000
 stage_fuzz() { bounded 900 scripts/fuzz --runs "$fuzz_runs" --seed 1; }
 
 # The README's first command, non-interactively, so it cannot rot.
-stage_demo() { scripts/demo --once --skip-install && scripts/demo --disaster --once --skip-install; }
+stage_demo() { bounded 900 scripts/demo --once --skip-install && bounded 900 scripts/demo --disaster --once --skip-install; }
 
 # The container image's end-to-end tests under podman (scripts/test-image builds the image
 # unless given --no-build).

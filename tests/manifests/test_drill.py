@@ -47,11 +47,12 @@ def test_the_job_verifies_the_newest_backup_with_the_mounted_identity():
 
 def test_the_service_account_reads_backups_and_one_secret_only():
     rules = one("Role", drill())["rules"]
+    allowed = {"talosetcdbackupschedules", "talosetcdbackups", "secrets"}
     for rule in rules:
         assert set(rule["verbs"]) <= {"get", "list"}, rule
+        assert set(rule["resources"]) <= allowed and "*" not in rule.get("apiGroups", []), rule
         if "secrets" in rule["resources"]:
             assert rule["verbs"] == ["get"] and rule["resourceNames"] == ["s3-credentials"], "only the S3 credentials, by name"
-            assert "talos-etcd-backup-drill-identity" not in rule["resourceNames"]
     binding = one("RoleBinding", drill())
     assert binding["roleRef"]["name"] == one("Role", drill())["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "talos-etcd-backup-drill", "namespace": "talos-system"}]

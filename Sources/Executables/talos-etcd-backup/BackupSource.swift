@@ -40,10 +40,10 @@ struct BackupSourceOptions: ParsableArguments {
     @Flag(help: "With --schedule: its newest Succeeded backup (by completion time).")
     var latest = false
 
-    @Option(name: .shortAndLong, help: "Namespace of --backup (default: the kubeconfig context's namespace).")
+    @Option(name: .shortAndLong, help: "Namespace of --backup or --schedule (default: the kubeconfig context's namespace).")
     var namespace: String?
 
-    @Option(help: "kubeconfig file for --backup (default: $KUBECONFIG, the in-cluster service account, or ~/.kube/config).")
+    @Option(help: "kubeconfig file for --backup or --schedule (default: $KUBECONFIG, the in-cluster service account, or ~/.kube/config).")
     var kubeconfig: String?
 
     @Option(help: "The stored object: s3://BUCKET/KEY, or a downloaded .db, .db.zst, .db.age or .db.zst.age file.")
@@ -175,7 +175,7 @@ struct BackupSourceOptions: ParsableArguments {
         do {
             _ = try await kubernetes.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: namespace, name: name)
         } catch let error as KubernetesError where error.isNotFound {
-            throw RestoreProblem("TalosEtcdBackupSchedule \(namespace)/\(name) not found")
+            throw CannotCheck("TalosEtcdBackupSchedule \(namespace)/\(name) not found")
         }
         let backups = try await kubernetes.listAll(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace,
                                                    options: ListOptions(labelSelector: "\(TalosEtcdBackupSchedule.backupScheduleLabel)=\(name)")).items
@@ -193,10 +193,13 @@ struct BackupSourceOptions: ParsableArguments {
         do {
             backup = try await kubernetes.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace, name: name)
         } catch let error as KubernetesError where error.isNotFound {
-            throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name) not found")
+            throw CannotCheck("TalosEtcdBackup \(namespace)/\(name) not found")
         }
         guard let status = backup.status, status.phase == .succeeded, let key = status.filename else {
             throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name) is \(backup.status?.phase?.rawValue ?? "Pending"), not Succeeded: it stored nothing to restore")
+        }
+        guard key.hasSuffix(SnapshotEncoding(fileName: key).fileExtension) else {
+            throw RestoreProblem("TalosEtcdBackup \(namespace)/\(name): its status.filename \(key.prefix(300)) does not end in .db, .db.zst, .db.age or .db.zst.age; the status was altered")
         }
         // An adopted plain object may have no recorded hash: then it is checked by its own.
         let record = try StoredBackup(status: status)
@@ -266,14 +269,14 @@ struct BackupSourceOptions: ParsableArguments {
     private func identities(for encoding: SnapshotEncoding) throws -> [AgeIdentity] {
         guard encoding.encrypted else { return [] }
         guard let identity else {
-            throw ValidationError("the backup is encrypted (.age): pass --identity with the age identity file of one of its recipients")
+            throw CannotCheck("the backup is encrypted (.age): pass --identity with the age identity file of one of its recipients")
         }
         do {
             return try AgeIdentity.parseList(try String(contentsOfFile: identity, encoding: .utf8))
         } catch let error as AgeError {
-            throw ValidationError("--identity \(identity): \(error)")
+            throw CannotCheck("--identity \(identity): \(error)")
         } catch {
-            throw ValidationError("--identity \(identity): cannot read it (\(error.localizedDescription))")
+            throw CannotCheck("--identity \(identity): cannot read it (\(error.localizedDescription))")
         }
     }
 }
@@ -314,6 +317,13 @@ struct OpenedState: Sendable {
     /// How messages name it (its URL or path).
     var name: String
     let read: @Sendable () async throws -> (restored: RestoredState, secret: StateManifest.Secret)
+}
+
+/// What keeps a command from checking a backup at all (no identity to decrypt it with, no such
+/// schedule or backup): nothing is known of the backup itself (`verify` exits 2, not 1).
+struct CannotCheck: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// A command that cannot start or finish: what is missing or inconsistent.

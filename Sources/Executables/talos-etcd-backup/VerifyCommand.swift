@@ -19,11 +19,11 @@ struct VerifyCommand: AsyncParsableCommand {
             (or a NAME.state.yaml file lies beside --from FILE), is checked too: its SHA-256 \
             against the record, its decryption and decompression, and that it is a Secret \
             manifest. Nothing is written. Exit status (what a Job reports): 0 when every \
-            check holds; 1 when the backup does not restore (a check failed, the object or its \
-            state is missing or altered, the identity does not decrypt it, the schedule has no \
-            Succeeded backup); 2 when it could not be checked (the API server or the store \
-            unreachable, credentials refused); 64 for wrong options. The failure is on \
-            standard error.
+            check holds; 1 when the backup does not restore (a check failed, the object, its \
+            state or its bucket is missing or altered, the identity does not decrypt it, the \
+            schedule has no Succeeded backup); 2 when it could not be checked (no such schedule \
+            or backup, no readable identity, the API server or the store unreachable, \
+            credentials refused); 64 for wrong options. The failure is on standard error.
             """)
 
     @OptionGroup var source: BackupSourceOptions
@@ -71,7 +71,7 @@ struct VerifyCommand: AsyncParsableCommand {
         case is RestoreMismatch, is SnapshotCorrupt, is BboltInvalid, is AgeError, is ZstdError, is StateTooLarge,
              is StateManifestInvalid, is RestoreProblem, is IncompleteRecord:
             return 1
-        case let error as S3Error where error.kind == .noSuchKey:
+        case let error as S3Error where error.kind == .noSuchKey || error.kind == .noSuchBucket:
             return 1
         default:
             return 2
