@@ -97,6 +97,28 @@ struct ValidationTests {
         #expect(try spec.verification!.cronSchedule(defaultTimeZone: spec.timeZone).timeZone.identifier == "Asia/Tokyo")
     }
 
+    @Test("serverSideEncryption and storageClass: AES256 or aws:kms (a key only with aws:kms), a storage class as a token; each problem names its field")
+    func writeSettings() throws {
+        var spec = try seedSchedule().spec.backupTemplate.spec
+        spec.backupStorage.s3.serverSideEncryption = ServerSideEncryption(type: .kms, kmsKeyID: "arn:aws:kms:eu-central-1:111122223333:key/1234abcd")
+        spec.backupStorage.s3.storageClass = "GLACIER_IR"
+        #expect(spec.validate(at: "spec") == [])
+        spec.backupStorage.s3.serverSideEncryption = ServerSideEncryption(type: .aes256)
+        #expect(spec.validate(at: "spec") == [])
+        let cases: [(ServerSideEncryption?, String?, String)] = [
+            (ServerSideEncryption(type: .unknown("aws:kms:dsse")), nil, "spec.backupStorage.s3.serverSideEncryption.type: unsupported value \"aws:kms:dsse\"; supported: AES256, aws:kms"),
+            (ServerSideEncryption(type: .aes256, kmsKeyID: "k"), nil, "spec.backupStorage.s3.serverSideEncryption.kmsKeyID: goes with type aws:kms only"),
+            (ServerSideEncryption(type: .kms, kmsKeyID: "a key"), nil, "spec.backupStorage.s3.serverSideEncryption.kmsKeyID: must be a KMS key ID, ARN or alias: 1 to 2048 printable characters without spaces"),
+            (nil, "standard", "spec.backupStorage.s3.storageClass: \"standard\" is not a storage class: upper-case letters, digits and _ (STANDARD, STANDARD_IA, GLACIER_IR, ...)"),
+            (nil, "", "spec.backupStorage.s3.storageClass: \"\" is not a storage class: upper-case letters, digits and _ (STANDARD, STANDARD_IA, GLACIER_IR, ...)"),
+        ]
+        for (sse, storageClass, message) in cases {
+            spec.backupStorage.s3.serverSideEncryption = sse
+            spec.backupStorage.s3.storageClass = storageClass
+            #expect(spec.validate(at: "spec").map(\.description) == [message])
+        }
+    }
+
     @Test("a schedule that can never run is an error, not a silent gap")
     func neverRuns() throws {
         var spec = try seedSchedule().spec

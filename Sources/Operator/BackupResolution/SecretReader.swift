@@ -146,10 +146,18 @@ public struct CredentialResolver: Sendable {
         if let ca = s3.caBundleSecretRef {
             caBundle = try await bytes(of: (ca.name, ca.key), field: "\(field).caBundleSecretRef", namespace: namespace)
         }
-        return S3Configuration(
+        var configuration = S3Configuration(
             region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
             insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
             credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
+        configuration.writeSettings = S3WriteSettings(serverSideEncryption: s3.serverSideEncryption.flatMap { sse in
+            switch sse.type {
+            case .aes256: .aes256
+            case .kms: .kms(keyID: sse.kmsKeyID)
+            case .unknown: nil  // refused by validation before a backup gets here
+            }
+        }, storageClass: s3.storageClass)
+        return configuration
     }
 
     /// The label a Secret needs before the operator stores it beside a snapshot: talos-operator

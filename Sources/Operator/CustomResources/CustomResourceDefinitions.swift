@@ -205,6 +205,17 @@ public enum CustomResourceDefinitions {
                     "Addresses the bucket as <endpoint>/<bucket> instead of <bucket>.<endpoint>. Defaults to true when endpoint is set, else false."),
                 "caBundleSecretRef": Schema.secretKeySelector(
                     "Secret key holding PEM CA certificates to trust for the endpoint."),
+                "serverSideEncryption": Schema.object(
+                    "Server-side encryption of every object the operator writes (snapshot, state, the copy that records the metadata): AES256 (SSE-S3) or aws:kms (SSE-KMS). Unset: the bucket's default. Independent of age encryption, which the store cannot undo.",
+                    required: ["type"],
+                    [
+                        "type": Schema.string("AES256 or aws:kms.", enumValues: ServerSideEncryption.Kind.allCases.map(\.rawValue)),
+                        "kmsKeyID": Schema.string("With aws:kms: the KMS key's ID, ARN or alias (unset: the bucket's or the account's default key).",
+                                                  minLength: 1, maxLength: 2048),
+                    ]),
+                "storageClass": Schema.string(
+                    "Storage class of every object written: STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, ... (passed through as the store names them). Unset: the bucket's default.",
+                    pattern: "^[A-Z0-9_]{1,64}$"),
             ])
     }
 

@@ -115,6 +115,10 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     public var prefix: String?
     public var forcePathStyle: Bool?
     public var caBundleSecretRef: SecretKeySelector?
+    /// Server-side encryption of every object written (SSE-S3 or SSE-KMS); unset: the bucket's default.
+    public var serverSideEncryption: ServerSideEncryption?
+    /// Storage class of every object written; unset: the bucket's default (STANDARD).
+    public var storageClass: String?
 
     public init(
         bucket: String, region: String, accessKeyID: SecretKeySelector, secretAccessKey: SecretKeySelector,
@@ -134,6 +138,37 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     }
 
     public static var empty: Self { Self(bucket: "", region: "", accessKeyID: .empty, secretAccessKey: .empty) }
+}
+
+/// Server-side encryption the store applies to every object the operator writes (on top of, or
+/// instead of, age): SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, with the bucket's or AWS's
+/// default key unless `kmsKeyID` names one).
+public struct ServerSideEncryption: Codable, Sendable, Equatable {
+    public enum Kind: OpenEnum {
+        case aes256
+        case kms
+        /// A value this version does not support: validation refuses it.
+        case unknown(String)
+
+        public static let allCases: [Self] = [.aes256, .kms]
+
+        public var rawValue: String {
+            switch self {
+            case .aes256: "AES256"
+            case .kms: "aws:kms"
+            case .unknown(let value): value
+            }
+        }
+    }
+
+    @RequiredField public var type: Kind
+    /// The KMS key (ID, ARN or alias) for `aws:kms`.
+    public var kmsKeyID: String?
+
+    public init(type: Kind, kmsKeyID: String? = nil) {
+        self.type = type
+        self.kmsKeyID = kmsKeyID
+    }
 }
 
 /// A Secret in the resource's own namespace, as a whole.

@@ -157,6 +157,22 @@ extension TalosEtcdBackupSpec {
         }
         if let prefix = s3.prefix { errors += Validate.prefix(prefix, at: "\(storage).s3.prefix") }
         if let ca = s3.caBundleSecretRef { errors += Validate.secretKeySelector(ca, at: "\(storage).s3.caBundleSecretRef") }
+        if let sse = s3.serverSideEncryption {
+            let field = "\(storage).s3.serverSideEncryption"
+            if let problem = sse.type.unsupportedValue(at: "\(field).type", required: true) { errors.append(problem) }
+            if let key = sse.kmsKeyID {
+                if sse.type != .kms {
+                    errors.append(FieldError("\(field).kmsKeyID", "goes with type aws:kms only"))
+                } else if key.isEmpty || key.utf8.count > 2048 || !key.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) {
+                    errors.append(FieldError("\(field).kmsKeyID", "must be a KMS key ID, ARN or alias: 1 to 2048 printable characters without spaces"))
+                }
+            }
+        }
+        if let storageClass = s3.storageClass,
+           storageClass.isEmpty || storageClass.utf8.count > 64 || !storageClass.utf8.allSatisfy({ (0x41...0x5a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f }) {
+            errors.append(FieldError("\(storage).s3.storageClass",
+                                     "\"\(storageClass.prefix(80))\" is not a storage class: upper-case letters, digits and _ (STANDARD, STANDARD_IA, GLACIER_IR, ...)"))
+        }
         if let compression = backupStorage.compression {
             if let problem = compression.type.unsupportedValue(at: "\(storage).compression.type", required: true) { errors.append(problem) }
             if let level = compression.level, !ValidationLimits.zstdLevels.contains(level) {

@@ -14,6 +14,8 @@ import NIOSSL
 /// Where the bucket lives and how to reach it.
 public struct S3Configuration: Sendable {
     public var region: String
+    /// What every object this client writes gets: server-side encryption and storage class.
+    public var writeSettings = S3WriteSettings()
     /// Base URL of an S3-compatible endpoint (`https://minio.example.com`); nil means AWS.
     public var endpoint: String?
     /// `<endpoint>/<bucket>/<key>` instead of `<bucket>.<endpoint>/<key>`; default: true with
@@ -55,6 +57,46 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var metadata: [String: String]
     /// The Last-Modified header as the server sent it (an HTTP date).
     public var lastModified: String?
+    /// `x-amz-server-side-encryption` (`AES256`, `aws:kms`) and its KMS key, as the server says.
+    public var serverSideEncryption: String? = nil
+    public var kmsKeyID: String? = nil
+    /// `x-amz-storage-class`; S3 leaves it out for STANDARD.
+    public var storageClass: String? = nil
+}
+
+/// Server-side encryption and storage class for every object a client writes: PutObject,
+/// CreateMultipartUpload and the copy that records an object's metadata (a copy gets the
+/// bucket's defaults otherwise, not the source's settings). Validated where they come from
+/// (the CRD); here they are header values.
+public struct S3WriteSettings: Sendable, Equatable {
+    /// SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, optionally with a key: an ID, ARN or alias).
+    public enum ServerSideEncryption: Sendable, Equatable {
+        case aes256
+        case kms(keyID: String?)
+    }
+
+    public var serverSideEncryption: ServerSideEncryption?
+    /// `STANDARD`, `STANDARD_IA`, `GLACIER_IR`, ...; nil: the bucket's default.
+    public var storageClass: String?
+
+    public init(serverSideEncryption: ServerSideEncryption? = nil, storageClass: String? = nil) {
+        self.serverSideEncryption = serverSideEncryption
+        self.storageClass = storageClass
+    }
+
+    /// The request headers that say so.
+    var headers: [(String, String)] {
+        var headers: [(String, String)] = []
+        switch serverSideEncryption {
+        case .aes256: headers.append(("x-amz-server-side-encryption", "AES256"))
+        case .kms(let keyID):
+            headers.append(("x-amz-server-side-encryption", "aws:kms"))
+            if let keyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", keyID)) }
+        case nil: break
+        }
+        if let storageClass { headers.append(("x-amz-storage-class", storageClass)) }
+        return headers
+    }
 }
 
 /// A client for the S3 operations this project needs, over async-http-client, signing every
@@ -162,7 +204,7 @@ public final class S3Client: Sendable {
     @discardableResult
     public func putObject(bucket: String, key: String, body: ByteBuffer, metadata: [String: String] = [:], ifNoneMatch: Bool = false) async throws -> String {
         let digest = PayloadDigest(body)
-        var headers = metadataHeaders(metadata) + [("x-amz-checksum-sha256", digest.base64)]
+        var headers = metadataHeaders(metadata) + configuration.writeSettings.headers + [("x-amz-checksum-sha256", digest.base64)]
         if ifNoneMatch { headers.append(("If-None-Match", "*")) }
         let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: headers, body: body, payloadHash: digest.hex)
         return response.headers.first(name: "ETag") ?? ""
@@ -170,7 +212,7 @@ public final class S3Client: Sendable {
 
     /// Starts a multipart upload with SHA-256 part checksums; returns its upload ID.
     public func createMultipartUpload(bucket: String, key: String, metadata: [String: String] = [:]) async throws -> String {
-        let headers = metadataHeaders(metadata) + [("x-amz-checksum-algorithm", "SHA256")]
+        let headers = metadataHeaders(metadata) + configuration.writeSettings.headers + [("x-amz-checksum-algorithm", "SHA256")]
         let response = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
         guard let id = S3Responses.uploadID(response.body) else { throw malformed("CreateMultipartUpload", bucket: bucket, key: key) }
         return id
@@ -289,7 +331,10 @@ public final class S3Client: Sendable {
         }
         return S3ObjectInfo(size: Int64(response.headers.first(name: "Content-Length") ?? "0") ?? 0,
                             etag: response.headers.first(name: "ETag") ?? "", metadata: metadata,
-                            lastModified: response.headers.first(name: "Last-Modified"))
+                            lastModified: response.headers.first(name: "Last-Modified"),
+                            serverSideEncryption: response.headers.first(name: "x-amz-server-side-encryption"),
+                            kmsKeyID: response.headers.first(name: "x-amz-server-side-encryption-aws-kms-key-id"),
+                            storageClass: response.headers.first(name: "x-amz-storage-class"))
     }
 
     /// GetObject, streamed: the body arrives as it downloads. A body that breaks off is an
@@ -321,11 +366,12 @@ public final class S3Client: Sendable {
             // composite one does not describe it (moto copies it anyway, and boto3 then refuses
             // the download).
             let headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
+                + configuration.writeSettings.headers
             let response = try await send("CopyObject", "PUT", bucket: bucket, key: key, headers: headers)
             return try resultETag(response, "CopyObject", bucket: bucket, key: key)
         }
         let uploadID = try await send("CreateMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploads", "")],
-                                      headers: metadataHeaders(metadata)).body
+                                      headers: metadataHeaders(metadata) + configuration.writeSettings.headers).body
         guard let id = S3Responses.uploadID(uploadID) else { throw malformed("CreateMultipartUpload", bucket: bucket, key: key) }
         do {
             var parts: [S3Responses.CompletedPart] = []
