@@ -216,6 +216,13 @@ struct Cluster: Sendable {
     }
 
     /// Secret `<controlPlane>-talosconfig` holding `talosconfig` under key `talosconfig`.
+    /// talos-operator's state Secret `my-controlplane-state` (labelled as a state, so the
+    /// operator stores it beside each snapshot) holding `data`.
+    func stateSecret(_ data: [(key: String, value: String)]) -> String {
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: my-controlplane-state\n  labels:\n    talos.alperen.cloud/type: state\ntype: Opaque\nstringData:\n"
+            + data.map { "  \($0.key): \"\($0.value)\"\n" }.joined()
+    }
+
     func talosconfigSecret(controlPlane: String, _ talosconfig: String) -> String {
         let indented = talosconfig.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n")
         return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \(controlPlane)-talosconfig\ntype: Opaque\nstringData:\n  talosconfig: |\n\(indented)"

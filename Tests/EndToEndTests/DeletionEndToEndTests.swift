@@ -15,18 +15,7 @@ struct DeletionEndToEndTests {
             try #require(created.status == 0, "\(created.stderr)")
             try await cluster.apply(try cluster.manifests(schedule: "doomed", cron: "* * * * *", retention: 5))
             // talos-operator's state Secret: stored beside each snapshot, left beside it too.
-            try await cluster.apply("""
-                apiVersion: v1
-                kind: Secret
-                metadata:
-                  name: my-controlplane-state
-                  labels:
-                    talos.alperen.cloud/type: state
-                type: Opaque
-                stringData:
-                  secretBundle: "bundle"
-                  state: "state"
-                """)
+            try await cluster.apply(cluster.stateSecret([("secretBundle", "bundle"), ("state", "state")]))
             // 600 s of the test clock pass in about 20 real seconds.
             try await cluster.withOperator(leaseNamespace: system, arguments: ["--object-deletion-timeout-seconds", "600"]) { _ in
                 try await cluster.waitFor("three successful backups") {

@@ -118,16 +118,7 @@ extension ImageEndToEndTests {
             let manifests = try cluster.manifests(schedule: "drilled", cron: "* * * * *")
             try #require(manifests.components(separatedBy: "\n        s3:\n").count == 2, "\(manifests)")
             try await cluster.apply(manifests.replacingOccurrences(of: "\n        s3:\n", with: "\n" + encoded))
-            try await cluster.apply("""
-                apiVersion: v1
-                kind: Secret
-                metadata:
-                  name: my-controlplane-state
-                  labels:
-                    talos.alperen.cloud/type: state
-                stringData:
-                  secretBundle: "bundle"
-                """)
+            try await cluster.apply(cluster.stateSecret([("secretBundle", "bundle")]))
             try await cluster.withOperator { _ in
                 try await cluster.waitFor("a backup to succeed") { try await cluster.backups().contains { $0.phase == .succeeded } }
             }

@@ -25,17 +25,7 @@ struct RecoveryEndToEndTests {
             try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
             // talos-operator's state Secret, its five keys: stored beside the snapshot, encrypted.
             let stateKeys = ["secretBundle", "bundleConfig", "state", "config", "observedKubeVersion"]
-            try await cluster.apply("""
-                apiVersion: v1
-                kind: Secret
-                metadata:
-                  name: my-controlplane-state
-                  labels:
-                    talos.alperen.cloud/type: state
-                type: Opaque
-                stringData:
-                \(stateKeys.map { "  \($0): \"\($0)-of-the-lost-cluster\"" }.joined(separator: "\n"))
-                """)
+            try await cluster.apply(cluster.stateSecret(stateKeys.map { ($0, "\($0)-of-the-lost-cluster") }))
             func stateData() async throws -> JSONValue? {
                 try await cluster.client.get(GenericObject.self, .secrets, namespace: cluster.namespace, name: "my-controlplane-state").raw["data"]
             }

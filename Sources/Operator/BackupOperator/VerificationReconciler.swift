@@ -146,7 +146,7 @@ public struct VerificationReconciler: Reconciler {
         case .failed: .false
         case .error: .unknown
         }
-        var current = false, newError = false
+        var current = false, conditionChanged = false
         _ = try await backups.modify(backup.key, .status, from: backup) { object in
             current = object.metadata.deletionTimestamp == nil && object.status?.phase == .succeeded
             guard current else { return }
@@ -157,7 +157,7 @@ public struct VerificationReconciler: Reconciler {
                 object.status?.verification = VerificationResult(result: result, message: message)
             }
             var conditions = object.status?.conditions ?? []
-            newError = conditions.set(type: ConditionType.verified, status: conditionStatus, reason: reason, message: message,
+            conditionChanged = conditions.set(type: ConditionType.verified, status: conditionStatus, reason: reason, message: message,
                                       observedGeneration: object.metadata.generation, now: now)
             object.status?.conditions = conditions
         }
@@ -170,7 +170,7 @@ public struct VerificationReconciler: Reconciler {
             logger.error("backup verification failed", metadata: ["backup": "\(backup.key)", "reason": "\(reason)", "problem": "\(message)"])
             events.record(.init(backup), type: .warning, reason: reason, action: EventAction.verify, note: message)
         case .error:
-            if newError {  // the condition changed: not a retry of the same error
+            if conditionChanged {  // not a retry of the same error
                 events.record(.init(backup), type: .warning, reason: reason, action: EventAction.verify, note: message)
             }
         }

@@ -147,8 +147,10 @@ public struct TalosToS3Transfer: SnapshotTransfer {
 
     /// The state the record of this backup's own object names, checked to be there as
     /// recorded (its owner and hash); nil when the record names none. A record that names a
-    /// key other than the one beside the object, or a state missing or replaced since, is
-    /// `recordMismatch`: the object cannot be recorded with a state it was not taken with.
+    /// key other than the one beside the object is `recordMismatch`, another backup's object
+    /// there `objectExists`; a state of this backup's that is missing or another attempt's
+    /// throws ``StateDisagrees``, and the snapshot is taken again: the object cannot be
+    /// recorded with a state it was not taken with.
     private func recordedState(_ existing: S3ObjectInfo, _ client: S3Client, _ destination: BackupDestination,
                                owner: String) async throws -> StoredState? {
         guard let state = StoredState(metadata: existing.metadata) else { return nil }

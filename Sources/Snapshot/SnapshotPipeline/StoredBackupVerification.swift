@@ -40,8 +40,10 @@ public struct VerifiedObjects: Sendable, Equatable {
 /// snapshot also etcd's trailer, the bbolt structure, the revision and key count; and the state
 /// object's SHA-256 (at most ``StateRestore/maximumSize``). An encrypted object is checked as
 /// stored bytes: decrypting it needs an identity the operator never holds (`verify` does that).
-/// `pace` is called with each chunk's size before the next is read (a ``BandwidthLimit``);
-/// a download that delivers nothing for `stallTimeout` fails.
+/// `pace` is called with each chunk's size before the next is read (a ``BandwidthLimit``).
+/// An object of another size than recorded is `changed` without being read, and none is read
+/// past its recorded size; a download that moves less than 1 MiB in `stallTimeout` fails
+/// (``StallWatchdog``).
 public enum StoredBackupVerification {
     /// The facts a record gives; `sha256` nil for an adopted plain object without a record
     /// (its trailer checks it).
