@@ -25,6 +25,7 @@ let package = Package(
         .executableTarget(name: "FuzzS3Responses", dependencies: [.product(name: "S3Responses", package: root)]),
         .executableTarget(name: "FuzzTalosMessages", dependencies: [
             .product(name: "TalosMessages", package: root), .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .executableTarget(name: "FuzzTalosconfig", dependencies: [.product(name: "TalosConfiguration", package: root)]),
         .executableTarget(name: "FuzzSnapshotTrailer", dependencies: [

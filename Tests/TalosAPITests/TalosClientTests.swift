@@ -72,6 +72,29 @@ struct TalosClientTests {
             await #expect(throws: TalosAPIError.self) {
                 _ = try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in for try await _ in stream {} }
             }
+            server.setFault(.nodeErrorMidStream)
+            let error = await #expect(throws: TalosAPIError.self) {
+                _ = try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in for try await _ in stream {} }
+            }
+            #expect(error?.code == .unavailable)
+            #expect(error?.message == "snapshot stream failed on node talos-test-node: etcd snapshot failed: context canceled")
+        }
+    }
+
+    @Test("an endpoint that accepts the connection and never answers is DeadlineExceeded after the client's timeout, not a hang")
+    func silentEndpoint() async throws {
+        try await withNode { server in
+            let listener = try SilentListener()
+            defer { listener.close() }
+            let context = try Talosconfig.parse(try server.talosconfig(), source: "test")
+            let client = TalosClient(context: context, timeout: .seconds(1))
+            let error = await #expect(throws: TalosAPIError.self) {
+                _ = try await client.etcdSnapshot(endpoint: TalosEndpoint(host: "127.0.0.1", port: listener.port), node: nil) { stream in
+                    for try await _ in stream {}
+                }
+            }
+            #expect(error?.code == .deadlineExceeded)
+            #expect(error?.message == "no response to EtcdSnapshot within 1 s")
         }
     }
 
@@ -216,4 +239,32 @@ struct EtcdStatusRoleRulesTests {
             await #expect(throws: TalosAPIError.self) { _ = try await snapshotSize(server, role: "os:reader") }
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 that completes connections (the kernel's backlog) and never reads
+/// or writes: a node that hangs.
+final class SilentListener: Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(descriptor, address, length) == 0 && listen(descriptor, 8) == 0 && getsockname(descriptor, address, &length) == 0
+            }
+        }
+        guard bound else {
+            _ = Glibc.close(descriptor)
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }

@@ -139,10 +139,8 @@ public struct TalosClient: Sendable {
         endpoint: TalosEndpoint, node: String?,
         _ consume: @escaping @Sendable (VerifiedSnapshotStream<SnapshotChunks>) async throws -> Result
     ) async throws -> Result {
-        try await withMachineService(endpoint: endpoint) { machine in
-            try await machine.etcdSnapshot(.init(), metadata: Self.metadata(node: node)) { response in
-                try await consume(VerifiedSnapshotStream(SnapshotChunks(messages: response.messages)))
-            }
+        try await EtcdSnapshotCall(client: self).run(endpoint: endpoint, node: node) { chunks in
+            try await consume(VerifiedSnapshotStream(chunks))
         }
     }
 
@@ -292,31 +290,23 @@ public struct TalosUnreachable: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The `common.Data` messages of an EtcdSnapshot response, as byte chunks, one per message as
-/// it arrives (Talos sends the snapshot in messages of 1 KiB: machined reads it through
-/// `pkg/chunker/stream`, whose chunk is 1,024 bytes). Gathering messages into larger chunks
-/// was measured: it changed nothing in throughput (the gRPC message rate is the limit) and it
-/// would hold back the bytes of a stream that stalls. A message whose metadata carries an
-/// error (Talos' proxy reports upstream failures that way) ends the stream with that error
-/// rather than being taken as data.
+/// The snapshot bytes of an EtcdSnapshot response as they arrive, one chunk per socket read
+/// (``EtcdSnapshotCall``): each chunk holds the bytes of every `common.Data` message (1 KiB each
+/// from Talos) that the read completed, so nothing is held back from a stream that stalls. A
+/// message whose metadata carries an error (Talos' proxy reports upstream failures that way)
+/// ends the stream with that error rather than being taken as data; so does a gRPC status
+/// other than OK in the trailers, as ``RPCError``.
 public struct SnapshotChunks: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
-    let messages: RPCAsyncSequence<Common_Data, any Error>
+    typealias Chunks = NIOThrowingAsyncSequenceProducer<
+        ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, SnapshotResponseHandler.Demand>
+    let chunks: Chunks
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var messages: RPCAsyncSequence<Common_Data, any Error>.AsyncIterator
+        var chunks: Chunks.AsyncIterator
 
-        public mutating func next() async throws -> ByteBuffer? {
-            while let message = try await messages.next() {
-                if !message.metadata.error.isEmpty {
-                    throw RPCError(code: .unavailable, message: "snapshot stream failed on node \(message.metadata.hostname): \(message.metadata.error)")
-                }
-                if message.bytes.isEmpty { continue }
-                return ByteBuffer(bytes: message.bytes)
-            }
-            return nil
-        }
+        public mutating func next() async throws -> ByteBuffer? { try await chunks.next() }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(messages: messages.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks.makeAsyncIterator()) }
 }

@@ -31,6 +31,9 @@ public final class TalosTestServer: Sendable {
         case none
         /// Ends the stream with an error after the first chunk.
         case failMidStream
+        /// After the first chunk, a message whose metadata carries an error, as Talos' apid
+        /// reports a node that failed behind it.
+        case nodeErrorMidStream
         /// Flips one bit in the middle of the snapshot.
         case corruptByte
         /// Damages the bbolt structure (a byte of the first meta page's root) and recomputes the
@@ -344,6 +347,13 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
                 try await Self.pace(message.bytes.count, fault)
                 offset = end
                 if fault == .failMidStream { throw RPCError(code: .unavailable, message: "etcd snapshot stream failed") }
+                if fault == .nodeErrorMidStream {
+                    var failure = Common_Data()
+                    failure.metadata.hostname = "talos-test-node"
+                    failure.metadata.error = "etcd snapshot failed: context canceled"
+                    try await response.write(failure)
+                    return
+                }
                 if fault == .stall {
                     try? await context.cancellation.cancelled  // until the client gives up
                     throw CancellationError()
