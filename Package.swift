@@ -311,11 +311,6 @@ let package = Package(
         // /proc figures and durations, shared by the benchmarks.
         .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
-            name: "TalosBenchmark",
-            dependencies: ["BenchmarkSupport", "TalosAPI"],
-            path: "Benchmarks/TalosBenchmark"
-        ),
-        .executableTarget(
             name: "PipelineBenchmark",
             dependencies: ["BenchmarkSupport", "SnapshotPipeline", "TalosAPI", "S3", "Age"],
             path: "Benchmarks/PipelineBenchmark"

@@ -81,6 +81,41 @@ struct TalosClientTests {
         }
     }
 
+    @Test("a consumer that stops reading stops the node: flow control holds it to the receive window and a few buffered reads, not the snapshot")
+    func backpressure() async throws {
+        try await TalosTestServer.withRunning(etcdEndpoint: nil) { server in
+            server.serveSyntheticSnapshots(size: 64 << 20)
+            let (client, endpoint) = try client(server)
+            let paused = Locked(false)
+            let release = AsyncStream<Void>.makeStream()
+            let task = Task {
+                try await client.etcdSnapshot(endpoint: endpoint, node: nil) { stream in
+                    var total = 0
+                    for try await chunk in stream {
+                        total += chunk.readableBytes
+                        if !paused.withLock({ $0 }) {
+                            paused.withLock { $0 = true }
+                            for await _ in release.stream { break }
+                        }
+                    }
+                    return total
+                }
+            }
+            try await eventually("the consumer has its first chunk") { paused.withLock { $0 } }
+            // Wait until the server stops getting further (it is blocked), then look.
+            var last = -1
+            while last != server.syntheticBytesWritten {
+                last = server.syntheticBytesWritten
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(last > 0)
+            #expect(last < 16 << 20, "the node ran \(last) bytes ahead of a consumer that stopped; window \(TalosClient.receiveWindow)")
+            release.continuation.yield()
+            release.continuation.finish()
+            #expect(try await task.value == 64 << 20 + 32, "and the stream resumes, whole")
+        }
+    }
+
     @Test("an endpoint that accepts the connection and never answers is DeadlineExceeded after the client's timeout, not a hang")
     func silentEndpoint() async throws {
         try await withNode { server in

@@ -25,12 +25,12 @@ public struct TalosClient: Sendable {
     }
 
     /// The HTTP/2 receive window. It bounds how far Talos may run ahead of the consumer (an
-    /// upload slower than the snapshot stream). With the transport's default (8 MiB) the client
-    /// buffered most of the snapshot when the consumer was slow: heap in use reached 268 MiB
-    /// for a 256 MiB snapshot read at about 100 MiB/s. With 256 KiB it stays near 23 MiB
-    /// whatever the snapshot's size or the consumer's speed (measured up to 1 GiB at 32 MiB/s),
-    /// and a fast consumer still reads about 250 MiB/s over loopback (scripts/benchmark-talos).
-    public static let receiveWindow = 256 * 1024
+    /// upload slower than the snapshot stream): the snapshot call reads no further while its
+    /// consumer has 8 reads waiting, and flow control stops the node at this window (tested:
+    /// a consumer that stops holds a 64 MiB stream to a few MiB). 1 MiB: at 256 KiB, the
+    /// WINDOW_UPDATE frames it took cost throughput (190.8 against 250.5 MiB/s from a grpc-go
+    /// node, scripts/benchmark-talos); 4 MiB added little (264.6) and raised peak memory.
+    public static let receiveWindow = 1024 * 1024
 
     /// The TLS configuration of every connection.
     func tlsConfiguration() throws -> TLSConfiguration {

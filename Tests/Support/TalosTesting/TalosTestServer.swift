@@ -100,6 +100,7 @@ public final class TalosTestServer: Sendable {
         var fault = Fault.none
         var roles: [String: String] = [:]
         var cancelledSnapshots = 0
+        var syntheticBytesWritten = 0
         var port = 0
         var snapshotNodes: [String] = []
         var unreachableNodes: Set<String> = []
@@ -184,6 +185,10 @@ public final class TalosTestServer: Sendable {
 
     /// Snapshot calls whose client went away before the end.
     public var cancelledSnapshots: Int { state.withLock { $0.cancelledSnapshots } }
+
+    /// Bytes of generated snapshots handed to the transport so far: how far the server got
+    /// ahead of a client (HTTP/2 flow control holds it back).
+    public var syntheticBytesWritten: Int { state.withLock { $0.syntheticBytesWritten } }
 
     /// A talosconfig for `role` pointing at this server (and `extraEndpoints` first, when given).
     public func talosconfig(role: String = "os:etcd:backup", endpointsBefore: [String] = [], nodes: [String] = [],
@@ -476,6 +481,7 @@ private struct MachineService: Machine_MachineService.ServiceProtocol {
                 var message = Common_Data()
                 message.bytes = Data(buffer[offset..<end])
                 try await response.write(message)
+                server.state.withLock { $0.syntheticBytesWritten += end - offset }
                 offset = end
             }
             try await Self.pace(count, fault)
