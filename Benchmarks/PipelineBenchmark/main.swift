@@ -5,8 +5,9 @@ import Foundation
 import S3
 import TalosAPI
 
-// The operator's snapshot path end to end: a verified snapshot stream from talos-test-server
-// (its own process, serving a generated snapshot) through TalosToS3Transfer (the backup
+// The operator's snapshot path end to end: a verified snapshot stream from the Talos node the
+// talosconfig names (scripts/benchmark-pipeline starts the grpc-go stand-in and talos-test-server,
+// each its own process, serving a generated snapshot) through TalosToS3Transfer (the backup
 // controller's transfer, 8 MiB parts, 2 in flight) into the S3 test server named by
 // $S3_TEST_SERVER: AUTH (moto with authentication on, the default) or RGW (Ceph's RADOS
 // Gateway). Prints throughput and this process's peak resident memory.

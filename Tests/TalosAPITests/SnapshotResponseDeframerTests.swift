@@ -3,6 +3,7 @@ import NIOCore
 import SwiftProtobuf
 import TalosMessages
 import Testing
+@testable import TalosAPI
 
 /// gRPC framing of `messages`: each behind its 5-byte prefix (uncompressed, big-endian length).
 func grpcFramed(_ messages: [[UInt8]]) -> [UInt8] {
@@ -75,6 +76,26 @@ struct SnapshotResponseDeframerTests {
         let decoded = try Common_Data(serializedBytes: message)
         #expect(deframe(grpcFramed([message]), pieces: 4).output == Array(decoded.bytes))
         #expect(decoded.bytes == Data("xyz".utf8))
+    }
+
+    @Test("a message of the full 4 MiB, dribbled in 1 KiB frames, comes out whole (the partial message is appended to, not copied per frame)")
+    func largeMessageInSmallFrames() throws {
+        let bytes = (0..<(4 << 20) - 16).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let input = grpcFramed([try encodedData(bytes)])
+        let result = deframe(input, pieces: 1024)
+        #expect(result.error == nil)
+        #expect(result.output == bytes)
+    }
+
+    @Test("gRPC's mapping of HTTP statuses, and grpc-message's percent-encoding (broken escapes stay as they are)")
+    func statusAndMessage() {
+        #expect(SnapshotResponseHandler.code(httpStatus: "403") == .permissionDenied)
+        #expect(SnapshotResponseHandler.code(httpStatus: "503") == .unavailable)
+        #expect(SnapshotResponseHandler.code(httpStatus: "404") == .unimplemented)
+        #expect(SnapshotResponseHandler.code(httpStatus: "418") == .unknown)
+        #expect(SnapshotResponseHandler.percentDecoded("not authorized") == "not authorized")
+        #expect(SnapshotResponseHandler.percentDecoded("caf%C3%A9 100%25") == "café 100%")
+        #expect(SnapshotResponseHandler.percentDecoded("%+f %zz %4") == "%+f %zz %4")
     }
 
     @Test("hostile framing is refused with what is wrong: compression, a message beyond 4 MiB (before it is buffered), broken protobuf")

@@ -129,11 +129,11 @@ struct TalosClientTests {
                 }
             }
             #expect(error?.code == .deadlineExceeded)
-            #expect(error?.message == "no response to EtcdSnapshot within 1 s")
+            #expect(error?.message == "no response to EtcdSnapshot within 1.0 seconds")
         }
     }
 
-    @Test("a server certificate from another CA is refused")
+    @Test("a server certificate from another CA is refused, by EtcdStatus and by EtcdSnapshot (Unavailable, naming the TLS failure: the next target is tried)")
     func wrongCA() async throws {
         try await withNode { server in
             let stranger = try TalosPKI()
@@ -142,6 +142,46 @@ struct TalosClientTests {
             await #expect(throws: TalosAPIError.self) {
                 _ = try await client.etcdStatus(endpoint: context.endpoints[0], node: nil)
             }
+            let error = await #expect(throws: TalosAPIError.self) {
+                _ = try await client.etcdSnapshot(endpoint: context.endpoints[0], node: nil) { stream in for try await _ in stream {} }
+            }
+            #expect(error?.code == .unavailable)
+            #expect(error?.message.contains("handshake") == true, "the TLS failure is named: \(error?.message ?? "")")
+        }
+    }
+
+    @Test("EtcdSnapshot to a port nobody listens on is Unavailable (the next target is tried)")
+    func refused() async throws {
+        let listener = try SilentListener()
+        let port = listener.port
+        listener.close()  // now refused
+        let pki = try TalosPKI()
+        let context = try Talosconfig.parse(try pki.talosconfig(role: "os:etcd:backup", endpoints: ["127.0.0.1:\(port)"]), source: "test")
+        let error = await #expect(throws: TalosAPIError.self) {
+            _ = try await TalosClient(context: context, timeout: .seconds(60)).etcdSnapshot(endpoint: context.endpoints[0], node: nil) { stream in
+                for try await _ in stream {}
+            }
+        }
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.hasPrefix("cannot connect to 127.0.0.1:\(port)") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("cancelling while the node withholds its answer is a cancellation, not an unreachable node", .timeLimit(.minutes(1)))
+    func cancelledBeforeAnswer() async throws {
+        try await withNode { server in
+            let listener = try SilentListener()
+            defer { listener.close() }
+            let context = try Talosconfig.parse(try server.talosconfig(), source: "test")
+            let client = TalosClient(context: context, timeout: .seconds(600))
+            let task = Task {
+                try await client.etcdSnapshot(endpoint: TalosEndpoint(host: "127.0.0.1", port: listener.port), node: nil) { stream in
+                    for try await _ in stream {}
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            let result = await task.result
+            #expect(throws: CancellationError.self) { try result.get() }
         }
     }
 

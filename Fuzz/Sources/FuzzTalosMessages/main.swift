@@ -13,7 +13,11 @@ public func fuzzTalosMessages(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard let selector = input.first else { return 0 }
     let bytes = Data(input.dropFirst())
     switch selector % 7 {
-    case 6: deframe(Array(input.dropFirst()), splitAt: Int(selector / 7))
+    case 6:
+        // Two bytes choose where to split; the rest is the stream.
+        let rest = input.dropFirst()
+        guard rest.count >= 2 else { return 0 }
+        deframe(Array(rest.dropFirst(2)), splitAt: Int(rest[rest.startIndex]) << 8 | Int(rest[rest.startIndex + 1]))
     case 0: roundTrip(Common_Data.self, bytes)
     case 1: roundTrip(Machine_EtcdStatusResponse.self, bytes)
     case 2: roundTrip(Machine_VersionResponse.self, bytes)

@@ -20,11 +20,12 @@ import TalosMessages
 /// It is gRPC as grpc-go speaks it: the same TLS (``TalosClient/tlsConfiguration()``, ALPN
 /// h2), the same HTTP/2 settings as the other calls (receive window
 /// ``TalosClient/receiveWindow``), the request's `node` metadata, and the status from the
-/// trailers, as ``RPCError`` like the other calls' (so ``TalosAPIError``, failover and the
-/// error messages are the same). Bounds: connecting and the response's headers must happen
-/// within the client's timeout (else DeadlineExceeded); after that the consumer paces the
-/// stream (HTTP/2 flow control) and its stall watchdog bounds it; cancelling the consumer
-/// resets the stream and closes the connection.
+/// trailers, as ``RPCError`` with the codes grpc-swift gives (so ``TalosAPIError`` and
+/// failover work as for the other calls; the messages are this file's). Bounds: connecting
+/// within the client's timeout (else Unavailable, "cannot connect"), then the response's
+/// headers within it again (else DeadlineExceeded); after that the consumer paces the stream
+/// (HTTP/2 flow control) and its stall watchdog bounds it; cancelling the consumer resets the
+/// stream and closes the connection (before the headers: CancellationError, no failover).
 struct EtcdSnapshotCall: Sendable {
     let client: TalosClient
 
@@ -43,7 +44,6 @@ struct EtcdSnapshotCall: Sendable {
         do {
             (connection, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(TimeAmount(client.timeout))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: endpoint.host, port: endpoint.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -92,10 +92,14 @@ struct EtcdSnapshotCall: Sendable {
         // EtcdSnapshotRequest has no fields: a gRPC message of length 0.
         let request = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(bytes: [0, 0, 0, 0, 0])), endStream: true))
         channel.writeAndFlush(request, promise: nil)
-        try await withTaskCancellationHandler {
-            try await head.get()
-        } onCancel: {
-            channel.close(promise: nil)
+        do {
+            try await withTaskCancellationHandler {
+                try await head.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } catch where Task.isCancelled {
+            throw CancellationError()  // not "unreachable": the caller gave up, no failover
         }
         try Task.checkCancellation()
         return try await consume(SnapshotChunks(chunks: chunks))
@@ -185,11 +189,21 @@ final class SnapshotResponseHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let seconds = timeout.components.seconds
+        let timeout = timeout
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         deadline = context.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-            handler.value.fail(RPCError(code: .deadlineExceeded, message: "no response to EtcdSnapshot within \(seconds) s"))
+            handler.value.fail(RPCError(code: .deadlineExceeded, message: "no response to EtcdSnapshot within \(timeout)"))
         }
+        // A stream opened on a connection that has closed (a TLS handshake that failed just
+        // before) is never activated nor closed by it: the connection's end ends the stream.
+        context.channel.parent?.closeFuture.whenComplete { _ in
+            handler.value.connectionClosed()
+        }
+    }
+
+    private func connectionClosed() {
+        let cause = connectionErrors.error.map { ": \($0)" } ?? ""
+        fail(RPCError(code: .unavailable, message: "the connection closed before the snapshot stream ended\(cause)"))
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -232,8 +246,7 @@ final class SnapshotResponseHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let cause = connectionErrors.error.map { ": \($0)" } ?? ""
-        fail(RPCError(code: .unavailable, message: "the connection closed before the snapshot stream ended\(cause)"))
+        connectionClosed()
         context.fireChannelInactive()
     }
 
@@ -350,10 +363,18 @@ final class SnapshotResponseHandler: ChannelDuplexHandler {
         guard text.contains("%") else { return text }
         var bytes: [UInt8] = []
         var utf8 = Array(text.utf8)[...]
+        func hexDigit(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
         while let byte = utf8.popFirst() {
             if byte == UInt8(ascii: "%"), utf8.count >= 2,
-               let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(value)
+               let high = hexDigit(utf8[utf8.startIndex]), let low = hexDigit(utf8[utf8.startIndex + 1]) {
+                bytes.append(high << 4 | low)
                 utf8 = utf8.dropFirst(2)
             } else {
                 bytes.append(byte)

@@ -27,7 +27,8 @@ public struct TalosClient: Sendable {
     /// The HTTP/2 receive window. It bounds how far Talos may run ahead of the consumer (an
     /// upload slower than the snapshot stream): the snapshot call reads no further while its
     /// consumer has 8 reads waiting, and flow control stops the node at this window (tested:
-    /// a consumer that stops holds a 64 MiB stream to a few MiB). 1 MiB: at 256 KiB, the
+    /// a consumer that stops holds the node under 16 MiB into a 64 MiB stream; without the
+    /// pause in reading it ran the whole stream ahead). 1 MiB: at 256 KiB, the
     /// WINDOW_UPDATE frames it took cost throughput (190.8 against 250.5 MiB/s from a grpc-go
     /// node, scripts/benchmark-talos); 4 MiB added little (264.6) and raised peak memory.
     public static let receiveWindow = 1024 * 1024

@@ -29,13 +29,13 @@ public struct SnapshotResponseDeframer: Sendable {
         output.reserveCapacity(minimumWritableBytes: frame.readableBytes)
         var buffer: ByteBuffer
         if var held = pending {
+            pending = nil  // first, so that `held` owns its storage and the append does not copy it
             var frame = frame
             held.writeBuffer(&frame)
             buffer = held
         } else {
             buffer = frame
         }
-        pending = nil
         while buffer.readableBytes >= 5,
               let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self) {
@@ -77,7 +77,7 @@ public struct SnapshotResponseDeframer: Sendable {
             }
         }
         if !error.isEmpty {
-            throw .nodeFailed("snapshot stream failed on node \(hostname): \(error)")
+            throw .nodeFailed("snapshot stream failed on node \(hostname.prefix(256)): \(error.prefix(1024))")
         }
         if var bytes { output.writeBuffer(&bytes) }
     }
