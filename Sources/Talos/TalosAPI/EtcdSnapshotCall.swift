@@ -73,20 +73,27 @@ struct EtcdSnapshotCall: Sendable {
         connectionErrors: ConnectionErrors, _ consume: (SnapshotChunks) async throws -> Result
     ) async throws -> Result {
         let timeout = client.timeout
-        let (channel, head, chunks) = try await multiplexer.openStream { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let handler = SnapshotResponseHandler(head: channel.eventLoop.makePromise(), timeout: timeout, connectionErrors: connectionErrors)
-                let sequence = NIOThrowingAsyncSequenceProducer.makeSequence(
-                    elementType: ByteBuffer.self,
-                    backPressureStrategy: NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(
-                        lowWatermark: Self.bufferedChunks.low, highWatermark: Self.bufferedChunks.high),
-                    finishOnDeinit: true,
-                    delegate: SnapshotResponseHandler.Demand(handler: NIOLoopBound(handler, eventLoop: channel.eventLoop)))
-                handler.source = sequence.source
-                try channel.pipeline.syncOperations.addHandler(handler)
-                return (channel, handler.head.futureResult, sequence.sequence)
+        let opened: (Channel, EventLoopFuture<Void>, SnapshotChunks.Chunks)
+        do {
+            opened = try await multiplexer.openStream { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = SnapshotResponseHandler(head: channel.eventLoop.makePromise(), timeout: timeout, connectionErrors: connectionErrors)
+                    let sequence = NIOThrowingAsyncSequenceProducer.makeSequence(
+                        elementType: ByteBuffer.self,
+                        backPressureStrategy: NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(
+                            lowWatermark: Self.bufferedChunks.low, highWatermark: Self.bufferedChunks.high),
+                        finishOnDeinit: true,
+                        delegate: SnapshotResponseHandler.Demand(handler: NIOLoopBound(handler, eventLoop: channel.eventLoop)))
+                    handler.source = sequence.source
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    return (channel, handler.head.futureResult, sequence.sequence)
+                }
             }
+        } catch {
+            // The connection closed under it (a TLS handshake that failed): say why.
+            throw RPCError(code: .unavailable, message: "the connection closed before the snapshot stream began: \(connectionErrors.error ?? error)")
         }
+        let (channel, head, chunks) = opened
         defer { channel.close(promise: nil) }  // a reset when the stream has not ended
         channel.write(HTTP2Frame.FramePayload.headers(.init(headers: Self.requestHeaders(endpoint: endpoint, node: node))), promise: nil)
         // EtcdSnapshotRequest has no fields: a gRPC message of length 0.
