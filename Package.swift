@@ -100,7 +100,7 @@ let package = Package(
             path: "Sources/Kubernetes/ControllerRuntime"
         ),
         // S3's XML answers read into values (and the one document the client writes), no I/O.
-        .target(name: "S3Responses", path: "Sources/Storage/S3Responses"),
+        .target(name: "S3Responses", dependencies: ["Timestamps"], path: "Sources/Storage/S3Responses"),
         .target(
             name: "S3",
             dependencies: [

@@ -2,8 +2,9 @@
 """Starts and stops the S3 servers the test suite uses, all on free 127.0.0.1 ports:
 
 - `auth`:   moto_server with authentication on (INITIAL_NO_AUTH_ACTION_COUNT): an IAM user,
-            policy and access key are created through its API, after which every request must
-            carry a valid SigV4 signature from that key;
+            policy and access key, and two roles (a writer and a reader, for the STS tests),
+            are created through its API, after which every request must carry a valid SigV4
+            signature from that key (or from a role's session credentials);
 - `noauth`: moto_server without authentication, for keys moto's own verifier mishandles
             (non-ASCII, `+`, `~`, `=`);
 - `tls`:    moto_server with authentication over HTTPS, with a certificate from a CA generated
@@ -85,12 +86,31 @@ def make_pki(directory):
     return paths
 
 
+# moto_server, with one correction: AWS serves AssumeRoleWithWebIdentity (and ...WithSAML)
+# without a signature (the token is the proof), and so does moto without authentication; with
+# authentication on, moto 5.2 looks for an Authorization header on them too and fails with a
+# 500 (KeyError). These two actions skip moto's signature check, as at AWS; every other
+# request is checked as before.
+MOTO_SERVER = """
+from moto.core.authorization import ActionAuthenticatorMixin
+checked = ActionAuthenticatorMixin._authenticate_and_authorize_action
+def authenticate(self, iam_request_cls, resource="*"):
+    if self._get_action() in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML") and "Authorization" not in self.headers:
+        return
+    return checked(self, iam_request_cls, resource)
+ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate
+from moto.server import main
+main()
+"""
+
+
 def start_moto(directory, name, auth, tls_paths=None):
     port = free_port()
     env = dict(os.environ)
     if auth:
-        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"  # create_user, put_user_policy, create_access_key
-    command = ["moto_server", "-H", "127.0.0.1", "-p", str(port)]
+        # create_user, put_user_policy, create_access_key, and create_role + put_role_policy twice
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "7"
+    command = [sys.executable, "-c", MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)]
     if tls_paths:
         command += ["-c", tls_paths["server.crt"], "-k", tls_paths["server.key"]]
     log = open(os.path.join(directory, f"moto-{name}.log"), "wb")
@@ -113,9 +133,20 @@ def provision(endpoint, auth, ca=None):
         iam.create_user(UserName="etcd-backup")
         iam.put_user_policy(UserName="etcd-backup", PolicyName="s3", PolicyDocument=json.dumps({
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}]}))
+            "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sts:AssumeRole"], "Resource": ["*"]}]}))
         key = iam.create_access_key(UserName="etcd-backup")["AccessKey"]
         access, secret = key["AccessKeyId"], key["SecretAccessKey"]
+        # Roles for the credential tests (web identity, AssumeRole): moto checks a session
+        # token against its role and applies the role's policy, so a reader that may not write
+        # shows whose credentials signed.
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "*", "Federated": "*"},
+            "Action": ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"]}]})
+        roles = {}
+        for name, actions in (("etcd-backup-writer", ["s3:*"]), ("etcd-backup-reader", ["s3:GetObject", "s3:ListBucket"])):
+            roles[name] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+            iam.put_role_policy(RoleName=name, PolicyName="s3", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": ["*"]}]}))
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access,
                       aws_secret_access_key=secret, config=config, verify=verify)
     s3.create_bucket(Bucket=BUCKET)
@@ -128,7 +159,8 @@ def provision(endpoint, auth, ca=None):
             pass
         else:
             raise SystemExit(f"moto at {endpoint} accepted a wrong secret: authentication is not on")
-    return access, secret
+        return access, secret, roles
+    return access, secret, {}
 
 
 RGW_ACCESS_KEY = "RGWTESTACCESSKEY0001"
@@ -278,8 +310,11 @@ def start(directory):
         pids.append(pid)
         with open(os.path.join(directory, "pids"), "w") as f:
             f.write("\n".join(map(str, pids)))
-        access, secret = provision(endpoint, auth, pki["ca.crt"] if tls else None)
+        access, secret, roles = provision(endpoint, auth, pki["ca.crt"] if tls else None)
         prefix = f"S3_TEST_{name.upper()}"
+        if roles:
+            exports[f"{prefix}_ROLE_ARN"] = roles["etcd-backup-writer"]
+            exports[f"{prefix}_READER_ROLE_ARN"] = roles["etcd-backup-reader"]
         exports[f"{prefix}_ENDPOINT"] = endpoint
         exports[f"{prefix}_ACCESS_KEY_ID"] = access
         exports[f"{prefix}_SECRET_ACCESS_KEY"] = secret

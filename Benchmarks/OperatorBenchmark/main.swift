@@ -41,7 +41,7 @@ case "setup":
         backupStorage: BackupStorage(
             s3: S3Storage(
                 bucket: "etcd-backups", region: "us-east-1", accessKeyID: .init(name: "s3", key: "id"),
-                secretAccessKey: .init(name: "s3", key: "secret"), endpoint: "http://127.0.0.1:1")))
+                secretAccessKey: .init(name: "s3", key: "secret"), endpoint: "http://127.0.0.1:1", insecureHTTP: true)))
     try await withThrowingTaskGroup(of: Void.self) { group in
         for n in 0..<namespaces {
             group.addTask {
@@ -64,7 +64,19 @@ case "measure":
     let pid = CommandLine.arguments[3]
     let clock = ContinuousClock()
     let start = clock.now
-    while try await schedules().filter({ $0.status?.nextScheduleTime != nil }).count < namespaces * perNamespace {
+    // Bounded, and a schedule the operator refuses ends the run with its reason: a benchmark
+    // whose schedules are invalid measures nothing.
+    while true {
+        let all = try await schedules()
+        for schedule in all {
+            let conditions: [Condition] = schedule.status?.conditions ?? []
+            if let failed = conditions.first(where: { condition in condition.type == "Failed" && condition.status == .true }) {
+                let name = "\(schedule.metadata.namespace ?? "")/\(schedule.metadata.name ?? "")"
+                fatalError("schedule \(name) was refused: \(failed.reason): \(failed.message)")
+            }
+        }
+        if all.filter({ $0.status?.nextScheduleTime != nil }).count == namespaces * perNamespace { break }
+        guard clock.now - start < .seconds(120) else { fatalError("not every schedule was reconciled within 120 s") }
         try await Task.sleep(for: .milliseconds(200))
     }
     report("all \(namespaces * perNamespace) schedules reconciled \(clock.now - start) after the operator started")

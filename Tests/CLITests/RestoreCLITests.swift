@@ -88,7 +88,7 @@ struct RestoreCLITests {
             ("schedule without --latest", ["--schedule", "nightly"], "--schedule NAME needs --latest"),
             ("latest without --schedule", ["--from", plain, "--latest"], "--latest goes with --schedule NAME"),
             ("schedule and backup", ["--schedule", "nightly", "--latest", "--backup", "b"], "exactly one of --backup NAME and --from"),
-            ("s3 without credentials", ["--from", "s3://bucket/key.db"], "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            ("s3 without credentials", ["--from", "s3://bucket/key.db"], "needs credentials in the environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
             ("s3 without a key", ["--from", "s3://bucket"], "expected s3://BUCKET/KEY"),
         ]
         for (name, arguments, message) in cases {

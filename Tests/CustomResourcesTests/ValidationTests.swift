@@ -17,11 +17,35 @@ struct ValidationTests {
             "spec.backupTemplate.spec.talosControlPlaneRef.name: required",
             "spec.backupTemplate.spec.backupStorage.s3.bucket: required",
             "spec.backupTemplate.spec.backupStorage.s3.region: required",
-            "spec.backupTemplate.spec.backupStorage.s3.accessKeyID.name: required",
-            "spec.backupTemplate.spec.backupStorage.s3.accessKeyID.key: required",
-            "spec.backupTemplate.spec.backupStorage.s3.secretAccessKey.name: required",
-            "spec.backupTemplate.spec.backupStorage.s3.secretAccessKey.key: required",
         ])
+    }
+
+    @Test("S3 credentials: both keys or neither, a session token only with them, a role ARN that is one")
+    func credentialFields() throws {
+        let key = SecretKeySelector(name: "s3", key: "id")
+        var spec = TalosEtcdBackupSpec(talosControlPlaneRef: .init(name: "cp"), backupStorage: BackupStorage(s3: S3Storage(bucket: "etcd-backups", region: "us-east-1")))
+        #expect(spec.validate(at: "spec").isEmpty, "neither key: the operator's ambient credentials")
+        spec.backupStorage.s3.accessKeyID = key
+        #expect(spec.validate(at: "spec").map(\.description) == ["spec.backupStorage.s3.secretAccessKey: required with accessKeyID"])
+        spec.backupStorage.s3.accessKeyID = nil
+        spec.backupStorage.s3.secretAccessKey = key
+        spec.backupStorage.s3.sessionToken = key
+        #expect(spec.validate(at: "spec").map(\.description) == [
+            "spec.backupStorage.s3.accessKeyID: required with secretAccessKey",
+            "spec.backupStorage.s3.sessionToken: goes with accessKeyID and secretAccessKey only",
+        ])
+        spec.backupStorage.s3.accessKeyID = key
+        spec.backupStorage.s3.sessionToken = SecretKeySelector(name: "s3", key: "bad key")
+        #expect(spec.validate(at: "spec").map(\.description).first?.hasPrefix("spec.backupStorage.s3.sessionToken.key:") == true)
+        spec.backupStorage.s3.sessionToken = key
+        for good in ["arn:aws:iam::123456789012:role/etcd-backup", "arn:aws-cn:iam::123456789012:role/path/to/r", "arn:aws:iam:::role/rgw-role"] {
+            spec.backupStorage.s3.roleARN = good
+            #expect(spec.validate(at: "spec").isEmpty, "\(good)")
+        }
+        for bad in ["", "role/x", "arn:aws:s3:::bucket", "arn:aws:iam::12ab:role/x", "arn:aws:iam::1:user/x", "arn:aws:iam::1:role/", "arn:aws:iam::1:role/a b"] {
+            spec.backupStorage.s3.roleARN = bad
+            #expect(spec.validate(at: "spec").map(\.description).first?.hasPrefix("spec.backupStorage.s3.roleARN: ") == true, "\(bad)")
+        }
     }
 
     @Test("bad values everywhere are all reported")

@@ -46,6 +46,45 @@ struct BackupEndToEndTests {
         }
     }
 
+    @Test("ambient web identity (IRSA): a backup without keys is stored with the role moto's STS hands the operator for its token, and restores; elsewhere it is refused")
+    func ambientWebIdentity() async throws {
+        try await Cluster.with { cluster in
+            let environment = ProcessInfo.processInfo.environment
+            let role = try #require(environment["S3_TEST_AUTH_ROLE_ARN"], "run the tests with scripts/test, which creates the role")
+            let tokenFile = cluster.directory.appendingPathComponent("web-identity-token")
+            try Data("a-service-account-token".utf8).write(to: tokenFile)
+            let irsa = ["AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile.path, "AWS_ROLE_ARN": role, "AWS_ENDPOINT_URL_STS": cluster.s3.endpoint,
+                        "AWS_REGION": cluster.s3.region, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""]
+            try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+            try await cluster.withOperator(arguments: ["--ambient-s3-credentials-namespaces", cluster.namespace], environment: irsa) { _ in
+                try await cluster.apply(cluster.backupManifest("ambient", credentials: nil))
+                let stored = try await finished(cluster, "ambient")
+                #expect(stored.phase == .succeeded, "\(String(describing: stored.condition("Failed")?.message))")
+                let filename = try #require(stored.status?.filename)
+                let restored = try await cluster.restoreAndRead(filename)
+                #expect(restored.sha256 == stored.status?.sha256)
+                #expect(restored.k7 == "value-7")
+                // The CLI acts as whoever runs it: restore --backup with the same environment.
+                let output = cluster.directory.appendingPathComponent("ambient-restored.db").path
+                let restore = try await ProcessRunner.run(TestHelpers.builtProduct("talos-etcd-backup").path, [
+                    "restore", "--backup", "ambient", "--namespace", cluster.namespace, "--kubeconfig", cluster.kubectl.kubeconfig, "--output", output],
+                    environment: environment.merging(irsa) { $1 })
+                #expect(restore.status == 0, "\(restore.stderr)")
+                #expect(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: output))).map { String(format: "%02x", $0) }.joined() == stored.status?.sha256)
+                _ = try await cluster.kubectlOK(["delete", "teb", "ambient"])
+                try await cluster.waitFor("the object to be deleted") { try await cluster.objects().isEmpty }
+            }
+            // The same operator without the option: the backup fails at once, naming it.
+            try await cluster.withOperator(environment: irsa) { _ in
+                try await cluster.apply(cluster.backupManifest("not-allowed", credentials: nil))
+                let refused = try await finished(cluster, "not-allowed")
+                #expect(refused.phase == .failed)
+                #expect(refused.condition("Failed")?.reason == "CredentialsNotFound")
+                #expect(refused.condition("Failed")?.message.contains("--ambient-s3-credentials-namespaces") == true)
+            }
+        }
+    }
+
     @Test("each failure names its cause on the Failed condition and in a Warning Event, after 3 attempts; failover and nothing stored on failure")
     func failuresNameTheirCause() async throws {
         try await Cluster.with { cluster in

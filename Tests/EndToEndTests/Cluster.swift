@@ -118,9 +118,10 @@ struct Cluster: Sendable {
     /// SIGTERM afterwards and prints its log when the body failed.
     func withOperator<T: Sendable>(
         name: String = "operator-a", leaseNamespace: String? = nil, arguments: [String] = [], image: String? = nil,
-        _ body: (ProcessRunner.Running) async throws -> T
+        environment: [String: String] = [:], _ body: (ProcessRunner.Running) async throws -> T
     ) async throws -> T {
-        let process = try await startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments, image: image)
+        let process = try await startOperator(name: name, leaseNamespace: leaseNamespace, arguments: arguments, image: image,
+                                              environment: environment)
         do {
             let result = try await body(process)
             process.send(SIGTERM)
@@ -147,9 +148,10 @@ struct Cluster: Sendable {
     /// Starts the operator binary, or with `image`, the operator in that container image under
     /// podman as a cluster runs it (``ContainerImage/runArguments``), seeing this test's
     /// directory (the kubeconfig) at the same path.
+    /// `extraEnvironment` is added to the binary's environment (not passed into a container).
     func startOperator(name: String, leaseDurationSeconds: Int = 3, leaseNamespace: String? = nil, arguments: [String] = [],
-                       image: String? = nil) async throws -> ProcessRunner.Running {
-        var environment = ProcessInfo.processInfo.environment
+                       image: String? = nil, environment extraEnvironment: [String: String] = [:]) async throws -> ProcessRunner.Running {
+        var environment = ProcessInfo.processInfo.environment.merging(extraEnvironment) { $1 }
         environment["POD_NAME"] = name
         var command = [TestHelpers.builtProduct("talos-etcd-backup").path]
         if let image {
@@ -229,10 +231,22 @@ struct Cluster: Sendable {
     }
 
     /// A lone backup of control plane `controlPlane` (its talosconfig Secret is
-    /// `<controlPlane>-talosconfig`), reading S3 keys from Secret `credentials`.
-    func backupManifest(_ name: String, controlPlane: String = "my-controlplane", credentials: String = "my-s3-credentials",
+    /// `<controlPlane>-talosconfig`), reading S3 keys from Secret `credentials` (nil: no keys,
+    /// for the operator's ambient credentials).
+    func backupManifest(_ name: String, controlPlane: String = "my-controlplane", credentials: String? = "my-s3-credentials",
                         accessKeyIDKey: String = "accessKeyID") -> String {
-        """
+        let keys = credentials.map { credentials in
+            """
+                  accessKeyID:
+                    name: \(credentials)
+                    key: \(accessKeyIDKey)
+                  secretAccessKey:
+                    name: \(credentials)
+                    key: secretAccessKey
+
+            """
+        } ?? ""
+        return """
         apiVersion: talos.alperen.cloud/v1alpha1
         kind: TalosEtcdBackup
         metadata:
@@ -247,13 +261,7 @@ struct Cluster: Sendable {
               endpoint: \(s3.endpoint)
               insecureHTTP: \(s3.endpoint.hasPrefix("http://"))
               prefix: \(prefix)
-              accessKeyID:
-                name: \(credentials)
-                key: \(accessKeyIDKey)
-              secretAccessKey:
-                name: \(credentials)
-                key: secretAccessKey
-
+        \(keys)
         """
     }
 

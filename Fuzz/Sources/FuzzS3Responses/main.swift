@@ -1,7 +1,7 @@
 import Foundation
 import S3Responses
 
-/// An S3 answer from an endpoint a tenant chose: every reader gives a value or nil, never a
+/// An S3 (or STS, or container credentials endpoint) answer from an endpoint a tenant chose: every reader gives a value or nil, never a
 /// trap, and a page never reports a negative size. The one document the client writes
 /// (CompleteMultipartUpload) reads back as written, whatever the ETags hold.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -15,6 +15,14 @@ public func fuzzS3Responses(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     _ = S3Responses.result(body)
     _ = S3Responses.errorDocument(body)
     _ = S3Responses.completedParts(body)
+    // The credential services' answers (STS XML, the container endpoint's JSON): read or nil,
+    // and what is read is never empty.
+    for credentials in [CredentialResponses.assumedRoleCredentials(body), CredentialResponses.containerCredentials(body)] {
+        if let credentials {
+            precondition(!credentials.accessKeyID.isEmpty && !credentials.secretAccessKey.isEmpty, "empty credentials were read")
+        }
+    }
+    _ = CredentialResponses.serviceError(body)
 
     // ETags made of the input's text, cut into parts at each newline. XML cannot carry every
     // character (controls) and reads a carriage return as a line feed: those are left out.

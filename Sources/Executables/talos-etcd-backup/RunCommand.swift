@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupOperator
+import BackupResolution
 import ControllerRuntime
 import EndpointPolicy
 import OperatorEndpoints
@@ -74,6 +75,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "If set, the only Talos endpoints backups may use, comma-separated: networks, host names, or suffixes such as .example.com.")
     var allowedTalosEndpoints: String?
 
+    @Option(help: "Namespaces whose backups may name no S3 keys and use the operator's own credentials (web identity, a container credentials endpoint, or AWS_ACCESS_KEY_ID, from its environment): *, names separated by commas, or a namespace label selector (needs list on namespaces). Unset: none may; such a backup fails with CredentialsNotFound.")
+    var ambientS3CredentialsNamespaces: String?
+
     @Option(name: .customLong("kube-api-qps"), help: "Client-side limit on requests per second to the API server (sustained).")
     var kubeAPIQPS: Double = 300
 
@@ -116,6 +120,9 @@ struct RunCommand: AsyncParsableCommand {
         guard objectDeletionTimeoutSeconds >= 0 else { throw ValidationError("--object-deletion-timeout-seconds must not be negative") }
         guard shutdownGracePeriodSeconds >= 1 else { throw ValidationError("--shutdown-grace-period-seconds must be at least 1") }
         _ = try endpointGuard()
+        if let namespaces = ambientS3CredentialsNamespaces {
+            do { _ = try AmbientS3Access.Namespaces(parsing: namespaces) } catch { throw ValidationError("\(error)") }
+        }
         guard clockScale >= 1 else { throw ValidationError("--clock-scale must be at least 1") }
         guard BindAddress(parsing: healthProbeBindAddress) != nil else {
             throw ValidationError("--health-probe-bind-address must be host:port, :port or 0, not \"\(healthProbeBindAddress)\"")
@@ -135,6 +142,29 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as EndpointPolicyError {
             throw ValidationError(error.description)
         }
+    }
+
+    /// The operator's own S3 credentials for the namespaces the option names. An option
+    /// without credentials in the environment stops the start: a backup would only find out later.
+    func ambientAccess(client: KubernetesClient, logger: Logger) throws -> AmbientS3Access {
+        let found: AmbientCredentials?
+        do {
+            found = try AmbientCredentials.fromEnvironment(ProcessInfo.processInfo.environment)
+        } catch {
+            logger.critical("cannot use the ambient S3 credentials: \(error)")
+            throw ExitCode(1)
+        }
+        guard let text = ambientS3CredentialsNamespaces else {
+            if let found { logger.info("ambient S3 credentials are not used: --ambient-s3-credentials-namespaces is not set", metadata: ["source": "\(found.summary)"]) }
+            return .off
+        }
+        guard let found else {
+            logger.critical("--ambient-s3-credentials-namespaces is set, but the environment names no S3 credentials (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, AWS_CONTAINER_CREDENTIALS_FULL_URI, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+            throw ExitCode(1)
+        }
+        let namespaces = try AmbientS3Access.Namespaces(parsing: text)
+        logger.info("ambient S3 credentials", metadata: ["source": "\(found.summary)", "namespaces": "\(text)"])
+        return AmbientS3Access(credentials: found, namespaces: namespaces, kubernetes: client)
     }
 
     func run() async throws {
@@ -179,6 +209,7 @@ struct RunCommand: AsyncParsableCommand {
         options.backupAttemptTimeout = .seconds(backupAttemptTimeoutSeconds)
         options.verificationBandwidth = verificationBandwidth << 20
         options.endpoints = try endpointGuard()
+        options.ambientCredentials = try ambientAccess(client: client, logger: logger)
         let metrics = BindAddress(parsing: metricsBindAddress).flatMap { address -> (DescribedMetricsFactory, String, Int)? in
             guard case .address(let host, let port) = address else { return nil }
             return (DescribedMetricsFactory(families: ControllerRuntimeMetrics.families + BackupMetrics.families), host, port)

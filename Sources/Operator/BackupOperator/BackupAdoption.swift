@@ -26,9 +26,9 @@ public struct BackupAdoption: Sendable {
     let credentials: CredentialResolver
     let logger: Logger
 
-    public init(client: any KubernetesAPI, secrets: any SecretReader, logger: Logger = Logger(label: "adopt")) {
+    public init(client: any KubernetesAPI, secrets: any SecretReader, ambientCredentials: AmbientS3Access = .off, logger: Logger = Logger(label: "adopt")) {
         self.client = client
-        self.credentials = CredentialResolver(secrets: secrets)
+        self.credentials = CredentialResolver(secrets: secrets, ambient: ambientCredentials)
         self.logger = logger
     }
 

@@ -82,7 +82,7 @@ public final class BackupReconciler: Reconciler {
     /// rate limiter: after a restart the next attempt starts without waiting.
     private let notBefore = Mutex<[ObjectKey: Date]>([:])
 
-    public init(backups: ObjectClient<TalosEtcdBackup>, secrets: any SecretReader,
+    public init(backups: ObjectClient<TalosEtcdBackup>, secrets: any SecretReader, ambientCredentials: AmbientS3Access = .off,
                 transfer: any SnapshotTransfer, events: EventRecorder,
                 clock: OperatorClock = .system, instance: String = LeaderElector.defaultIdentity(),
                 objectDeletionTimeout: TimeInterval = defaultObjectDeletionTimeout, attemptTimeout: Duration = defaultAttemptTimeout,
@@ -93,7 +93,7 @@ public final class BackupReconciler: Reconciler {
         self.objectDeletionTimeout = objectDeletionTimeout
         self.attemptTimeout = attemptTimeout
         self.backups = backups
-        self.credentials = CredentialResolver(secrets: secrets)
+        self.credentials = CredentialResolver(secrets: secrets, ambient: ambientCredentials)
         self.transfer = transfer
         self.events = events
         self.clock = clock

@@ -45,6 +45,8 @@ public struct TalosBackupOperator: Sendable {
         public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
         /// How fast verifications may read stored objects, in bytes per second, all together.
         public var verificationBandwidth: Int = VerificationReconciler.defaultBandwidth
+        /// The operator's own S3 credentials and the namespaces whose backups may use them.
+        public var ambientCredentials: AmbientS3Access = .off
 
         /// The cap on one namespace's backup workers that applies.
         var backupWorkersPerNamespace: Int {
@@ -92,6 +94,7 @@ public struct TalosBackupOperator: Sendable {
         manager.add(Controller(
             name: "talosetcdbackup", primary: backups, filter: .specOrMetadataChanged,
             reconciler: BackupReconciler(backups: ObjectClient(api: client, informer: backups), secrets: KubernetesSecretReader(client: client),
+                                         ambientCredentials: options.ambientCredentials,
                                          transfer: options.transfer, events: events, clock: options.clock, instance: manager.identity,
                                          objectDeletionTimeout: options.objectDeletionTimeout, attemptTimeout: options.backupAttemptTimeout,
                                          endpoints: options.endpoints, metrics: metrics, logger: logger),
@@ -112,7 +115,8 @@ public struct TalosBackupOperator: Sendable {
             filter: EventFilter(passesAddition: { $0.status?.phase == .succeeded },
                                 passesUpdate: { old, new in old.status?.phase != .succeeded && new.status?.phase == .succeeded }),
             reconciler: VerificationReconciler(backups: backupClient, schedules: ObjectClient(api: client, informer: schedules),
-                                               secrets: KubernetesSecretReader(client: client), transfer: options.transfer,
+                                               secrets: KubernetesSecretReader(client: client), ambientCredentials: options.ambientCredentials,
+                                               transfer: options.transfer,
                                                bandwidth: BandwidthLimit(bytesPerSecond: options.verificationBandwidth), events: events,
                                                clock: options.clock, endpoints: options.endpoints, metrics: metrics,
                                                timeout: options.backupAttemptTimeout, logger: logger),

@@ -44,14 +44,14 @@ public struct VerificationReconciler: Reconciler {
     /// The read rate by default: 20 MiB/s, a fifth of a gigabit link.
     public static let defaultBandwidth = 20 << 20
 
-    public init(backups: ObjectClient<TalosEtcdBackup>, schedules: ObjectClient<TalosEtcdBackupSchedule>, secrets: any SecretReader,
+    public init(backups: ObjectClient<TalosEtcdBackup>, schedules: ObjectClient<TalosEtcdBackupSchedule>, secrets: any SecretReader, ambientCredentials: AmbientS3Access = .off,
                 transfer: any SnapshotTransfer, bandwidth: BandwidthLimit = BandwidthLimit(bytesPerSecond: defaultBandwidth),
                 events: EventRecorder, clock: OperatorClock = .system, endpoints: EndpointGuard = EndpointGuard(),
                 metrics: BackupMetrics = BackupMetrics(), timeout: Duration = BackupReconciler.defaultAttemptTimeout,
                 logger: Logger = Logger(label: "verification-controller")) {
         self.backups = backups
         self.schedules = schedules
-        self.credentials = CredentialResolver(secrets: secrets)
+        self.credentials = CredentialResolver(secrets: secrets, ambient: ambientCredentials)
         self.transfer = transfer
         self.bandwidth = bandwidth
         self.events = events

@@ -37,6 +37,8 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
             return failure.reason == Reason.credentialsNotFound || failure.reason == Reason.endpointNotAllowed
         case let s3 as S3Error:
             return [.noSuchBucket, .accessDenied, .signatureDoesNotMatch, .invalidAccessKeyId].contains(s3.kind)
+        case let credentials as S3CredentialsError:
+            return !credentials.retryable
         default:
             return false
         }
@@ -67,6 +69,10 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
                                  message: "S3 \(s3.operation) failed: cannot reach the S3 endpoint (the operator's log has the connection error)")
         case let s3 as S3Error:
             return BackupFailure(reason: Reason.uploadFailed, message: "\(s3.operation) failed: \(s3.description) (S3 code \(s3.code))")
+        case let credentials as S3CredentialsError:
+            // Which source and what it said (never a secret): an STS refusal names the role, a
+            // token file names its path, so the operator's owner sees what to fix.
+            return BackupFailure(reason: Reason.credentialsNotFound, message: "no S3 credentials from \(credentials.description)")
         case let kubernetes as KubernetesError:
             return BackupFailure(reason: Reason.internalError, message: "Kubernetes API: \(kubernetes.description)")
         default:

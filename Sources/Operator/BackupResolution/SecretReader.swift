@@ -80,11 +80,16 @@ final class SecretsReadOnce: SecretReader {
 /// name the Secret and key to fix.
 public struct CredentialResolver: Sendable {
     let secrets: any SecretReader
+    /// For backups that name no S3 keys.
+    let ambient: AmbientS3Access
 
-    public init(secrets: any SecretReader) { self.secrets = secrets }
+    public init(secrets: any SecretReader, ambient: AmbientS3Access = .off) {
+        self.secrets = secrets
+        self.ambient = ambient
+    }
 
     /// The same resolver, reading each Secret once (``SecretsReadOnce``): one per attempt.
-    public func readingEachSecretOnce() -> CredentialResolver { CredentialResolver(secrets: SecretsReadOnce(secrets)) }
+    public func readingEachSecretOnce() -> CredentialResolver { CredentialResolver(secrets: SecretsReadOnce(secrets), ambient: ambient) }
 
     /// The talosconfig of control plane `name`, looked up in docs/design.md's order: Secret
     /// `<name>-talosconfig`, key `talosconfig`, else key `<name>.talosconfig` (the Go
@@ -137,11 +142,23 @@ public struct CredentialResolver: Sendable {
     }
 
     /// How to reach a backup's bucket: `s3`'s fields with the credentials (and CA bundle)
-    /// read from the Secrets they name.
+    /// read from the Secrets they name; without keys, the operator's ambient credentials where
+    /// ``AmbientS3Access`` allows them. With `roleARN`, those assume the role, with the
+    /// namespace as external ID and `talos-etcd-backup.<namespace>` as session name.
     public func s3Configuration(_ s3: S3Storage, namespace: String) async throws -> S3Configuration {
         let field = "spec.backupStorage.s3"
-        let accessKeyID = try await value(of: (s3.accessKeyID.name, s3.accessKeyID.key), field: "\(field).accessKeyID", namespace: namespace)
-        let secretAccessKey = try await value(of: (s3.secretAccessKey.name, s3.secretAccessKey.key), field: "\(field).secretAccessKey", namespace: namespace)
+        let credentials: any S3CredentialSource
+        if let keyID = s3.accessKeyID, let secret = s3.secretAccessKey {
+            let accessKeyID = try await value(of: (keyID.name, keyID.key), field: "\(field).accessKeyID", namespace: namespace)
+            let secretAccessKey = try await value(of: (secret.name, secret.key), field: "\(field).secretAccessKey", namespace: namespace)
+            var token: String?
+            if let selector = s3.sessionToken {
+                token = try await value(of: (selector.name, selector.key), field: "\(field).sessionToken", namespace: namespace)
+            }
+            credentials = S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: token)
+        } else {
+            credentials = try await ambient.credentials(for: namespace, field: field)
+        }
         var caBundle: [UInt8]?
         if let ca = s3.caBundleSecretRef {
             caBundle = try await bytes(of: (ca.name, ca.key), field: "\(field).caBundleSecretRef", namespace: namespace)
@@ -149,7 +166,10 @@ public struct CredentialResolver: Sendable {
         var configuration = S3Configuration(
             region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
             insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
-            credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey))
+            credentials: credentials)
+        configuration.assumeRole = s3.roleARN.map {
+            S3AssumeRole(roleARN: $0, sessionName: SecurityTokenService.sessionName("talos-etcd-backup.\(namespace)"), externalID: namespace)
+        }
         configuration.writeSettings = S3WriteSettings(serverSideEncryption: s3.serverSideEncryption.flatMap { sse in
             switch sse.type {
             case .aes256: .aes256

@@ -183,13 +183,19 @@ public enum CustomResourceDefinitions {
     static var s3Storage: JSONValue {
         Schema.object(
             "S3 or S3-compatible bucket the snapshot is written to.",
-            required: ["bucket", "region", "accessKeyID", "secretAccessKey"],
+            required: ["bucket", "region"],
             [
                 "bucket": Schema.string("Bucket name.", minLength: 3, maxLength: 63),
                 "region": Schema.string("Region of the bucket, used in request signatures (and in the AWS host name when endpoint is unset).",
                                         minLength: 1, pattern: "^[A-Za-z0-9_-]+$", maxLength: 64),
-                "accessKeyID": Schema.secretKeySelector("Secret key holding the access key ID."),
-                "secretAccessKey": Schema.secretKeySelector("Secret key holding the secret access key."),
+                "accessKeyID": Schema.secretKeySelector(
+                    "Secret key holding the access key ID; set with secretAccessKey, or neither for the operator's ambient credentials (web identity, a container credentials endpoint, its environment), which only the namespaces in its --ambient-s3-credentials-namespaces may use (else CredentialsNotFound)."),
+                "secretAccessKey": Schema.secretKeySelector("Secret key holding the secret access key; set with accessKeyID."),
+                "sessionToken": Schema.secretKeySelector(
+                    "Secret key holding the session token of temporary keys (sent as x-amz-security-token); with accessKeyID and secretAccessKey only."),
+                "roleARN": Schema.string(
+                    "IAM role to assume (STS AssumeRole, at endpoint when set, else AWS STS of the region) with the keys or the ambient credentials; the role's temporary credentials, renewed before they expire, sign every request. The operator sends the backup's namespace as ExternalId and talos-etcd-backup.<namespace> as the session name: the role's trust policy should require the external ID.",
+                    minLength: 1, maxLength: 2048),
                 "endpoint": Schema.string(
                     "URL of an S3-compatible endpoint, such as https://minio.example.com. Unset means AWS for the region.",
                     minLength: 1),

@@ -104,8 +104,17 @@ public struct BackupStorage: Codable, Sendable, Equatable, EmptyRepresentable {
 public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     @RequiredField public var bucket: String
     @RequiredField public var region: String
-    @RequiredField public var accessKeyID: SecretKeySelector
-    @RequiredField public var secretAccessKey: SecretKeySelector
+    /// The static key pair, both or neither. Neither: the operator's ambient credentials (web
+    /// identity, a container credentials endpoint, its environment), in the namespaces its
+    /// `--ambient-s3-credentials-namespaces` allows.
+    public var accessKeyID: SecretKeySelector?
+    public var secretAccessKey: SecretKeySelector?
+    /// The session token that comes with temporary keys (`x-amz-security-token`).
+    public var sessionToken: SecretKeySelector?
+    /// A role to assume (STS AssumeRole) with the keys or the ambient credentials; the
+    /// role's credentials sign every request. The operator sends the backup's namespace as
+    /// the external ID, which the role's trust policy should require.
+    public var roleARN: String?
     public var endpoint: String?
     public var insecureSkipTLSVerify: Bool?
     /// Allows an `http://` endpoint, which the operator refuses otherwise: the credentials are
@@ -121,7 +130,7 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     public var storageClass: String?
 
     public init(
-        bucket: String, region: String, accessKeyID: SecretKeySelector, secretAccessKey: SecretKeySelector,
+        bucket: String, region: String, accessKeyID: SecretKeySelector? = nil, secretAccessKey: SecretKeySelector? = nil,
         endpoint: String? = nil, insecureSkipTLSVerify: Bool? = nil, prefix: String? = nil,
         forcePathStyle: Bool? = nil, caBundleSecretRef: SecretKeySelector? = nil, insecureHTTP: Bool? = nil
     ) {
@@ -137,7 +146,7 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
         self.caBundleSecretRef = caBundleSecretRef
     }
 
-    public static var empty: Self { Self(bucket: "", region: "", accessKeyID: .empty, secretAccessKey: .empty) }
+    public static var empty: Self { Self(bucket: "", region: "") }
 }
 
 /// Server-side encryption the store applies to every object the operator writes (on top of, or

@@ -145,8 +145,28 @@ extension TalosEtcdBackupSpec {
         let s3 = backupStorage.s3
         errors += Validate.bucketName(s3.bucket, at: "\(storage).s3.bucket")
         errors += Validate.region(s3.region, at: "\(storage).s3.region")
-        errors += Validate.secretKeySelector(s3.accessKeyID, at: "\(storage).s3.accessKeyID")
-        errors += Validate.secretKeySelector(s3.secretAccessKey, at: "\(storage).s3.secretAccessKey")
+        switch (s3.accessKeyID, s3.secretAccessKey) {
+        case let (keyID?, secret?):
+            errors += Validate.secretKeySelector(keyID, at: "\(storage).s3.accessKeyID")
+            errors += Validate.secretKeySelector(secret, at: "\(storage).s3.secretAccessKey")
+        case (_?, nil):
+            errors.append(FieldError("\(storage).s3.secretAccessKey", "required with accessKeyID"))
+        case (nil, _?):
+            errors.append(FieldError("\(storage).s3.accessKeyID", "required with secretAccessKey"))
+        case (nil, nil):
+            break
+        }
+        if let token = s3.sessionToken {
+            if s3.accessKeyID == nil {
+                errors.append(FieldError("\(storage).s3.sessionToken", "goes with accessKeyID and secretAccessKey only"))
+            } else {
+                errors += Validate.secretKeySelector(token, at: "\(storage).s3.sessionToken")
+            }
+        }
+        if let role = s3.roleARN, !Validate.isRoleARN(role) {
+            errors.append(FieldError("\(storage).s3.roleARN",
+                                     "\"\(role.prefix(200))\" is not an IAM role ARN: arn:<partition>:iam::<account>:role/<name>, at most 2048 characters"))
+        }
         if let endpoint = s3.endpoint {
             errors += Validate.endpoint(endpoint, at: "\(storage).s3.endpoint")
             if endpoint.lowercased().hasPrefix("http://"), s3.insecureHTTP != true {
@@ -205,6 +225,16 @@ enum Validate {
         return valid ? [] : [FieldError(
             path,
             "\"\(name)\" is not a valid object name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit")]
+    }
+
+    /// `arn:<partition>:iam::<account>:role/<path/name>`: the account may be empty (Ceph RGW's
+    /// roles have none), the whole at most 2048 printable characters.
+    static func isRoleARN(_ text: String) -> Bool {
+        guard text.utf8.count <= 2048, text.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else { return false }
+        let parts = text.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0] == "arn", !parts[1].isEmpty, parts[2] == "iam", parts[3].isEmpty,
+              parts[4].allSatisfy(\.isNumber), parts[5].hasPrefix("role/"), parts[5].count > 5 else { return false }
+        return true
     }
 
     static func secretKeySelector(_ selector: SecretKeySelector, at path: String) -> [FieldError] {

@@ -25,7 +25,10 @@ public struct S3Configuration: Sendable {
     public var caBundlePEM: [UInt8]?
     /// Skip certificate verification: only when asked, and logged as a warning.
     public var insecureSkipTLSVerify: Bool
-    public var credentials: S3Credentials
+    /// What signs the requests: a fixed key pair, or a source that renews (``AmbientCredentials``).
+    public var credentials: any S3CredentialSource
+    /// A role to assume with ``credentials`` (STS AssumeRole) and sign with instead.
+    public var assumeRole: S3AssumeRole?
     /// Timeout of one request.
     public var requestTimeout: Duration
     /// Attempts for a retryable failure (throttling, 5xx, dropped connections), first included.
@@ -35,7 +38,7 @@ public struct S3Configuration: Sendable {
 
     public init(
         region: String, endpoint: String? = nil, forcePathStyle: Bool? = nil, caBundlePEM: [UInt8]? = nil,
-        insecureSkipTLSVerify: Bool = false, credentials: S3Credentials, requestTimeout: Duration = .seconds(300),
+        insecureSkipTLSVerify: Bool = false, credentials: any S3CredentialSource, requestTimeout: Duration = .seconds(300),
         maxAttempts: Int = 5, retryBaseDelay: Duration = .milliseconds(200)
     ) {
         self.region = region
@@ -47,6 +50,23 @@ public struct S3Configuration: Sendable {
         self.requestTimeout = requestTimeout
         self.maxAttempts = maxAttempts
         self.retryBaseDelay = retryBaseDelay
+    }
+}
+
+/// A role the client assumes before it signs anything: the credentials it was given only call
+/// STS AssumeRole (at the custom endpoint when there is one, else AWS STS of the region), and
+/// the role's temporary credentials, renewed before they expire, sign the S3 requests.
+public struct S3AssumeRole: Sendable, Equatable {
+    public var roleARN: String
+    /// `[A-Za-z0-9+=,.@-]{2,64}` (``SecurityTokenService/sessionName(_:)`` makes one).
+    public var sessionName: String
+    /// What the role's trust policy can require (`sts:ExternalId`).
+    public var externalID: String?
+
+    public init(roleARN: String, sessionName: String, externalID: String? = nil) {
+        self.roleARN = roleARN
+        self.sessionName = sessionName
+        self.externalID = externalID
     }
 }
 
@@ -105,7 +125,7 @@ public struct S3WriteSettings: Sendable, Equatable {
 public final class S3Client: Sendable {
     public let configuration: S3Configuration
     private let http: HTTPClient
-    private let signer: SigV4Signer
+    private let credentials: any S3CredentialSource
     private let logger: Logger
 
     public init(configuration: S3Configuration, logger: Logger = Logger(label: "s3")) throws {
@@ -115,7 +135,6 @@ public final class S3Client: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
-        self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
         let tls: TLSConfiguration
         do {
             tls = try ClientTLS.configuration(source: "S3 endpoint", trust: configuration.caBundlePEM.map { PEMField(field: "CA bundle", pem: $0) },
@@ -131,7 +150,19 @@ public final class S3Client: Sendable {
                                                          timeout: .init(connect: .seconds(10)))
         httpConfiguration.httpVersion = .http1Only
         httpConfiguration.decompression = .disabled
-        self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        self.http = http
+        if let role = configuration.assumeRole {
+            let base = configuration.credentials
+            let sts = SecurityTokenService(endpoint: configuration.endpoint ?? SecurityTokenService.awsEndpoint(region: configuration.region),
+                                           region: configuration.region, http: http, timeout: min(configuration.requestTimeout, .seconds(30)))
+            self.credentials = RenewingCredentials {
+                try await sts.assumeRole(roleARN: role.roleARN, sessionName: role.sessionName, externalID: role.externalID,
+                                         credentials: try await base.credentials())
+            }
+        } else {
+            self.credentials = configuration.credentials
+        }
     }
 
     /// Runs `body` with a client for `configuration` and shuts the client down afterwards,
@@ -189,10 +220,10 @@ public final class S3Client: Sendable {
         return ("https", pathStyle ? regional : "\(bucket).\(regional)", nil, pathStyle)
     }
 
-    /// A presigned GET URL for an object, valid for `expires` seconds.
-    public func presignedGetURL(bucket: String, key: String, expires: Int, date: Date = Date()) -> String {
-        let where_ = location(bucket: bucket, key: key)
-        return signer.presignedURL(for: .init(method: "GET", host: where_.host, path: where_.path), scheme: where_.scheme, expires: expires, date: date)
+    /// The URL of an object (or, without a key, of its bucket), without a query.
+    public func objectURL(bucket: String, key: String?) -> String {
+        let target = location(bucket: bucket, key: key)
+        return "\(target.scheme)://\(target.host)\(SigV4Signer.encodePath(target.path))"
     }
 
     // MARK: Operations
@@ -501,11 +532,12 @@ public final class S3Client: Sendable {
         headers: [(String, String)], body: ByteBuffer?, payloadHash: String
     ) async throws -> HTTPClientResponse {
         let target = location(bucket: bucket, key: key)
+        let signer = SigV4Signer(credentials: try await credentials.credentials(), region: configuration.region)
         let signed = signer.signedHeaders(
             for: .init(method: method, host: target.host, path: target.path, query: query, headers: headers),
             payloadHash: payloadHash, date: Date())
         let queryString = SigV4Signer.canonicalQuery(query)
-        var request = HTTPClientRequest(url: "\(target.scheme)://\(target.host)\(SigV4Signer.encodePath(target.path))" + (queryString.isEmpty ? "" : "?\(queryString)"))
+        var request = HTTPClientRequest(url: objectURL(bucket: bucket, key: key) + (queryString.isEmpty ? "" : "?\(queryString)"))
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in signed where name != "host" { request.headers.add(name: name, value: value) }
         if let body {

@@ -1,0 +1,175 @@
+import AsyncHTTPClient
+import BackupOperator
+import BackupResolution
+import ControllerRuntime
+import CustomResources
+import Foundation
+import KubernetesClient
+import ReconcilerTestSupport
+import S3
+import S3TestSupport
+import SnapshotPipeline
+import TalosTesting
+import Testing
+import TestSupport
+
+@Suite("Backups without static keys: the operator's ambient credentials where allowed, roleARN, session tokens (Kubernetes API in memory, moto's STS and S3, Talos test server on etcd)")
+struct AmbientCredentialsBackupTests {
+    let s3: S3TestServer
+    let writerRole: String
+    let readerRole: String
+
+    init() throws {
+        s3 = try S3TestServer.named("AUTH")
+        let environment = ProcessInfo.processInfo.environment
+        writerRole = try #require(environment["S3_TEST_AUTH_ROLE_ARN"], "run the tests with scripts/test, which creates the roles")
+        readerRole = try #require(environment["S3_TEST_AUTH_READER_ROLE_ARN"])
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ambient-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// The operator's ambient credentials as IRSA gives them: a token file exchanged at
+    /// moto's STS for the writer role.
+    func webIdentity(_ directory: URL) throws -> AmbientCredentials {
+        let tokenFile = directory.appendingPathComponent("token")
+        try Data("service-account-token".utf8).write(to: tokenFile)
+        let environment = [
+            "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile.path, "AWS_ROLE_ARN": writerRole, "AWS_ENDPOINT_URL_STS": s3.endpoint,
+            "AWS_REGION": s3.region,
+        ]
+        return try #require(try AmbientCredentials.fromEnvironment(environment))
+    }
+
+    func run(ambient: AmbientS3Access, edit: (inout TalosEtcdBackupSpec) -> Void = { _ in },
+             secrets: [String: String] = [:], _ check: (ReconcilerEnvironment, TalosEtcdBackup, String) async throws -> Void) async throws {
+        try await TalosTestServer.withRunningOnFreshEtcd { talos in
+            try await ReconcilerEnvironment.with { environment in
+                try await createSecret(environment, "my-controlplane-talosconfig", ["talosconfig": try talos.talosconfig()])
+                if !secrets.isEmpty { try await createSecret(environment, "s3-credentials", secrets) }
+                let prefix = "ambient-\(UUID().uuidString.prefix(8).lowercased())"
+                var spec = backupSpec(bucket: s3.bucket, endpoint: s3.endpoint)
+                spec.backupStorage.s3.prefix = prefix
+                spec.backupStorage.s3.accessKeyID = nil
+                spec.backupStorage.s3.secretAccessKey = nil
+                edit(&spec)
+                _ = try await environment.client.create(TalosEtcdBackup(metadata: ObjectMeta(name: "b", namespace: "default"), spec: spec),
+                                                        TalosEtcdBackup.resourceType, namespace: "default")
+                let reconciler = BackupReconciler(backups: environment.backupClient, secrets: KubernetesSecretReader(client: environment.client),
+                                                  ambientCredentials: ambient, transfer: TalosToS3Transfer(), events: environment.events,
+                                                  clock: environment.clock, logger: quietLogger("backup"))
+                _ = try await reconciler.reconcile(ObjectKey(namespace: "default", name: "b"))
+                let backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "b")
+                try await check(environment, backup, "\(prefix)/default/my-controlplane/b.db")
+            }
+        }
+    }
+
+    func createSecret(_ environment: ReconcilerEnvironment, _ name: String, _ data: [String: String]) async throws {
+        let object: JSONValue = [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": .string(name), "namespace": "default"],
+            "data": .object(data.mapValues { .string(Data($0.utf8).base64EncodedString()) }),
+        ]
+        _ = try await environment.client.create(try GenericObject(raw: object), .secrets, namespace: "default")
+    }
+
+    func removeObject(_ key: String) async throws {
+        let client = try s3.client()
+        try await client.deleteObject(bucket: s3.bucket, key: key)
+        try await client.shutdown()
+    }
+
+    @Test("a backup that names no keys, in a namespace the operator allows: stored with the web identity role's credentials")
+    func ambientWebIdentity() async throws {
+        let directory = try temporaryDirectory()
+        let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: .named(["default", "other"]), kubernetes: nil)
+        try await run(ambient: ambient) { _, backup, key in
+            #expect(backup.status?.phase == .succeeded, "\(String(describing: backup.status?.conditions))")
+            let stored = try await s3.readBack(key)
+            #expect(stored.size == backup.status?.size)
+            try await removeObject(key)
+        }
+    }
+
+    @Test("a backup that names no keys, in a namespace the operator does not allow: CredentialsNotFound at once, naming the option")
+    func ambientNotAllowed() async throws {
+        let directory = try temporaryDirectory()
+        for namespaces in [nil, AmbientS3Access.Namespaces.named(["team-a"])] {
+            let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: namespaces, kubernetes: nil)
+            try await run(ambient: ambient) { environment, backup, _ in
+                #expect(backup.status?.phase == .failed)
+                #expect(backup.status?.attempts == 1, "no retry can fix this")
+                let condition = backup.status?.conditions?[type: ConditionType.failed]
+                #expect(condition?.reason == ConditionReason.credentialsNotFound.rawValue)
+                #expect(condition?.message.contains("not allowed in namespace default") == true, "\(String(describing: condition))")
+                #expect(condition?.message.contains("--ambient-s3-credentials-namespaces") == true)
+                let reasons = try await environment.eventReasons()
+                #expect(reasons.contains(ConditionReason.credentialsNotFound.rawValue))
+            }
+        }
+    }
+
+    @Test("namespaces chosen by a label selector: the API server's list says which")
+    func labelledNamespaces() async throws {
+        let directory = try temporaryDirectory()
+        try await ReconcilerEnvironment.with { environment in
+            for (name, value) in [("team-allowed", "allowed"), ("team-other", "no")] {
+                let namespace: JSONValue = ["apiVersion": "v1", "kind": "Namespace",
+                                            "metadata": ["name": .string(name), "labels": ["backups.example.com/ambient": .string(value)]]]
+                _ = try await environment.client.create(try GenericObject(raw: namespace), .namespaces, namespace: nil)
+            }
+            let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: .labelled("backups.example.com/ambient=allowed"),
+                                          kubernetes: environment.client)
+            let resolver = CredentialResolver(secrets: KubernetesSecretReader(client: environment.client), ambient: ambient)
+            var storage = backupSpec(bucket: s3.bucket, endpoint: s3.endpoint).backupStorage.s3
+            storage.accessKeyID = nil
+            storage.secretAccessKey = nil
+            let configuration = try await resolver.s3Configuration(storage, namespace: "team-allowed")
+            #expect(configuration.credentials is RenewingCredentials)
+            let failure = await TestHelpers.caught(BackupFailure.self) { _ = try await resolver.s3Configuration(storage, namespace: "team-other") }
+            #expect(failure?.reason == .credentialsNotFound, "\(String(describing: failure))")
+            #expect(failure?.message.contains("not allowed in namespace team-other") == true)
+        }
+    }
+
+    @Test("roleARN with the Secret's keys: the role's credentials write, with the role's policy (the reader role may not)")
+    func roleARN() async throws {
+        let keys = ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey]
+        let withKeys: (inout TalosEtcdBackupSpec) -> Void = {
+            $0.backupStorage.s3.accessKeyID = .init(name: "s3-credentials", key: "accessKeyID")
+            $0.backupStorage.s3.secretAccessKey = .init(name: "s3-credentials", key: "secretAccessKey")
+        }
+        try await run(ambient: .off, edit: { withKeys(&$0); $0.backupStorage.s3.roleARN = writerRole }, secrets: keys) { _, backup, key in
+            #expect(backup.status?.phase == .succeeded, "\(String(describing: backup.status?.conditions))")
+            try await removeObject(key)
+        }
+        try await run(ambient: .off, edit: { withKeys(&$0); $0.backupStorage.s3.roleARN = readerRole }, secrets: keys) { _, backup, _ in
+            let condition = backup.status?.conditions?[type: ConditionType.failed] ?? backup.status?.conditions?[type: ConditionType.progressing]
+            #expect(condition?.message.contains("AccessDenied") == true, "\(String(describing: backup.status?.conditions))")
+        }
+    }
+
+    @Test("static keys with a sessionToken selector: temporary keys from a Secret work, and the token is needed")
+    func sessionTokenSelector() async throws {
+        let sts = SecurityTokenService(endpoint: s3.endpoint, region: s3.region, http: HTTPClient.shared)
+        let issued = try await sts.assumeRole(roleARN: writerRole, sessionName: "tests", externalID: nil, credentials: s3.credentials)
+        let secrets = ["accessKeyID": issued.accessKeyID, "secretAccessKey": issued.secretAccessKey, "sessionToken": issued.sessionToken ?? ""]
+        try await run(ambient: .off, edit: {
+            $0.backupStorage.s3.accessKeyID = .init(name: "s3-credentials", key: "accessKeyID")
+            $0.backupStorage.s3.secretAccessKey = .init(name: "s3-credentials", key: "secretAccessKey")
+            $0.backupStorage.s3.sessionToken = .init(name: "s3-credentials", key: "sessionToken")
+        }, secrets: secrets) { _, backup, key in
+            #expect(backup.status?.phase == .succeeded, "\(String(describing: backup.status?.conditions))")
+            try await removeObject(key)
+        }
+        try await run(ambient: .off, edit: {
+            $0.backupStorage.s3.accessKeyID = .init(name: "s3-credentials", key: "accessKeyID")
+            $0.backupStorage.s3.secretAccessKey = .init(name: "s3-credentials", key: "secretAccessKey")
+        }, secrets: secrets) { _, backup, _ in
+            #expect(backup.status?.phase != .succeeded, "temporary keys without their token are refused")
+        }
+    }
+}
