@@ -210,6 +210,9 @@ mon data = {root}/mon
 osd data = {root}/osd
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+# SSE-C over plain HTTP: this RGW has no TLS (AWS, and RGW by default, refuse customer keys
+# sent in clear).
+rgw crypt require ssl = false
 """)
 
     def run(*command):

@@ -44,8 +44,9 @@ struct AmbientCredentialsBackupTests {
         return try #require(try AmbientCredentials.fromEnvironment(environment))
     }
 
-    func run(ambient: AmbientS3Access, edit: (inout TalosEtcdBackupSpec) -> Void = { _ in },
+    func run(ambient: AmbientS3Access, server: S3TestServer? = nil, edit: (inout TalosEtcdBackupSpec) -> Void = { _ in },
              secrets: [String: String] = [:], _ check: (ReconcilerEnvironment, TalosEtcdBackup, String) async throws -> Void) async throws {
+        let s3 = server ?? self.s3
         try await TalosTestServer.withRunningOnFreshEtcd { talos in
             try await ReconcilerEnvironment.with { environment in
                 try await createSecret(environment, "my-controlplane-talosconfig", ["talosconfig": try talos.talosconfig()])
@@ -78,8 +79,13 @@ struct AmbientCredentialsBackupTests {
 
     func removeObject(_ key: String) async throws {
         let client = try s3.client()
-        try await client.deleteObject(bucket: s3.bucket, key: key)
-        try await client.shutdown()
+        do {
+            try await client.deleteObject(bucket: s3.bucket, key: key)
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     @Test("a backup that names no keys, in a namespace the operator allows: stored with the web identity role's credentials")
@@ -109,6 +115,18 @@ struct AmbientCredentialsBackupTests {
                 let reasons = try await environment.eventReasons()
                 #expect(reasons.contains(ConditionReason.credentialsNotFound.rawValue))
             }
+        }
+    }
+
+    @Test("--ambient-s3-credentials-namespaces: *, names (spaces around commas allowed), or a selector; anything else refused")
+    func namespacesOption() throws {
+        #expect(try AmbientS3Access.Namespaces(parsing: "*") == .all)
+        #expect(try AmbientS3Access.Namespaces(parsing: "team-a, team-b") == .named(["team-a", "team-b"]))
+        #expect(try AmbientS3Access.Namespaces(parsing: "backups.example.com/ambient=allowed") == .labelled("backups.example.com/ambient=allowed"))
+        #expect(try AmbientS3Access.Namespaces(parsing: "env in (prod, staging)") == .labelled("env in (prod, staging)"))
+        #expect(try AmbientS3Access.Namespaces(parsing: "!restricted") == .labelled("!restricted"))
+        for bad in ["", "team-a,", "Team-A", "team_a", "-a", String(repeating: "a", count: 64)] {
+            #expect(throws: AmbientS3Access.AmbientAccessError.self, "\(bad)") { _ = try AmbientS3Access.Namespaces(parsing: bad) }
         }
     }
 
@@ -152,6 +170,49 @@ struct AmbientCredentialsBackupTests {
         }
     }
 
+    @Test("an SSE-C key that is not 256 bits fails the backup at once, a missing one is retried (the Secret may come); each names the Secret and key, never the value")
+    func customerKeyProblems() async throws {
+        let keys = ["accessKeyID": s3.credentials.accessKeyID, "secretAccessKey": s3.credentials.secretAccessKey, "sse-c": "too-short-a-key"]
+        for (key, reason, message) in [("sse-c", ConditionReason.encryptionConfigInvalid, "key \"sse-c\" (named by spec.backupStorage.s3.serverSideEncryption.customerKeySecretRef) must hold a 256-bit SSE-C key"),
+                                       ("absent", ConditionReason.encryptionConfigNotFound, "has no key \"absent\"")] {
+            try await run(ambient: .off, edit: {
+                $0.backupStorage.s3.accessKeyID = .init(name: "s3-credentials", key: "accessKeyID")
+                $0.backupStorage.s3.secretAccessKey = .init(name: "s3-credentials", key: "secretAccessKey")
+                $0.backupStorage.s3.serverSideEncryption = ServerSideEncryption(customerKeySecretRef: .init(name: "s3-credentials", key: key))
+            }, secrets: keys) { _, backup, _ in
+                let condition = backup.status?.conditions?[type: ConditionType.failed] ?? backup.status?.conditions?[type: ConditionType.progressing]
+                if reason == .encryptionConfigInvalid {
+                    #expect(backup.status?.phase == .failed && condition?.reason == reason.rawValue, "\(String(describing: condition))")
+                } else {
+                    #expect(condition?.reason == "Retrying" && condition?.message.contains(reason.rawValue) == true, "\(String(describing: condition))")
+                }
+                #expect(condition?.message.contains(message) == true, "\(String(describing: condition))")
+                #expect(condition?.message.contains("too-short-a-key") == false)
+            }
+        }
+    }
+
+    @Test("a store that takes serverSideEncryption AES256 but stores the object unencrypted (Ceph RGW 16): the backup fails at once, nothing is left")
+    func encryptionNotApplied() async throws {
+        let rgw = try S3TestServer.named("RGW")
+        let keys = ["accessKeyID": rgw.credentials.accessKeyID, "secretAccessKey": rgw.credentials.secretAccessKey]
+        try await run(ambient: .off, server: rgw, edit: {
+            $0.backupStorage.s3.accessKeyID = .init(name: "s3-credentials", key: "accessKeyID")
+            $0.backupStorage.s3.secretAccessKey = .init(name: "s3-credentials", key: "secretAccessKey")
+            $0.backupStorage.s3.serverSideEncryption = ServerSideEncryption(type: .aes256)
+        }, secrets: keys) { _, backup, key in
+            #expect(backup.status?.phase == .failed)
+            #expect(backup.status?.attempts == 1, "no retry can fix this")
+            let condition = backup.status?.conditions?[type: ConditionType.failed]
+            #expect(condition?.reason == ConditionReason.uploadFailed.rawValue)
+            #expect(condition?.message.contains("reports its server-side encryption as none, not AES256") == true, "\(String(describing: condition))")
+            let client = try rgw.client()
+            let left = await TestHelpers.caught(S3Error.self) { _ = try await client.headObject(bucket: rgw.bucket, key: key) }
+            try await client.shutdown()
+            #expect(left?.kind == .noSuchKey, "the unencrypted object was deleted")
+        }
+    }
+
     @Test("static keys with a sessionToken selector: temporary keys from a Secret work, and the token is needed")
     func sessionTokenSelector() async throws {
         let sts = SecurityTokenService(endpoint: s3.endpoint, region: s3.region, http: HTTPClient.shared)
@@ -169,7 +230,9 @@ struct AmbientCredentialsBackupTests {
             $0.backupStorage.s3.accessKeyID = .init(name: "s3-credentials", key: "accessKeyID")
             $0.backupStorage.s3.secretAccessKey = .init(name: "s3-credentials", key: "secretAccessKey")
         }, secrets: secrets) { _, backup, _ in
-            #expect(backup.status?.phase != .succeeded, "temporary keys without their token are refused")
+            let condition = backup.status?.conditions?[type: ConditionType.failed] ?? backup.status?.conditions?[type: ConditionType.progressing]
+            #expect(backup.status?.phase != .succeeded)
+            #expect(condition?.message.contains("InvalidAccessKeyId") == true, "temporary keys without their token are refused: \(String(describing: condition))")
         }
     }
 }

@@ -108,6 +108,17 @@ enum FullObjects {
         let example = try! documents(of: "TalosEtcdBackupSchedule", file: "examples/full-backup-schedule.yaml")[0]
         guard case .object(var root) = example, case .object(var spec)? = root["spec"] else { fatalError("fixture") }
         spec["retention"] = .integer(24)  // exclusive with retentionPolicy: only the schema test wants both
+        // SSE-C instead of type: likewise.
+        if case .object(var template)? = spec["backupTemplate"], case .object(var templateSpec)? = template["spec"],
+           case .object(var storage)? = templateSpec["backupStorage"], case .object(var s3)? = storage["s3"],
+           case .object(var sse)? = s3["serverSideEncryption"] {
+            sse["customerKeySecretRef"] = .object(["name": .string("sse-c"), "key": .string("key")])
+            s3["serverSideEncryption"] = .object(sse)
+            storage["s3"] = .object(s3)
+            templateSpec["backupStorage"] = .object(storage)
+            template["spec"] = .object(templateSpec)
+            spec["backupTemplate"] = .object(template)
+        }
         root["spec"] = .object(spec)
         root["metadata"] = metadata
         root["status"] = .object([
@@ -140,7 +151,7 @@ enum FullObjects {
                 "bucket": .string("etcd-backups"), "size": .integer(1234),
                 "sha256": .string(String(repeating: "ab", count: 32)), "node": .string("10.5.0.2"),
                 "snapshotSHA256": .string(String(repeating: "cd", count: 32)), "snapshotSize": .integer(8192),
-                "compression": .string("zstd"), "encryptedTo": .array([.string("0123456789abcdef")]),
+                "compression": .string("zstd"), "encryptedTo": .array([.string("0123456789abcdef")]), "serverSideEncryption": .string("aws:kms"),
                 "revision": .integer(20001), "totalKeys": .integer(20004),
                 "stateFilename": .string("clusters/prod/talos-system/prod-controlplane/hourly-berlin-1773036900.state.yaml.zst.age"),
                 "stateSHA256": .string(String(repeating: "ef", count: 32)),

@@ -121,7 +121,7 @@ struct ValidationTests {
         #expect(try spec.verification!.cronSchedule(defaultTimeZone: spec.timeZone).timeZone.identifier == "Asia/Tokyo")
     }
 
-    @Test("serverSideEncryption and storageClass: AES256 or aws:kms (a key only with aws:kms), a storage class as a token; each problem names its field")
+    @Test("serverSideEncryption and storageClass: AES256 or aws:kms (a key only with aws:kms) or SSE-C's key, a storage class as a token; each problem names its field")
     func writeSettings() throws {
         var spec = try seedSchedule().spec.backupTemplate.spec
         spec.backupStorage.s3.serverSideEncryption = ServerSideEncryption(type: .kms, kmsKeyID: "arn:aws:kms:eu-central-1:111122223333:key/1234abcd")
@@ -129,12 +129,19 @@ struct ValidationTests {
         #expect(spec.validate(at: "spec") == [])
         spec.backupStorage.s3.serverSideEncryption = ServerSideEncryption(type: .aes256)
         #expect(spec.validate(at: "spec") == [])
+        spec.backupStorage.s3.serverSideEncryption = ServerSideEncryption(customerKeySecretRef: SecretKeySelector(name: "sse-c", key: "key"))
+        #expect(spec.validate(at: "spec") == [])
         let cases: [(ServerSideEncryption?, String?, String)] = [
             (ServerSideEncryption(type: .unknown("aws:kms:dsse")), nil, "spec.backupStorage.s3.serverSideEncryption.type: unsupported value \"aws:kms:dsse\"; supported: AES256, aws:kms"),
             (ServerSideEncryption(type: .aes256, kmsKeyID: "k"), nil, "spec.backupStorage.s3.serverSideEncryption.kmsKeyID: goes with type aws:kms only"),
             (ServerSideEncryption(type: .kms, kmsKeyID: "a key"), nil, "spec.backupStorage.s3.serverSideEncryption.kmsKeyID: must be a KMS key ID, ARN or alias: 1 to 2048 printable characters without spaces"),
             (nil, "standard", "spec.backupStorage.s3.storageClass: \"standard\" is not a storage class: upper-case letters, digits and _ (STANDARD, STANDARD_IA, GLACIER_IR, ...)"),
             (nil, "", "spec.backupStorage.s3.storageClass: \"\" is not a storage class: upper-case letters, digits and _ (STANDARD, STANDARD_IA, GLACIER_IR, ...)"),
+            (ServerSideEncryption(), nil, "spec.backupStorage.s3.serverSideEncryption.type: required (AES256 or aws:kms), unless customerKeySecretRef is set"),
+            (ServerSideEncryption(type: .aes256, customerKeySecretRef: SecretKeySelector(name: "sse-c", key: "key")), nil,
+             "spec.backupStorage.s3.serverSideEncryption.customerKeySecretRef: is SSE-C, instead of type (SSE-S3 or SSE-KMS): set one of the two"),
+            (ServerSideEncryption(customerKeySecretRef: SecretKeySelector(name: "sse-c", key: "a key")), nil,
+             "spec.backupStorage.s3.serverSideEncryption.customerKeySecretRef.key: \"a key\" is not a valid Secret key: use letters, digits, '-', '_' and '.'"),
         ]
         for (sse, storageClass, message) in cases {
             spec.backupStorage.s3.serverSideEncryption = sse

@@ -64,10 +64,13 @@ struct BackupEndToEndTests {
                 let restored = try await cluster.restoreAndRead(filename)
                 #expect(restored.sha256 == stored.status?.sha256)
                 #expect(restored.k7 == "value-7")
-                // The CLI acts as whoever runs it: restore --backup with the same environment.
+                // The CLI, with the same web identity in its environment, reads the object by
+                // its URL (`--backup` uses a backup's own keys only: the caller's identity is
+                // never used on a spec a tenant wrote).
                 let output = cluster.directory.appendingPathComponent("ambient-restored.db").path
                 let restore = try await ProcessRunner.run(TestHelpers.builtProduct("talos-etcd-backup").path, [
-                    "restore", "--backup", "ambient", "--namespace", cluster.namespace, "--kubeconfig", cluster.kubectl.kubeconfig, "--output", output],
+                    "restore", "--from", "s3://\(cluster.s3.bucket)/\(filename)", "--s3-endpoint", cluster.s3.endpoint,
+                    "--s3-region", cluster.s3.region, "--output", output],
                     environment: environment.merging(irsa) { $1 })
                 #expect(restore.status == 0, "\(restore.stderr)")
                 #expect(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: output))).map { String(format: "%02x", $0) }.joined() == stored.status?.sha256)
@@ -81,6 +84,35 @@ struct BackupEndToEndTests {
                 #expect(refused.phase == .failed)
                 #expect(refused.condition("Failed")?.reason == "CredentialsNotFound")
                 #expect(refused.condition("Failed")?.message.contains("--ambient-s3-credentials-namespaces") == true)
+            }
+        }
+    }
+
+    @Test("server-side encryption: SSE-KMS on moto, SSE-C on Ceph RGW; stored, recorded in the status (never the key), restored with restore --backup")
+    func serverSideEncryption() async throws {
+        for (server, extra, mode) in [("AUTH", "serverSideEncryption:\n  type: aws:kms\n  kmsKeyID: alias/etcd-backups", "aws:kms"),
+                                      ("RGW", "serverSideEncryption:\n  customerKeySecretRef:\n    name: sse-c\n    key: key", "SSE-C")] {
+            try await Cluster.with(s3Server: server) { cluster in
+                try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+                // The SSE-C key as `openssl rand -base64 32` makes it.
+                let key = Data((0..<32).map { UInt8($0 * 7 & 0xff) }).base64EncodedString()
+                try await cluster.apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: sse-c\ntype: Opaque\nstringData:\n  key: \"\(key)\"\n")
+                try await cluster.withOperator { _ in
+                    try await cluster.apply(cluster.backupManifest("encrypted-at-rest", extraS3: extra))
+                    let stored = try await finished(cluster, "encrypted-at-rest")
+                    #expect(stored.phase == .succeeded, "\(server): \(String(describing: stored.condition("Failed")?.message))")
+                    #expect(stored.status?.serverSideEncryption == mode)
+                    let output = cluster.directory.appendingPathComponent("sse-restored.db").path
+                    let restore = try await ProcessRunner.run(TestHelpers.builtProduct("talos-etcd-backup").path, [
+                        "restore", "--backup", "encrypted-at-rest", "--namespace", cluster.namespace, "--kubeconfig", cluster.kubectl.kubeconfig,
+                        "--output", output])
+                    #expect(restore.status == 0, "\(server): \(restore.stderr)")
+                    #expect(!restore.stdout.contains(key) && !restore.stderr.contains(key))
+                    let restored = try Data(contentsOf: URL(fileURLWithPath: output))
+                    #expect(SHA256.hash(data: restored).map { String(format: "%02x", $0) }.joined() == stored.status?.sha256)
+                    _ = try await cluster.kubectlOK(["delete", "teb", "encrypted-at-rest"])
+                    try await cluster.waitFor("the object to be deleted") { try await cluster.objects().isEmpty }
+                }
             }
         }
     }

@@ -233,8 +233,9 @@ struct Cluster: Sendable {
     /// A lone backup of control plane `controlPlane` (its talosconfig Secret is
     /// `<controlPlane>-talosconfig`), reading S3 keys from Secret `credentials` (nil: no keys,
     /// for the operator's ambient credentials).
+    /// `extraS3` is more of `backupStorage.s3`, each line indented by two spaces.
     func backupManifest(_ name: String, controlPlane: String = "my-controlplane", credentials: String? = "my-s3-credentials",
-                        accessKeyIDKey: String = "accessKeyID") -> String {
+                        accessKeyIDKey: String = "accessKeyID", extraS3: String = "") -> String {
         let keys = credentials.map { credentials in
             """
                   accessKeyID:
@@ -261,7 +262,7 @@ struct Cluster: Sendable {
               endpoint: \(s3.endpoint)
               insecureHTTP: \(s3.endpoint.hasPrefix("http://"))
               prefix: \(prefix)
-        \(keys)
+        \(keys)\(extraS3.split(separator: "\n").map { "      " + $0 + "\n" }.joined())
         """
     }
 

@@ -108,7 +108,7 @@ struct CredentialSourceTests {
         try await client.deleteObject(bucket: server.bucket, key: key)
     }
 
-    @Test("a long upload outlives its credentials: they are renewed between parts, the rotated token file read again each time")
+    @Test("a long upload outlives its credentials: new ones are fetched between parts, the rotated token file read again each time")
     func renewalDuringUpload() async throws {
         let token = try TokenFile()
         try token.write("token-0")
@@ -117,9 +117,11 @@ struct CredentialSourceTests {
                                                     now: { clock.now })
         let client = try client(source)
         defer { Task { try? await client.shutdown() } }
-        // Each chunk moves the clock 40 minutes on (the credentials last an hour and are
-        // renewed in their last ten minutes) and rotates the token: about every other part
-        // is signed with renewed credentials.
+        // Each chunk moves the clock 40 minutes on and rotates the token. Moto's credentials
+        // last an hour of real time, so after the first hour of this clock each one it hands
+        // out has expired by this clock's reckoning and is replaced after 30 s of it (the
+        // minimum keep): the parts after that are signed with new credentials, each from a
+        // token file read again. The timing of renewal itself is RenewingCredentialsTests'.
         let data = GeneratedBytes(length: 6 * MultipartUploader.minimumPartSize, seed: 7, chunkSize: MultipartUploader.minimumPartSize)
         let rotations = Mutex(0)
         let ticking = data.map { chunk -> ByteBuffer in
@@ -146,7 +148,7 @@ struct CredentialSourceTests {
         #expect(error?.source.contains("AWS_WEB_IDENTITY_TOKEN_FILE") == true)
         #expect(error?.message.contains("cannot be read") == true)
         let owner = try self.client(server.credentials)
-        try await owner.deleteObject(bucket: server.bucket, key: key)
+        try? await owner.deleteObject(bucket: server.bucket, key: key)
         try await owner.shutdown()
     }
 
@@ -296,13 +298,15 @@ struct CredentialSourceTests {
             (["AWS_ROLE_ARN": "arn:aws:iam::1:role/r"], "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN must be set together"),
             (["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.1/creds"], "must be https, or http to a loopback address"),
             (["AWS_CONTAINER_CREDENTIALS_FULL_URI": "ftp://127.0.0.1/creds"], "must be https, or http to a loopback address"),
+            (["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.attacker.example/creds"], "must be https, or http to a loopback address"),
         ]
         for (environment, message) in cases {
             #expect { _ = try AmbientCredentials.fromEnvironment(environment) } throws: { error in
                 "\(error)".contains(message)
             }
         }
-        let relative = try #require(try AmbientCredentials.fromEnvironment(["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"]))
+        let relative = try #require(try AmbientCredentials.fromEnvironment(["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x",
+                                                                             "AWS_CONTAINER_CREDENTIALS_FULL_URI": "https://example.com/creds"]))
         #expect(relative.summary == "the container credentials endpoint http://169.254.170.2/v2/credentials/x")
     }
 

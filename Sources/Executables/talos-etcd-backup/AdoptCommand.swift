@@ -44,8 +44,7 @@ struct AdoptCommand: AsyncParsableCommand {
             let client = try KubernetesClient(configuration: configuration, logger: Logger(label: "adopt"))
             let outcome: BackupAdoption.Outcome
             do {
-                outcome = try await BackupAdoption(client: client, secrets: KubernetesSecretReader(client: client),
-                                         ambientCredentials: AmbientS3Access.ofTheCaller(), logger: Logger(label: "adopt"))
+                outcome = try await BackupAdoption(client: client, secrets: KubernetesSecretReader(client: client), logger: Logger(label: "adopt"))
                     .adopt(schedule: schedule, namespace: namespace, now: Date(), within: .seconds(timeoutSeconds))
                 try? await client.shutdown()
             } catch {

@@ -203,7 +203,7 @@ struct BackupSourceOptions: ParsableArguments {
         }
         // An adopted plain object may have no recorded hash: then it is checked by its own.
         let record = try StoredBackup(status: status)
-        let credentials = CredentialResolver(secrets: KubernetesSecretReader(client: kubernetes), ambient: AmbientS3Access.ofTheCaller())
+        let credentials = CredentialResolver(secrets: KubernetesSecretReader(client: kubernetes))
         let configuration = try await credentials.s3Configuration(backup.spec.backupStorage.s3, namespace: namespace)
         let destination = BackupDestination(s3: configuration, bucket: status.bucket ?? backup.spec.backupStorage.s3.bucket, key: key)
         return try await S3Client.withClient(configuration) { client in

@@ -144,9 +144,11 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// The operator's own S3 credentials for the namespaces the option names. An option
-    /// without credentials in the environment stops the start: a backup would only find out later.
-    func ambientAccess(client: KubernetesClient, logger: Logger) throws -> AmbientS3Access {
+    /// The operator's own S3 credentials for the namespaces the option names, looked for only
+    /// when it is set. Set without credentials in the environment, or with a selector the API
+    /// server refuses, it stops the start: a backup would only find out later.
+    func ambientAccess(client: KubernetesClient, logger: Logger) async throws -> AmbientS3Access {
+        guard let text = ambientS3CredentialsNamespaces else { return .off }
         let found: AmbientCredentials?
         do {
             found = try AmbientCredentials.fromEnvironment(ProcessInfo.processInfo.environment)
@@ -154,17 +156,19 @@ struct RunCommand: AsyncParsableCommand {
             logger.critical("cannot use the ambient S3 credentials: \(error)")
             throw ExitCode(1)
         }
-        guard let text = ambientS3CredentialsNamespaces else {
-            if let found { logger.info("ambient S3 credentials are not used: --ambient-s3-credentials-namespaces is not set", metadata: ["source": "\(found.summary)"]) }
-            return .off
-        }
         guard let found else {
             logger.critical("--ambient-s3-credentials-namespaces is set, but the environment names no S3 credentials (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, AWS_CONTAINER_CREDENTIALS_FULL_URI, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
             throw ExitCode(1)
         }
-        let namespaces = try AmbientS3Access.Namespaces(parsing: text)
+        let access = AmbientS3Access(credentials: found, namespaces: try AmbientS3Access.Namespaces(parsing: text), kubernetes: client)
+        do {
+            try await access.checkSelector()
+        } catch {
+            logger.critical("--ambient-s3-credentials-namespaces: \(error)")
+            throw ExitCode(1)
+        }
         logger.info("ambient S3 credentials", metadata: ["source": "\(found.summary)", "namespaces": "\(text)"])
-        return AmbientS3Access(credentials: found, namespaces: namespaces, kubernetes: client)
+        return access
     }
 
     func run() async throws {
@@ -209,7 +213,7 @@ struct RunCommand: AsyncParsableCommand {
         options.backupAttemptTimeout = .seconds(backupAttemptTimeoutSeconds)
         options.verificationBandwidth = verificationBandwidth << 20
         options.endpoints = try endpointGuard()
-        options.ambientCredentials = try ambientAccess(client: client, logger: logger)
+        options.ambientCredentials = try await ambientAccess(client: client, logger: logger)
         let metrics = BindAddress(parsing: metricsBindAddress).flatMap { address -> (DescribedMetricsFactory, String, Int)? in
             guard case .address(let host, let port) = address else { return nil }
             return (DescribedMetricsFactory(families: ControllerRuntimeMetrics.families + BackupMetrics.families), host, port)

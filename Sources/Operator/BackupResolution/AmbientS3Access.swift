@@ -16,18 +16,19 @@ public struct AmbientS3Access: Sendable {
         /// The namespaces a label selector matches, as the API server evaluates it.
         case labelled(String)
 
-        /// `--ambient-s3-credentials-namespaces`' value: `*`, comma-separated namespace names,
-        /// or a label selector (anything with `=`, `!`, `(` or a space, which no name holds).
+        /// `--ambient-s3-credentials-namespaces`' value: `*`; namespace names separated by commas
+        /// (spaces around them allowed); or a label selector, which is any value holding `=`,
+        /// `!` or `(` (no namespace name does). A bare label key reads as a namespace name.
         public init(parsing text: String) throws {
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             if trimmed == "*" {
                 self = .all
-            } else if trimmed.contains(where: { "=!( ".contains($0) }) {
+            } else if trimmed.contains(where: { "=!(".contains($0) }) {
                 self = .labelled(trimmed)
             } else {
-                let names = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                guard !names.isEmpty, names.allSatisfy({ Self.isNamespaceName($0) }) else {
-                    throw AmbientAccessError("--ambient-s3-credentials-namespaces \"\(text.prefix(200))\": expected *, namespace names separated by commas, or a label selector")
+                let names = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard names.allSatisfy({ Self.isNamespaceName($0) }) else {
+                    throw AmbientAccessError("--ambient-s3-credentials-namespaces \"\(text.prefix(200))\": expected *, namespace names separated by commas, or a label selector (with =, != or in (...))")
                 }
                 self = .named(Set(names))
             }
@@ -52,29 +53,10 @@ public struct AmbientS3Access: Sendable {
     /// Off: every backup must name its keys.
     public static let off = AmbientS3Access(credentials: nil, namespaces: nil, kubernetes: nil)
 
-    /// For the CLI, which acts as whoever runs it: the credentials of its own environment, for
-    /// every backup it reads.
-    /// An environment that names a source by halves fails only the backups that need it.
-    public static func ofTheCaller(environment: [String: String] = ProcessInfo.processInfo.environment) -> AmbientS3Access {
-        let credentials: AmbientCredentials?
-        do {
-            credentials = try AmbientCredentials.fromEnvironment(environment)
-        } catch let error as S3CredentialsError {
-            credentials = AmbientCredentials(source: Unusable(error: error), summary: error.source)
-        } catch {
-            credentials = AmbientCredentials(source: Unusable(error: S3CredentialsError(source: "environment", message: "\(error)")), summary: "environment")
-        }
-        return AmbientS3Access(credentials: credentials, namespaces: .all, kubernetes: nil)
-    }
-
-    /// Credentials the environment names wrongly: every request fails with why.
-    struct Unusable: S3CredentialSource {
-        let error: S3CredentialsError
-        func credentials() async throws -> S3Credentials { throw error }
-    }
-
     /// `kubernetes` lists namespaces when `namespaces` is a label selector (RBAC: list
     /// namespaces); their labels are read at most every ten seconds.
+    ///
+    /// With a selector, whoever may label namespaces decides who uses the operator's identity.
     public init(credentials: AmbientCredentials?, namespaces: Namespaces?, kubernetes: (any KubernetesAPI)?) {
         self.credentials = credentials
         self.namespaces = namespaces
@@ -86,8 +68,17 @@ public struct AmbientS3Access: Sendable {
     }
 
     /// The credentials a backup in `namespace` that names no keys signs with; a
-    /// `CredentialsNotFound` failure that says why not.
-    public func credentials(for namespace: String, field: String) async throws -> any S3CredentialSource {
+    /// `CredentialsNotFound` failure that says why not. The tenant's endpoint gets requests
+    /// signed with them, as with any keys: SigV4 never sends the secret, each signature is
+    /// bound to that host and request, and a session token alone signs nothing. Roles are
+    /// assumed at the operator's STS, never at the tenant's endpoint (``AmbientCredentials/stsEndpoint``).
+    /// Lists the namespaces the selector picks once, so that a selector the API server refuses,
+    /// or a missing `list namespaces` permission, stops the start rather than every backup.
+    public func checkSelector() async throws {
+        _ = try await labelled?.contains("")
+    }
+
+    public func credentials(for namespace: String, field: String) async throws -> AmbientCredentials {
         let allowed: Bool
         switch namespaces {
         case nil: allowed = false
@@ -104,10 +95,10 @@ public struct AmbientS3Access: Sendable {
         }
         guard let credentials else {
             throw BackupFailure(reason: .credentialsNotFound,
-                                message: "\(field) names no accessKeyID and secretAccessKey, and the environment names no credentials (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, AWS_CONTAINER_CREDENTIALS_FULL_URI, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                                message: "\(field) names no accessKeyID and secretAccessKey, and the operator has no credentials of its own",
                                 retryable: false)
         }
-        return credentials.source
+        return credentials
     }
 }
 

@@ -88,6 +88,7 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         case .objectReplaced: Reason.objectReplaced
         case .recordMismatch: Reason.uploadFailed
         case .incomplete: Reason.internalError
+        case .encryptionNotApplied: Reason.uploadFailed
         }
     }
 }

@@ -148,6 +148,7 @@ public struct CredentialResolver: Sendable {
     public func s3Configuration(_ s3: S3Storage, namespace: String) async throws -> S3Configuration {
         let field = "spec.backupStorage.s3"
         let credentials: any S3CredentialSource
+        var stsEndpoint: String?
         if let keyID = s3.accessKeyID, let secret = s3.secretAccessKey {
             let accessKeyID = try await value(of: (keyID.name, keyID.key), field: "\(field).accessKeyID", namespace: namespace)
             let secretAccessKey = try await value(of: (secret.name, secret.key), field: "\(field).secretAccessKey", namespace: namespace)
@@ -157,7 +158,10 @@ public struct CredentialResolver: Sendable {
             }
             credentials = S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: token)
         } else {
-            credentials = try await ambient.credentials(for: namespace, field: field)
+            let own = try await ambient.credentials(for: namespace, field: field)
+            credentials = own.source
+            // The operator's signed AssumeRole goes to its own STS, never the tenant's endpoint.
+            stsEndpoint = own.stsEndpoint ?? SecurityTokenService.awsEndpoint(region: s3.region)
         }
         var caBundle: [UInt8]?
         if let ca = s3.caBundleSecretRef {
@@ -168,16 +172,38 @@ public struct CredentialResolver: Sendable {
             insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
             credentials: credentials)
         configuration.assumeRole = s3.roleARN.map {
-            S3AssumeRole(roleARN: $0, sessionName: SecurityTokenService.sessionName("talos-etcd-backup.\(namespace)"), externalID: namespace)
+            S3AssumeRole(roleARN: $0, sessionName: SecurityTokenService.sessionName("talos-etcd-backup.\(namespace)"), externalID: namespace,
+                         stsEndpoint: stsEndpoint)
         }
-        configuration.writeSettings = S3WriteSettings(serverSideEncryption: s3.serverSideEncryption.flatMap { sse in
-            switch sse.type {
-            case .aes256: .aes256
-            case .kms: .kms(keyID: sse.kmsKeyID)
-            case .unknown: nil  // refused by validation before a backup gets here
+        var serverSideEncryption: S3WriteSettings.ServerSideEncryption?
+        if let sse = s3.serverSideEncryption {
+            if let selector = sse.customerKeySecretRef {
+                serverSideEncryption = .customerKey(try await customerKey(selector, field: "\(field).serverSideEncryption.customerKeySecretRef",
+                                                                         namespace: namespace))
+            } else {
+                switch sse.type {
+                case .aes256?: serverSideEncryption = .aes256
+                case .kms?: serverSideEncryption = .kms(keyID: sse.kmsKeyID)
+                case .unknown?, nil: break  // refused by validation before a backup gets here
+                }
             }
-        }, storageClass: s3.storageClass)
+        }
+        configuration.writeSettings = S3WriteSettings(serverSideEncryption: serverSideEncryption, storageClass: s3.storageClass)
         return configuration
+    }
+
+    /// An SSE-C key from a Secret: 32 bytes, or their base64 (`openssl rand 32`, `openssl rand
+    /// -base64 32`). Missing: `EncryptionConfigNotFound`; anything else: `EncryptionConfigInvalid`.
+    func customerKey(_ selector: SecretKeySelector, field: String, namespace: String) async throws -> S3WriteSettings.CustomerKey {
+        let bytes = try await self.bytes(of: (selector.name, selector.key), field: field, namespace: namespace, missing: .encryptionConfigNotFound)
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let decoded = bytes.count == 32 ? bytes : Data(base64Encoded: text).map(Array.init) ?? []
+        guard let key = S3WriteSettings.CustomerKey(decoded) else {
+            throw BackupFailure(reason: .encryptionConfigInvalid,
+                                message: "Secret \(namespace)/\(selector.name) key \"\(selector.key)\" (named by \(field)) must hold a 256-bit SSE-C key: 32 bytes, or their base64 (openssl rand -base64 32)",
+                                retryable: false)
+        }
+        return key
     }
 
     /// The label a Secret needs before the operator stores it beside a snapshot: talos-operator

@@ -18,6 +18,7 @@ extension StoredBackup {
                   snapshotSHA256: status.snapshotSHA256, compression: status.compression, encryptedTo: status.encryptedTo,
                   revision: status.revision, totalKeys: status.totalKeys,
                   state: status.stateFilename.flatMap { key in status.stateSHA256.map { StoredState(key: key, sha256: $0) } })
+        serverSideEncryption = status.serverSideEncryption
     }
 
     /// Writes the record into `status` (every field it repeats, nothing else).
@@ -33,6 +34,7 @@ extension StoredBackup {
         status.totalKeys = totalKeys
         status.stateFilename = state?.key
         status.stateSHA256 = state?.sha256
+        status.serverSideEncryption = serverSideEncryption
     }
 }
 

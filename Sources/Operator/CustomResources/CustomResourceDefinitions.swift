@@ -212,12 +212,13 @@ public enum CustomResourceDefinitions {
                 "caBundleSecretRef": Schema.secretKeySelector(
                     "Secret key holding PEM CA certificates to trust for the endpoint."),
                 "serverSideEncryption": Schema.object(
-                    "Server-side encryption of every object the operator writes (snapshot, state, the copy that records the metadata): AES256 (SSE-S3) or aws:kms (SSE-KMS). Unset: the bucket's default. Independent of age encryption, which the store cannot undo.",
-                    required: ["type"],
+                    "Server-side encryption of every object the operator writes (snapshot, state, the copy that records the metadata): type AES256 (SSE-S3) or aws:kms (SSE-KMS), or customerKeySecretRef (SSE-C). Unset: the bucket's default. Independent of age encryption, which the store cannot undo.",
                     [
-                        "type": Schema.string("AES256 or aws:kms.", enumValues: ServerSideEncryption.Kind.allCases.map(\.rawValue)),
+                        "type": Schema.string("AES256 or aws:kms; unset with customerKeySecretRef.", enumValues: ServerSideEncryption.Kind.allCases.map(\.rawValue)),
                         "kmsKeyID": Schema.string("With aws:kms: the KMS key's ID, ARN or alias (unset: the bucket's or the account's default key).",
                                                   minLength: 1, maxLength: 2048),
+                        "customerKeySecretRef": Schema.secretKeySelector(
+                            "SSE-C: Secret key holding a 256-bit key (32 bytes, or their base64), sent with every write and read of the objects (the store keeps only its MD5; lose the key and the backups are unreadable). Instead of type."),
                     ]),
                 "storageClass": Schema.string(
                     "Storage class of every object written: STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, ... (passed through as the store names them). Unset: the bucket's default.",
@@ -242,6 +243,7 @@ public enum CustomResourceDefinitions {
                 "encryptedTo": Schema.array(
                     "Fingerprints of the age recipients the object is encrypted to (the first 16 hex digits of the SHA-256 of each age1... recipient; never keys); unset when unencrypted.",
                     items: Schema.string("One recipient's fingerprint.", pattern: "^[0-9a-f]{16}$")),
+                "serverSideEncryption": Schema.string("Server-side encryption the objects were written with: AES256, aws:kms or SSE-C (never a key); unset: the bucket's default."),
                 "revision": Schema.integer("etcd revision of the snapshot, read from its bbolt structure as it streamed (as etcdctl snapshot status reports it).", minimum: 0),
                 "totalKeys": Schema.integer("Keys in the snapshot over all of its buckets, read from its bbolt structure (etcdctl snapshot status's total keys).", minimum: 0),
                 "node": Schema.string("Talos node that served the snapshot."),

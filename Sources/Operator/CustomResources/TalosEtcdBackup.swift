@@ -150,8 +150,8 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
 }
 
 /// Server-side encryption the store applies to every object the operator writes (on top of, or
-/// instead of, age): SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, with the bucket's or AWS's
-/// default key unless `kmsKeyID` names one).
+/// instead of, age): SSE-S3 (`AES256`), SSE-KMS (`aws:kms`, with the bucket's or AWS's
+/// default key unless `kmsKeyID` names one), or SSE-C (a key of the customer's from a Secret).
 public struct ServerSideEncryption: Codable, Sendable, Equatable {
     public enum Kind: OpenEnum {
         case aes256
@@ -170,13 +170,17 @@ public struct ServerSideEncryption: Codable, Sendable, Equatable {
         }
     }
 
-    @RequiredField public var type: Kind
+    /// `AES256` or `aws:kms`; unset with ``customerKeySecretRef``.
+    public var type: Kind?
     /// The KMS key (ID, ARN or alias) for `aws:kms`.
     public var kmsKeyID: String?
+    /// SSE-C: the Secret key holding the customer's 256-bit key (32 bytes, or their base64).
+    public var customerKeySecretRef: SecretKeySelector?
 
-    public init(type: Kind, kmsKeyID: String? = nil) {
+    public init(type: Kind? = nil, kmsKeyID: String? = nil, customerKeySecretRef: SecretKeySelector? = nil) {
         self.type = type
         self.kmsKeyID = kmsKeyID
+        self.customerKeySecretRef = customerKeySecretRef
     }
 }
 
@@ -277,6 +281,9 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     public var compression: String?
     /// Fingerprints of the age recipients, when the stored object is encrypted.
     public var encryptedTo: [String]?
+    /// The server-side encryption the objects were written with: `AES256`, `aws:kms` or
+    /// `SSE-C` (never a key); unset: the bucket's default.
+    public var serverSideEncryption: String?
     /// The etcd revision and the number of keys over all buckets, read from the snapshot's
     /// bbolt structure as it streamed (what `etcdctl snapshot status` reports).
     public var revision: Int64?

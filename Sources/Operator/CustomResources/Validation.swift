@@ -179,7 +179,16 @@ extension TalosEtcdBackupSpec {
         if let ca = s3.caBundleSecretRef { errors += Validate.secretKeySelector(ca, at: "\(storage).s3.caBundleSecretRef") }
         if let sse = s3.serverSideEncryption {
             let field = "\(storage).s3.serverSideEncryption"
-            if let problem = sse.type.unsupportedValue(at: "\(field).type", required: true) { errors.append(problem) }
+            switch (sse.type, sse.customerKeySecretRef) {
+            case (let type?, nil):
+                if let problem = type.unsupportedValue(at: "\(field).type", required: true) { errors.append(problem) }
+            case (nil, let key?):
+                errors += Validate.secretKeySelector(key, at: "\(field).customerKeySecretRef")
+            case (_?, _?):
+                errors.append(FieldError("\(field).customerKeySecretRef", "is SSE-C, instead of type (SSE-S3 or SSE-KMS): set one of the two"))
+            case (nil, nil):
+                errors.append(FieldError("\(field).type", "required (AES256 or aws:kms), unless customerKeySecretRef is set"))
+            }
             if let key = sse.kmsKeyID {
                 if sse.type != .kms {
                     errors.append(FieldError("\(field).kmsKeyID", "goes with type aws:kms only"))

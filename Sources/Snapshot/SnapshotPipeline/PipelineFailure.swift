@@ -14,6 +14,8 @@ public struct PipelineFailure: Error, Sendable, Equatable, CustomStringConvertib
         case recordMismatch
         /// A stream ended without its checks having finished (a bug, never a snapshot's fault).
         case incomplete
+        /// The store took the object but not the server-side encryption asked for.
+        case encryptionNotApplied
     }
 
     public var kind: Kind
@@ -27,7 +29,7 @@ public struct PipelineFailure: Error, Sendable, Equatable, CustomStringConvertib
     /// False when trying again cannot help: the object there stays what it is.
     public var retryable: Bool {
         switch kind {
-        case .objectExists, .recordMismatch: false
+        case .objectExists, .recordMismatch, .encryptionNotApplied: false
         case .stalled, .objectReplaced, .incomplete: true
         }
     }

@@ -134,7 +134,8 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 return adopted
             }
             try await afterCompletion?()
-            try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
+            let written = try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
+            try await confirmEncryption(written, client, destination, owner: owner)
             if plan != .plain {
                 try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
                                                  metadata: stored.metadata(owner: owner, attempt: attempt))
@@ -198,12 +199,28 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// record (`x-amz-copy-source-if-match` would close that gap on AWS, but moto and Ceph RGW
     /// 16 ignore it, so it is not used untested); every restore checks the object against its
     /// record, and `verify` finds such a mismatch.
-    private func confirmUnreplaced(_ client: S3Client, _ destination: BackupDestination, attempt: String, size: Int64, owner: String) async throws {
+    @discardableResult
+    private func confirmUnreplaced(_ client: S3Client, _ destination: BackupDestination, attempt: String, size: Int64,
+                                   owner: String) async throws -> S3ObjectInfo {
         let now = try await existingObject(client, destination)
         guard let now, now.metadata[Key.attempt] == attempt, now.size == size, now.metadata[Key.owner] == owner else {
             let found = now.map { "an object of \($0.size) bytes, owner \($0.metadata[Key.owner].map { String($0.prefix(80)) } ?? "none"), written by \($0.metadata[Key.attempt] == attempt ? "this attempt" : "another attempt or writer")" } ?? "no object"
             throw Self.replaced(destination, found: found, size: size)
         }
+        return now
+    }
+
+    /// The server-side encryption asked for must be what the store reports on the object: Ceph
+    /// RGW 16, for one, takes `x-amz-server-side-encryption: AES256` without a key backend
+    /// and stores the object unencrypted. Such an object is deleted (it is this attempt's) and
+    /// the backup fails, not retried: a backup the owner believes encrypted at rest must be.
+    private func confirmEncryption(_ written: S3ObjectInfo, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
+        guard let asked = destination.s3.writeSettings.serverSideEncryption?.mode, written.serverSideEncryption != asked else { return }
+        try await deleteState(client, destination, owner: owner)
+        try await client.deleteObject(bucket: destination.bucket, key: destination.key)
+        throw PipelineFailure(
+            .encryptionNotApplied,
+            "the store took \(destination.url) but reports its server-side encryption as \(written.serverSideEncryption ?? "none"), not \(asked) as asked: it does not apply serverSideEncryption (Ceph RGW without a key backend takes AES256 and ignores it); the object and its state were deleted. Use age encryption (backupStorage.encryption), or a store that applies it")
     }
 
     private static func replaced(_ destination: BackupDestination, found: String, size: Int64) -> PipelineFailure {
@@ -216,12 +233,14 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     private func upload(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan,
                         owner: String, attempt: String, state: StoredState?) async throws -> StoredBackup {
         let partSize = self.partSize, maxConcurrentParts = self.maxConcurrentParts, logger = self.logger
+        let sseMode = destination.s3.writeSettings.serverSideEncryption?.mode
         let talosClient = TalosClient(context: talos, timeout: talosTimeout)
         return try await StallWatchdog(limit: stallTimeout).run { moved in
             try await talosClient.snapshot { source, stream in
                 var uploader = MultipartUploader(
                     client: client, partSize: partSize, maxConcurrentParts: maxConcurrentParts,
-                    metadata: StoredBackup.initialMetadata(owner: owner, attempt: attempt, node: source.node, plan: plan, state: state),
+                    metadata: StoredBackup.initialMetadata(owner: owner, attempt: attempt, node: source.node, plan: plan, state: state,
+                                                           serverSideEncryption: sseMode),
                     logger: logger)
                 uploader.onlyIfAbsent = true
                 let checks = SnapshotChecks()
@@ -233,17 +252,21 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                     uploader.hashesObject = false
                     _ = try await uploader.upload(plain, bucket: destination.bucket, key: destination.key, sizeHint: sizeHint)
                     let snapshot = try checks.result()
-                    return StoredBackup(node: source.node, size: snapshot.size, sha256: snapshot.sha256,
-                                        revision: snapshot.revision, totalKeys: snapshot.totalKeys, state: state)
+                    var stored = StoredBackup(node: source.node, size: snapshot.size, sha256: snapshot.sha256,
+                                              revision: snapshot.revision, totalKeys: snapshot.totalKeys, state: state)
+                    stored.serverSideEncryption = sseMode
+                    return stored
                 }
                 let result = try await uploader.upload(plain.through(try Encoding(plan)), bucket: destination.bucket, key: destination.key,
                                                        sizeHint: sizeHint)
                 let snapshot = try checks.result()
                 guard let sha256 = result.sha256 else { throw PipelineFailure(.incomplete, "the upload ended without the object's digest") }
-                return StoredBackup(node: source.node, size: result.size, sha256: sha256,
-                                    snapshotSize: snapshot.size, snapshotSHA256: snapshot.sha256,
-                                    compression: plan.compression, encryptedTo: plan.encryptedTo,
-                                    revision: snapshot.revision, totalKeys: snapshot.totalKeys, state: state)
+                var stored = StoredBackup(node: source.node, size: result.size, sha256: sha256,
+                                          snapshotSize: snapshot.size, snapshotSHA256: snapshot.sha256,
+                                          compression: plan.compression, encryptedTo: plan.encryptedTo,
+                                          revision: snapshot.revision, totalKeys: snapshot.totalKeys, state: state)
+                stored.serverSideEncryption = sseMode
+                return stored
             }
         }
     }

@@ -50,6 +50,9 @@ public struct StoredBackup: Sendable, Equatable {
     /// The control plane's state stored beside the snapshot (``StoredState``); nil when there
     /// was none.
     public var state: StoredState?
+    /// The server-side encryption the object was written with (`AES256`, `aws:kms`, `SSE-C`);
+    /// nil: the bucket's default. Never a key.
+    public var serverSideEncryption: String?
 
     public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
                 compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil,
@@ -76,6 +79,7 @@ public struct StoredBackup: Sendable, Equatable {
         public static let snapshotSHA256 = "snapshot-sha256"
         public static let compression = "compression"
         public static let encryptedTo = "encrypted-to"
+        public static let serverSideEncryption = "server-side-encryption"
         public static let revision = "etcd-revision"
         public static let totalKeys = "etcd-total-keys"
         /// The state object beside the snapshot: its key and hex SHA-256.
@@ -87,8 +91,10 @@ public struct StoredBackup: Sendable, Equatable {
     }
 
     /// What is known when an upload starts: who stores it, from which node, and how it is encoded.
-    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan, state: StoredState?) -> [String: String] {
+    static func initialMetadata(owner: String, attempt: String, node: String, plan: SnapshotEncodingPlan, state: StoredState?,
+                                serverSideEncryption: String?) -> [String: String] {
         var metadata = [MetadataKey.owner: owner, MetadataKey.node: node, MetadataKey.attempt: attempt]
+        metadata[MetadataKey.serverSideEncryption] = serverSideEncryption
         metadata[MetadataKey.stateKey] = state?.key
         metadata[MetadataKey.stateSHA256] = state?.sha256
         metadata[MetadataKey.compression] = plan.compression
@@ -109,6 +115,7 @@ public struct StoredBackup: Sendable, Equatable {
         metadata[MetadataKey.totalKeys] = totalKeys.map { String($0) }
         metadata[MetadataKey.stateKey] = state?.key
         metadata[MetadataKey.stateSHA256] = state?.sha256
+        metadata[MetadataKey.serverSideEncryption] = serverSideEncryption
         return metadata
     }
 
@@ -125,6 +132,7 @@ public struct StoredBackup: Sendable, Equatable {
                   revision: metadata[MetadataKey.revision].flatMap { Int64($0) },
                   totalKeys: metadata[MetadataKey.totalKeys].flatMap { Int64($0) },
                   state: StoredState(metadata: metadata))
+        serverSideEncryption = metadata[MetadataKey.serverSideEncryption]
         if (self.compression != nil || self.encryptedTo != nil) && (snapshotSize == nil || snapshotSHA256 == nil) { return nil }
     }
 }

@@ -21,49 +21,63 @@ public struct AmbientCredentials: Sendable {
     public let source: any S3CredentialSource
     /// Which of the three, and from what (a variable or a role ARN; never a secret).
     public let summary: String
+    /// Where roles are assumed with them (`AWS_ENDPOINT_URL_STS`); nil: AWS STS of the
+    /// bucket's region. Never a tenant's S3 endpoint: the operator's signed requests and
+    /// session token go only where the operator's owner says.
+    public let stsEndpoint: String?
 
-    public init(source: any S3CredentialSource, summary: String) {
+    public init(source: any S3CredentialSource, summary: String, stsEndpoint: String? = nil) {
         self.source = source
         self.summary = summary
+        self.stsEndpoint = stsEndpoint
     }
+
+    /// The client the credential services are called with: redirects are not followed (a
+    /// redirected POST would carry the web identity token, a redirected GET the agent's token,
+    /// elsewhere). Lives as long as the process.
+    public static let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                                                timeout: .init(connect: .seconds(10))))
 
     /// The credentials `environment` names; nil when it names none. Throws
     /// ``S3CredentialsError`` when it names a source half (a role without a token file), or
     /// a container endpoint that is not allowed. `http` is the client STS and the endpoint are
     /// called with (by default the process's shared one, which trusts the system's CAs).
-    public static func fromEnvironment(_ environment: [String: String], http: HTTPClient = .shared,
+    public static func fromEnvironment(_ environment: [String: String], http: HTTPClient = AmbientCredentials.http,
                                        refreshAhead: Duration = .seconds(600)) throws -> AmbientCredentials? {
         func value(_ name: String) -> String? {
-            guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
             return text
         }
+        let stsEndpoint = value("AWS_ENDPOINT_URL_STS")
         if value("AWS_ACCESS_KEY_ID") != nil || value("AWS_SECRET_ACCESS_KEY") != nil {
             guard let keyID = value("AWS_ACCESS_KEY_ID"), let secret = value("AWS_SECRET_ACCESS_KEY") else {
                 throw S3CredentialsError(source: "environment", message: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")
             }
             return AmbientCredentials(source: S3Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN")),
-                                      summary: "the environment (AWS_ACCESS_KEY_ID)")
+                                      summary: "the environment (AWS_ACCESS_KEY_ID)", stsEndpoint: stsEndpoint)
         }
         if value("AWS_WEB_IDENTITY_TOKEN_FILE") != nil || value("AWS_ROLE_ARN") != nil {
             guard let tokenFile = value("AWS_WEB_IDENTITY_TOKEN_FILE"), let roleARN = value("AWS_ROLE_ARN") else {
                 throw S3CredentialsError(source: "web identity", message: "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN must be set together")
             }
             let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
-            let sts = SecurityTokenService(endpoint: value("AWS_ENDPOINT_URL_STS") ?? SecurityTokenService.awsEndpoint(region: region),
+            let sts = SecurityTokenService(endpoint: stsEndpoint ?? SecurityTokenService.awsEndpoint(region: region),
                                            region: region, http: http)
             let sessionName = SecurityTokenService.sessionName(value("AWS_ROLE_SESSION_NAME") ?? "talos-etcd-backup")
             return AmbientCredentials(source: webIdentity(sts: sts, roleARN: roleARN, tokenFile: tokenFile, sessionName: sessionName,
                                                           refreshAhead: refreshAhead),
-                                      summary: "web identity (role \(roleARN), token file \(tokenFile))")
+                                      summary: "web identity (role \(roleARN), token file \(tokenFile))", stsEndpoint: stsEndpoint)
         }
-        let uri: String? = value("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-            ?? value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").map { "http://169.254.170.2" + ($0.hasPrefix("/") ? $0 : "/" + $0) }
+        // The SDKs' order: the ECS relative URI before a full one.
+        let uri: String? = value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").map { "http://169.254.170.2" + ($0.hasPrefix("/") ? $0 : "/" + $0) }
+            ?? value("AWS_CONTAINER_CREDENTIALS_FULL_URI")
         if let uri {
             let token: ContainerEndpoint.Token? = value("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map { .file($0) }
                 ?? value("AWS_CONTAINER_AUTHORIZATION_TOKEN").map { .value($0) }
             let endpoint = try ContainerEndpoint(uri: uri, token: token, http: http)
             return AmbientCredentials(source: RenewingCredentials(refreshAhead: refreshAhead) { try await endpoint.fetch() },
-                                      summary: "the container credentials endpoint \(uri)")
+                                      summary: "the container credentials endpoint \(uri)", stsEndpoint: stsEndpoint)
         }
         return nil
     }
@@ -79,9 +93,13 @@ public struct AmbientCredentials: Sendable {
         }
     }
 
-    /// A token file's content, trimmed: at most 64 KiB, UTF-8, not empty.
+    /// A token file's content, trimmed: a regular file (a FIFO would block the reading thread),
+    /// at most 64 KiB, UTF-8, not empty.
     static func readToken(_ path: String, what: String) throws -> String {
         let source = "\(what) \(path)"
+        if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, type != .typeRegular {
+            throw S3CredentialsError(source: source, message: "is not a regular file")
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw S3CredentialsError(source: source, message: "cannot be read (missing, or not readable by the operator)")
         }
@@ -123,9 +141,13 @@ struct ContainerEndpoint: Sendable {
             throw S3CredentialsError(source: source, message: "is not a URL")
         }
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        let agent = ["localhost", "127.0.0.1", "::1", "169.254.170.2", "169.254.170.23", "fd00:ec2::23"].contains(bare) || bare.hasPrefix("127.")
+        // Addresses only (a name such as 127.example.com could resolve anywhere): 127.0.0.0/8,
+        // ::1, and the agents' link-local addresses.
+        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
+        let loopbackV4 = octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        let agent = loopbackV4 || ["::1", "169.254.170.2", "169.254.170.23", "fd00:ec2::23"].contains(bare)
         guard scheme == "https" || (scheme == "http" && agent) else {
-            throw S3CredentialsError(source: source, message: "must be https, or http to a loopback address or the container agent (169.254.170.2, 169.254.170.23, fd00:ec2::23)")
+            throw S3CredentialsError(source: source, message: "must be https, or http to a loopback address (127.0.0.0/8, ::1) or the container agent (169.254.170.2, 169.254.170.23, fd00:ec2::23)")
         }
         self.uri = uri
         self.token = token

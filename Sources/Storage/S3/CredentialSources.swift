@@ -39,22 +39,39 @@ public struct S3CredentialsError: Error, Sendable, Equatable, CustomStringConver
     public var description: String { "\(source): \(message)" }
 }
 
-/// Credentials fetched when first needed and kept until shortly before they expire: then the
-/// next request fetches new ones (a web identity token file is read again each time). Callers
-/// that ask while a fetch is under way wait for that one fetch, so a tick of a thousand backups
-/// makes one STS call, not a thousand. When a renewal fails while the credentials held have
-/// not yet expired, those are used and the next request tries again.
+/// Credentials fetched when first needed and renewed shortly before they expire (a web
+/// identity token file is read again at each fetch). Callers that find nothing valid wait for
+/// one shared fetch, so a tick of a thousand backups sharing one source makes one call, not a
+/// thousand. Credentials due for renewal but still valid are used at once while the renewal
+/// runs; a renewal that fails is tried again after ``failureBackoff``, and the held
+/// credentials serve until they expire.
 ///
-/// The fetch runs in a task of its own so that a caller's cancellation does not fail the other
-/// callers waiting for it; every fetch is bounded by its request timeout.
+/// Against a clock that disagrees with the issuer, or an issuer that answers nonsense: an
+/// answer is kept at least ``minimumKeep`` whatever its expiration says (one fetch per 30 s at
+/// most), and one without an expiration ``keepWithoutExpiration``.
+///
+/// A fetch runs in a task of its own, so that one caller's cancellation does not fail the
+/// others waiting for it; it is bounded by its requests' timeouts, and cancelled when the
+/// source goes away.
 public actor RenewingCredentials: S3CredentialSource {
     public typealias Fetch = @Sendable () async throws -> TemporaryCredentials
+
+    public static let minimumKeep: TimeInterval = 30
+    public static let keepWithoutExpiration: TimeInterval = 3600
+    public static let failureBackoff: TimeInterval = 30
+
+    private struct Held {
+        var credentials: TemporaryCredentials
+        var renewAt: Date
+        var usableUntil: Date?
+    }
 
     private let fetch: Fetch
     private let refreshAhead: Duration
     private let now: @Sendable () -> Date
-    private var current: (credentials: TemporaryCredentials, renewAt: Date?)?
+    private var held: Held?
     private var inFlight: Task<TemporaryCredentials, any Error>?
+    private var lastFailure: Date?
     /// How many fetches have been started (for tests and logs).
     public private(set) var fetchCount = 0
 
@@ -65,41 +82,54 @@ public actor RenewingCredentials: S3CredentialSource {
         self.now = now
     }
 
+    deinit { inFlight?.cancel() }
+
     public func credentials() async throws -> S3Credentials {
         let time = now()
-        if let current, current.renewAt.map({ time < $0 }) ?? true {
-            return S3Credentials(current.credentials)
-        }
-        let task: Task<TemporaryCredentials, any Error>
-        if let inFlight {
-            task = inFlight
-        } else {
-            let fetch = self.fetch
-            task = Task { try await fetch() }
-            inFlight = task
-            fetchCount += 1
-        }
-        do {
-            let fresh = try await task.value
-            if inFlight == task {
-                inFlight = nil
-                current = (fresh, renewal(of: fresh, at: time))
+        if let held, held.usableUntil.map({ time < $0 }) ?? true {
+            if time >= held.renewAt, inFlight == nil, lastFailure.map({ time.timeIntervalSince($0) >= Self.failureBackoff }) ?? true {
+                _ = start()
             }
-            return S3Credentials(fresh)
-        } catch {
-            if inFlight == task { inFlight = nil }
-            if let held = current?.credentials, let expiration = held.expiration, now() < expiration {
-                return S3Credentials(held)
-            }
-            throw error
+            return S3Credentials(held.credentials)
         }
+        let task = inFlight ?? start()
+        return S3Credentials(try await task.value)
     }
 
-    private func renewal(of credentials: TemporaryCredentials, at time: Date) -> Date? {
-        guard let expiration = credentials.expiration else { return nil }
+    private func start() -> Task<TemporaryCredentials, any Error> {
+        fetchCount += 1
+        let fetch = self.fetch
+        let task = Task {
+            do {
+                let fresh = try await fetch()
+                self.finished(fresh)
+                return fresh
+            } catch {
+                self.failed()
+                throw error
+            }
+        }
+        inFlight = task
+        return task
+    }
+
+    private func finished(_ fresh: TemporaryCredentials) {
+        inFlight = nil
+        lastFailure = nil
+        let time = now()
+        guard let expiration = fresh.expiration else {
+            held = Held(credentials: fresh, renewAt: time.addingTimeInterval(Self.keepWithoutExpiration), usableUntil: nil)
+            return
+        }
         let lifetime = expiration.timeIntervalSince(time)
         let ahead = min(Double(refreshAhead.components.seconds), max(lifetime, 0) / 2)
-        return expiration.addingTimeInterval(-ahead)
+        let floor = time.addingTimeInterval(Self.minimumKeep)
+        held = Held(credentials: fresh, renewAt: max(expiration.addingTimeInterval(-ahead), floor), usableUntil: max(expiration, floor))
+    }
+
+    private func failed() {
+        inFlight = nil
+        lastFailure = now()
     }
 }
 
@@ -115,7 +145,7 @@ public struct SecurityTokenService: Sendable {
     public var timeout: Duration
     let http: HTTPClient
 
-    public init(endpoint: String, region: String, http: HTTPClient, timeout: Duration = .seconds(30)) {
+    public init(endpoint: String, region: String, http: HTTPClient, timeout: Duration = .seconds(10)) {
         self.endpoint = endpoint
         self.region = region
         self.http = http
@@ -173,8 +203,11 @@ public struct SecurityTokenService: Sendable {
             guard status == 200 else {
                 let document = CredentialResponses.serviceError(data)
                 let said = document.map { [$0.code, $0.message].compactMap { $0 }.joined(separator: ": ") } ?? ""
+                // As the AWS SDKs: an identity provider STS could not reach, or a token read
+                // while the kubelet rotated it, may do on the next try.
+                let transient = ["Throttling", "IDPCommunicationError", "InvalidIdentityToken"].contains(document?.code ?? "")
                 throw S3CredentialsError(source: source, message: "refused with HTTP \(status)" + (said.isEmpty ? "" : " (\(said.prefix(512)))"),
-                                         retryable: status >= 500 || status == 429 || document?.code == "Throttling")
+                                         retryable: status >= 500 || status == 429 || transient)
             }
             return CredentialResponses.assumedRoleCredentials(data)
         }
@@ -197,6 +230,8 @@ func fetchTemporaryCredentials(_ request: HTTPClientRequest, http: HTTPClient, t
                 let response = try await http.execute(request, deadline: .now() + .init(timeout), logger: nil)
                 status = Int(response.status.code)
                 body = try await withDeadline(timeout, "reading the answer of \(source)") { try await response.body.collect(upTo: limit) }
+            } catch is NIOTooManyBytesError {
+                throw S3CredentialsError(source: source, message: "the answer is larger than \(limit / 1024) KiB")
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 throw S3CredentialsError(source: source, message: "\(unreachable): \(error)", retryable: true)

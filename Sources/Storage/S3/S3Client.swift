@@ -62,11 +62,15 @@ public struct S3AssumeRole: Sendable, Equatable {
     public var sessionName: String
     /// What the role's trust policy can require (`sts:ExternalId`).
     public var externalID: String?
+    /// Where to call AssumeRole; nil: the client's custom endpoint (Ceph RGW and MinIO serve
+    /// STS there), else AWS STS of the region.
+    public var stsEndpoint: String?
 
-    public init(roleARN: String, sessionName: String, externalID: String? = nil) {
+    public init(roleARN: String, sessionName: String, externalID: String? = nil, stsEndpoint: String? = nil) {
         self.roleARN = roleARN
         self.sessionName = sessionName
         self.externalID = externalID
+        self.stsEndpoint = stsEndpoint
     }
 }
 
@@ -89,10 +93,45 @@ public struct S3ObjectInfo: Sendable, Equatable {
 /// bucket's defaults otherwise, not the source's settings). Validated where they come from
 /// (the CRD); here they are header values.
 public struct S3WriteSettings: Sendable, Equatable {
-    /// SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, optionally with a key: an ID, ARN or alias).
-    public enum ServerSideEncryption: Sendable, Equatable {
+    /// SSE-S3 (`AES256`), SSE-KMS (`aws:kms`, optionally with a key: an ID, ARN or alias), or
+    /// SSE-C (a 256-bit key of the customer's, which the store uses and forgets: every request
+    /// that writes or reads the object's bytes, HEAD included, must carry it).
+    public enum ServerSideEncryption: Sendable, Equatable, CustomStringConvertible {
         case aes256
         case kms(keyID: String?)
+        case customerKey(CustomerKey)
+
+        /// `AES256`, `aws:kms` or `SSE-C`: what a status and an object's record say (never a key).
+        public var mode: String {
+            switch self {
+            case .aes256: "AES256"
+            case .kms: "aws:kms"
+            case .customerKey: "SSE-C"
+            }
+        }
+
+        public var description: String { mode }
+    }
+
+    /// An SSE-C key: 32 bytes. Its description never shows them.
+    public struct CustomerKey: Sendable, Equatable, CustomStringConvertible {
+        let bytes: [UInt8]
+
+        /// Nil unless `bytes` are 32.
+        public init?(_ bytes: [UInt8]) {
+            guard bytes.count == 32 else { return nil }
+            self.bytes = bytes
+        }
+
+        public var description: String { "CustomerKey(<redacted>)" }
+
+        /// The three headers that carry it, with `prefix` (`x-amz-` for the object,
+        /// `x-amz-copy-source-` for a copy's source).
+        func headers(prefix: String) -> [(String, String)] {
+            [("\(prefix)server-side-encryption-customer-algorithm", "AES256"),
+             ("\(prefix)server-side-encryption-customer-key", Data(bytes).base64EncodedString()),
+             ("\(prefix)server-side-encryption-customer-key-MD5", Data(Insecure.MD5.hash(data: bytes)).base64EncodedString())]
+        }
     }
 
     public var serverSideEncryption: ServerSideEncryption?
@@ -112,10 +151,22 @@ public struct S3WriteSettings: Sendable, Equatable {
         case .kms(let keyID):
             headers.append(("x-amz-server-side-encryption", "aws:kms"))
             if let keyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", keyID)) }
+        case .customerKey(let key): headers += key.headers(prefix: "x-amz-")
         case nil: break
         }
         if let storageClass { headers.append(("x-amz-storage-class", storageClass)) }
         return headers
+    }
+
+    /// What a request that reads or adds to an object's bytes (GET, HEAD, UploadPart) carries:
+    /// the SSE-C key, if any; nothing for the other modes.
+    var objectKeyHeaders: [(String, String)] {
+        if case .customerKey(let key) = serverSideEncryption { key.headers(prefix: "x-amz-") } else { [] }
+    }
+
+    /// What a copy carries about its source: the SSE-C key it was written with.
+    var copySourceKeyHeaders: [(String, String)] {
+        if case .customerKey(let key) = serverSideEncryption { key.headers(prefix: "x-amz-copy-source-") } else { [] }
     }
 }
 
@@ -154,8 +205,8 @@ public final class S3Client: Sendable {
         self.http = http
         if let role = configuration.assumeRole {
             let base = configuration.credentials
-            let sts = SecurityTokenService(endpoint: configuration.endpoint ?? SecurityTokenService.awsEndpoint(region: configuration.region),
-                                           region: configuration.region, http: http, timeout: min(configuration.requestTimeout, .seconds(30)))
+            let sts = SecurityTokenService(endpoint: role.stsEndpoint ?? configuration.endpoint ?? SecurityTokenService.awsEndpoint(region: configuration.region),
+                                           region: configuration.region, http: http, timeout: min(configuration.requestTimeout, .seconds(10)))
             self.credentials = RenewingCredentials {
                 try await sts.assumeRole(roleARN: role.roleARN, sessionName: role.sessionName, externalID: role.externalID,
                                          credentials: try await base.credentials())
@@ -263,7 +314,8 @@ public final class S3Client: Sendable {
         let digest = PayloadDigest(body)
         let response = try await send("UploadPart", "PUT", bucket: bucket, key: key,
                                       query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
-                                      headers: [("x-amz-checksum-sha256", digest.base64)], body: body, payloadHash: digest.hex)
+                                      headers: [("x-amz-checksum-sha256", digest.base64)] + configuration.writeSettings.objectKeyHeaders,
+                                      body: body, payloadHash: digest.hex)
         guard let etag = response.headers.first(name: "ETag") else { throw malformed("UploadPart", bucket: bucket, key: key) }
         return UploadedPart(number: partNumber, etag: etag, checksumSHA256: digest.base64)
     }
@@ -288,7 +340,9 @@ public final class S3Client: Sendable {
         let xml = S3Responses.completeMultipartUploadDocument(parts.map {
             S3Responses.CompletedPart(number: $0.number, etag: $0.etag, checksumSHA256: $0.checksumSHA256)
         })
-        var headers = [("Content-Type", "application/xml")]
+        // SSE-C with part checksums: S3 wants the key on the completion too (Velero forgot it,
+        // vmware-tanzu/velero#7693).
+        var headers = [("Content-Type", "application/xml")] + configuration.writeSettings.objectKeyHeaders
         if ifNoneMatch { headers.append(("If-None-Match", "*")) }
         let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
                                       headers: headers, body: ByteBuffer(string: xml))
@@ -355,7 +409,7 @@ public final class S3Client: Sendable {
 
     /// HeadObject: size, ETag and `x-amz-meta-*` metadata; throws `.noSuchKey` when absent.
     public func headObject(bucket: String, key: String) async throws -> S3ObjectInfo {
-        let response = try await send("HeadObject", "HEAD", bucket: bucket, key: key)
+        let response = try await send("HeadObject", "HEAD", bucket: bucket, key: key, headers: configuration.writeSettings.objectKeyHeaders)
         var metadata: [String: String] = [:]
         for header in response.headers where header.name.lowercased().hasPrefix("x-amz-meta-") {
             metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
@@ -363,7 +417,8 @@ public final class S3Client: Sendable {
         return S3ObjectInfo(size: Int64(response.headers.first(name: "Content-Length") ?? "0") ?? 0,
                             etag: response.headers.first(name: "ETag") ?? "", metadata: metadata,
                             lastModified: response.headers.first(name: "Last-Modified"),
-                            serverSideEncryption: response.headers.first(name: "x-amz-server-side-encryption"),
+                            serverSideEncryption: response.headers.first(name: "x-amz-server-side-encryption")
+                                ?? response.headers.first(name: "x-amz-server-side-encryption-customer-algorithm").map { _ in "SSE-C" },
                             kmsKeyID: response.headers.first(name: "x-amz-server-side-encryption-aws-kms-key-id"),
                             storageClass: response.headers.first(name: "x-amz-storage-class"))
     }
@@ -371,7 +426,8 @@ public final class S3Client: Sendable {
     /// GetObject, streamed: the body arrives as it downloads. A body that breaks off is an
     /// ``S3Error`` (``S3Error/Kind/incompleteDownload``) naming the object and how far it got.
     public func getObject(bucket: String, key: String) async throws -> (size: Int64?, body: S3ObjectBody) {
-        let (status, headers, body) = try await sendStreaming("GetObject", "GET", bucket: bucket, key: key)
+        let (status, headers, body) = try await sendStreaming("GetObject", "GET", bucket: bucket, key: key,
+                                                              headers: configuration.writeSettings.objectKeyHeaders)
         _ = status
         let size = headers.first(name: "Content-Length").flatMap { Int64($0) }
         return (size, S3ObjectBody(body: body, size: size) { received, error in
@@ -385,19 +441,23 @@ public final class S3Client: Sendable {
     /// the end (a streamed object's hash) are recorded by copying the object onto itself with
     /// `x-amz-metadata-directive: REPLACE`; the bytes stay as they are. Objects over `partSize`
     /// are copied in ranges of `partSize` by UploadPartCopy, which S3 requires above 5 GiB and
-    /// which keeps every request short; a failed part copy aborts its upload. (No
+    /// which keeps every request short (and for SSE-C objects always); a failed part copy aborts
+    /// its upload. (No
     /// `x-amz-copy-source-if-match`: moto and Ceph RGW 16 ignore it, so it could not be tested.)
     /// Returns the new ETag.
     @discardableResult
     public func replaceMetadata(bucket: String, key: String, size: Int64, metadata: [String: String],
                                 partSize: Int64 = 1024 * 1024 * 1024) async throws -> String {
         let source = ("x-amz-copy-source", SigV4Signer.encodePath("/\(bucket)/\(key)"))
-        if size <= partSize {
+        // An SSE-C object is copied in parts whatever its size: Ceph RGW 16 answers CopyObject
+        // of one with NotImplemented, and takes UploadPartCopy (so does S3).
+        let customerKey = configuration.writeSettings.objectKeyHeaders.isEmpty == false
+        if size <= partSize, !customerKey || size == 0 {
             // The copy gets a full-object SHA-256 checksum of its own: a multipart source's
             // composite one does not describe it (moto copies it anyway, and boto3 then refuses
             // the download).
             let headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
-                + configuration.writeSettings.headers
+                + configuration.writeSettings.headers + configuration.writeSettings.copySourceKeyHeaders
             let response = try await send("CopyObject", "PUT", bucket: bucket, key: key, headers: headers)
             return try resultETag(response, "CopyObject", bucket: bucket, key: key)
         }
@@ -412,7 +472,8 @@ public final class S3Client: Sendable {
                 let end = min(offset + partSize, size) - 1
                 let response = try await send("UploadPartCopy", "PUT", bucket: bucket, key: key,
                                               query: [("partNumber", String(number)), ("uploadId", id)],
-                                              headers: [source, ("x-amz-copy-source-range", "bytes=\(offset)-\(end)")])
+                                              headers: [source, ("x-amz-copy-source-range", "bytes=\(offset)-\(end)")]
+                                                + configuration.writeSettings.objectKeyHeaders + configuration.writeSettings.copySourceKeyHeaders)
                 let partETag = try resultETag(response, "UploadPartCopy", bucket: bucket, key: key)
                 parts.append(S3Responses.CompletedPart(number: number, etag: partETag))
                 offset = end + 1
@@ -420,7 +481,8 @@ public final class S3Client: Sendable {
             }
             let xml = S3Responses.completeMultipartUploadDocument(parts)
             let response = try await send("CompleteMultipartUpload", "POST", bucket: bucket, key: key, query: [("uploadId", id)],
-                                          headers: [("Content-Type", "application/xml")], body: ByteBuffer(string: xml))
+                                          headers: [("Content-Type", "application/xml")] + configuration.writeSettings.objectKeyHeaders,
+                                          body: ByteBuffer(string: xml))
             return try resultETag(response, "CompleteMultipartUpload", bucket: bucket, key: key)
         } catch {
             try? await abortMultipartUpload(bucket: bucket, key: key, uploadID: id)
@@ -514,9 +576,10 @@ public final class S3Client: Sendable {
         }
     }
 
-    private func sendStreaming(_ operation: String, _ method: String, bucket: String, key: String?) async throws -> (Int, HTTPHeaders, HTTPClientResponse.Body) {
+    private func sendStreaming(_ operation: String, _ method: String, bucket: String, key: String?,
+                               headers: [(String, String)] = []) async throws -> (Int, HTTPHeaders, HTTPClientResponse.Body) {
         try await withRetries(operation, bucket: bucket, key: key) {
-            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: [], headers: [], body: nil,
+            let response = try await self.execute(operation, method, bucket: bucket, key: key, query: [], headers: headers, body: nil,
                                                   payloadHash: SigV4Signer.emptyPayloadHash)
             let status = Int(response.status.code)
             guard (200..<300).contains(status) else {
