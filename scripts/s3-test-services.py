@@ -143,7 +143,9 @@ def provision(endpoint, auth, ca=None):
             "Effect": "Allow", "Principal": {"AWS": "*", "Federated": "*"},
             "Action": ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"]}]})
         roles = {}
-        for name, actions in (("etcd-backup-writer", ["s3:*"]), ("etcd-backup-reader", ["s3:GetObject", "s3:ListBucket"])):
+        # The writer may also assume roles: it plays the operator's own (IRSA) role too, which
+        # needs sts:AssumeRole for a backup's roleARN.
+        for name, actions in (("etcd-backup-writer", ["s3:*", "sts:AssumeRole"]), ("etcd-backup-reader", ["s3:GetObject", "s3:ListBucket"])):
             roles[name] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
             iam.put_role_policy(RoleName=name, PolicyName="s3", PolicyDocument=json.dumps({
                 "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": ["*"]}]}))

@@ -100,6 +100,20 @@ struct AmbientCredentialsBackupTests {
         }
     }
 
+    @Test("roleARN on the operator's own credentials: assumed at the operator's STS, with the role's policy (the reader role may not write)")
+    func ambientRoleARN() async throws {
+        let directory = try temporaryDirectory()
+        let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: .named(["default"]), kubernetes: nil)
+        try await run(ambient: ambient, edit: { $0.backupStorage.s3.roleARN = writerRole }) { _, backup, key in
+            #expect(backup.status?.phase == .succeeded, "\(String(describing: backup.status?.conditions))")
+            try await removeObject(key)
+        }
+        try await run(ambient: ambient, edit: { $0.backupStorage.s3.roleARN = readerRole }) { _, backup, _ in
+            let condition = backup.status?.conditions?[type: ConditionType.failed] ?? backup.status?.conditions?[type: ConditionType.progressing]
+            #expect(condition?.message.contains("AccessDenied") == true, "\(String(describing: backup.status?.conditions))")
+        }
+    }
+
     @Test("a backup that names no keys, in a namespace the operator does not allow: CredentialsNotFound at once, naming the option")
     func ambientNotAllowed() async throws {
         let directory = try temporaryDirectory()

@@ -110,6 +110,23 @@ struct BackupEndToEndTests {
                     #expect(!restore.stdout.contains(key) && !restore.stderr.contains(key))
                     let restored = try Data(contentsOf: URL(fileURLWithPath: output))
                     #expect(SHA256.hash(data: restored).map { String(format: "%02x", $0) }.joined() == stored.status?.sha256)
+                    if mode == "SSE-C", let filename = stored.status?.filename {
+                        // By URL: the key from a file; without it the store refuses, and no file is left.
+                        let keyFile = cluster.directory.appendingPathComponent("sse-c.key")
+                        try Data(key.utf8).write(to: keyFile)
+                        var environment = ProcessInfo.processInfo.environment
+                        environment["AWS_ACCESS_KEY_ID"] = cluster.s3.credentials.accessKeyID
+                        environment["AWS_SECRET_ACCESS_KEY"] = cluster.s3.credentials.secretAccessKey
+                        for (name, extra) in [("with-key", ["--s3-sse-customer-key-file", keyFile.path]), ("without-key", [])] {
+                            let byURL = cluster.directory.appendingPathComponent("sse-\(name).db").path
+                            let result = try await ProcessRunner.run(TestHelpers.builtProduct("talos-etcd-backup").path, [
+                                "restore", "--from", "s3://\(cluster.s3.bucket)/\(filename)", "--s3-endpoint", cluster.s3.endpoint,
+                                "--s3-region", cluster.s3.region, "--output", byURL] + extra, environment: environment)
+                            #expect((result.status == 0) == !extra.isEmpty, "\(name): \(result.stderr)")
+                            #expect(FileManager.default.fileExists(atPath: byURL) == !extra.isEmpty, "\(name)")
+                            #expect(!result.stderr.contains(key))
+                        }
+                    }
                     _ = try await cluster.kubectlOK(["delete", "teb", "encrypted-at-rest"])
                     try await cluster.waitFor("the object to be deleted") { try await cluster.objects().isEmpty }
                 }

@@ -108,6 +108,23 @@ struct CredentialSourceTests {
         try await client.deleteObject(bucket: server.bucket, key: key)
     }
 
+    @Test("a projected service account token, as the kubelet lays it out (token -> ..data/token -> ..<timestamp>/token), is read; a directory is refused")
+    func projectedToken() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("projected-\(UUID().uuidString)")
+        let version = directory.appendingPathComponent("..2026_12_05_14_00_00.123")
+        try FileManager.default.createDirectory(at: version, withIntermediateDirectories: true)
+        try Data("projected-token".utf8).write(to: version.appendingPathComponent("token"))
+        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("..data").path, withDestinationPath: version.lastPathComponent)
+        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("token").path, withDestinationPath: "..data/token")
+        let source = AmbientCredentials.webIdentity(sts: sts, roleARN: roles.writer, tokenFile: directory.appendingPathComponent("token").path,
+                                                    sessionName: "tests")
+        #expect(try await source.credentials().sessionToken?.isEmpty == false)
+        let notAFile = AmbientCredentials.webIdentity(sts: sts, roleARN: roles.writer, tokenFile: version.path, sessionName: "tests")
+        let error = await TestHelpers.caught(S3CredentialsError.self) { _ = try await notAFile.credentials() }
+        #expect(error?.message == "is not a regular file", "\(String(describing: error))")
+        try? FileManager.default.removeItem(at: directory)
+    }
+
     @Test("a long upload outlives its credentials: new ones are fetched between parts, the rotated token file read again each time")
     func renewalDuringUpload() async throws {
         let token = try TokenFile()

@@ -148,7 +148,7 @@ public struct CredentialResolver: Sendable {
     public func s3Configuration(_ s3: S3Storage, namespace: String) async throws -> S3Configuration {
         let field = "spec.backupStorage.s3"
         let credentials: any S3CredentialSource
-        var stsEndpoint: String?
+        var assumedAlready = false
         if let keyID = s3.accessKeyID, let secret = s3.secretAccessKey {
             let accessKeyID = try await value(of: (keyID.name, keyID.key), field: "\(field).accessKeyID", namespace: namespace)
             let secretAccessKey = try await value(of: (secret.name, secret.key), field: "\(field).secretAccessKey", namespace: namespace)
@@ -159,9 +159,13 @@ public struct CredentialResolver: Sendable {
             credentials = S3Credentials(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: token)
         } else {
             let own = try await ambient.credentials(for: namespace, field: field)
-            credentials = own.source
-            // The operator's signed AssumeRole goes to its own STS, never the tenant's endpoint.
-            stsEndpoint = own.stsEndpoint ?? SecurityTokenService.awsEndpoint(region: s3.region)
+            // The operator's signed AssumeRole goes to its own STS over its own client, never
+            // to the tenant's endpoint or with the tenant's TLS settings.
+            credentials = s3.roleARN.map {
+                own.assuming(roleARN: $0, sessionName: SecurityTokenService.sessionName("talos-etcd-backup.\(namespace)"),
+                             externalID: namespace, bucketRegion: s3.region)
+            } ?? own.source
+            assumedAlready = true
         }
         var caBundle: [UInt8]?
         if let ca = s3.caBundleSecretRef {
@@ -171,9 +175,10 @@ public struct CredentialResolver: Sendable {
             region: s3.region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle, caBundlePEM: caBundle,
             insecureSkipTLSVerify: s3.insecureSkipTLSVerify ?? Defaults.insecureSkipTLSVerify,
             credentials: credentials)
-        configuration.assumeRole = s3.roleARN.map {
-            S3AssumeRole(roleARN: $0, sessionName: SecurityTokenService.sessionName("talos-etcd-backup.\(namespace)"), externalID: namespace,
-                         stsEndpoint: stsEndpoint)
+        if !assumedAlready {
+            configuration.assumeRole = s3.roleARN.map {
+                S3AssumeRole(roleARN: $0, sessionName: SecurityTokenService.sessionName("talos-etcd-backup.\(namespace)"), externalID: namespace)
+            }
         }
         var serverSideEncryption: S3WriteSettings.ServerSideEncryption?
         if let sse = s3.serverSideEncryption {
@@ -196,9 +201,7 @@ public struct CredentialResolver: Sendable {
     /// -base64 32`). Missing: `EncryptionConfigNotFound`; anything else: `EncryptionConfigInvalid`.
     func customerKey(_ selector: SecretKeySelector, field: String, namespace: String) async throws -> S3WriteSettings.CustomerKey {
         let bytes = try await self.bytes(of: (selector.name, selector.key), field: field, namespace: namespace, missing: .encryptionConfigNotFound)
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let decoded = bytes.count == 32 ? bytes : Data(base64Encoded: text).map(Array.init) ?? []
-        guard let key = S3WriteSettings.CustomerKey(decoded) else {
+        guard let key = S3WriteSettings.CustomerKey(stored: bytes) else {
             throw BackupFailure(reason: .encryptionConfigInvalid,
                                 message: "Secret \(namespace)/\(selector.name) key \"\(selector.key)\" (named by \(field)) must hold a 256-bit SSE-C key: 32 bytes, or their base64 (openssl rand -base64 32)",
                                 retryable: false)

@@ -139,7 +139,8 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             if plan != .plain {
                 try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
                                                  metadata: stored.metadata(owner: owner, attempt: attempt))
-                try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
+                let copied = try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
+                try await confirmEncryption(copied, client, destination, owner: owner)
             }
             if let state { try await confirmState(state, client, destination, owner: owner) }
             return stored
@@ -183,6 +184,9 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         guard let now, now.metadata[Key.owner] == owner, now.metadata[Key.sha256] == state.sha256 else {
             throw PipelineFailure(.objectReplaced, "the state \(target.url) is \(now == nil ? "missing" : "not the one this backup stored (another writer replaced it)"); it is not recorded as this backup's, and the next attempt checks what is there")
         }
+        if let problem = Self.encryptionProblem(now, destination, url: target.url) {
+            try await refuseUnencrypted(problem, client, destination, owner: owner)
+        }
     }
 
 
@@ -215,12 +219,26 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// and stores the object unencrypted. Such an object is deleted (it is this attempt's) and
     /// the backup fails, not retried: a backup the owner believes encrypted at rest must be.
     private func confirmEncryption(_ written: S3ObjectInfo, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
-        guard let asked = destination.s3.writeSettings.serverSideEncryption?.mode, written.serverSideEncryption != asked else { return }
-        try await deleteState(client, destination, owner: owner)
-        try await client.deleteObject(bucket: destination.bucket, key: destination.key)
-        throw PipelineFailure(
-            .encryptionNotApplied,
-            "the store took \(destination.url) but reports its server-side encryption as \(written.serverSideEncryption ?? "none"), not \(asked) as asked: it does not apply serverSideEncryption (Ceph RGW without a key backend takes AES256 and ignores it); the object and its state were deleted. Use age encryption (backupStorage.encryption), or a store that applies it")
+        guard let problem = Self.encryptionProblem(written, destination) else { return }
+        try await refuseUnencrypted(problem, client, destination, owner: owner)
+    }
+
+    /// Deletes this attempt's snapshot and state and fails with `problem`. Whatever the deletes
+    /// do, the failure is this one: a retry would find this backup's own object and take it.
+    private func refuseUnencrypted(_ problem: String, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws -> Never {
+        let stateGone = (try? await deleteState(client, destination, owner: owner)) != nil
+        let objectGone = (try? await client.deleteObject(bucket: destination.bucket, key: destination.key)) != nil
+        let left = stateGone && objectGone
+            ? "the snapshot and its state were deleted (in a versioned bucket, hidden behind a delete marker)"
+            : "deleting the snapshot and its state failed: remove them by hand"
+        throw PipelineFailure(.encryptionNotApplied, "\(problem); \(left). Use age encryption (backupStorage.encryption), or a store that applies it")
+    }
+
+    /// What is wrong with the server-side encryption the store reports on `object` against
+    /// what `destination` asks for; nil when it matches or nothing was asked.
+    static func encryptionProblem(_ object: S3ObjectInfo, _ destination: BackupDestination, url: String? = nil) -> String? {
+        guard let asked = destination.s3.writeSettings.serverSideEncryption?.mode, object.serverSideEncryption != asked else { return nil }
+        return "the store took \(url ?? destination.url) but reports its server-side encryption as \(object.serverSideEncryption ?? "none"), not \(asked) as asked: it does not apply serverSideEncryption (Ceph RGW without a key backend takes AES256 and ignores it)"
     }
 
     private static func replaced(_ destination: BackupDestination, found: String, size: Int64) -> PipelineFailure {
@@ -279,6 +297,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                        found: String) async throws -> StoredBackup? {
         guard let existing, existing.metadata[Key.owner] == owner else {
             throw PipelineFailure(.objectExists, "\(destination.url) \(found) and was not written by this backup; it is never overwritten")
+        }
+        // This backup's own object from an earlier attempt is only taken when it is encrypted
+        // at rest as asked (an attempt may have died before checking it).
+        if let problem = Self.encryptionProblem(existing, destination) {
+            throw PipelineFailure(.encryptionNotApplied, "\(problem); it is this backup's own object from an earlier attempt, left in place")
         }
         let node = existing.metadata[Key.node] ?? ""
         let encoded = existing.metadata[Key.compression] != nil || existing.metadata[Key.encryptedTo] != nil

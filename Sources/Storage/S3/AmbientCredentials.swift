@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import S3Responses
 
@@ -25,11 +28,27 @@ public struct AmbientCredentials: Sendable {
     /// bucket's region. Never a tenant's S3 endpoint: the operator's signed requests and
     /// session token go only where the operator's owner says.
     public let stsEndpoint: String?
+    /// The region AssumeRole requests are signed for (`AWS_REGION`, `AWS_DEFAULT_REGION`); nil:
+    /// the bucket's.
+    public let stsRegion: String?
 
-    public init(source: any S3CredentialSource, summary: String, stsEndpoint: String? = nil) {
+    public init(source: any S3CredentialSource, summary: String, stsEndpoint: String? = nil, stsRegion: String? = nil) {
         self.source = source
         self.summary = summary
         self.stsEndpoint = stsEndpoint
+        self.stsRegion = stsRegion
+    }
+
+    /// Credentials of `roleARN`, assumed with these at the operator's STS over the operator's
+    /// client (never a tenant's endpoint or TLS settings), renewed before they expire.
+    public func assuming(roleARN: String, sessionName: String, externalID: String?, bucketRegion: String) -> RenewingCredentials {
+        let region = stsRegion ?? bucketRegion
+        let sts = SecurityTokenService(endpoint: stsEndpoint ?? SecurityTokenService.awsEndpoint(region: region), region: region,
+                                       http: Self.http)
+        let base = source
+        return RenewingCredentials {
+            try await sts.assumeRole(roleARN: roleARN, sessionName: sessionName, externalID: externalID, credentials: try await base.credentials())
+        }
     }
 
     /// The client the credential services are called with: redirects are not followed (a
@@ -50,12 +69,13 @@ public struct AmbientCredentials: Sendable {
             return text
         }
         let stsEndpoint = value("AWS_ENDPOINT_URL_STS")
+        let stsRegion = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION")
         if value("AWS_ACCESS_KEY_ID") != nil || value("AWS_SECRET_ACCESS_KEY") != nil {
             guard let keyID = value("AWS_ACCESS_KEY_ID"), let secret = value("AWS_SECRET_ACCESS_KEY") else {
                 throw S3CredentialsError(source: "environment", message: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")
             }
             return AmbientCredentials(source: S3Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: value("AWS_SESSION_TOKEN")),
-                                      summary: "the environment (AWS_ACCESS_KEY_ID)", stsEndpoint: stsEndpoint)
+                                      summary: "the environment (AWS_ACCESS_KEY_ID)", stsEndpoint: stsEndpoint, stsRegion: stsRegion)
         }
         if value("AWS_WEB_IDENTITY_TOKEN_FILE") != nil || value("AWS_ROLE_ARN") != nil {
             guard let tokenFile = value("AWS_WEB_IDENTITY_TOKEN_FILE"), let roleARN = value("AWS_ROLE_ARN") else {
@@ -67,7 +87,7 @@ public struct AmbientCredentials: Sendable {
             let sessionName = SecurityTokenService.sessionName(value("AWS_ROLE_SESSION_NAME") ?? "talos-etcd-backup")
             return AmbientCredentials(source: webIdentity(sts: sts, roleARN: roleARN, tokenFile: tokenFile, sessionName: sessionName,
                                                           refreshAhead: refreshAhead),
-                                      summary: "web identity (role \(roleARN), token file \(tokenFile))", stsEndpoint: stsEndpoint)
+                                      summary: "web identity (role \(roleARN), token file \(tokenFile))", stsEndpoint: stsEndpoint, stsRegion: stsRegion)
         }
         // The SDKs' order: the ECS relative URI before a full one.
         let uri: String? = value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").map { "http://169.254.170.2" + ($0.hasPrefix("/") ? $0 : "/" + $0) }
@@ -77,7 +97,7 @@ public struct AmbientCredentials: Sendable {
                 ?? value("AWS_CONTAINER_AUTHORIZATION_TOKEN").map { .value($0) }
             let endpoint = try ContainerEndpoint(uri: uri, token: token, http: http)
             return AmbientCredentials(source: RenewingCredentials(refreshAhead: refreshAhead) { try await endpoint.fetch() },
-                                      summary: "the container credentials endpoint \(uri)", stsEndpoint: stsEndpoint)
+                                      summary: "the container credentials endpoint \(uri)", stsEndpoint: stsEndpoint, stsRegion: stsRegion)
         }
         return nil
     }
@@ -97,7 +117,9 @@ public struct AmbientCredentials: Sendable {
     /// at most 64 KiB, UTF-8, not empty.
     static func readToken(_ path: String, what: String) throws -> String {
         let source = "\(what) \(path)"
-        if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, type != .typeRegular {
+        // stat, not lstat: the kubelet's projected tokens are symlinks (token -> ..data/token).
+        var status = stat()
+        if stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
             throw S3CredentialsError(source: source, message: "is not a regular file")
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {

@@ -51,8 +51,8 @@ public struct S3CredentialsError: Error, Sendable, Equatable, CustomStringConver
 /// most), and one without an expiration ``keepWithoutExpiration``.
 ///
 /// A fetch runs in a task of its own, so that one caller's cancellation does not fail the
-/// others waiting for it; it is bounded by its requests' timeouts, and cancelled when the
-/// source goes away.
+/// others waiting for it; it is bounded by its requests' timeouts (a waiting caller that is
+/// cancelled still waits for it), and cancelled when the source goes away between fetches.
 public actor RenewingCredentials: S3CredentialSource {
     public typealias Fetch = @Sendable () async throws -> TemporaryCredentials
 
@@ -99,18 +99,23 @@ public actor RenewingCredentials: S3CredentialSource {
     private func start() -> Task<TemporaryCredentials, any Error> {
         fetchCount += 1
         let fetch = self.fetch
-        let task = Task {
+        let task = Task { [weak self] in
             do {
                 let fresh = try await fetch()
-                self.finished(fresh)
+                await self?.finished(fresh)
                 return fresh
             } catch {
-                self.failed()
+                await self?.failed()
                 throw error
             }
         }
         inFlight = task
         return task
+    }
+
+    /// Waits for a fetch under way, if any (for tests).
+    public func settled() async {
+        _ = try? await inFlight?.value
     }
 
     private func finished(_ fresh: TemporaryCredentials) {

@@ -62,15 +62,11 @@ public struct S3AssumeRole: Sendable, Equatable {
     public var sessionName: String
     /// What the role's trust policy can require (`sts:ExternalId`).
     public var externalID: String?
-    /// Where to call AssumeRole; nil: the client's custom endpoint (Ceph RGW and MinIO serve
-    /// STS there), else AWS STS of the region.
-    public var stsEndpoint: String?
 
-    public init(roleARN: String, sessionName: String, externalID: String? = nil, stsEndpoint: String? = nil) {
+    public init(roleARN: String, sessionName: String, externalID: String? = nil) {
         self.roleARN = roleARN
         self.sessionName = sessionName
         self.externalID = externalID
-        self.stsEndpoint = stsEndpoint
     }
 }
 
@@ -114,7 +110,7 @@ public struct S3WriteSettings: Sendable, Equatable {
     }
 
     /// An SSE-C key: 32 bytes. Its description never shows them.
-    public struct CustomerKey: Sendable, Equatable, CustomStringConvertible {
+    public struct CustomerKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
         let bytes: [UInt8]
 
         /// Nil unless `bytes` are 32.
@@ -123,7 +119,22 @@ public struct S3WriteSettings: Sendable, Equatable {
             self.bytes = bytes
         }
 
+        /// A key as it is kept in a file or a Secret: the 32 bytes themselves, or their base64
+        /// (`openssl rand -base64 32`), surrounding white space ignored; nil for anything else.
+        public init?(stored bytes: [UInt8]) {
+            if bytes.count == 32 {
+                self.bytes = bytes
+                return
+            }
+            guard bytes.count <= 1024,
+                  let decoded = Data(base64Encoded: String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+                  decoded.count == 32 else { return nil }
+            self.bytes = Array(decoded)
+        }
+
         public var description: String { "CustomerKey(<redacted>)" }
+        public var debugDescription: String { description }
+        public var customMirror: Mirror { Mirror(self, children: [:]) }
 
         /// The three headers that carry it, with `prefix` (`x-amz-` for the object,
         /// `x-amz-copy-source-` for a copy's source).
@@ -205,7 +216,7 @@ public final class S3Client: Sendable {
         self.http = http
         if let role = configuration.assumeRole {
             let base = configuration.credentials
-            let sts = SecurityTokenService(endpoint: role.stsEndpoint ?? configuration.endpoint ?? SecurityTokenService.awsEndpoint(region: configuration.region),
+            let sts = SecurityTokenService(endpoint: configuration.endpoint ?? SecurityTokenService.awsEndpoint(region: configuration.region),
                                            region: configuration.region, http: http, timeout: min(configuration.requestTimeout, .seconds(10)))
             self.credentials = RenewingCredentials {
                 try await sts.assumeRole(roleARN: role.roleARN, sessionName: role.sessionName, externalID: role.externalID,
@@ -417,8 +428,8 @@ public final class S3Client: Sendable {
         return S3ObjectInfo(size: Int64(response.headers.first(name: "Content-Length") ?? "0") ?? 0,
                             etag: response.headers.first(name: "ETag") ?? "", metadata: metadata,
                             lastModified: response.headers.first(name: "Last-Modified"),
-                            serverSideEncryption: response.headers.first(name: "x-amz-server-side-encryption")
-                                ?? response.headers.first(name: "x-amz-server-side-encryption-customer-algorithm").map { _ in "SSE-C" },
+                            serverSideEncryption: response.headers.first(name: "x-amz-server-side-encryption-customer-algorithm").map { _ in "SSE-C" }
+                                ?? response.headers.first(name: "x-amz-server-side-encryption"),
                             kmsKeyID: response.headers.first(name: "x-amz-server-side-encryption-aws-kms-key-id"),
                             storageClass: response.headers.first(name: "x-amz-storage-class"))
     }
