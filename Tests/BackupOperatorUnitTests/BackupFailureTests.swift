@@ -47,6 +47,7 @@ struct BackupFailureTests {
             .objectReplaced: (BackupFailure.Reason.objectReplaced, true),
             .recordMismatch: (BackupFailure.Reason.uploadFailed, false),
             .incomplete: (BackupFailure.Reason.internalError, true),
+            .encryptionNotApplied: (BackupFailure.Reason.uploadFailed, false),
         ]
         #expect(Set(expected.keys) == Set(PipelineFailure.Kind.allCases), "every kind has an expectation")
         for (kind, (reason, retryable)) in expected {
