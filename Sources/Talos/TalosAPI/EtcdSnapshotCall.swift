@@ -59,7 +59,7 @@ struct EtcdSnapshotCall: Sendable {
             throw RPCError(code: .unavailable, message: "cannot connect to \(endpoint): \(error)")
         }
         do {
-            let result = try await stream(on: multiplexer, endpoint: endpoint, node: node, connectionErrors: connectionErrors, consume)
+            let result = try await stream(on: multiplexer, of: connection, endpoint: endpoint, node: node, connectionErrors: connectionErrors, consume)
             try? await connection.close()
             return result
         } catch {
@@ -69,7 +69,7 @@ struct EtcdSnapshotCall: Sendable {
     }
 
     private func stream<Result: Sendable>(
-        on multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>, endpoint: TalosEndpoint, node: String?,
+        on multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>, of connection: Channel, endpoint: TalosEndpoint, node: String?,
         connectionErrors: ConnectionErrors, _ consume: (SnapshotChunks) async throws -> Result
     ) async throws -> Result {
         let timeout = client.timeout
@@ -103,7 +103,11 @@ struct EtcdSnapshotCall: Sendable {
             try await withTaskCancellationHandler {
                 try await head.get()
             } onCancel: {
+                // The connection too: a stream on a connection still in its TLS handshake (a
+                // node that accepts and says nothing) is not on the wire yet, and closing it
+                // alone may wait for that; the connection's end fails the head at once.
                 channel.close(promise: nil)
+                connection.close(promise: nil)
             }
         } catch where Task.isCancelled {
             throw CancellationError()  // not "unreachable": the caller gave up, no failover
