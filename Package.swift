@@ -104,7 +104,7 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
-                "Waiting", "ClientTLS", "S3Names", "S3Responses",
+                "Waiting", "ClientTLS", "S3Names", "S3Responses", "Timestamps",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

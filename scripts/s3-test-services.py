@@ -32,6 +32,8 @@ import time
 import uuid
 
 BUCKET = "etcd-backups"
+# Created with Object Lock (so versioned), for the tests of locked backups.
+LOCKED_BUCKET = "etcd-backups-locked"
 REGION = "us-east-1"
 
 
@@ -152,6 +154,7 @@ def provision(endpoint, auth, ca=None):
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access,
                       aws_secret_access_key=secret, config=config, verify=verify)
     s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
     if auth:  # prove authentication is on: a wrong secret must be refused
         wrong = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access,
                              aws_secret_access_key="wrong" + secret, config=config, verify=verify)
@@ -296,6 +299,7 @@ def provision_rgw(endpoint):
             if time.time() > deadline:
                 raise SystemExit(f"RGW at {endpoint} did not accept a bucket: {error}")
             time.sleep(0.5)
+    s3.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
     wrong = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=RGW_ACCESS_KEY,
                          aws_secret_access_key="wrong" + RGW_SECRET_KEY, config=config)
     try:
@@ -309,7 +313,7 @@ def provision_rgw(endpoint):
 def start(directory):
     os.makedirs(directory, exist_ok=True)
     pki = make_pki(directory)
-    pids, exports = [], {"S3_TEST_REGION": REGION, "S3_TEST_BUCKET": BUCKET, "S3_TEST_CA_FILE": pki["ca.crt"]}
+    pids, exports = [], {"S3_TEST_REGION": REGION, "S3_TEST_BUCKET": BUCKET, "S3_TEST_LOCKED_BUCKET": LOCKED_BUCKET, "S3_TEST_CA_FILE": pki["ca.crt"]}
     for name, auth, tls in (("auth", True, False), ("noauth", False, False), ("tls", True, True)):
         pid, endpoint = start_moto(directory, name, auth, pki if tls else None)
         pids.append(pid)

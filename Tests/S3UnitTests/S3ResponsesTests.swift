@@ -24,6 +24,23 @@ struct S3ResponsesTests {
         #expect(page.next == S3Responses.UploadMarkers(key: "b.db", uploadID: "2~abc"))
     }
 
+    @Test("a ListObjectVersions page: versions and delete markers, entries without an id skipped, the next markers")
+    func objectVersions() throws {
+        let page = try #require(S3Responses.objectVersionsPage(data("""
+            <ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+              <IsTruncated>true</IsTruncated><NextKeyMarker>a.db</NextKeyMarker><NextVersionIdMarker>v1</NextVersionIdMarker>
+              <Version><Key>a.db</Key><VersionId>v3</VersionId><IsLatest>false</IsLatest></Version>
+              <DeleteMarker><Key>a.db</Key><VersionId>v4</VersionId><IsLatest>true</IsLatest></DeleteMarker>
+              <Version><Key>a.db</Key><VersionId></VersionId></Version>
+              <Version><Key>b.db</Key></Version>
+            </ListVersionsResult>
+            """)))
+        #expect(page.versions == [S3ObjectVersion(key: "a.db", versionID: "v3", isDeleteMarker: false),
+                                  S3ObjectVersion(key: "a.db", versionID: "v4", isDeleteMarker: true)])
+        #expect(page.next == S3Responses.UploadMarkers(key: "a.db", uploadID: "v1"))
+        #expect(S3Responses.objectVersionsPage(data("<ListVersionsResult><IsTruncated>false</IsTruncated></ListVersionsResult>"))?.next == nil)
+    }
+
     @Test("a ListObjectsV2 page: quoted ETags decoded, the continuation token only when truncated")
     func objects() throws {
         let page = try #require(S3Responses.objectsPage(data("""

@@ -9,6 +9,9 @@ public func fuzzS3Responses(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let body = Data(UnsafeRawBufferPointer(start: start, count: count))
     _ = S3Responses.uploadID(body)
     _ = S3Responses.multipartUploadsPage(body)
+    if let page = S3Responses.objectVersionsPage(body) {
+        precondition(page.versions.allSatisfy { !$0.versionID.isEmpty }, "a version without an id was read")
+    }
     if let page = S3Responses.objectsPage(body) {
         precondition(page.objects.allSatisfy { $0.size >= 0 }, "a listing reported a negative size")
     }

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import S3Names
 import S3Responses
+import Timestamps
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -82,6 +83,28 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var kmsKeyID: String? = nil
     /// `x-amz-storage-class`; S3 leaves it out for STANDARD.
     public var storageClass: String? = nil
+    /// `x-amz-version-id`: the version HEAD described, in a versioned bucket (Object Lock
+    /// buckets are).
+    public var versionID: String? = nil
+    /// Object Lock as the server reports it (AWS only to a caller allowed
+    /// `s3:GetObjectRetention` and `s3:GetObjectLegalHold`): `x-amz-object-lock-mode`,
+    /// `x-amz-object-lock-retain-until-date` as sent, and whether a legal hold is on.
+    public var objectLockMode: String? = nil
+    public var objectLockRetainUntil: String? = nil
+    public var objectLockLegalHold = false
+
+    /// The retention date, when the server sent one this client can read.
+    public var retainUntilDate: Date? { objectLockRetainUntil.flatMap(RFC3339.parse) }
+
+    /// Whether the store refuses to delete this version at `now`: a legal hold, or a retention
+    /// that ends after `now`. A retention whose date cannot be read counts as holding: a lock
+    /// is never assumed to have expired.
+    public func isLocked(at now: Date) -> Bool {
+        if objectLockLegalHold { return true }
+        guard objectLockMode != nil || objectLockRetainUntil != nil else { return false }
+        guard let until = retainUntilDate else { return true }
+        return until > now
+    }
 }
 
 /// Server-side encryption and storage class for every object a client writes: PutObject,
@@ -145,18 +168,62 @@ public struct S3WriteSettings: Sendable, Equatable {
         }
     }
 
+    /// S3 Object Lock: every object written is kept from deletion and overwriting, by anyone
+    /// (`COMPLIANCE`) or by anyone without `s3:BypassGovernanceRetention` (`GOVERNANCE`),
+    /// until a date `retention` after the write. The bucket must have been created with Object
+    /// Lock (which makes it versioned). S3 wants a checksum with such a write: PutObject sends
+    /// `x-amz-checksum-sha256` with `x-amz-sdk-checksum-algorithm`, as the AWS SDKs do.
+    public struct ObjectLock: Sendable, Equatable {
+        public enum Mode: String, Sendable, CaseIterable {
+            case governance = "GOVERNANCE"
+            case compliance = "COMPLIANCE"
+        }
+
+        public var mode: Mode
+        /// How long after each write its object stays locked.
+        public var retention: Duration
+
+        public init(mode: Mode, retainDays: Int) {
+            self.mode = mode
+            self.retention = .seconds(Int64(max(0, min(retainDays, 36_500))) * 86_400)
+        }
+
+        /// A retention of any length: tests lock objects for seconds.
+        public init(mode: Mode, retention: Duration) {
+            self.mode = mode
+            self.retention = retention
+        }
+
+        /// How much earlier than asked a lock the store set may end and still count: the time a
+        /// write takes between its request and the check after it.
+        var tolerance: TimeInterval { 600 }
+
+        /// The retention date of an object written at `now`: `retention` later, rounded up to
+        /// the second (the header carries whole seconds).
+        public func retainUntil(writtenAt now: Date) -> Date {
+            let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+            return Date(timeIntervalSince1970: (now.timeIntervalSince1970 + seconds).rounded(.up))
+        }
+    }
+
     public var serverSideEncryption: ServerSideEncryption?
     /// `STANDARD`, `STANDARD_IA`, `GLACIER_IR`, ...; nil: the bucket's default.
     public var storageClass: String?
+    public var objectLock: ObjectLock?
 
-    public init(serverSideEncryption: ServerSideEncryption? = nil, storageClass: String? = nil) {
+    public init(serverSideEncryption: ServerSideEncryption? = nil, storageClass: String? = nil, objectLock: ObjectLock? = nil) {
         self.serverSideEncryption = serverSideEncryption
         self.storageClass = storageClass
+        self.objectLock = objectLock
     }
 
-    /// The request headers that say so.
+    /// The request headers that say so, for a write at the time of the call.
     var headers: [(String, String)] {
         var headers: [(String, String)] = []
+        if let objectLock {
+            headers.append(("x-amz-object-lock-mode", objectLock.mode.rawValue))
+            headers.append(("x-amz-object-lock-retain-until-date", RFC3339.format(objectLock.retainUntil(writtenAt: Date()))))
+        }
         switch serverSideEncryption {
         case .aes256: headers.append(("x-amz-server-side-encryption", "AES256"))
         case .kms(let keyID):
@@ -298,6 +365,7 @@ public final class S3Client: Sendable {
     public func putObject(bucket: String, key: String, body: ByteBuffer, metadata: [String: String] = [:], ifNoneMatch: Bool = false) async throws -> String {
         let digest = PayloadDigest(body)
         var headers = metadataHeaders(metadata) + configuration.writeSettings.headers + [("x-amz-checksum-sha256", digest.base64)]
+        if configuration.writeSettings.objectLock != nil { headers.append(("x-amz-sdk-checksum-algorithm", "SHA256")) }
         if ifNoneMatch { headers.append(("If-None-Match", "*")) }
         let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: headers, body: body, payloadHash: digest.hex)
         return response.headers.first(name: "ETag") ?? ""
@@ -418,9 +486,11 @@ public final class S3Client: Sendable {
         return try await listMultipartUploads(bucket: bucket, prefix: segment.isEmpty ? nil : segment).filter { $0.key == key }
     }
 
-    /// HeadObject: size, ETag and `x-amz-meta-*` metadata; throws `.noSuchKey` when absent.
-    public func headObject(bucket: String, key: String) async throws -> S3ObjectInfo {
-        let response = try await send("HeadObject", "HEAD", bucket: bucket, key: key, headers: configuration.writeSettings.objectKeyHeaders)
+    /// HeadObject (of one version, when `versionID` is given): size, ETag, `x-amz-meta-*`
+    /// metadata, encryption and Object Lock; throws `.noSuchKey` when absent.
+    public func headObject(bucket: String, key: String, versionID: String? = nil) async throws -> S3ObjectInfo {
+        let response = try await send("HeadObject", "HEAD", bucket: bucket, key: key, query: versionID.map { [("versionId", $0)] } ?? [],
+                                      headers: configuration.writeSettings.objectKeyHeaders)
         var metadata: [String: String] = [:]
         for header in response.headers where header.name.lowercased().hasPrefix("x-amz-meta-") {
             metadata[String(header.name.lowercased().dropFirst("x-amz-meta-".count))] = header.value
@@ -431,7 +501,11 @@ public final class S3Client: Sendable {
                             serverSideEncryption: response.headers.first(name: "x-amz-server-side-encryption-customer-algorithm").map { _ in "SSE-C" }
                                 ?? response.headers.first(name: "x-amz-server-side-encryption"),
                             kmsKeyID: response.headers.first(name: "x-amz-server-side-encryption-aws-kms-key-id"),
-                            storageClass: response.headers.first(name: "x-amz-storage-class"))
+                            storageClass: response.headers.first(name: "x-amz-storage-class"),
+                            versionID: response.headers.first(name: "x-amz-version-id"),
+                            objectLockMode: response.headers.first(name: "x-amz-object-lock-mode"),
+                            objectLockRetainUntil: response.headers.first(name: "x-amz-object-lock-retain-until-date"),
+                            objectLockLegalHold: response.headers.first(name: "x-amz-object-lock-legal-hold") == "ON")
     }
 
     /// GetObject, streamed: the body arrives as it downloads. A body that breaks off is an
@@ -467,8 +541,9 @@ public final class S3Client: Sendable {
             // The copy gets a full-object SHA-256 checksum of its own: a multipart source's
             // composite one does not describe it (moto copies it anyway, and boto3 then refuses
             // the download).
-            let headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
+            var headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
                 + configuration.writeSettings.headers + configuration.writeSettings.copySourceKeyHeaders
+            if configuration.writeSettings.objectLock != nil { headers.append(("x-amz-sdk-checksum-algorithm", "SHA256")) }
             let response = try await send("CopyObject", "PUT", bucket: bucket, key: key, headers: headers)
             return try resultETag(response, "CopyObject", bucket: bucket, key: key)
         }
@@ -513,9 +588,50 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// DeleteObject; deleting a missing object succeeds, as in S3.
-    public func deleteObject(bucket: String, key: String) async throws {
-        _ = try await send("DeleteObject", "DELETE", bucket: bucket, key: key)
+    /// The current version of `key` under this client's Object Lock, as HEAD then reports it.
+    /// S3 locks an object as it is written (the lock headers of PutObject, CreateMultipartUpload
+    /// and CopyObject); moto and Ceph RGW 16 apply them only to PutObject, so a version that
+    /// comes out unlocked, or locked in another mode or for less than asked, gets its retention
+    /// set afterwards (PutObjectRetention on that version; never shortened, which S3 refuses
+    /// anyway). The caller checks what is returned (``S3ObjectInfo/isLocked(at:)``): a store
+    /// that takes neither leaves it unlocked. Throws `.noSuchKey` when there is no object.
+    public func lockedVersion(bucket: String, key: String) async throws -> S3ObjectInfo {
+        let current = try await headObject(bucket: bucket, key: key)
+        guard let lock = configuration.writeSettings.objectLock else { return current }
+        let until = lock.retainUntil(writtenAt: Date())
+        // A compliance-mode lock is at least the governance one asked for (and cannot be changed).
+        if current.objectLockMode == lock.mode.rawValue || current.objectLockMode == S3WriteSettings.ObjectLock.Mode.compliance.rawValue, let held = current.retainUntilDate,
+           held >= until.addingTimeInterval(-lock.tolerance) {
+            return current
+        }
+        guard let version = current.versionID else { return current }  // an unversioned bucket cannot lock
+        let document = S3Responses.retentionDocument(mode: lock.mode.rawValue, retainUntil: RFC3339.format(until))
+        _ = try await send("PutObjectRetention", "PUT", bucket: bucket, key: key, query: [("retention", ""), ("versionId", version)],
+                           headers: [("Content-MD5", Data(Insecure.MD5.hash(data: Data(document.utf8))).base64EncodedString()),
+                                     ("Content-Type", "application/xml")],
+                           body: ByteBuffer(string: document))
+        return try await headObject(bucket: bucket, key: key, versionID: version)
+    }
+
+    /// DeleteObject; deleting a missing object succeeds, as in S3. Without `versionID`, in a
+    /// versioned bucket, that only adds a delete marker: the bytes stay as a noncurrent
+    /// version. With it, that version goes for good, unless Object Lock holds it (refused
+    /// with AccessDenied). Never asks to bypass a governance-mode lock.
+    public func deleteObject(bucket: String, key: String, versionID: String? = nil) async throws {
+        _ = try await send("DeleteObject", "DELETE", bucket: bucket, key: key, query: versionID.map { [("versionId", $0)] } ?? [])
+    }
+
+    /// Every version and delete marker of exactly `key` (ListObjectVersions with the key as
+    /// prefix, filtered; every page, bounded as ``collectPages(_:bucket:prefix:_:)`` says).
+    /// An unversioned bucket lists its object as the one version `null`.
+    public func objectVersions(bucket: String, key: String) async throws -> [S3ObjectVersion] {
+        try await collectPages("ListObjectVersions", bucket: bucket, prefix: key) { (markers: S3Responses.UploadMarkers?) in
+            var query = [("versions", ""), ("prefix", key)]
+            if let markers { query += [("key-marker", markers.key), ("version-id-marker", markers.uploadID)] }
+            let response = try await send("ListObjectVersions", "GET", bucket: bucket, key: nil, query: query)
+            guard let page = S3Responses.objectVersionsPage(response.body) else { throw malformed("ListObjectVersions", bucket: bucket, key: key) }
+            return (page.versions, page.next)
+        }.filter { $0.key == key }
     }
 
     /// One page of ListObjectsV2.

@@ -35,6 +35,19 @@ public struct S3MultipartUploadInfo: Sendable, Equatable {
     }
 }
 
+/// One version of an object (or a delete marker) in a ListObjectVersions answer.
+public struct S3ObjectVersion: Sendable, Equatable {
+    public var key: String
+    public var versionID: String
+    public var isDeleteMarker: Bool
+
+    public init(key: String, versionID: String, isDeleteMarker: Bool) {
+        self.key = key
+        self.versionID = versionID
+        self.isDeleteMarker = isDeleteMarker
+    }
+}
+
 /// The XML documents S3 answers with, read into values, and the one document the client
 /// writes. No I/O: the bytes come from a server that may be hostile (a tenant chooses the
 /// endpoint), so every reader returns nil for what it cannot read, and nothing here traps. Time
@@ -72,6 +85,28 @@ public enum S3Responses {
             return (uploads, nil)
         }
         return (uploads, UploadMarkers(key: key, uploadID: id))
+    }
+
+    /// A ListObjectVersions page: its versions and delete markers (entries without a key or a
+    /// version id are skipped), and the markers of the next page when it says it is truncated.
+    public static func objectVersionsPage(_ body: Data) -> (versions: [S3ObjectVersion], next: UploadMarkers?)? {
+        guard let document = S3XMLElement.parse(body) else { return nil }
+        func entries(_ name: String, deleteMarker: Bool) -> [S3ObjectVersion] {
+            document.children(name).compactMap { entry in
+                guard let key = entry["Key"], let id = entry["VersionId"], !id.isEmpty else { return nil }
+                return S3ObjectVersion(key: key, versionID: id, isDeleteMarker: deleteMarker)
+            }
+        }
+        let versions = entries("Version", deleteMarker: false) + entries("DeleteMarker", deleteMarker: true)
+        guard document["IsTruncated"] == "true", let key = document["NextKeyMarker"], let id = document["NextVersionIdMarker"] else {
+            return (versions, nil)
+        }
+        return (versions, UploadMarkers(key: key, uploadID: id))
+    }
+
+    /// The body of PutObjectRetention: a mode and a date the caller made (not outside input).
+    public static func retentionDocument(mode: String, retainUntil: String) -> String {
+        "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>\(mode)</Mode><RetainUntilDate>\(retainUntil)</RetainUntilDate></Retention>"
     }
 
     /// A ListObjectsV2 page. An entry without a key is skipped; a `Size` that is not a

@@ -31,6 +31,13 @@ public struct S3TestServer: Sendable {
             caFile: environment["S3_TEST_CA_FILE"])
     }
 
+    /// This server with its bucket created with Object Lock (and so versioned) instead.
+    public var lockedBucket: S3TestServer {
+        var server = self
+        server.bucket = ProcessInfo.processInfo.environment["S3_TEST_LOCKED_BUCKET"] ?? "etcd-backups-locked"
+        return server
+    }
+
     public func configuration(endpoint: String? = nil, credentials: S3Credentials? = nil, trustCA: Bool = true, maxAttempts: Int = 5) throws -> S3Configuration {
         S3Configuration(
             region: region, endpoint: endpoint ?? self.endpoint,
