@@ -29,8 +29,8 @@ extension BackupReconcilerTests {
 
     static func sha256(_ data: Data) -> String { SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() }
 
-    static func download(_ setup: Setup, _ key: String) async throws -> Data {
-        let (_, body) = try await setup.s3Client.getObject(bucket: setup.s3.bucket, key: key)
+    static func download(_ setup: Setup, _ key: String, bucket: String? = nil) async throws -> Data {
+        let (_, body) = try await setup.s3Client.getObject(bucket: bucket ?? setup.s3.bucket, key: key)
         var data = Data()
         for try await chunk in body { data.append(contentsOf: chunk.readableBytesView) }
         return data

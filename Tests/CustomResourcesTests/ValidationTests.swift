@@ -150,6 +150,26 @@ struct ValidationTests {
         }
     }
 
+    @Test("objectLock: GOVERNANCE or COMPLIANCE, both fields required, 1 to 36500 days; each problem names its field")
+    func objectLock() throws {
+        var spec = try seedSchedule().spec.backupTemplate.spec
+        spec.backupStorage.s3.objectLock = ObjectLockSettings(mode: .compliance, retainDays: 36_500)
+        #expect(spec.validate(at: "spec") == [])
+        spec.backupStorage.s3.objectLock = ObjectLockSettings(mode: .governance, retainDays: 1)
+        #expect(spec.validate(at: "spec") == [])
+        let field = "spec.backupStorage.s3.objectLock"
+        for (lock, message) in [
+            (ObjectLockSettings(retainDays: 3), "\(field).mode: required: GOVERNANCE or COMPLIANCE"),
+            (ObjectLockSettings(mode: .unknown("LEGAL_HOLD"), retainDays: 3), "\(field).mode: unsupported value \"LEGAL_HOLD\"; supported: GOVERNANCE, COMPLIANCE"),
+            (ObjectLockSettings(mode: .compliance), "\(field).retainDays: required: the days each object stays locked"),
+            (ObjectLockSettings(mode: .compliance, retainDays: 0), "\(field).retainDays: must be between 1 and 36500 days, not 0"),
+            (ObjectLockSettings(mode: .governance, retainDays: 36_501), "\(field).retainDays: must be between 1 and 36500 days, not 36501"),
+        ] {
+            spec.backupStorage.s3.objectLock = lock
+            #expect(spec.validate(at: "spec").map(\.description) == [message])
+        }
+    }
+
     @Test("a schedule that can never run is an error, not a silent gap")
     func neverRuns() throws {
         var spec = try seedSchedule().spec
@@ -392,7 +412,7 @@ struct VocabularyTests {
             "EncryptionConfigInvalid", "StateSecretNotFound", "StateSecretInvalid", "TalosUnreachable", "TalosError", "SnapshotCorrupt", "SnapshotInvalid", "SnapshotStalled",
             "AttemptTimedOut", "EndpointNotAllowed", "UploadFailed", "ObjectExists", "ObjectReplaced", "AttemptsExhausted",
             "InternalError",
-            "Deleted", "DeleteFailed", "ObjectLeftInStore", "ObjectRetained",
+            "Deleted", "DeleteFailed", "ObjectLeftInStore", "ObjectLocked", "ObjectRetained",
             "VerificationPassed", "ObjectMissing", "ObjectChanged", "VerificationError", "InvalidVerificationSchedule",
             "Scheduled", "Paused", "InvalidSchedule", "InvalidTimeZone", "InvalidName", "BackupCreated", "BackupCreationFailed",
             "BackupPruned", "MissedSchedule",

@@ -39,8 +39,9 @@ import Waiting
 /// - a Succeeded backup's object is deleted where `status.bucket`/`status.filename` say it was
 ///   stored; transient failures (unreachable store, 5xx, throttling) keep the finalizer and
 ///   retry with backoff; permanent ones (credentials Secret or key gone, bucket gone, access
-///   denied) retry for ``objectDeletionTimeout``, then the backup goes with a Warning Event
-///   `ObjectLeftInStore` naming the object and why;
+///   denied, and an S3 Object Lock that holds: Events `ObjectLocked`) retry for
+///   ``objectDeletionTimeout``, then the backup goes with a Warning Event `ObjectLeftInStore`
+///   naming the object and why (a lock is never bypassed);
 /// - with `deletionPolicy: Retain`, a Succeeded backup's object stays: the backup goes at once
 ///   with a Normal Event `ObjectRetained` naming it (no request to the store).
 public final class BackupReconciler: Reconciler {
@@ -451,13 +452,20 @@ public final class BackupReconciler: Reconciler {
                 }
                 let deleted = backup.metadata.deletionTimestamp?.date ?? clock.now()
                 let giveUpAt = deleted + objectDeletionTimeout
+                // A lock's refusal is its own reason (ObjectLocked), so it reads apart from a
+                // store that refuses the credentials.
+                let locked = failure.reason == ConditionReason.objectLocked
                 if clock.now() < giveUpAt {
-                    events.record(.init(backup), type: .warning, reason: ConditionReason.deleteFailed, action: EventAction.delete,
-                                        note: "could not delete \(object): \(failure.message); retrying until \(KubeTime(giveUpAt)), then the object is left in the store")
+                    events.record(.init(backup), type: .warning, reason: locked ? ConditionReason.objectLocked : ConditionReason.deleteFailed,
+                                  action: EventAction.delete,
+                                  note: "could not delete \(object): \(failure.message); retrying until \(KubeTime(giveUpAt)), then the object is left in the store")
                     return .requeue(after: clock.realDuration(of: min(giveUpAt.timeIntervalSince(clock.now()), objectDeletionTimeout / 10)))
                 }
+                let advice = locked
+                    ? "delete it once the lock has expired (by hand, or with a lifecycle rule that expires noncurrent versions)"
+                    : "delete by hand or with a bucket lifecycle rule"
                 events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: EventAction.delete,
-                                    note: "left in the store: \(object); \(failure.message); delete by hand or with a bucket lifecycle rule")
+                                    note: "left in the store: \(object); \(failure.reason.rawValue): \(failure.message); \(advice)")
                 logger.error("backup deleted; its object was left in the store", metadata: ["backup": "\(backup.key)", "object": "\(object)", "reason": "\(failure.message)"])
             }
         } else if (backup.status?.attempts ?? 0) > 0 {

@@ -92,8 +92,8 @@ public struct ScheduleReconciler: Reconciler {
         // the one retention's periods are read in.
         let cron = try CronSchedule(spec.schedule, timeZone: spec.timeZone)
         var children = ownedBackups(of: schedule)
-        let retained: RetainedBackups
-        (children, retained) = try await prune(children, spec: spec, timeZone: cron.timeZone, schedule: schedule)
+        let retained: RetainedBackups, lockExpiry: Date?
+        (children, retained, lockExpiry) = try await prune(children, spec: spec, timeZone: cron.timeZone, schedule: schedule, now: now)
         var active = children.filter { $0.status?.phase?.isFinished != true }.compactMap(\.metadata.name).sorted()
         let lastSuccess = children.filter { Self.succeeded($0) }.compactMap { $0.status?.completionTime }.max()
         let lastFailure = Self.lastFailure(children)
@@ -116,7 +116,7 @@ public struct ScheduleReconciler: Reconciler {
                 status.conditions = conditions
             }
             // Verification goes on while paused: the backups kept still need checking.
-            guard let next = verification.next else { return .done }
+            guard let next = [verification.next, lockExpiry].compactMap({ $0 }).min() else { return .done }
             return .requeue(after: clock.realDuration(of: next.timeIntervalSince(now)))
         }
 
@@ -165,7 +165,7 @@ public struct ScheduleReconciler: Reconciler {
             events.record(.init(schedule), type: .warning, reason: creationFailure.reason, action: EventAction.schedule, note: creationFailure.message)
             throw creationFailure
         }
-        guard let wake = [next, verification.next].compactMap({ $0 }).min() else { return .done }
+        guard let wake = [next, verification.next, lockExpiry].compactMap({ $0 }).min() else { return .done }
         return .requeue(after: clock.realDuration(of: wake.timeIntervalSince(now)))
     }
 
@@ -252,9 +252,13 @@ public struct ScheduleReconciler: Reconciler {
     /// Deletes the successful backups retention does not keep (``Retention``: `retention` as
     /// keepLast by completion time, or the tiers of `retentionPolicy` by scheduled time) and
     /// the failed ones beyond `failedBackupsHistoryLimit`, oldest first; returns the backups
-    /// that remain and what each tier holds.
+    /// that remain, what each tier holds, and when a backup kept only by its lock may go.
+    /// A backup whose objects S3 Object Lock still holds (`status.lockedUntil`, with
+    /// `deletionPolicy: Delete`) is not deleted: its objects could not be, and would be left
+    /// in the store. It stays until the lock has expired, plus ``lockExpiryMargin`` for the
+    /// store's clock, and goes then.
     private func prune(_ children: [TalosEtcdBackup], spec: TalosEtcdBackupScheduleSpec, timeZone: TimeZone,
-                       schedule: TalosEtcdBackupSchedule) async throws -> ([TalosEtcdBackup], RetainedBackups) {
+                       schedule: TalosEtcdBackupSchedule, now: Date) async throws -> ([TalosEtcdBackup], RetainedBackups, Date?) {
         func newestFirst(_ a: TalosEtcdBackup, _ b: TalosEtcdBackup) -> Bool {
             let left = a.status?.completionTime?.date ?? .distantPast, right = b.status?.completionTime?.date ?? .distantPast
             return left != right ? left > right : (a.metadata.name ?? "") > (b.metadata.name ?? "")
@@ -271,6 +275,12 @@ public struct ScheduleReconciler: Reconciler {
             let failed = children.filter { $0.status?.phase == .failed && !Self.succeeded($0) }.sorted(by: newestFirst)
             doomed += failed.dropFirst(limit)
         }
+        var lockExpiry: Date?
+        doomed = doomed.filter { backup in
+            guard let until = Self.lockedUntil(backup, now: now) else { return true }
+            lockExpiry = min(lockExpiry ?? until, until)
+            return false
+        }
         for backup in doomed {
             guard let name = backup.metadata.name else { continue }
             do {
@@ -283,7 +293,19 @@ public struct ScheduleReconciler: Reconciler {
             events.record(.init(schedule), type: .normal, reason: ConditionReason.backupPruned, action: EventAction.prune, note: "deleted \(kind) \(name)")
         }
         let removed = Set(doomed.compactMap(\.metadata.name))
-        return (children.filter { !removed.contains($0.metadata.name ?? "") }, decision.retained)
+        return (children.filter { !removed.contains($0.metadata.name ?? "") }, decision.retained, lockExpiry)
+    }
+
+    /// How long after a lock's retention date retention waits before deleting the backup: the
+    /// store judges the date by its own clock.
+    static let lockExpiryMargin: TimeInterval = 60
+
+    /// When `backup` may be pruned, if S3 Object Lock still holds its objects at `now` and
+    /// deleting it would delete them (`deletionPolicy: Delete`); nil when it may go now.
+    static func lockedUntil(_ backup: TalosEtcdBackup, now: Date) -> Date? {
+        guard (backup.spec.deletionPolicy ?? Defaults.deletionPolicy) == .delete,
+              let until = backup.status?.lockedUntil?.date.addingTimeInterval(lockExpiryMargin), until > now else { return nil }
+        return until
     }
 
     /// The time tiered retention judges a backup by: its run's scheduled time (the

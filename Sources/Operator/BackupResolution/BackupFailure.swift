@@ -39,6 +39,8 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
             return [.noSuchBucket, .accessDenied, .signatureDoesNotMatch, .invalidAccessKeyId].contains(s3.kind)
         case let credentials as S3CredentialsError:
             return !credentials.retryable
+        case let failure as PipelineFailure:
+            return failure.kind == .objectLocked
         default:
             return false
         }
@@ -88,7 +90,8 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         case .objectReplaced: Reason.objectReplaced
         case .recordMismatch: Reason.uploadFailed
         case .incomplete: Reason.internalError
-        case .encryptionNotApplied: Reason.uploadFailed
+        case .encryptionNotApplied, .lockNotApplied: Reason.uploadFailed
+        case .objectLocked: Reason.objectLocked
         }
     }
 }

@@ -193,7 +193,16 @@ public struct CredentialResolver: Sendable {
                 }
             }
         }
-        configuration.writeSettings = S3WriteSettings(serverSideEncryption: serverSideEncryption, storageClass: s3.storageClass)
+        var objectLock: S3WriteSettings.ObjectLock?
+        if let lock = s3.objectLock, let days = lock.retainDays {
+            switch lock.mode {
+            case .governance?: objectLock = .init(mode: .governance, retainDays: days)
+            case .compliance?: objectLock = .init(mode: .compliance, retainDays: days)
+            case .unknown?, nil: break  // refused by validation before a backup gets here
+            }
+        }
+        configuration.writeSettings = S3WriteSettings(serverSideEncryption: serverSideEncryption, storageClass: s3.storageClass,
+                                                      objectLock: objectLock)
         return configuration
     }
 

@@ -1,4 +1,5 @@
 import CustomResources
+import KubernetesCore
 import SnapshotPipeline
 
 /// The one mapping between a stored backup's record (``StoredBackup``, also its object's
@@ -19,6 +20,7 @@ extension StoredBackup {
                   revision: status.revision, totalKeys: status.totalKeys,
                   state: status.stateFilename.flatMap { key in status.stateSHA256.map { StoredState(key: key, sha256: $0) } })
         serverSideEncryption = status.serverSideEncryption
+        lockedUntil = status.lockedUntil?.date
     }
 
     /// Writes the record into `status` (every field it repeats, nothing else).
@@ -35,6 +37,7 @@ extension StoredBackup {
         status.stateFilename = state?.key
         status.stateSHA256 = state?.sha256
         status.serverSideEncryption = serverSideEncryption
+        status.lockedUntil = lockedUntil.map { KubeTime($0) }
     }
 }
 

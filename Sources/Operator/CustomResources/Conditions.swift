@@ -45,6 +45,8 @@ public enum ConditionReason: String, Sendable, CaseIterable {
     case deleted = "Deleted"
     case deleteFailed = "DeleteFailed"
     case objectLeftInStore = "ObjectLeftInStore"
+    /// S3 Object Lock keeps the objects from deletion for now.
+    case objectLocked = "ObjectLocked"
     case objectRetained = "ObjectRetained"
     // Backups: verification of the stored objects (the `Verified` condition and Events).
     case verificationPassed = "VerificationPassed"

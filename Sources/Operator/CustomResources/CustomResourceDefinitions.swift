@@ -223,6 +223,14 @@ public enum CustomResourceDefinitions {
                 "storageClass": Schema.string(
                     "Storage class of every object written: STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, ... (passed through as the store names them). Unset: the bucket's default.",
                     pattern: "^[A-Z0-9_]{1,64}$"),
+                "objectLock": Schema.object(
+                    "S3 Object Lock on every object written (snapshot, state, the copy that records the metadata): nobody can delete or overwrite them for retainDays, the operator included. The bucket must have been created with Object Lock. Retention deletes a backup only once its lock has expired; deleting a backup while it holds leaves the objects in the store (ObjectLeftInStore, reason ObjectLocked). Unset: the bucket's default retention, if any.",
+                    required: ["mode", "retainDays"], [
+                        "mode": Schema.string("GOVERNANCE (lifted only by a principal allowed s3:BypassGovernanceRetention, which the operator never uses) or COMPLIANCE (nobody, the account's root included).",
+                                              enumValues: ObjectLockSettings.Mode.allCases.map(\.rawValue)),
+                        "retainDays": Schema.integer("Days each object stays locked after it is written.",
+                                                     minimum: ValidationLimits.objectLockDays.lowerBound, maximum: ValidationLimits.objectLockDays.upperBound, format: "int32"),
+                    ]),
             ])
     }
 
@@ -244,6 +252,7 @@ public enum CustomResourceDefinitions {
                     "Fingerprints of the age recipients the object is encrypted to (the first 16 hex digits of the SHA-256 of each age1... recipient; never keys); unset when unencrypted.",
                     items: Schema.string("One recipient's fingerprint.", pattern: "^[0-9a-f]{16}$")),
                 "serverSideEncryption": Schema.string("Server-side encryption the objects were written with: AES256, aws:kms or SSE-C (never a key); unset: the bucket's default."),
+                "lockedUntil": Schema.dateTime("Until when S3 Object Lock keeps the stored objects from deletion, as the store reports it; unset when they are not locked. Retention deletes the backup only after it; deleting the backup earlier leaves the objects in the store."),
                 "revision": Schema.integer("etcd revision of the snapshot, read from its bbolt structure as it streamed (as etcdctl snapshot status reports it).", minimum: 0),
                 "totalKeys": Schema.integer("Keys in the snapshot over all of its buckets, read from its bbolt structure (etcdctl snapshot status's total keys).", minimum: 0),
                 "node": Schema.string("Talos node that served the snapshot."),

@@ -128,6 +128,8 @@ public struct S3Storage: Codable, Sendable, Equatable, EmptyRepresentable {
     public var serverSideEncryption: ServerSideEncryption?
     /// Storage class of every object written; unset: the bucket's default (STANDARD).
     public var storageClass: String?
+    /// S3 Object Lock on every object written; unset: the bucket's default retention, if any.
+    public var objectLock: ObjectLockSettings?
 
     public init(
         bucket: String, region: String, accessKeyID: SecretKeySelector? = nil, secretAccessKey: SecretKeySelector? = nil,
@@ -181,6 +183,40 @@ public struct ServerSideEncryption: Codable, Sendable, Equatable {
         self.type = type
         self.kmsKeyID = kmsKeyID
         self.customerKeySecretRef = customerKeySecretRef
+    }
+}
+
+/// S3 Object Lock on every object the operator writes (snapshot, state, the copy that records
+/// the metadata): neither the operator, nor a stolen key, nor ransomware can delete or overwrite
+/// them until `retainDays` have passed (`COMPLIANCE`: nobody, the account's root included;
+/// `GOVERNANCE`: nobody without `s3:BypassGovernanceRetention`, which the operator never uses).
+/// The bucket must have been created with Object Lock.
+public struct ObjectLockSettings: Codable, Sendable, Equatable {
+    public enum Mode: OpenEnum {
+        case governance
+        case compliance
+        /// A value this version does not support: validation refuses it.
+        case unknown(String)
+
+        public static let allCases: [Self] = [.governance, .compliance]
+
+        public var rawValue: String {
+            switch self {
+            case .governance: "GOVERNANCE"
+            case .compliance: "COMPLIANCE"
+            case .unknown(let value): value
+            }
+        }
+    }
+
+    /// Required: `GOVERNANCE` or `COMPLIANCE`.
+    public var mode: Mode?
+    /// Required: days each object stays locked after it is written (1 to 36500).
+    public var retainDays: Int?
+
+    public init(mode: Mode? = nil, retainDays: Int? = nil) {
+        self.mode = mode
+        self.retainDays = retainDays
     }
 }
 
@@ -284,6 +320,10 @@ public struct TalosEtcdBackupStatus: Codable, Sendable, Equatable {
     /// The server-side encryption the objects were written with: `AES256`, `aws:kms` or
     /// `SSE-C` (never a key); unset: the bucket's default.
     public var serverSideEncryption: String?
+    /// Until when S3 Object Lock keeps the stored objects from deletion (the latest retention
+    /// date the store reports on them); unset when they are not locked. Retention deletes
+    /// the backup only after it, and deleting the backup earlier leaves them in the store.
+    public var lockedUntil: KubeTime?
     /// The etcd revision and the number of keys over all buckets, read from the snapshot's
     /// bbolt structure as it streamed (what `etcdctl snapshot status` reports).
     public var revision: Int64?

@@ -27,6 +27,8 @@ public enum ValidationLimits {
     /// A label value's maximum length; schedule names become label values on their backups.
     public static let labelValueLength = 63
     public static let zstdLevels = 1...19
+    /// S3 Object Lock retention in days: a day to a hundred years.
+    public static let objectLockDays = 1...36_500
 }
 
 extension TalosEtcdBackupSchedule {
@@ -201,6 +203,18 @@ extension TalosEtcdBackupSpec {
            storageClass.isEmpty || storageClass.utf8.count > 64 || !storageClass.utf8.allSatisfy({ (0x41...0x5a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5f }) {
             errors.append(FieldError("\(storage).s3.storageClass",
                                      "\"\(storageClass.prefix(80))\" is not a storage class: upper-case letters, digits and _ (STANDARD, STANDARD_IA, GLACIER_IR, ...)"))
+        }
+        if let lock = s3.objectLock {
+            let field = "\(storage).s3.objectLock"
+            if let problem = lock.mode.flatMap({ $0.unsupportedValue(at: "\(field).mode", required: true) }) { errors.append(problem) }
+            if lock.mode == nil { errors.append(FieldError("\(field).mode", "required: GOVERNANCE or COMPLIANCE")) }
+            if let days = lock.retainDays {
+                if !ValidationLimits.objectLockDays.contains(days) {
+                    errors.append(FieldError("\(field).retainDays", "must be between \(ValidationLimits.objectLockDays.lowerBound) and \(ValidationLimits.objectLockDays.upperBound) days, not \(days)"))
+                }
+            } else {
+                errors.append(FieldError("\(field).retainDays", "required: the days each object stays locked"))
+            }
         }
         if let compression = backupStorage.compression {
             if let problem = compression.type.unsupportedValue(at: "\(storage).compression.type", required: true) { errors.append(problem) }

@@ -16,6 +16,10 @@ public struct PipelineFailure: Error, Sendable, Equatable, CustomStringConvertib
         case incomplete
         /// The store took the object but not the server-side encryption asked for.
         case encryptionNotApplied
+        /// The store took the object but not the Object Lock asked for.
+        case lockNotApplied
+        /// S3 Object Lock keeps the object from deletion (until a date, or by a legal hold).
+        case objectLocked
     }
 
     public var kind: Kind
@@ -29,7 +33,7 @@ public struct PipelineFailure: Error, Sendable, Equatable, CustomStringConvertib
     /// False when trying again cannot help: the object there stays what it is.
     public var retryable: Bool {
         switch kind {
-        case .objectExists, .recordMismatch, .encryptionNotApplied: false
+        case .objectExists, .recordMismatch, .encryptionNotApplied, .lockNotApplied, .objectLocked: false
         case .stalled, .objectReplaced, .incomplete: true
         }
     }

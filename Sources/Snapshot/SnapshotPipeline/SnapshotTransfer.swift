@@ -90,6 +90,22 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     public func store(talos: TalosContext, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String,
                       state manifest: [UInt8]?) async throws -> StoredBackup {
         try await withS3(destination) { client in
+            do {
+                var stored = try await store(talos: talos, client: client, destination: destination, plan: plan, owner: owner, state: manifest)
+                stored.lockedUntil = try await confirmLocks(stored, client, destination, owner: owner)
+                return stored
+            } catch let error as S3Error where error.code == "InvalidRequest" && destination.s3.writeSettings.objectLock != nil {
+                // What AWS, moto and Ceph RGW answer a locked write into a bucket without
+                // Object Lock: no retry can change that.
+                throw PipelineFailure(.lockNotApplied, "\(error); a store answers this to an Object Lock asked of a bucket that was not created with Object Lock: create the bucket with Object Lock enabled, or remove objectLock")
+            }
+        }
+    }
+
+    /// ``store(talos:destination:plan:owner:state:)`` up to the objects' Object Lock.
+    private func store(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String,
+                       state manifest: [UInt8]?) async throws -> StoredBackup {
+        do {
             // First a request whose error carries S3's reason (a HEAD answer has no body), so a
             // wrong secret says SignatureDoesNotMatch rather than just 403.
             try await abortStrayUploads(client, destination)
@@ -147,6 +163,28 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         }
     }
 
+    /// With Object Lock asked (`objectLock`), the snapshot and its state must end locked as
+    /// asked: ``S3Client/lockedVersion(bucket:key:)`` sets the retention where the store did
+    /// not apply the write's headers. A store that takes neither (a bucket without Object
+    /// Lock) leaves them unlocked: they are this attempt's, so they are deleted, and the
+    /// backup fails, not retried, as for encryption. Returns the latest retention date the
+    /// store reports on them, also when only the bucket's default locks them; nil when
+    /// nothing is locked.
+    private func confirmLocks(_ stored: StoredBackup, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws -> Date? {
+        var until: Date?
+        for key in [stored.state?.key, destination.key].compactMap({ $0 }) {
+            let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: key)
+            let object = try await client.lockedVersion(bucket: destination.bucket, key: key)
+            if let asked = destination.s3.writeSettings.objectLock, !object.isLocked(at: Date()) {
+                try await refuseUnprotected(
+                    "the store took \(target.url) but reports no Object Lock on it, not \(asked.mode.rawValue) as asked: the bucket was not created with Object Lock (or the store does not support it)",
+                    client, destination, owner: owner, advice: "Create the bucket with Object Lock enabled, or remove objectLock")
+            }
+            if let date = object.retainUntilDate, object.isLocked(at: Date()) { until = max(until ?? date, date) }
+        }
+        return until
+    }
+
     /// The state the record of this backup's own object names, checked to be there as
     /// recorded (its owner and hash); nil when the record names none. A record that names a
     /// key other than the one beside the object is `recordMismatch`, another backup's object
@@ -185,7 +223,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             throw PipelineFailure(.objectReplaced, "the state \(target.url) is \(now == nil ? "missing" : "not the one this backup stored (another writer replaced it)"); it is not recorded as this backup's, and the next attempt checks what is there")
         }
         if let problem = Self.encryptionProblem(now, destination, url: target.url) {
-            try await refuseUnencrypted(problem, client, destination, owner: owner)
+            try await refuseUnprotected(problem, client, destination, owner: owner)
         }
     }
 
@@ -220,17 +258,19 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// the backup fails, not retried: a backup the owner believes encrypted at rest must be.
     private func confirmEncryption(_ written: S3ObjectInfo, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
         guard let problem = Self.encryptionProblem(written, destination) else { return }
-        try await refuseUnencrypted(problem, client, destination, owner: owner)
+        try await refuseUnprotected(problem, client, destination, owner: owner)
     }
 
-    /// Deletes this attempt's snapshot and state and fails with `problem`. Whatever the deletes
-    /// do, the failure is this one: a retry would find this backup's own object and take it.
-    private func refuseUnencrypted(_ problem: String, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws -> Never {
-        let stateGone = (try? await deleteState(client, destination, owner: owner)) != nil
-        let objectGone = (try? await client.deleteObject(bucket: destination.bucket, key: destination.key)) != nil
-        let left = stateGone && objectGone
-            ? "the snapshot and its state were deleted (in a versioned bucket, hidden behind a delete marker)"
+    /// Deletes this attempt's snapshot and state and fails with `problem` (`.encryptionNotApplied`
+    /// unless `advice` says what to do about a lock). Whatever the deletes do, the failure is
+    /// this one: a retry would find this backup's own object and take it.
+    private func refuseUnprotected(_ problem: String, _ client: S3Client, _ destination: BackupDestination, owner: String,
+                                   advice: String? = nil) async throws -> Never {
+        let gone = (try? await deleteStored(client, destination, owner: owner)) != nil
+        let left = gone
+            ? "the snapshot and its state were deleted\(destination.s3.writeSettings.objectLock == nil ? " (in a versioned bucket, hidden behind a delete marker)" : "")"
             : "deleting the snapshot and its state failed: remove them by hand"
+        if let advice { throw PipelineFailure(.lockNotApplied, "\(problem); \(left). \(advice)") }
         throw PipelineFailure(.encryptionNotApplied, "\(problem); \(left). Use age encryption (backupStorage.encryption), or a store that applies it")
     }
 
@@ -329,14 +369,73 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     public func delete(_ destination: BackupDestination, owner: String) async throws {
         try await withS3(destination) { client in
             try await abortStrayUploads(client, destination)
+            try await deleteStored(client, destination, owner: owner)
+        }
+    }
+
+    /// Deletes the snapshot at `destination` and the state beside it if this backup (`owner`)
+    /// stored them. Under Object Lock (asked for, or reported on the object: a bucket's
+    /// default) every version of both keys that this backup wrote is deleted, each by its
+    /// version id: a plain delete would only hide the locked bytes behind a delete marker,
+    /// for ever. A version still locked is left, and the deletion fails with `.objectLocked`
+    /// saying until when; the delete markers go once no other version remains.
+    private func deleteStored(_ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
+        let existing = try await existingObject(client, destination)
+        guard destination.s3.writeSettings.objectLock != nil || existing?.objectLockMode != nil || existing?.objectLockLegalHold == true else {
             try await deleteState(client, destination, owner: owner)
-            guard let existing = try await existingObject(client, destination) else { return }
+            guard let existing else { return }
             guard existing.metadata[Key.owner] == owner else {
                 logger.info("not deleting an object this backup did not store", metadata: ["object": "\(destination.url)"])
                 return
             }
             try await client.deleteObject(bucket: destination.bucket, key: destination.key)
+            return
         }
+        var locked: [(url: String, object: S3ObjectInfo)] = []
+        for key in [StoredState.key(besideSnapshot: destination.key), destination.key] {
+            let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: key)
+            locked += try await deleteVersions(client, target, owner: owner).map { (target.url, $0) }
+        }
+        guard !locked.isEmpty else { return }
+        let latest = locked.map(\.object).max { ($0.retainUntilDate ?? .distantFuture) < ($1.retainUntilDate ?? .distantFuture) }
+        let held = locked.contains { $0.object.objectLockLegalHold }
+        let date = String(latest?.objectLockRetainUntil?.prefix(40) ?? "")
+        let until = held ? "under a legal hold" : latest?.retainUntilDate != nil ? "until \(date)" : "until a date that cannot be read (\(date))"
+        let mode = locked.compactMap(\.object.objectLockMode).first.map { " (\($0.prefix(20)))" } ?? ""
+        throw PipelineFailure(.objectLocked, "S3 Object Lock\(mode) keeps \(Set(locked.map(\.url)).sorted().joined(separator: " and ")) from deletion \(until); the store refuses to delete \(locked.count == 1 ? "it" : "them") before then, and the operator never bypasses a lock")
+    }
+
+    /// Deletes every version of `target`'s key that this backup (`owner`) wrote and that no
+    /// lock holds; returns the locked ones. Delete markers go too, once no version is left.
+    private func deleteVersions(_ client: S3Client, _ target: BackupDestination, owner: String) async throws -> [S3ObjectInfo] {
+        let versions = try await client.objectVersions(bucket: target.bucket, key: target.key)
+        var locked: [S3ObjectInfo] = [], others = 0
+        for version in versions where !version.isDeleteMarker {
+            let object: S3ObjectInfo
+            do {
+                object = try await client.headObject(bucket: target.bucket, key: target.key, versionID: version.versionID)
+            } catch let error as S3Error where error.kind == .noSuchKey {
+                continue  // gone meanwhile
+            }
+            guard object.metadata[Key.owner] == owner else {
+                others += 1
+                continue
+            }
+            if object.isLocked(at: Date()) {
+                locked.append(object)
+                continue
+            }
+            try await client.deleteObject(bucket: target.bucket, key: target.key, versionID: version.versionID)
+        }
+        if locked.isEmpty && others == 0 {
+            for marker in versions where marker.isDeleteMarker {
+                try await client.deleteObject(bucket: target.bucket, key: target.key, versionID: marker.versionID)
+            }
+        }
+        if others > 0 {
+            logger.info("left versions this backup did not store", metadata: ["object": "\(target.url)", "versions": "\(others)"])
+        }
+        return locked
     }
 
     public func verify(_ destination: BackupDestination, expected: StoredBackupVerification.Expected,

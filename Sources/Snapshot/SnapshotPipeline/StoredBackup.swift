@@ -53,6 +53,10 @@ public struct StoredBackup: Sendable, Equatable {
     /// The server-side encryption the object was written with (`AES256`, `aws:kms`, `SSE-C`);
     /// nil: the bucket's default. Never a key.
     public var serverSideEncryption: String?
+    /// Until when S3 Object Lock holds the stored objects (the latest retention date the
+    /// store reports on them); nil when they are not locked. A fact of the store, not of the
+    /// record: never written into the metadata.
+    public var lockedUntil: Date?
 
     public init(node: String, size: Int64, sha256: String, snapshotSize: Int64? = nil, snapshotSHA256: String? = nil,
                 compression: String? = nil, encryptedTo: [String]? = nil, revision: Int64? = nil, totalKeys: Int64? = nil,
