@@ -32,11 +32,12 @@ struct ScheduleReconcilerTests {
     func key(_ name: String) -> ObjectKey { ObjectKey(namespace: "default", name: name) }
 
     /// Writes a backup's status as the backup controller would.
-    func setStatus(_ environment: ReconcilerEnvironment, _ name: String, phase: BackupPhase, completion: Date?) async throws {
+    func setStatus(_ environment: ReconcilerEnvironment, _ name: String, phase: BackupPhase, completion: Date?, lockedUntil: Date? = nil) async throws {
         var backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: name)
         var status = TalosEtcdBackupStatus()
         status.phase = phase
         status.completionTime = completion.map(KubeTime.init)
+        status.lockedUntil = lockedUntil.map(KubeTime.init)
         var conditions: [Condition] = []
         if phase == .succeeded { conditions.set(type: "Ready", status: .true, reason: ConditionReason.succeeded.rawValue, message: "", now: completion ?? Date()) }
         if phase == .failed { conditions.set(type: "Failed", status: .true, reason: ConditionReason.uploadFailed.rawValue, message: "", now: completion ?? Date()) }
@@ -183,6 +184,42 @@ struct ScheduleReconcilerTests {
             let paused = try await environment.schedule("nightly")
             #expect(paused.condition("Ready")?.status == .false && paused.condition("Ready")?.reason == ConditionReason.paused.rawValue)
             #expect(try await environment.eventReasons().filter { $0 == ConditionReason.backupPruned.rawValue }.count == 5)
+        }
+    }
+
+    @Test("retention leaves a backup whose objects S3 Object Lock still holds, wakes when the lock has expired (plus a minute), and prunes it then; with deletionPolicy Retain the lock does not matter")
+    func retentionWaitsForTheLock() async throws {
+        try await ReconcilerEnvironment.with { environment in
+            let reconciler = reconciler(environment)
+            let (schedule, first) = try await createSchedule(environment) {
+                $0.retention = 1
+                $0.paused = true
+            }
+            let owner = OwnerReference(apiVersion: TalosEtcdBackupSchedule.resourceType.apiVersion, kind: TalosEtcdBackupSchedule.kind,
+                                       name: "nightly", uid: schedule.metadata.uid ?? "", controller: true)
+            let now = first + 3600
+            let lockEnds = now + 86_400
+            for (name, minutes, locked, retain) in [("locked", 10.0, true, false), ("retained", 20.0, true, true), ("newest", 30.0, true, false)] {
+                var spec = backupSpec()
+                if retain { spec.deletionPolicy = .retain }
+                _ = try await environment.client.create(
+                    TalosEtcdBackup(metadata: ObjectMeta(name: name, namespace: "default", labels: [TalosEtcdBackupSchedule.backupScheduleLabel: "nightly"],
+                                                         ownerReferences: [owner]), spec: spec),
+                    TalosEtcdBackup.resourceType, namespace: "default")
+                try await setStatus(environment, name, phase: .succeeded, completion: first + minutes * 60, lockedUntil: locked ? lockEnds : nil)
+            }
+            try await environment.syncCache()
+            environment.setTime(now)
+            let result = try await reconciler.reconcile(key("nightly"))
+            #expect(result == .requeue(after: .seconds(86_400 + ScheduleReconciler.lockExpiryMargin)), "wakes when the lock ends: \(result)")
+            #expect(try await environment.backupNames() == ["locked", "newest"], "the Retain one goes (its objects stay); the locked one waits")
+
+            environment.setTime(lockEnds + ScheduleReconciler.lockExpiryMargin - 1)
+            _ = try await reconciler.reconcile(key("nightly"))
+            #expect(try await environment.backupNames() == ["locked", "newest"], "not before the margin has passed")
+            environment.setTime(lockEnds + ScheduleReconciler.lockExpiryMargin)
+            #expect(try await reconciler.reconcile(key("nightly")) == .done, "paused, nothing left to wait for")
+            #expect(try await environment.backupNames() == ["newest"], "pruned once the lock has expired")
         }
     }
 

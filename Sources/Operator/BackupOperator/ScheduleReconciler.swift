@@ -298,7 +298,7 @@ public struct ScheduleReconciler: Reconciler {
 
     /// How long after a lock's retention date retention waits before deleting the backup: the
     /// store judges the date by its own clock.
-    static let lockExpiryMargin: TimeInterval = 60
+    public static let lockExpiryMargin: TimeInterval = 60
 
     /// When `backup` may be pruned, if S3 Object Lock still holds its objects at `now` and
     /// deleting it would delete them (`deletionPolicy: Delete`); nil when it may go now.
