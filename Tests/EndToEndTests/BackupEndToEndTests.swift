@@ -134,6 +134,40 @@ struct BackupEndToEndTests {
         }
     }
 
+    @Test("S3 Object Lock on Ceph RGW: the backup is stored locked (status.lockedUntil) and restores; deleting it is refused by the store (ObjectLocked), and after --object-deletion-timeout-seconds it goes with ObjectLeftInStore while its object stays")
+    func objectLock() async throws {
+        try await Cluster.with(s3Server: "RGW", lockedBucket: true) { cluster in
+            try await cluster.apply(try cluster.manifests(schedule: "unused", cron: "0 0 1 1 *"))
+            // 600 s of the test clock pass in about 20 real seconds.
+            try await cluster.withOperator(arguments: ["--object-deletion-timeout-seconds", "600"]) { _ in
+                let started = Date()
+                try await cluster.apply(cluster.backupManifest("immutable", extraS3: "objectLock:\n  mode: GOVERNANCE\n  retainDays: 1"))
+                let stored = try await finished(cluster, "immutable")
+                #expect(stored.phase == .succeeded, "\(String(describing: stored.condition("Failed")?.message))")
+                let lockedUntil = try #require(stored.status?.lockedUntil?.date)
+                #expect(abs(lockedUntil.timeIntervalSince(started.addingTimeInterval(86_400))) < 300, "\(lockedUntil)")
+                let filename = try #require(stored.status?.filename)
+                let output = cluster.directory.appendingPathComponent("locked-restored.db").path
+                let restore = try await ProcessRunner.run(TestHelpers.builtProduct("talos-etcd-backup").path, [
+                    "restore", "--backup", "immutable", "--namespace", cluster.namespace, "--kubeconfig", cluster.kubectl.kubeconfig, "--output", output])
+                #expect(restore.status == 0, "\(restore.stderr)")
+                #expect(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: output))).map { String(format: "%02x", $0) }.joined() == stored.status?.sha256)
+                #expect(try await cluster.restoreAndRead(filename).k7 == "value-7")
+
+                _ = try await cluster.kubectlOK(["delete", "teb", "immutable", "--wait=false"])
+                try await cluster.waitFor("the backup to go after the deletion timeout", timeout: .seconds(120)) { try await cluster.backup("immutable") == nil }
+                let events = try await cluster.events().filter { $0.regarding == "immutable" }
+                #expect(events.contains { $0.reason == "ObjectLocked" && $0.note.contains("S3 Object Lock (GOVERNANCE)") }, "\(events.map(\.reason))")
+                let left = events.filter { $0.reason == "ObjectLeftInStore" }
+                #expect(left.count == 1 && left.first?.note.contains("ObjectLocked:") == true && left.first?.note.contains(filename) == true,
+                        "\(left.map(\.note))")
+                #expect(try await cluster.objects() == [filename], "the locked object stays")
+                let head = try await cluster.s3Client.headObject(bucket: cluster.s3.bucket, key: filename)
+                #expect(head.isLocked(at: Date()) && head.objectLockMode == "GOVERNANCE", "\(head)")
+            }
+        }
+    }
+
     @Test("each failure names its cause on the Failed condition and in a Warning Event, after 3 attempts; failover and nothing stored on failure")
     func failuresNameTheirCause() async throws {
         try await Cluster.with { cluster in

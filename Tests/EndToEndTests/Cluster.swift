@@ -34,14 +34,15 @@ struct Cluster: Sendable {
     let directory: URL
 
     /// `s3Server` names the S3 test server (scripts/s3-test-services.py): moto with
-    /// authentication (`AUTH`) or Ceph RGW (`RGW`).
-    static func with<T: Sendable>(s3Server: String = "AUTH", _ body: (Cluster) async throws -> T) async throws -> T {
+    /// authentication (`AUTH`) or Ceph RGW (`RGW`); `lockedBucket`: its bucket created with
+    /// Object Lock instead of the plain one.
+    static func with<T: Sendable>(s3Server: String = "AUTH", lockedBucket: Bool = false, _ body: (Cluster) async throws -> T) async throws -> T {
         try await TalosTestServer.withRunningOnFreshEtcd { talos in
             try await KubernetesTestServer.withRunning(.init(logger: quietLogger("kubernetes-test-server"))) { kubernetes in
                 let directory = try makeDirectory()
                 let kubeconfig = directory.appendingPathComponent("kubeconfig").path
                 try kubernetes.writeKubeconfig(to: kubeconfig)
-                return try await with(talos: talos, kubeconfig: kubeconfig, directory: directory, s3Server: s3Server, body)
+                return try await with(talos: talos, kubeconfig: kubeconfig, directory: directory, s3Server: s3Server, lockedBucket: lockedBucket, body)
             }
         }
     }
@@ -70,10 +71,10 @@ struct Cluster: Sendable {
     }
 
     private static func with<T: Sendable>(talos: TalosTestServer, kubeconfig: String, directory: URL, s3Server: String = "AUTH",
-                                          _ body: (Cluster) async throws -> T) async throws -> T {
+                                          lockedBucket: Bool = false, _ body: (Cluster) async throws -> T) async throws -> T {
         // Nothing that needs a shutdown exists before every check that can fail has passed
         // (a client dropped without shutdown traps).
-        let s3 = try S3TestServer.named(s3Server)
+        let s3 = lockedBucket ? try S3TestServer.named(s3Server).lockedBucket : try S3TestServer.named(s3Server)
         let configuration = try Kubeconfig.load(paths: [kubeconfig])
         let s3Client = try s3.client()
         let client: KubernetesClient
