@@ -48,6 +48,8 @@ struct BackupFailureTests {
             .recordMismatch: (BackupFailure.Reason.uploadFailed, false),
             .incomplete: (BackupFailure.Reason.internalError, true),
             .encryptionNotApplied: (BackupFailure.Reason.uploadFailed, false),
+            .lockNotApplied: (BackupFailure.Reason.uploadFailed, false),
+            .objectLocked: (BackupFailure.Reason.objectLocked, false),
         ]
         #expect(Set(expected.keys) == Set(PipelineFailure.Kind.allCases), "every kind has an expectation")
         for (kind, (reason, retryable)) in expected {
@@ -55,6 +57,9 @@ struct BackupFailureTests {
             #expect(failure.reason == reason, "\(kind)")
             #expect(failure.retryable == retryable, "\(kind)")
             #expect(failure.message == "s3://b/k: \(kind.rawValue)")
+            // Only a lock is a refusal of the store that deleting a backup waits out for a
+            // bounded time; the others never reach deletion.
+            #expect(BackupFailure.isPermanentStoreFailure(PipelineFailure(kind, "")) == (kind == .objectLocked), "\(kind)")
         }
     }
 }

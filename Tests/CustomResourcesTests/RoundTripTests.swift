@@ -152,6 +152,7 @@ enum FullObjects {
                 "sha256": .string(String(repeating: "ab", count: 32)), "node": .string("10.5.0.2"),
                 "snapshotSHA256": .string(String(repeating: "cd", count: 32)), "snapshotSize": .integer(8192),
                 "compression": .string("zstd"), "encryptedTo": .array([.string("0123456789abcdef")]), "serverSideEncryption": .string("aws:kms"),
+                "lockedUntil": .string("2026-04-08T06:16:10Z"),
                 "revision": .integer(20001), "totalKeys": .integer(20004),
                 "stateFilename": .string("clusters/prod/talos-system/prod-controlplane/hourly-berlin-1773036900.state.yaml.zst.age"),
                 "stateSHA256": .string(String(repeating: "ef", count: 32)),

@@ -156,6 +156,9 @@ public struct BackupAdoption: Sendable {
             status.stateFilename = nil
             status.stateSHA256 = nil
         }
+        // Under S3 Object Lock (the bucket's default, or an earlier objectLock), retention must
+        // wait for it as for the operator's own backups.
+        if head.isLocked(at: now), let until = head.retainUntilDate { status.lockedUntil = KubeTime(until) }
         status.startTime = KubeTime(stored)
         status.completionTime = KubeTime(stored)
         status.attempts = 0

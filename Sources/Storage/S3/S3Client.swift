@@ -93,6 +93,25 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var objectLockRetainUntil: String? = nil
     public var objectLockLegalHold = false
 
+    public init(size: Int64, etag: String, metadata: [String: String], lastModified: String? = nil) {
+        self.size = size
+        self.etag = etag
+        self.metadata = metadata
+        self.lastModified = lastModified
+    }
+
+    init(size: Int64, etag: String, metadata: [String: String], lastModified: String?, serverSideEncryption: String?, kmsKeyID: String?,
+         storageClass: String?, versionID: String?, objectLockMode: String?, objectLockRetainUntil: String?, objectLockLegalHold: Bool) {
+        self.init(size: size, etag: etag, metadata: metadata, lastModified: lastModified)
+        self.serverSideEncryption = serverSideEncryption
+        self.kmsKeyID = kmsKeyID
+        self.storageClass = storageClass
+        self.versionID = versionID
+        self.objectLockMode = objectLockMode
+        self.objectLockRetainUntil = objectLockRetainUntil
+        self.objectLockLegalHold = objectLockLegalHold
+    }
+
     /// The retention date, when the server sent one this client can read.
     public var retainUntilDate: Date? { objectLockRetainUntil.flatMap(RFC3339.parse) }
 
