@@ -5,6 +5,7 @@ import Foundation
 import KubernetesClient
 import ReconcilerTestSupport
 import S3
+import SnapshotPipeline
 import Testing
 import TestSupport
 
@@ -85,6 +86,35 @@ extension BackupReconcilerTests {
             #expect(status.phase == .failed && status.attempts == 1, "no retry can lock a bucket: \(failed.message)")
             #expect(failed.reason == ConditionReason.uploadFailed.rawValue && failed.message.contains("Object Lock"), "\(failed.message)")
             #expect(try await setup.s3Client.listAllObjects(bucket: setup.s3.bucket, prefix: setup.prefix).isEmpty, "nothing stored")
+        }
+    }
+
+    @Test("a backup that fails after storing locked objects (AES256 that Ceph RGW takes but does not apply): Failed, naming the lock that keeps them; deleting it leaves them with ObjectLeftInStore, never without a record")
+    func failedWithLockedObjects() async throws {
+        try await with(s3Server: "RGW") { setup in
+            let locked = setup.s3.lockedBucket
+            try await createStateSecret(setup, marker: "failed-locked")
+            var spec = backupSpec(bucket: locked.bucket, endpoint: setup.s3.endpoint)
+            spec.backupStorage.s3.prefix = setup.prefix
+            spec.backupStorage.s3.objectLock = ObjectLockSettings(mode: .governance, retainDays: 1)
+            spec.backupStorage.s3.serverSideEncryption = ServerSideEncryption(type: .aes256)
+            _ = try await setup.environment.client.create(TalosEtcdBackup(metadata: ObjectMeta(name: "failed-locked", namespace: "default"), spec: spec),
+                                                          TalosEtcdBackup.resourceType, namespace: "default")
+            let key = ObjectKey(namespace: "default", name: "failed-locked")
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            let status = try #require(try await backup(setup, "failed-locked").status)
+            let failed = try #require(status.conditions?[type: ConditionType.failed])
+            #expect(status.phase == .failed && failed.reason == ConditionReason.uploadFailed.rawValue, "\(failed.message)")
+            #expect(failed.message.contains("they stay in the store: S3 Object Lock (GOVERNANCE) keeps"), "\(failed.message)")
+            // The state is stored first, and refused as unencrypted before the snapshot is taken.
+            let state = StoredState.key(besideSnapshot: objectKey(setup, "failed-locked"))
+            #expect(try await setup.s3Client.headObject(bucket: locked.bucket, key: state).isLocked(at: Date()))
+
+            try await setup.environment.client.delete(TalosEtcdBackup.resourceType, namespace: "default", name: "failed-locked")
+            #expect(try await setup.reconciler.reconcile(key) == .done)
+            #expect(try await setup.environment.backupNames().isEmpty)
+            let left = try await eventNotes(setup, reason: ConditionReason.objectLeftInStore.rawValue)
+            #expect(left.count == 1 && left.first?.contains("ObjectLocked:") == true && left.first?.contains(state) == true, "\(left)")
         }
     }
 }

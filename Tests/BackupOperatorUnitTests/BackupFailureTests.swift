@@ -57,9 +57,9 @@ struct BackupFailureTests {
             #expect(failure.reason == reason, "\(kind)")
             #expect(failure.retryable == retryable, "\(kind)")
             #expect(failure.message == "s3://b/k: \(kind.rawValue)")
-            // Only a lock is a refusal of the store that deleting a backup waits out for a
-            // bounded time; the others never reach deletion.
-            #expect(BackupFailure.isPermanentStoreFailure(PipelineFailure(kind, "")) == (kind == .objectLocked), "\(kind)")
+            // A lock, and versions a backup cannot have written, are refusals that deleting a
+            // backup waits out for a bounded time; the others never reach deletion.
+            #expect(BackupFailure.isPermanentStoreFailure(PipelineFailure(kind, "")) == [.objectLocked, .objectExists].contains(kind), "\(kind)")
         }
     }
 }

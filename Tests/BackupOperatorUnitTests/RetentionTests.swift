@@ -8,24 +8,27 @@ import Testing
 /// random histories, and by hand around DST changes, year ends and ISO week 53.
 @Suite("Retention: tiered keep rules (restic forget semantics)")
 struct RetentionTests {
-    /// The policy's words, done the obvious way: per tier, group the backups by period, take the
-    /// N periods with the most recent backups, keep the newest backup of each.
+    /// The policy's words, done the obvious way: per tier, cut the backups, newest first, into
+    /// runs of the same period, take the N newest runs, keep the newest backup of each. A
+    /// period that comes back after another (an hour repeated when DST ends: in Pacific/Chatham
+    /// 03:xx, 02:xx, then 03:xx again) is a new run, as in restic, which compares each backup's
+    /// period with the last one its tier kept.
     static func reference(_ policy: RetentionPolicy, _ candidates: [Retention.Candidate], zone: TimeZone) -> (Set<String>, RetainedBackups) {
         var calendar = Calendar(identifier: .iso8601)
         calendar.timeZone = zone
         let sorted = candidates.sorted { $0.time != $1.time ? $0.time > $1.time : $0.name > $1.name }
         func keep(_ count: Int?, _ period: (Int, Retention.Candidate) -> String) -> [String]? {
             guard let count, count > 0 else { return nil }
-            var newestOfPeriod: [String: Retention.Candidate] = [:]
-            var order: [String] = []
+            var newestOfRun: [String] = []
+            var previous: String?
             for (index, candidate) in sorted.enumerated() {
                 let key = period(index, candidate)
-                if newestOfPeriod[key] == nil {
-                    newestOfPeriod[key] = candidate
-                    order.append(key)
+                if key != previous {
+                    newestOfRun.append(candidate.name)
+                    previous = key
                 }
             }
-            return order.prefix(count).map { newestOfPeriod[$0]!.name }
+            return Array(newestOfRun.prefix(count))
         }
         func key(_ components: Set<Calendar.Component>) -> (Int, Retention.Candidate) -> String {
             { _, candidate in
@@ -90,6 +93,11 @@ struct RetentionTests {
         #expect(Self.names(RetentionPolicy(keepHourly: 1, keepDaily: 1), ["2026-03-08T06:30:00Z", "2026-03-08T07:30:00Z"], zone: "America/New_York")
                 == ["2026-03-08T07:30:00Z"])
         #expect(Self.names(RetentionPolicy(keepHourly: 2), ["2026-03-08T06:30:00Z", "2026-03-08T07:30:00Z"], zone: "America/New_York").count == 2)
+        // Pacific/Chatham falls back at 03:45 (+13:45) to 02:45 (+12:45) on 2026-04-05, so newest
+        // first the local hours go 3, 2, 3, 2: restic compares each with the last kept period,
+        // so the hour that comes back is a new one and keepHourly 3 keeps three.
+        #expect(Self.names(RetentionPolicy(keepHourly: 3), ["2026-04-04T14:25:00Z", "2026-04-04T14:05:00Z", "2026-04-04T13:45:00Z", "2026-04-04T13:00:00Z"],
+                           zone: "Pacific/Chatham") == ["2026-04-04T13:45:00Z", "2026-04-04T14:05:00Z", "2026-04-04T14:25:00Z"])
     }
 
     @Test("year end: the same two instants are two years in UTC and one in Tokyo; daily periods are the zone's days")

@@ -24,4 +24,30 @@ struct ObjectLockUnitTests {
         #expect(S3WriteSettings.ObjectLock(mode: .governance, retention: .milliseconds(1_500)).retainUntil(writtenAt: now)
                     == now.addingTimeInterval(2), "rounded up to the second")
     }
+
+    @Test("a lock satisfies what was asked only in that mode or compliance, for at least the retention less the tolerance; never a legal hold alone")
+    func satisfied() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        func object(_ mode: String?, days: Double?, hold: Bool = false) -> S3ObjectInfo {
+            var info = S3ObjectInfo(size: 1, etag: "", metadata: [:])
+            info.objectLockMode = mode
+            info.objectLockRetainUntil = days.map { ISO8601DateFormatter().string(from: now.addingTimeInterval(($0 * 86_400).rounded())) }
+            info.objectLockLegalHold = hold
+            return info
+        }
+        let governance = S3WriteSettings.ObjectLock(mode: .governance, retainDays: 30)
+        let compliance = S3WriteSettings.ObjectLock(mode: .compliance, retainDays: 30)
+        #expect(governance.isSatisfied(by: object("GOVERNANCE", days: 30), at: now))
+        #expect(governance.isSatisfied(by: object("COMPLIANCE", days: 31), at: now), "compliance is stronger")
+        #expect(!compliance.isSatisfied(by: object("GOVERNANCE", days: 30), at: now), "governance is weaker")
+        #expect(governance.isSatisfied(by: object("GOVERNANCE", days: 30 - 500.0 / 86_400), at: now), "within ten minutes")
+        #expect(!governance.isSatisfied(by: object("GOVERNANCE", days: 1), at: now), "a bucket default of a day is shorter")
+        #expect(!governance.isSatisfied(by: object(nil, days: nil, hold: true), at: now), "a legal hold alone")
+        var unreadable = object("GOVERNANCE", days: 30)
+        unreadable.objectLockRetainUntil = "soon"
+        #expect(!governance.isSatisfied(by: unreadable, at: now))
+        let seconds = S3WriteSettings.ObjectLock(mode: .governance, retention: .seconds(10))
+        #expect(seconds.isSatisfied(by: object("GOVERNANCE", days: 7 / 86_400), at: now), "half the retention of room")
+        #expect(!seconds.isSatisfied(by: object("GOVERNANCE", days: 3 / 86_400), at: now))
+    }
 }

@@ -486,7 +486,8 @@ public final class BackupReconciler: Reconciler {
     /// A backup that never completed an upload stored nothing to delete; an interrupted attempt
     /// may have left a multipart upload (or, if the process died between completing the upload
     /// and writing the status, this backup's own object). Best effort, for a few seconds: the
-    /// deletion never waits on the store.
+    /// deletion never waits on the store. Objects an attempt left under Object Lock are named by an
+    /// `ObjectLeftInStore` Event.
     private func cleanUpUnfinishedAttempt(_ backup: TalosEtcdBackup) async {
         let namespace = backup.metadata.namespace ?? "default"
         let spec = backup.spec.withDefaults()
@@ -498,6 +499,11 @@ public final class BackupReconciler: Reconciler {
             try await withDeadline(Self.cleanUpBound, "cleaning up after an unfinished attempt", clock: clock.timers) {
                 try await transfer.delete(destination, owner: owner)
             }
+        } catch let locked as PipelineFailure where locked.kind == .objectLocked {
+            // A failed attempt's objects under Object Lock (written, then refused as unencrypted
+            // or not locked as asked): they stay, and are never left without a record.
+            events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: EventAction.delete,
+                          note: "left in the store by an unfinished attempt: \(ConditionReason.objectLocked.rawValue): \(locked.message); delete it once the lock has expired")
         } catch {
             logger.info("no clean-up after an unfinished backup (best effort)", metadata: ["backup": "\(backup.key)", "error": "\(error)"])
         }

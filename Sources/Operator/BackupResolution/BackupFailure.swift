@@ -40,7 +40,8 @@ public struct BackupFailure: Error, Sendable, Equatable, CustomStringConvertible
         case let credentials as S3CredentialsError:
             return !credentials.retryable
         case let failure as PipelineFailure:
-            return failure.kind == .objectLocked
+            // A lock that holds; or, deleting, versions a backup cannot have written.
+            return failure.kind == .objectLocked || failure.kind == .objectExists
         default:
             return false
         }

@@ -94,10 +94,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 var stored = try await store(talos: talos, client: client, destination: destination, plan: plan, owner: owner, state: manifest)
                 stored.lockedUntil = try await confirmLocks(stored, client, destination, owner: owner)
                 return stored
-            } catch let error as S3Error where error.code == "InvalidRequest" && destination.s3.writeSettings.objectLock != nil {
+            } catch let error as S3Error where error.code == "InvalidRequest" && destination.s3.writeSettings.objectLock != nil
+                                                && ["PutObject", "CreateMultipartUpload"].contains(error.operation) {
                 // What AWS, moto and Ceph RGW answer a locked write into a bucket without
-                // Object Lock: no retry can change that.
-                throw PipelineFailure(.lockNotApplied, "\(error); a store answers this to an Object Lock asked of a bucket that was not created with Object Lock: create the bucket with Object Lock enabled, or remove objectLock")
+                // Object Lock (a first write: nothing was stored); no retry can change that.
+                throw PipelineFailure(.lockNotApplied, "\(error); this is what a store answers when Object Lock is asked of a bucket that was not created with it: create the bucket with Object Lock enabled, or remove objectLock")
             }
         }
     }
@@ -164,20 +165,28 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     }
 
     /// With Object Lock asked (`objectLock`), the snapshot and its state must end locked as
-    /// asked: ``S3Client/lockedVersion(bucket:key:)`` sets the retention where the store did
-    /// not apply the write's headers. A store that takes neither (a bucket without Object
-    /// Lock) leaves them unlocked: they are this attempt's, so they are deleted, and the
-    /// backup fails, not retried, as for encryption. Returns the latest retention date the
-    /// store reports on them, also when only the bucket's default locks them; nil when
-    /// nothing is locked.
+    /// asked: the version HEAD finds at each key, once checked to be this backup's, goes through
+    /// ``S3Client/lockedVersion(bucket:key:versionID:)``, which sets the retention where the
+    /// store did not apply the write's headers. A store that takes neither, a weaker or shorter
+    /// lock, or credentials that may not read it (`s3:GetObjectRetention`) leave them not
+    /// locked as asked: they are this attempt's, so they are deleted (as far as their lock
+    /// allows), and the backup fails, not retried, as for encryption. Returns the latest
+    /// retention date the store reports on them, also when only the bucket's default locks
+    /// them; nil when nothing is locked.
     private func confirmLocks(_ stored: StoredBackup, _ client: S3Client, _ destination: BackupDestination, owner: String) async throws -> Date? {
         var until: Date?
         for key in [stored.state?.key, destination.key].compactMap({ $0 }) {
             let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: key)
-            let object = try await client.lockedVersion(bucket: destination.bucket, key: key)
-            if let asked = destination.s3.writeSettings.objectLock, !object.isLocked(at: Date()) {
+            // The version to lock must be this backup's: another writer's (a replica that lost
+            // its lease) is never given a retention it cannot undo.
+            guard let current = try await existingObject(client, target), current.metadata[Key.owner] == owner else {
+                throw Self.replaced(target, found: "no object of this backup's", size: stored.size)
+            }
+            let object = try await client.lockedVersion(bucket: destination.bucket, key: key, versionID: current.versionID)
+            if let asked = destination.s3.writeSettings.objectLock, !asked.isSatisfied(by: object, at: Date()) {
+                let found = object.objectLockMode.map { "\($0.prefix(20)) until \(object.objectLockRetainUntil?.prefix(40) ?? "no date")" } ?? "no Object Lock"
                 try await refuseUnprotected(
-                    "the store took \(target.url) but reports no Object Lock on it, not \(asked.mode.rawValue) as asked: the bucket was not created with Object Lock (or the store does not support it)",
+                    "the store took \(target.url) but reports \(found) on it, not \(asked.mode.rawValue) for \(asked.retention) as asked: the bucket was not created with Object Lock, the store does not support it, or the credentials may not read it (s3:GetObjectRetention)",
                     client, destination, owner: owner, advice: "Create the bucket with Object Lock enabled, or remove objectLock")
             }
             if let date = object.retainUntilDate, object.isLocked(at: Date()) { until = max(until ?? date, date) }
@@ -266,10 +275,15 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// this one: a retry would find this backup's own object and take it.
     private func refuseUnprotected(_ problem: String, _ client: S3Client, _ destination: BackupDestination, owner: String,
                                    advice: String? = nil) async throws -> Never {
-        let gone = (try? await deleteStored(client, destination, owner: owner)) != nil
-        let left = gone
-            ? "the snapshot and its state were deleted\(destination.s3.writeSettings.objectLock == nil ? " (in a versioned bucket, hidden behind a delete marker)" : "")"
-            : "deleting the snapshot and its state failed: remove them by hand"
+        let left: String
+        do {
+            try await deleteStored(client, destination, owner: owner)
+            left = "the snapshot and its state were deleted\(destination.s3.writeSettings.objectLock == nil ? " (in a versioned bucket, hidden behind a delete marker)" : "")"
+        } catch let locked as PipelineFailure where locked.kind == .objectLocked {
+            left = "they stay in the store: \(locked.message)"
+        } catch {
+            left = "deleting the snapshot and its state failed (\(error)): remove them by hand"
+        }
         if let advice { throw PipelineFailure(.lockNotApplied, "\(problem); \(left). \(advice)") }
         throw PipelineFailure(.encryptionNotApplied, "\(problem); \(left). Use age encryption (backupStorage.encryption), or a store that applies it")
     }
@@ -405,10 +419,18 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         throw PipelineFailure(.objectLocked, "S3 Object Lock\(mode) keeps \(Set(locked.map(\.url)).sorted().joined(separator: " and ")) from deletion \(until); the store refuses to delete \(locked.count == 1 ? "it" : "them") before then, and the operator never bypasses a lock")
     }
 
+    /// The most versions of one key a deletion looks at.
+    static let maximumVersionsPerKey = 1_000
+
     /// Deletes every version of `target`'s key that this backup (`owner`) wrote and that no
     /// lock holds; returns the locked ones. Delete markers go too, once no version is left.
     private func deleteVersions(_ client: S3Client, _ target: BackupDestination, owner: String) async throws -> [S3ObjectInfo] {
         let versions = try await client.objectVersions(bucket: target.bucket, key: target.key)
+        // A backup writes two or three versions of a key (and a few more over retried
+        // attempts): a store that lists thousands is not answering about this backup.
+        guard versions.count <= Self.maximumVersionsPerKey else {
+            throw PipelineFailure(.objectExists, "\(target.url) has \(versions.count) versions, more than the \(Self.maximumVersionsPerKey) a backup could have written; none is deleted")
+        }
         var locked: [S3ObjectInfo] = [], others = 0
         for version in versions where !version.isDeleteMarker {
             let object: S3ObjectInfo

@@ -213,9 +213,18 @@ public struct S3WriteSettings: Sendable, Equatable {
             self.retention = retention
         }
 
-        /// How much earlier than asked a lock the store set may end and still count: the time a
-        /// write takes between its request and the check after it.
-        var tolerance: TimeInterval { 600 }
+        /// How much earlier than asked a lock the store set may end and still count: the time
+        /// between a write and the check after it (ten minutes, at most half the retention).
+        var tolerance: TimeInterval { min(600, Double(retention.components.seconds) / 2) }
+
+        /// Whether `object` is locked at least as asked at `now`: in this mode (or compliance,
+        /// which is stronger), until at least `retention` after `now` less ``tolerance``. A
+        /// legal hold alone, a date that cannot be read, or a shorter or weaker lock is not.
+        public func isSatisfied(by object: S3ObjectInfo, at now: Date) -> Bool {
+            guard object.objectLockMode == mode.rawValue || object.objectLockMode == Mode.compliance.rawValue,
+                  let until = object.retainUntilDate else { return false }
+            return until >= retainUntil(writtenAt: now).addingTimeInterval(-tolerance)
+        }
 
         /// The retention date of an object written at `now`: `retention` later, rounded up to
         /// the second (the header carries whole seconds).
@@ -384,7 +393,8 @@ public final class S3Client: Sendable {
     public func putObject(bucket: String, key: String, body: ByteBuffer, metadata: [String: String] = [:], ifNoneMatch: Bool = false) async throws -> String {
         let digest = PayloadDigest(body)
         var headers = metadataHeaders(metadata) + configuration.writeSettings.headers + [("x-amz-checksum-sha256", digest.base64)]
-        if configuration.writeSettings.objectLock != nil { headers.append(("x-amz-sdk-checksum-algorithm", "SHA256")) }
+        // What S3 wants with a locked write, which a bucket's default retention makes of any.
+        headers.append(("x-amz-sdk-checksum-algorithm", "SHA256"))
         if ifNoneMatch { headers.append(("If-None-Match", "*")) }
         let response = try await send("PutObject", "PUT", bucket: bucket, key: key, headers: headers, body: body, payloadHash: digest.hex)
         return response.headers.first(name: "ETag") ?? ""
@@ -562,7 +572,7 @@ public final class S3Client: Sendable {
             // the download).
             var headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
                 + configuration.writeSettings.headers + configuration.writeSettings.copySourceKeyHeaders
-            if configuration.writeSettings.objectLock != nil { headers.append(("x-amz-sdk-checksum-algorithm", "SHA256")) }
+            headers.append(("x-amz-sdk-checksum-algorithm", "SHA256"))  // as for PutObject
             let response = try await send("CopyObject", "PUT", bucket: bucket, key: key, headers: headers)
             return try resultETag(response, "CopyObject", bucket: bucket, key: key)
         }
@@ -607,24 +617,24 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// The current version of `key` under this client's Object Lock, as HEAD then reports it.
-    /// S3 locks an object as it is written (the lock headers of PutObject, CreateMultipartUpload
-    /// and CopyObject); moto and Ceph RGW 16 apply them only to PutObject, so a version that
-    /// comes out unlocked, or locked in another mode or for less than asked, gets its retention
-    /// set afterwards (PutObjectRetention on that version; never shortened, which S3 refuses
-    /// anyway). The caller checks what is returned (``S3ObjectInfo/isLocked(at:)``): a store
-    /// that takes neither leaves it unlocked. Throws `.noSuchKey` when there is no object.
-    public func lockedVersion(bucket: String, key: String) async throws -> S3ObjectInfo {
-        let current = try await headObject(bucket: bucket, key: key)
-        guard let lock = configuration.writeSettings.objectLock else { return current }
-        let until = lock.retainUntil(writtenAt: Date())
-        // A compliance-mode lock is at least the governance one asked for (and cannot be changed).
-        if current.objectLockMode == lock.mode.rawValue || current.objectLockMode == S3WriteSettings.ObjectLock.Mode.compliance.rawValue, let held = current.retainUntilDate,
-           held >= until.addingTimeInterval(-lock.tolerance) {
-            return current
-        }
+    /// `versionID` of `key` (the current version when nil) under this client's Object Lock, as
+    /// HEAD then reports it. S3 locks an object as it is written (the lock headers of
+    /// PutObject, CreateMultipartUpload and CopyObject); moto and Ceph RGW 16 apply them only
+    /// to PutObject, so a version that comes out unlocked, or locked for less than asked
+    /// (``S3WriteSettings/ObjectLock/isSatisfied(by:at:)``), gets its retention set afterwards
+    /// (PutObjectRetention on that version). That never weakens a lock: a compliance-mode one
+    /// stays compliance, and a later date than asked is kept. The caller checks what is
+    /// returned: a store that takes neither leaves it unlocked. Throws `.noSuchKey` when there
+    /// is no object.
+    public func lockedVersion(bucket: String, key: String, versionID: String? = nil) async throws -> S3ObjectInfo {
+        let current = try await headObject(bucket: bucket, key: key, versionID: versionID)
+        let now = Date()
+        guard let lock = configuration.writeSettings.objectLock, !lock.isSatisfied(by: current, at: now) else { return current }
         guard let version = current.versionID else { return current }  // an unversioned bucket cannot lock
-        let document = S3Responses.retentionDocument(mode: lock.mode.rawValue, retainUntil: RFC3339.format(until))
+        let compliance = S3WriteSettings.ObjectLock.Mode.compliance.rawValue
+        let mode = current.objectLockMode == compliance ? compliance : lock.mode.rawValue
+        let until = max(lock.retainUntil(writtenAt: now), current.retainUntilDate ?? .distantPast)
+        let document = S3Responses.retentionDocument(mode: mode, retainUntil: RFC3339.format(until))
         _ = try await send("PutObjectRetention", "PUT", bucket: bucket, key: key, query: [("retention", ""), ("versionId", version)],
                            headers: [("Content-MD5", Data(Insecure.MD5.hash(data: Data(document.utf8))).base64EncodedString()),
                                      ("Content-Type", "application/xml")],
