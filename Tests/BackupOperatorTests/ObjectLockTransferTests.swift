@@ -1,5 +1,6 @@
 @testable import SnapshotPipeline
 import Foundation
+import NIOCore
 import S3
 import S3TestSupport
 import TalosAPI
@@ -54,6 +55,35 @@ struct ObjectLockTransferTests {
                 #expect(try await client.objectVersions(bucket: server.bucket, key: key).isEmpty, "every version and delete marker of the snapshot")
                 #expect(try await client.objectVersions(bucket: server.bucket, key: stateKey).isEmpty, "and of the state")
             }
+        }
+    }
+
+    @Test("an object left unlocked (an earlier attempt's, in a bucket without Object Lock, on moto without authentication, which takes the version listing): refused as not locked as asked (lockNotApplied), and deleted")
+    func unlockedObjectRefused() async throws {
+        try await TalosTestServer.withRunningOnFreshEtcd { talos in
+            let server = try S3TestServer.named("NOAUTH")
+            let client = try server.client()
+            defer { Task { try? await client.shutdown() } }
+            let key = "unlocked-\(UUID().uuidString.prefix(8).lowercased())/backup.db"
+            // An earlier attempt of this backup stored a sound snapshot, unlocked.
+            let etcd = try #require(talos.etcdEndpoint)
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("unlocked-\(UUID().uuidString.prefix(8)).db")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let saved = try await EtcdInstance.etcdctl(offline: ["--endpoints", etcd, "snapshot", "save", file.path])
+            try #require(saved.status == 0, "\(saved.stderr)")
+            try await client.putObject(bucket: server.bucket, key: key, body: ByteBuffer(bytes: try Data(contentsOf: file)),
+                                       metadata: [StoredBackup.MetadataKey.owner: "backup-uid"])
+            var configuration = try server.configuration()
+            configuration.writeSettings.objectLock = .init(mode: .compliance, retainDays: 1)
+            let failure = await #expect(throws: PipelineFailure.self) {
+                _ = try await TalosToS3Transfer().store(talos: try Talosconfig.parse(try talos.talosconfig(), source: "test"),
+                                                        destination: BackupDestination(s3: configuration, bucket: server.bucket, key: key),
+                                                        plan: .plain, owner: "backup-uid")
+            }
+            #expect(failure?.kind == .lockNotApplied && failure?.retryable == false, "\(String(describing: failure))")
+            #expect(failure?.message.contains("reports no Object Lock on it, not COMPLIANCE") == true && failure?.message.contains("were deleted") == true, "\(String(describing: failure))")
+            let gone = await TestHelpers.caught(S3Error.self) { _ = try await client.headObject(bucket: server.bucket, key: key) }
+            #expect(gone?.kind == .noSuchKey, "this backup's unlocked object was deleted")
         }
     }
 }

@@ -76,4 +76,18 @@ struct HostileListingTests {
             #expect(requests() == S3Client.maximumListingPages)
         }
     }
+
+    @Test("ListObjectVersions of one key answering 400 versions a page: ListingTooLong at the caller's limit, after three pages, not a hundred thousand entries")
+    func versionsBeyondTheLimit() async throws {
+        try await RepeatingListingServer.with(page: { number in
+            let versions = (0..<400).map { "<Version><Key>k.db</Key><VersionId>v\(number)-\($0)</VersionId></Version>" }.joined()
+            return "<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k.db</NextKeyMarker><NextVersionIdMarker>v\(number)</NextVersionIdMarker>\(versions)</ListVersionsResult>"
+        }) { endpoint, requests in
+            let client = try client(endpoint)
+            let error = await TestHelpers.caught(S3Error.self) { _ = try await client.objectVersions(bucket: "b", key: "k.db", limit: 1_000) }
+            try await client.shutdown()
+            #expect(error?.code == "ListingTooLong" && error?.description.contains("more than 1000 entries") == true, "\(String(describing: error))")
+            #expect(requests() == 3)
+        }
+    }
 }

@@ -506,6 +506,12 @@ public final class BackupReconciler: Reconciler {
                           note: "left in the store by an unfinished attempt: \(ConditionReason.objectLocked.rawValue): \(locked.message); delete it once the lock has expired")
         } catch {
             logger.info("no clean-up after an unfinished backup (best effort)", metadata: ["backup": "\(backup.key)", "error": "\(error)"])
+            if spec.backupStorage.s3.objectLock != nil {
+                // Under Object Lock an attempt may have left objects nobody can delete for now:
+                // never without a record.
+                events.record(.init(backup), type: .warning, reason: ConditionReason.objectLeftInStore, action: EventAction.delete,
+                              note: "an unfinished attempt may have left locked objects at \(Self.objectKey(of: backup, spec: spec)) and its state beside it in bucket \(spec.backupStorage.s3.bucket); the clean-up could not check (\(BackupFailure.classify(error).message)); look once the lock has expired")
+            }
         }
     }
 }

@@ -180,11 +180,27 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             // The version to lock must be this backup's: another writer's (a replica that lost
             // its lease) is never given a retention it cannot undo.
             guard let current = try await existingObject(client, target), current.metadata[Key.owner] == owner else {
-                throw Self.replaced(target, found: "no object of this backup's", size: stored.size)
+                throw PipelineFailure(.objectReplaced, "\(target.url) is not this backup's any more (another writer replaced it, such as an operator replica that lost its lease); it is not recorded as this backup's, and the next attempt checks what is there")
             }
-            let object = try await client.lockedVersion(bucket: destination.bucket, key: key, versionID: current.versionID)
-            if let asked = destination.s3.writeSettings.objectLock, !asked.isSatisfied(by: object, at: Date()) {
-                let found = object.objectLockMode.map { "\($0.prefix(20)) until \(object.objectLockRetainUntil?.prefix(40) ?? "no date")" } ?? "no Object Lock"
+            guard let asked = destination.s3.writeSettings.objectLock else {
+                // Nothing to set: the bucket's default retention, if any, as HEAD reports it.
+                if let date = current.retainUntilDate, current.isLocked(at: Date()) { until = max(until ?? date, date) }
+                continue
+            }
+            let object: S3ObjectInfo
+            do {
+                object = try await client.lockedVersion(bucket: destination.bucket, key: key, versionID: current.versionID)
+            } catch let error as S3Error where !error.isRetryable {
+                // A bucket without Object Lock (moto and RGW take a multipart upload's lock
+                // headers there and refuse the retention), or a governance lock that only a
+                // bypass could turn into compliance: no retry helps, and the objects are this
+                // attempt's.
+                try await refuseUnprotected("the store refused to lock \(target.url) as asked (\(asked.mode.rawValue) for \(asked.retention)): \(error)",
+                                            client, destination, owner: owner, advice: "Create the bucket with Object Lock enabled, or remove objectLock")
+            }
+            if !asked.isSatisfied(by: object, at: Date()) {
+                let found = object.objectLockMode.map { "\($0.prefix(20)) until \(object.objectLockRetainUntil?.prefix(40) ?? "no date")" }
+                    ?? (object.objectLockLegalHold ? "only a legal hold" : "no Object Lock")
                 try await refuseUnprotected(
                     "the store took \(target.url) but reports \(found) on it, not \(asked.mode.rawValue) for \(asked.retention) as asked: the bucket was not created with Object Lock, the store does not support it, or the credentials may not read it (s3:GetObjectRetention)",
                     client, destination, owner: owner, advice: "Create the bucket with Object Lock enabled, or remove objectLock")
@@ -395,7 +411,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// saying until when; the delete markers go once no other version remains.
     private func deleteStored(_ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
         let existing = try await existingObject(client, destination)
-        guard destination.s3.writeSettings.objectLock != nil || existing?.objectLockMode != nil || existing?.objectLockLegalHold == true else {
+        let stateTarget = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: StoredState.key(besideSnapshot: destination.key))
+        func reportsLock(_ object: S3ObjectInfo?) -> Bool { object?.objectLockMode != nil || object?.objectLockLegalHold == true }
+        var locking = destination.s3.writeSettings.objectLock != nil || reportsLock(existing)
+        if !locking { locking = reportsLock(try await existingObject(client, stateTarget)) }  // a failed attempt may have stored only the state
+        guard locking else {
             try await deleteState(client, destination, owner: owner)
             guard let existing else { return }
             guard existing.metadata[Key.owner] == owner else {
@@ -425,17 +445,24 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// Deletes every version of `target`'s key that this backup (`owner`) wrote and that no
     /// lock holds; returns the locked ones. Delete markers go too, once no version is left.
     private func deleteVersions(_ client: S3Client, _ target: BackupDestination, owner: String) async throws -> [S3ObjectInfo] {
-        let versions = try await client.objectVersions(bucket: target.bucket, key: target.key)
         // A backup writes two or three versions of a key (and a few more over retried
         // attempts): a store that lists thousands is not answering about this backup.
-        guard versions.count <= Self.maximumVersionsPerKey else {
-            throw PipelineFailure(.objectExists, "\(target.url) has \(versions.count) versions, more than the \(Self.maximumVersionsPerKey) a backup could have written; none is deleted")
-        }
+        let versions = try await { () async throws in
+            do {
+                return try await client.objectVersions(bucket: target.bucket, key: target.key, limit: Self.maximumVersionsPerKey)
+            } catch let error as S3Error where error.code == "ListingTooLong" {
+                throw PipelineFailure(.objectExists, "\(target.url) has more than the \(Self.maximumVersionsPerKey) versions a backup could have written; none is deleted")
+            }
+        }()
         var locked: [S3ObjectInfo] = [], others = 0
         for version in versions where !version.isDeleteMarker {
+            // An unversioned bucket lists its object as version `null`, which moto refuses as a
+            // version id: there the object itself is meant. (An Object Lock bucket is versioned
+            // from its creation, so it has no such version.)
+            let id = version.versionID == "null" ? nil : version.versionID
             let object: S3ObjectInfo
             do {
-                object = try await client.headObject(bucket: target.bucket, key: target.key, versionID: version.versionID)
+                object = try await client.headObject(bucket: target.bucket, key: target.key, versionID: id)
             } catch let error as S3Error where error.kind == .noSuchKey {
                 continue  // gone meanwhile
             }
@@ -447,7 +474,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
                 locked.append(object)
                 continue
             }
-            try await client.deleteObject(bucket: target.bucket, key: target.key, versionID: version.versionID)
+            try await client.deleteObject(bucket: target.bucket, key: target.key, versionID: id)
         }
         if locked.isEmpty && others == 0 {
             for marker in versions where marker.isDeleteMarker {

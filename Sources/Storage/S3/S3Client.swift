@@ -462,7 +462,7 @@ public final class S3Client: Sendable {
     }
 
     /// In-progress multipart uploads under `prefix`, every page (following `key-marker` and
-    /// `upload-id-marker`, bounded as ``collectPages(_:bucket:prefix:_:)`` says).
+    /// `upload-id-marker`, bounded as ``collectPages(_:bucket:prefix:limit:_:)`` says).
     public func listMultipartUploads(bucket: String, prefix: String? = nil) async throws -> [S3MultipartUploadInfo] {
         try await collectPages("ListMultipartUploads", bucket: bucket, prefix: prefix) { (markers: S3Responses.UploadMarkers?) in
             var query = [("uploads", "")]
@@ -484,7 +484,7 @@ public final class S3Client: Sendable {
     /// with) would be followed forever: that is an error, and so is a listing longer than
     /// ``maximumListingPages`` pages or ``maximumListingEntries`` entries.
     private func collectPages<Marker: Equatable, Item>(
-        _ operation: String, bucket: String, prefix: String?,
+        _ operation: String, bucket: String, prefix: String?, limit: Int = maximumListingEntries,
         _ page: (Marker?) async throws -> (items: [Item], next: Marker?)
     ) async throws -> [Item] {
         var all: [Item] = []
@@ -492,8 +492,8 @@ public final class S3Client: Sendable {
         for _ in 0..<Self.maximumListingPages {
             let (items, next) = try await page(marker)
             all += items
-            guard all.count <= Self.maximumListingEntries else {
-                throw S3Error(code: "ListingTooLong", message: "more than \(Self.maximumListingEntries) entries under prefix \"\(prefix ?? "")\"",
+            guard all.count <= limit else {
+                throw S3Error(code: "ListingTooLong", message: "more than \(limit) entries under prefix \"\(prefix ?? "")\"",
                               statusCode: 200, operation: operation, bucket: bucket, key: nil, region: configuration.region)
             }
             guard let next else { return all }
@@ -572,7 +572,9 @@ public final class S3Client: Sendable {
             // the download).
             var headers = [source, ("x-amz-metadata-directive", "REPLACE"), ("x-amz-checksum-algorithm", "SHA256")] + metadataHeaders(metadata)
                 + configuration.writeSettings.headers + configuration.writeSettings.copySourceKeyHeaders
-            headers.append(("x-amz-sdk-checksum-algorithm", "SHA256"))  // as for PutObject
+            // What S3 wants with a locked write (a bucket's default retention makes any copy one):
+            // a copy has no body to give a checksum of, so the MD5 of that empty body.
+            headers.append(("Content-MD5", Data(Insecure.MD5.hash(data: Data())).base64EncodedString()))
             let response = try await send("CopyObject", "PUT", bucket: bucket, key: key, headers: headers)
             return try resultETag(response, "CopyObject", bucket: bucket, key: key)
         }
@@ -651,10 +653,11 @@ public final class S3Client: Sendable {
     }
 
     /// Every version and delete marker of exactly `key` (ListObjectVersions with the key as
-    /// prefix, filtered; every page, bounded as ``collectPages(_:bucket:prefix:_:)`` says).
-    /// An unversioned bucket lists its object as the one version `null`.
-    public func objectVersions(bucket: String, key: String) async throws -> [S3ObjectVersion] {
-        try await collectPages("ListObjectVersions", bucket: bucket, prefix: key) { (markers: S3Responses.UploadMarkers?) in
+    /// prefix, filtered; every page, bounded as ``collectPages(_:bucket:prefix:limit:_:)``
+    /// says, and by `limit` entries: more is `ListingTooLong`). An unversioned bucket lists its
+    /// object as the one version `null`.
+    public func objectVersions(bucket: String, key: String, limit: Int = maximumListingEntries) async throws -> [S3ObjectVersion] {
+        try await collectPages("ListObjectVersions", bucket: bucket, prefix: key, limit: limit) { (markers: S3Responses.UploadMarkers?) in
             var query = [("versions", ""), ("prefix", key)]
             if let markers { query += [("key-marker", markers.key), ("version-id-marker", markers.uploadID)] }
             let response = try await send("ListObjectVersions", "GET", bucket: bucket, key: nil, query: query)
@@ -675,7 +678,7 @@ public final class S3Client: Sendable {
     }
 
     /// Every object under `prefix`, following continuation tokens (bounded as
-    /// ``collectPages(_:bucket:prefix:_:)`` says).
+    /// ``collectPages(_:bucket:prefix:limit:_:)`` says).
     public func listAllObjects(bucket: String, prefix: String? = nil, pageSize: Int? = nil) async throws -> [S3ObjectSummary] {
         try await collectPages("ListObjectsV2", bucket: bucket, prefix: prefix) { (token: String?) in
             let page = try await listObjects(bucket: bucket, prefix: prefix, continuationToken: token, maxKeys: pageSize)
