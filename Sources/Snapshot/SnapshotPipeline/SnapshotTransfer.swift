@@ -106,62 +106,60 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     /// ``store(talos:destination:plan:owner:state:)`` up to the objects' Object Lock.
     private func store(talos: TalosContext, client: S3Client, destination: BackupDestination, plan: SnapshotEncodingPlan, owner: String,
                        state manifest: [UInt8]?) async throws -> StoredBackup {
-        do {
-            // First a request whose error carries S3's reason (a HEAD answer has no body), so a
-            // wrong secret says SignatureDoesNotMatch rather than just 403.
-            try await abortStrayUploads(client, destination)
-            // An object at the key first: another's is refused before anything is written
-            // beside it; this backup's own (an earlier attempt) comes with the state its
-            // record names, never a new one (age encrypts a state differently every time).
-            if let existing = try await existingObject(client, destination),
-               var adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
-                do {
-                    adopted.state = try await recordedState(existing, client, destination, owner: owner)
-                    return adopted
-                } catch let disagreement as StateDisagrees {
-                    // Two attempts of this backup each stored a state (one a stale replica's):
-                    // the snapshot's record names the other. Both objects are this backup's, so
-                    // the snapshot is taken again, with a state of its own.
-                    logger.info("this backup's stored object and its state disagree; taking the snapshot again",
-                                metadata: ["object": "\(destination.url)", "state": "\(disagreement.description)"])
-                    try await client.deleteObject(bucket: destination.bucket, key: destination.key)
-                }
-            }
-            // Then the state: a backup is never recorded without the state it was taken with.
-            var state: StoredState?
-            if let manifest { state = try await storeState(manifest, client, destination, plan: plan, owner: owner) }
-            let attempt = UUID().uuidString
-            let stored: StoredBackup
+        // First a request whose error carries S3's reason (a HEAD answer has no body), so a
+        // wrong secret says SignatureDoesNotMatch rather than just 403.
+        try await abortStrayUploads(client, destination)
+        // An object at the key first: another's is refused before anything is written
+        // beside it; this backup's own (an earlier attempt) comes with the state its
+        // record names, never a new one (age encrypts a state differently every time).
+        if let existing = try await existingObject(client, destination),
+           var adopted = try await adopt(existing, client, destination, owner: owner, found: "already exists") {
             do {
-                stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner, attempt: attempt,
-                                          state: state)
-            } catch let error as S3Error where error.kind == .preconditionFailed {
-                // Another writer completed the key first (or a retried completion of ours had
-                // already succeeded): the object there decides, as before the upload.
-                let existing = try await existingObject(client, destination)
-                guard var adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload"),
-                      let existing else {
-                    throw error
-                }
-                do {
-                    adopted.state = try await recordedState(existing, client, destination, owner: owner)
-                } catch let disagreement as StateDisagrees {
-                    throw PipelineFailure(.objectReplaced, "\(destination.url) was completed by another attempt of this backup whose state disagrees (\(disagreement)); the next attempt takes the snapshot again")
-                }
+                adopted.state = try await recordedState(existing, client, destination, owner: owner)
                 return adopted
+            } catch let disagreement as StateDisagrees {
+                // Two attempts of this backup each stored a state (one a stale replica's):
+                // the snapshot's record names the other. Both objects are this backup's, so
+                // the snapshot is taken again, with a state of its own.
+                logger.info("this backup's stored object and its state disagree; taking the snapshot again",
+                            metadata: ["object": "\(destination.url)", "state": "\(disagreement.description)"])
+                try await client.deleteObject(bucket: destination.bucket, key: destination.key)
             }
-            try await afterCompletion?()
-            let written = try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
-            try await confirmEncryption(written, client, destination, owner: owner)
-            if plan != .plain {
-                try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
-                                                 metadata: stored.metadata(owner: owner, attempt: attempt))
-                let copied = try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
-                try await confirmEncryption(copied, client, destination, owner: owner)
-            }
-            if let state { try await confirmState(state, client, destination, owner: owner) }
-            return stored
         }
+        // Then the state: a backup is never recorded without the state it was taken with.
+        var state: StoredState?
+        if let manifest { state = try await storeState(manifest, client, destination, plan: plan, owner: owner) }
+        let attempt = UUID().uuidString
+        let stored: StoredBackup
+        do {
+            stored = try await upload(talos: talos, client: client, destination: destination, plan: plan, owner: owner, attempt: attempt,
+                                      state: state)
+        } catch let error as S3Error where error.kind == .preconditionFailed {
+            // Another writer completed the key first (or a retried completion of ours had
+            // already succeeded): the object there decides, as before the upload.
+            let existing = try await existingObject(client, destination)
+            guard var adopted = try await adopt(existing, client, destination, owner: owner, found: "was written during the upload"),
+                  let existing else {
+                throw error
+            }
+            do {
+                adopted.state = try await recordedState(existing, client, destination, owner: owner)
+            } catch let disagreement as StateDisagrees {
+                throw PipelineFailure(.objectReplaced, "\(destination.url) was completed by another attempt of this backup whose state disagrees (\(disagreement)); the next attempt takes the snapshot again")
+            }
+            return adopted
+        }
+        try await afterCompletion?()
+        let written = try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
+        try await confirmEncryption(written, client, destination, owner: owner)
+        if plan != .plain {
+            try await client.replaceMetadata(bucket: destination.bucket, key: destination.key, size: stored.size,
+                                             metadata: stored.metadata(owner: owner, attempt: attempt))
+            let copied = try await confirmUnreplaced(client, destination, attempt: attempt, size: stored.size, owner: owner)
+            try await confirmEncryption(copied, client, destination, owner: owner)
+        }
+        if let state { try await confirmState(state, client, destination, owner: owner) }
+        return stored
     }
 
     /// With Object Lock asked (`objectLock`), the snapshot and its state must end locked as
@@ -412,11 +410,11 @@ public struct TalosToS3Transfer: SnapshotTransfer {
     private func deleteStored(_ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
         let existing = try await existingObject(client, destination)
         let stateTarget = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: StoredState.key(besideSnapshot: destination.key))
+        // The state too: a failed attempt may have stored only the state.
+        let state = try await existingObject(client, stateTarget)
         func reportsLock(_ object: S3ObjectInfo?) -> Bool { object?.objectLockMode != nil || object?.objectLockLegalHold == true }
-        var locking = destination.s3.writeSettings.objectLock != nil || reportsLock(existing)
-        if !locking { locking = reportsLock(try await existingObject(client, stateTarget)) }  // a failed attempt may have stored only the state
-        guard locking else {
-            try await deleteState(client, destination, owner: owner)
+        guard destination.s3.writeSettings.objectLock != nil || reportsLock(existing) || reportsLock(state) else {
+            if let state, state.metadata[Key.owner] == owner { try await client.deleteObject(bucket: stateTarget.bucket, key: stateTarget.key) }
             guard let existing else { return }
             guard existing.metadata[Key.owner] == owner else {
                 logger.info("not deleting an object this backup did not store", metadata: ["object": "\(destination.url)"])
@@ -426,8 +424,7 @@ public struct TalosToS3Transfer: SnapshotTransfer {
             return
         }
         var locked: [(url: String, object: S3ObjectInfo)] = []
-        for key in [StoredState.key(besideSnapshot: destination.key), destination.key] {
-            let target = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: key)
+        for target in [stateTarget, destination] {
             locked += try await deleteVersions(client, target, owner: owner).map { (target.url, $0) }
         }
         guard !locked.isEmpty else { return }
@@ -492,13 +489,6 @@ public struct TalosToS3Transfer: SnapshotTransfer {
         try await withS3(destination) { client in
             try await StoredBackupVerification.verify(destination, with: client, expected: expected, stallTimeout: stallTimeout, pace: pace)
         }
-    }
-
-    /// Deletes the state beside `destination`'s snapshot if this backup (`owner`) stored it.
-    private func deleteState(_ client: S3Client, _ destination: BackupDestination, owner: String) async throws {
-        let state = BackupDestination(s3: destination.s3, bucket: destination.bucket, key: StoredState.key(besideSnapshot: destination.key))
-        guard let existing = try await existingObject(client, state), existing.metadata[Key.owner] == owner else { return }
-        try await client.deleteObject(bucket: state.bucket, key: state.key)
     }
 
     /// Encodes the state manifest as the snapshot is (in memory: a Secret is at most 1 MiB)
