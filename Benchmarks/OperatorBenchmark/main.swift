@@ -8,7 +8,8 @@ import CustomResources
 //   OperatorBenchmark measure KUBECONFIG PID      the operator (process PID) with them: time to
 //                                                 reconcile all, resident memory, CPU while idle
 //                                                 between ticks, and how long after its scheduled
-//                                                 time each backup of the next tick was created.
+//                                                 time each backup of the next tick was created;
+//                                                 with TICKS=N, the memory after N ticks too.
 // Run with: scripts/benchmark-operator
 /// A line on standard output, written at once (print buffers when the output is a file).
 func report(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
@@ -21,9 +22,12 @@ func schedules() async throws -> [TalosEtcdBackupSchedule] {
     try await client.listAll(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, options: ListOptions(limit: 500)).items
 }
 
-/// Resident set (VmRSS) and peak (VmHWM) of `pid` in MiB, and its CPU seconds (user + system).
-func processFigures(_ pid: String) -> (rss: Double, peak: Double, cpu: Double) {
-    (ProcessFigures.memoryMiB("VmRSS", pid: pid), ProcessFigures.memoryMiB("VmHWM", pid: pid), ProcessFigures.cpuSeconds(pid: pid))
+/// Resident set (VmRSS), its anonymous part (the heap and stacks: RssAnon) and its file-backed
+/// part (the binary's and shared libraries' pages in use: RssFile), and the peak (VmHWM) of
+/// `pid` in MiB, and its CPU seconds (user + system).
+func processFigures(_ pid: String) -> (rss: Double, anonymous: Double, file: Double, peak: Double, cpu: Double) {
+    (ProcessFigures.memoryMiB("VmRSS", pid: pid), ProcessFigures.memoryMiB("RssAnon", pid: pid), ProcessFigures.memoryMiB("RssFile", pid: pid),
+     ProcessFigures.memoryMiB("VmHWM", pid: pid), ProcessFigures.cpuSeconds(pid: pid))
 }
 
 switch mode {
@@ -104,8 +108,15 @@ case "measure":
     let before = processFigures(pid)
     try await Task.sleep(for: .seconds(20))
     let after = processFigures(pid)
-    report(String(format: "idle between ticks: %.2f%% of one core over 20 s; resident %.1f MiB, peak %.1f MiB",
-                 (after.cpu - before.cpu) / 20 * 100, after.rss, after.peak))
+    report(String(format: "idle between ticks: %.2f%% of one core over 20 s; resident %.1f MiB (anonymous %.1f, file-backed %.1f), peak %.1f MiB",
+                 (after.cpu - before.cpu) / 20 * 100, after.rss, after.anonymous, after.file, after.peak))
+    // TICKS=N: the resident memory 90 s after each of the next ticks too, to see where it settles.
+    let ticks = Int(ProcessInfo.processInfo.environment["TICKS"] ?? "") ?? 1
+    for n in stride(from: 2, through: ticks, by: 1) {
+        try await Task.sleep(for: .seconds(max(0, Double(tick + (n - 1) * 120 + 90) - Date().timeIntervalSince1970)))
+        let figures = processFigures(pid)
+        report(String(format: "tick %d: resident %.1f MiB (anonymous %.1f, file-backed %.1f)", n, figures.rss, figures.anonymous, figures.file))
+    }
 default:
     fatalError("mode: setup or measure")
 }

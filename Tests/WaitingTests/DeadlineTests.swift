@@ -28,6 +28,42 @@ struct DeadlineTests {
         #expect(cancelled.withLock { $0 }, "the operation was cancelled")
     }
 
+    @Test("SlicingClock: a long sleep waits on the base clock a slice at a time and ends at its deadline; a jump past it ends it; cancelling ends it with CancellationError")
+    func slicingClock() async throws {
+        let base = ManualClock()
+        let clock = SlicingClock(base, slice: .seconds(10))
+        let woke = Locked(false)
+        let sleeper = Task {
+            try await clock.sleep(until: base.now.advanced(by: .seconds(25)))
+            woke.withLock { $0 = true }
+        }
+        try await base.waitForSleepers(at: [.seconds(10)])  // one slice, not the whole 25 s
+        base.advance(by: .seconds(10))
+        try await base.waitForSleepers(at: [.seconds(20)])
+        base.advance(by: .seconds(4))  // within a slice: still asleep
+        try await base.waitForSleepers(at: [.seconds(20)])
+        #expect(!woke.withLock { $0 })
+        base.advance(by: .seconds(6))
+        try await base.waitForSleepers(at: [.seconds(25)])  // the last slice ends at the deadline
+        base.advance(by: .seconds(5))
+        try await sleeper.value
+        #expect(woke.withLock { $0 })
+        #expect(base.sleepers == 0)
+
+        // A deadline already past returns at once; a clock jump past the deadline ends the sleep.
+        try await clock.sleep(until: base.now)
+        let jumped = Task { try await clock.sleep(until: base.now.advanced(by: .seconds(3600))) }
+        try await base.waitForSleepers(at: [.seconds(35)])  // now is 25 s
+        base.advance(by: .seconds(7200))
+        try await jumped.value
+
+        // Cancelled: the error comes through and no sleep is left on the base clock.
+        let cancelled = Task { try await clock.sleep(until: base.now.advanced(by: .seconds(3600))) }
+        try await base.waitForSleepers(1)
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+    }
+
     @Test("withDeadline: an operation that finishes in time returns its value and cancels the timer")
     func deadlineNotReached() async throws {
         let clock = ManualClock()

@@ -146,6 +146,23 @@ def stream(directory, size_mib, rounds):
     print(f"(from talos-test-server instead: {test_rate:.1f} MiB/s, {test_rate / go_rate:.2f} of the grpc-go client's rate from the stand-in)")
 
 
+def session_cpu(sessions):
+    """CPU seconds (user + system) of every live process in these sessions: an S3 server and
+    the daemons it started (each is started in a session of its own)."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in sessions:  # field 6, the session
+            total += (int(fields[11]) + int(fields[12])) / ticks  # fields 14 and 15
+    return total
+
+
 class S3Services:
     """The test suite's S3 servers (scripts/s3-test-services.py), started afresh for each run so
     that no run pays for objects an earlier one left in moto's memory."""
@@ -156,10 +173,19 @@ class S3Services:
         self.environment = {}
 
     def fresh(self):
-        self.stop()
-        subprocess.run([sys.executable, os.path.join(ROOT, "scripts/s3-test-services.py"), "start", self.directory],
-                       check=True, stdout=subprocess.DEVNULL)
+        # Started afresh up to three times: a Ceph OSD started again and again in one directory
+        # sometimes does not come up within the start script's five tries.
+        for attempt in range(3):
+            self.stop()
+            started = subprocess.run([sys.executable, os.path.join(ROOT, "scripts/s3-test-services.py"), "start", self.directory],
+                                     stdout=subprocess.DEVNULL)
+            if started.returncode == 0:
+                break
+        else:
+            raise SystemExit("the S3 servers did not start (three times)")
         self.environment = {}
+        with open(os.path.join(self.directory, "pids")) as pids:
+            self.sessions = {int(pid) for pid in pids.read().split()}
         with open(os.path.join(self.directory, "s3.env")) as exports:
             for line in exports:
                 match = re.match(r"export ([A-Z0-9_]+)=(.*)", line.strip())
@@ -188,17 +214,27 @@ def pipeline(directory, size_mib, rounds):
     try:
         for server in ["AUTH", "RGW"]:
             def run(command):
+                """timed(command) on a fresh server, and the server's CPU seconds during it."""
                 services.fresh()
-                return timed(command, env={**os.environ, **services.environment, "S3_TEST_SERVER": server})
+                before = session_cpu(services.sessions)
+                result = timed(command, env={**os.environ, **services.environment, "S3_TEST_SERVER": server})
+                return (*result, session_cpu(services.sessions) - before)
             rows = {"pipeline": [], "boto3": [], "scripted": []}
+            # Where the CPU goes (core-seconds): the client, the Talos stand-in (its own figure
+            # for the stream) and the S3 server, against what two cores give in the run's time.
+            budgets = {"pipeline": [], "boto3": []}
             for _ in range(rounds):
-                wall, _, rss, out = run([benchmark, standin.talosconfig, str(size_mib)])
+                wall, cpu, rss, out, s3_cpu = run([benchmark, standin.talosconfig, str(size_mib)])
                 rows["pipeline"].append((float(re.search(r"in ([0-9.]+) s =", out).group(1)), rss))
-                wall, _, _, out = run(boto3)
+                node_cpu = standin.server_cpu_per_message()[-1] * (size / 1024) / 1e6
+                budgets["pipeline"].append((wall, cpu, node_cpu, s3_cpu))
+                wall, cpu, _, out, s3_cpu = run(boto3)
                 rows["boto3"].append((float(re.search(r"in ([0-9.]+) s =", out).group(1)), 0))
+                budgets["boto3"].append((wall, cpu, 0.0, s3_cpu))
                 fetch = timed([STANDIN, "fetch", "-pki-dir", standin.directory, "-output", scripted_file])[0]
                 upload = float(re.search(r"in ([0-9.]+) s =", run([*boto3[:2], scripted_file, "8", "10"])[3]).group(1))
                 rows["scripted"].append((fetch + upload, 0))
+            rows["budgets"] = budgets
             results[server] = rows
         os.remove(scripted_file)
     finally:
@@ -239,6 +275,11 @@ def pipeline(directory, size_mib, rounds):
         print(f"    pipeline from talos-test-server instead (one run) {mib / rows['testserver']:7.1f} MiB/s ({rows['testserver']:.2f} s)")
         print(f"    ratio, pipeline / boto3 (target: at least 1): {boto3_s / pipeline_s:.2f}")
         print(f"    ratio, pipeline / grpc-go to file + boto3 (target: above 1): {scripted_s / pipeline_s:.2f}")
+        for kind, client in [("pipeline", "the pipeline"), ("boto3", "boto3")]:
+            wall, cpu, node, s3 = (median([budget[i] for budget in rows["budgets"][kind]]) for i in range(4))
+            node_part = f", Talos stand-in {node:.2f}" if kind == "pipeline" else ""
+            print(f"    CPU of a {kind} run (medians, core-seconds): {client} {cpu:.2f}{node_part}, S3 server {s3:.2f}; "
+                  f"{cpu + node + s3:.2f} of the {2 * wall:.2f} that two cores give in its {wall:.2f} s")
     print(f"  2 GiB snapshot (moto), one run: {2 * mib / big_seconds:.1f} MiB/s, peak RSS {big_rss:.1f} MiB (target: under 100 MiB)")
 
 

@@ -135,7 +135,12 @@ public final class Controller<Primary: KubernetesObject>: Sendable {
             metrics.activeWorkers.set(busy)
             let started = ContinuousClock.now
             do {
-                let result = try await reconciler.reconcile(key)
+                // A child task per reconcile: a task keeps the memory of its deepest async
+                // frames (its allocator's slabs) until it ends, and a worker lives as long as
+                // the operator, so a worker that once ran a backup's pipeline held it for good
+                // (heaptrack: 3.9 MiB of slabs in the workers of 1,000 schedules).
+                async let outcome = reconciler.reconcile(key)
+                let result = try await outcome
                 metrics.time.record(duration: ContinuousClock.now - started)
                 queue.forget(key)
                 switch result {

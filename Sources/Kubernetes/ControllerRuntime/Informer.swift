@@ -33,6 +33,12 @@ public enum InformerEvent<Object: KubernetesObject>: Sendable {
 ///   without closing the connection);
 /// - a watch that ends at once without an event counts as a failure and backs off, as
 ///   client-go's "very short watch" does, instead of reconnecting in a hot loop.
+///
+/// What it caches and delivers has no `metadata.managedFields` (controller-runtime's
+/// `TransformStripManagedFields`): on a real API server every object carries them, often more
+/// bytes than the rest of it, and nothing here reads them. A write of a cached object leaves
+/// them as they are, since the API server keeps an object's managedFields when an update omits
+/// them.
 public final class Informer<Object: KubernetesObject>: Sendable {
     public let cache = ObjectCache<Object>()
     private let client: any KubernetesAPI
@@ -162,7 +168,8 @@ public final class Informer<Object: KubernetesObject>: Sendable {
         let list = try await client.listAll(Object.self, Object.resourceType, namespace: namespace,
                                             options: ListOptions(labelSelector: labelSelector, limit: 500))
         var seen = Set<ObjectKey>()
-        for object in list.items {
+        for var object in list.items {
+            object.metadata.managedFields = nil
             seen.insert(object.key)
             if let previous = cache.upsert(object) {
                 if previous.metadata.resourceVersion != object.metadata.resourceVersion {
@@ -196,14 +203,16 @@ public final class Informer<Object: KubernetesObject>: Sendable {
                 progressed()
                 events += 1
                 switch event {
-                case .added(let object), .modified(let object):
+                case .added(var object), .modified(var object):
+                    object.metadata.managedFields = nil
                     version = object.metadata.resourceVersion ?? version
                     if let previous = cache.upsert(object) {
                         deliver(.updated(old: previous, new: object))
                     } else {
                         deliver(.added(object))
                     }
-                case .deleted(let object):
+                case .deleted(var object):
+                    object.metadata.managedFields = nil
                     version = object.metadata.resourceVersion ?? version
                     let removed = cache.remove(object.key) ?? object
                     deliver(.deleted(removed))

@@ -56,7 +56,7 @@ public final class LeaderElector: Sendable {
     private let time: ElapsedTime
 
     /// `clock`: the real clock in production; tests pass a manual one.
-    public init(client: any KubernetesAPI, configuration: Configuration, clock: any Clock<Duration> = ContinuousClock(),
+    public init(client: any KubernetesAPI, configuration: Configuration, clock: any Clock<Duration> = TimerClock(),
                 logger: Logger = Logger(label: "leader-election")) {
         self.client = client
         self.configuration = configuration

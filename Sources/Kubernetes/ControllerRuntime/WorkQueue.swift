@@ -67,7 +67,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     public let groupLimit: GroupLimit?
 
     public init(baseDelay: Duration = .milliseconds(5), maxDelay: Duration = .seconds(1000), metrics: WorkQueueMetrics? = nil,
-                groupLimit: GroupLimit? = nil, clock: any Clock<Duration> = ContinuousClock()) {
+                groupLimit: GroupLimit? = nil, clock: any Clock<Duration> = TimerClock()) {
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.metrics = metrics

@@ -54,7 +54,7 @@ public struct BackupAdoption: Sendable {
     /// too many objects); the backups adopted by then stay, and a second run goes on from there.
     public func adopt(
         schedule name: String, namespace: String, now: Date,
-        within limit: Duration = defaultTimeLimit, clock: any Clock<Duration> = ContinuousClock()
+        within limit: Duration = defaultTimeLimit, clock: any Clock<Duration> = TimerClock()
     ) async throws -> Outcome {
         try await withDeadline(limit, "adopting the objects of schedule \(namespace)/\(name)", clock: clock) {
             try await self.adoptUnbounded(schedule: name, namespace: namespace, now: now)

@@ -1,4 +1,5 @@
 import Foundation
+import Waiting
 
 /// The time the controllers read, and how long to wait in real time for a span of it.
 ///
@@ -20,12 +21,12 @@ public struct OperatorClock: Sendable {
     public init(epoch: Date, scale: Double) {
         let scale = max(scale, 1)
         self.scale = scale
-        self.timers = ContinuousClock()
+        self.timers = TimerClock()
         self.read = { scale == 1 ? Date() : epoch + Date().timeIntervalSince(epoch) * scale }
     }
 
     /// A clock that reads `now` (tests move it by hand).
-    public init(scale: Double = 1, now: @escaping @Sendable () -> Date, timers: any Clock<Duration> = ContinuousClock()) {
+    public init(scale: Double = 1, now: @escaping @Sendable () -> Date, timers: any Clock<Duration> = TimerClock()) {
         self.scale = max(scale, 1)
         self.timers = timers
         self.read = now

@@ -19,7 +19,7 @@ import Synchronization
 struct StallWatchdog: Sendable {
     let limit: Duration
     var floorBytes: Int64 = 1 << 20
-    var clock: any Clock<Duration> = ContinuousClock()
+    var clock: any Clock<Duration> = TimerClock()
 
     /// Runs `body`, which reports each chunk's size by calling the closure it is given.
     func run<T: Sendable>(_ body: @escaping @Sendable (_ moved: @escaping @Sendable (_ bytes: Int) -> Void) async throws -> T) async throws -> T {

@@ -23,7 +23,7 @@ public struct DeadlineExceeded: Error, Sendable, CustomStringConvertible {
 /// when it has ended, so nothing outlives it. `clock` is the real one in production; tests
 /// pass a manual clock to check the bound's logic without waiting on the wall clock.
 public func withDeadline<T: Sendable>(
-    _ limit: Duration, _ operation: @autoclosure () -> String, clock: any Clock<Duration> = ContinuousClock(),
+    _ limit: Duration, _ operation: @autoclosure () -> String, clock: any Clock<Duration> = TimerClock(),
     operation body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let description = operation()
@@ -52,7 +52,7 @@ public func withDeadline<T: Sendable>(
 /// moved, so a slow stream that keeps moving is never cut, and a process that got no CPU for a
 /// while loses nothing unless that pause alone outlasts `limit`.
 public func withIdleTimeout<T: Sendable>(
-    _ limit: Duration, clock: any Clock<Duration> = ContinuousClock(), idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
+    _ limit: Duration, clock: any Clock<Duration> = TimerClock(), idle: @escaping @Sendable (_ idleFor: Duration) -> any Error,
     _ body: @escaping @Sendable (_ progressed: @escaping @Sendable () -> Void) async throws -> T
 ) async throws -> T {
     let time = ElapsedTime(clock)
@@ -60,7 +60,7 @@ public func withIdleTimeout<T: Sendable>(
     return try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
             // Sleeps until the time the last progress runs out, not in small steps: a quiet
-            // stream costs one wakeup per `limit`.
+            // stream costs one wakeup per `limit` (per 10 s slice on ``TimerClock``).
             while true {
                 try await time.sleep(until: lastProgress.instant + limit)
                 // Let tasks that were ready when the sleep ended report their progress first.

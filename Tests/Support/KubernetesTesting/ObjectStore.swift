@@ -211,6 +211,11 @@ actor ObjectStore {
             next.set(.string(resource.type.apiVersion), at: ["apiVersion"])
             next.set(.string(resource.type.kind), at: ["kind"])
             if resource.hasStatusSubresource { next.set(current["status"], at: ["status"]) }
+            // As a real API server: a write without managedFields (absent or an empty list)
+            // keeps the object's, so that clients that drop them (informer caches) strip nothing.
+            if case .array(let entries)? = next["metadata"]?["managedFields"], !entries.isEmpty {} else {
+                next.set(current["metadata"]?["managedFields"], at: ["metadata", "managedFields"])
+            }
         }
         if current["metadata"]?["deletionTimestamp"] != nil {
             let before = Set(current["metadata"]?["finalizers"]?.stringArray ?? [])

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Kubernetes `metav1.ObjectMeta`: the fields this project reads or writes, plus
-/// `managedFields` carried verbatim so an object read and written back loses nothing.
+/// `managedFields` carried verbatim so an object read and written back loses nothing (an
+/// informer's cache drops them: the API server keeps them when an update omits them).
 public struct ObjectMeta: Codable, Sendable, Equatable {
     public var name: String?
     public var generateName: String?
