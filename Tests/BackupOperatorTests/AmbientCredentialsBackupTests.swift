@@ -60,7 +60,7 @@ struct AmbientCredentialsBackupTests {
                 _ = try await environment.client.create(TalosEtcdBackup(metadata: ObjectMeta(name: "b", namespace: "default"), spec: spec),
                                                         TalosEtcdBackup.resourceType, namespace: "default")
                 let reconciler = BackupReconciler(backups: environment.backupClient, secrets: KubernetesSecretReader(client: environment.client),
-                                                  ambientCredentials: ambient, transfer: TalosToS3Transfer(), events: environment.events,
+                                                  ambientCredentials: ambient, transfer: TalosToS3Transfer.unhurried(), events: environment.events,
                                                   clock: environment.clock, logger: quietLogger("backup"))
                 _ = try await reconciler.reconcile(ObjectKey(namespace: "default", name: "b"))
                 let backup = try await environment.client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: "default", name: "b")

@@ -180,7 +180,7 @@ extension BackupReconcilerTests {
     @Test("a Succeeded backup whose S3 Secret is gone: DeleteFailed until the deletion timeout, then ObjectLeftInStore naming the object, which stays")
     func objectLeftInStore() async throws {
         try await with { setup in
-            let real = reconciler(setup, TalosToS3Transfer())
+            let real = reconciler(setup, TalosToS3Transfer.unhurried())
             _ = try await createBackup(setup, "orphaned")
             let key = ObjectKey(namespace: "default", name: "orphaned")
             #expect(try await real.reconcile(key) == .done)
@@ -211,7 +211,7 @@ extension BackupReconcilerTests {
     @Test("deletion uses where the object was stored (status), not the spec edited since")
     func deletionFollowsTheStatus() async throws {
         try await with { setup in
-            let real = reconciler(setup, TalosToS3Transfer())
+            let real = reconciler(setup, TalosToS3Transfer.unhurried())
             _ = try await createBackup(setup, "moved")
             let key = ObjectKey(namespace: "default", name: "moved")
             #expect(try await real.reconcile(key) == .done)

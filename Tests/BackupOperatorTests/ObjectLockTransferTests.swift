@@ -34,13 +34,13 @@ struct ObjectLockTransferTests {
                 let destination = BackupDestination(s3: configuration, bucket: server.bucket, key: key)
                 let stateKey = StoredState.key(besideSnapshot: key)
                 let started = Date()
-                let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, plan: SnapshotEncodingPlan(compressionLevel: 3),
+                let stored = try await TalosToS3Transfer.unhurried().store(talos: context, destination: destination, plan: SnapshotEncodingPlan(compressionLevel: 3),
                                                                  owner: "backup-uid", state: Array("kind: Secret\n".utf8))
                 #expect(try await client.objectVersions(bucket: server.bucket, key: key).count == 2, "the upload and the record's copy")
                 guard expires else {
                     let until = try #require(stored.lockedUntil, "the stored backup says until when it is locked")
                     #expect(until > started.addingTimeInterval(86_000) && until < Date().addingTimeInterval(86_401), "\(until)")
-                    let refused = await #expect(throws: PipelineFailure.self) { try await TalosToS3Transfer().delete(destination, owner: "backup-uid") }
+                    let refused = await #expect(throws: PipelineFailure.self) { try await TalosToS3Transfer.unhurried().delete(destination, owner: "backup-uid") }
                     #expect(refused?.kind == .objectLocked, "\(String(describing: refused))")
                     #expect(refused?.message.contains("S3 Object Lock (GOVERNANCE) keeps") == true && refused?.message.contains(key) == true,
                             "\(String(describing: refused))")
@@ -51,7 +51,7 @@ struct ObjectLockTransferTests {
                 // The lock may have expired by now on a loaded machine: only its date is checked.
                 let until = try #require(try await client.headObject(bucket: server.bucket, key: key).retainUntilDate)
                 try await Task.sleep(for: .seconds(max(0, until.timeIntervalSinceNow) + 1.5))
-                try await TalosToS3Transfer().delete(destination, owner: "backup-uid")
+                try await TalosToS3Transfer.unhurried().delete(destination, owner: "backup-uid")
                 #expect(try await client.objectVersions(bucket: server.bucket, key: key).isEmpty, "every version and delete marker of the snapshot")
                 #expect(try await client.objectVersions(bucket: server.bucket, key: stateKey).isEmpty, "and of the state")
             }
@@ -76,7 +76,7 @@ struct ObjectLockTransferTests {
             var configuration = try server.configuration()
             configuration.writeSettings.objectLock = .init(mode: .compliance, retainDays: 1)
             let failure = await #expect(throws: PipelineFailure.self) {
-                _ = try await TalosToS3Transfer().store(talos: try Talosconfig.parse(try talos.talosconfig(), source: "test"),
+                _ = try await TalosToS3Transfer.unhurried().store(talos: try Talosconfig.parse(try talos.talosconfig(), source: "test"),
                                                         destination: BackupDestination(s3: configuration, bucket: server.bucket, key: key),
                                                         plan: .plain, owner: "backup-uid")
             }

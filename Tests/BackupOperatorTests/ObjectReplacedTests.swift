@@ -35,7 +35,7 @@ struct ObjectReplacedTests {
                 let stale = try Data(contentsOf: file)
                 for index in 0..<10 { _ = try await EtcdInstance.etcdctl(offline: ["--endpoints", etcd, "put", "later-\(index)", "v"]) }
 
-                var transfer = TalosToS3Transfer()
+                var transfer = TalosToS3Transfer.unhurried()
                 transfer.afterCompletion = {
                     try await client.putObject(bucket: rgw.bucket, key: key, body: ByteBuffer(bytes: stale),
                                                metadata: [StoredBackup.MetadataKey.owner: "backup-uid"])
@@ -50,7 +50,7 @@ struct ObjectReplacedTests {
 
                 // The next attempt finds this backup's object (the stale writer was a replica of
                 // the same backup), reads it back through every check, and records its hashes.
-                let retaken = try await TalosToS3Transfer().store(talos: context, destination: destination, plan: .plain, owner: "backup-uid")
+                let retaken = try await TalosToS3Transfer.unhurried().store(talos: context, destination: destination, plan: .plain, owner: "backup-uid")
                 #expect(retaken.size == Int64(stale.count))
                 #expect(retaken.sha256 == SHA256.hash(data: stale).map { String(format: "%02x", $0) }.joined())
                 try await client.deleteObject(bucket: rgw.bucket, key: key)
@@ -58,7 +58,7 @@ struct ObjectReplacedTests {
                 // Encoded: the check runs before the record is copied on, so the replacement is
                 // never given this attempt's record.
                 let encodedKey = key.replacingOccurrences(of: ".db", with: ".db.zst")
-                var encodedTransfer = TalosToS3Transfer()
+                var encodedTransfer = TalosToS3Transfer.unhurried()
                 encodedTransfer.afterCompletion = {
                     try await client.putObject(bucket: rgw.bucket, key: encodedKey, body: ByteBuffer(bytes: stale),
                                                metadata: [StoredBackup.MetadataKey.owner: "backup-uid"])

@@ -18,7 +18,7 @@ extension BackupReconcilerTests {
             let recorder = LogRecorder()
             let metrics = DescribedMetricsFactory(families: BackupMetrics.families)
             let reconciler = BackupReconciler(backups: setup.environment.backupClient, secrets: KubernetesSecretReader(client: setup.environment.client),
-                                              transfer: TalosToS3Transfer(logger: recorder.logger("transfer")), events: setup.environment.events,
+                                              transfer: TalosToS3Transfer.unhurried(logger: recorder.logger("transfer")), events: setup.environment.events,
                                               clock: setup.environment.clock, metrics: BackupMetrics(factory: metrics),
                                               logger: recorder.logger("backup"))
             let identity = AgeIdentity().secretKeyString

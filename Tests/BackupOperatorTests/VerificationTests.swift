@@ -46,7 +46,7 @@ extension BackupReconcilerTests {
                                                clock: environment.clock, metrics: BackupMetrics(factory: setup.metrics), logger: quietLogger("schedule"))
             let verifier = VerificationReconciler(
                 backups: environment.backupClient, schedules: environment.scheduleClient, secrets: KubernetesSecretReader(client: environment.client),
-                transfer: TalosToS3Transfer(), events: environment.events, clock: environment.clock, metrics: BackupMetrics(factory: setup.metrics),
+                transfer: TalosToS3Transfer.unhurried(), events: environment.events, clock: environment.clock, metrics: BackupMetrics(factory: setup.metrics),
                 logger: quietLogger("verification"))
             let names = ["nightly-1", "nightly-2", "nightly-3"]
             func key(_ name: String) -> ObjectKey { ObjectKey(namespace: "default", name: name) }

@@ -156,8 +156,8 @@ struct HealthProbeTests {
     @Test("/healthz while the manager runs; /readyz once the caches synced, and no longer from the start of a graceful shutdown")
     func states() async throws {
         try await withServer { server, client in
-            // The first list is held back, so "not synced yet" can be seen.
-            await server.delayRequests(.seconds(1), method: "GET", pathContains: "/configmaps")
+            // The first list is held back, so "not synced yet" can be seen, until released.
+            await server.holdRequests(method: "GET", pathContains: "/configmaps")
             let manager = Manager(client: client, configuration: .init(namespace: "default"), logger: quietLogger("m"))
             let reconciler = ReadinessObservingReconciler { manager.readinessProblem }
             manager.add(Controller(name: "slow", primary: manager.informer(ConfigMap.self), reconciler: reconciler, logger: quietLogger("c")))
@@ -173,6 +173,7 @@ struct HealthProbeTests {
                 #expect(try await probe(port, "/healthz") == (200, "ok\n"))
                 let (code, body) = try await probe(port, "/readyz")
                 #expect(code == 503 && body == "caches not synced yet: configmaps\n")
+                await server.releaseRequests(method: "GET", pathContains: "/configmaps")
                 try await eventually("ready once synced") { try await probe(port, "/readyz").0 == 200 }
 
                 _ = try await client.create(ConfigMap("slow"), ConfigMap.resourceType, namespace: "default")

@@ -23,6 +23,7 @@ struct APIResponder: HTTPResponder {
         let path = request.uri.path
         let latency = await faults.latency(method: method, path: path)
         if latency > .zero { try await Task.sleep(for: latency) }
+        try await faults.waitWhileHeld(method: method, path: path)
         let response: Response
         do {
             try authenticate(request)

@@ -1,7 +1,7 @@
 import KubernetesClient
 
 /// Faults a test can turn on: failing requests with a status code (500, 429...), added
-/// latency. Dropping watches and expiring resourceVersions act on the store directly.
+/// latency, requests held until released. Dropping watches and expiring resourceVersions act on the store directly.
 actor Faults {
     struct Failure: Sendable {
         var code: Int
@@ -15,6 +15,8 @@ actor Faults {
     private(set) var latency: Duration = .zero
     /// Extra delays for requests whose path contains a string (and, optionally, of a method).
     private var delays: [(method: String?, pathContains: String, delay: Duration)] = []
+    /// Requests held until released.
+    private var holds: [(method: String?, pathContains: String)] = []
 
     func failNext(_ count: Int, code: Int, method: String?, pathContains: String?, retryAfterSeconds: Int?) {
         failures.append(Failure(code: code, remaining: count, method: method, pathContains: pathContains, retryAfterSeconds: retryAfterSeconds))
@@ -27,6 +29,28 @@ actor Faults {
     func delay(_ delay: Duration, method: String?, pathContains: String) {
         delays.removeAll { $0.method == method && $0.pathContains == pathContains }
         if delay > .zero { delays.append((method, pathContains, delay)) }
+    }
+
+    /// Holds requests whose path contains `pathContains` (of `method`, when given) until
+    /// ``release(method:pathContains:)``: for a test that must see a state "while a request is
+    /// in flight" however slowly a loaded machine gets there (a fixed delay can run out first).
+    func hold(method: String?, pathContains: String) {
+        holds.append((method, pathContains))
+    }
+
+    func release(method: String?, pathContains: String) {
+        holds.removeAll { $0.method == method && $0.pathContains == pathContains }
+    }
+
+    /// Waits while a hold matches this request (until released or cancelled).
+    nonisolated func waitWhileHeld(method: String, path: String) async throws {
+        while await isHeld(method: method, path: path) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    private func isHeld(method: String, path: String) -> Bool {
+        holds.contains { ($0.method == nil || $0.method == method) && path.contains($0.pathContains) }
     }
 
     /// How long to hold this request before answering it.

@@ -34,6 +34,17 @@ public final class InMemoryKubernetesAPI: KubernetesAPI {
         await faults.delay(delay, method: method, pathContains: pathContains)
     }
 
+    /// Holds requests whose path contains `pathContains` (of `method`, when given) unanswered
+    /// until ``releaseRequests(method:pathContains:)``.
+    public func holdRequests(method: String? = nil, pathContains: String) async {
+        await faults.hold(method: method, pathContains: pathContains)
+    }
+
+    /// Answers the requests ``holdRequests(method:pathContains:)`` held, and those after them.
+    public func releaseRequests(method: String? = nil, pathContains: String) async {
+        await faults.release(method: method, pathContains: pathContains)
+    }
+
     /// Ends every open watch abruptly.
     public func dropWatches() async { await store.dropWatches() }
 
@@ -143,6 +154,7 @@ public final class InMemoryKubernetesAPI: KubernetesAPI {
         let request = "\(method) \(path)"
         let latency = await faults.latency(method: method, path: path)
         if latency > .zero { try await Task.sleep(for: latency) }
+        try await faults.waitWhileHeld(method: method, path: path)
         do {
             if let failure = await faults.take(method: method, path: path) {
                 throw APIError(code: failure.code, reason: failure.code == 429 ? "TooManyRequests" : "InternalError",

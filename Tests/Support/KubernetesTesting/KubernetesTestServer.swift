@@ -211,6 +211,17 @@ public final class KubernetesTestServer: Sendable {
         await faults.delay(delay, method: method, pathContains: pathContains)
     }
 
+    /// Holds requests whose path contains `pathContains` (of `method`, when given) unanswered
+    /// until ``releaseRequests(method:pathContains:)``.
+    public func holdRequests(method: String? = nil, pathContains: String) async {
+        await faults.hold(method: method, pathContains: pathContains)
+    }
+
+    /// Answers the requests ``holdRequests(method:pathContains:)`` held, and those after them.
+    public func releaseRequests(method: String? = nil, pathContains: String) async {
+        await faults.release(method: method, pathContains: pathContains)
+    }
+
     /// Ends every open watch abruptly, as a dropped connection would.
     public func dropWatches() async {
         await store.dropWatches()

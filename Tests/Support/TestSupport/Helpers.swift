@@ -37,10 +37,11 @@ public enum TestHelpers {
 }
 
 /// A logger that only reports critical problems: test servers and clients in tests log at
-/// this level so the test output stays readable.
+/// this level so the test output stays readable. `TEST_LOG_LEVEL` (a level's name, such as
+/// `warning`) lowers it, to see why a flaky test's attempt failed.
 public func quietLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     return logger
 }
 
