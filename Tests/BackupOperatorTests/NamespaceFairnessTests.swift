@@ -5,6 +5,7 @@ import KubernetesClient
 import KubernetesTesting
 import ReconcilerTestSupport
 import S3TestSupport
+import SnapshotPipeline
 import CustomResources
 import TalosTesting
 import TestSupport
@@ -39,7 +40,8 @@ struct NamespaceFairnessTests {
                     func phase(_ name: String, in namespace: String) async throws -> BackupPhase? {
                         try await client.get(TalosEtcdBackup.self, TalosEtcdBackup.resourceType, namespace: namespace, name: name).status?.phase
                     }
-                    let backupOperator = TalosBackupOperator(client: client, options: .init(maxConcurrentBackups: 2), logger: quietLogger("operator"))
+                    let backupOperator = TalosBackupOperator(client: client, options: .init(maxConcurrentBackups: 2, transfer: TalosToS3Transfer.unhurried()),
+                                                             logger: quietLogger("operator"))
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { try await backupOperator.run() }
                         // Two backups of the slow tenant first: without a cap per namespace they
