@@ -45,8 +45,13 @@ struct MetricsTests {
                 group.addTask { try await manager.run() }
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
-                try await eventually("the failing key was retried") {
-                    (metricSample(#"workqueue_retries_total{name="scripted",controller="scripted"}"#, in: try await Self.scrape(port).2) ?? 0) >= 2
+                // Every key reconciled (a count is taken when its reconcile returns) and the
+                // failing one retried; then the counts below are exact.
+                try await eventually("the failing key was retried and the others counted") {
+                    let text = try await Self.scrape(port).2
+                    return (metricSample(#"workqueue_retries_total{name="scripted",controller="scripted"}"#, in: text) ?? 0) >= 2
+                        && (metricSample(#"controller_runtime_reconcile_total{controller="scripted",result="success"}"#, in: text) ?? 0) >= 2
+                        && (metricSample(#"controller_runtime_reconcile_total{controller="scripted",result="requeue_after"}"#, in: text) ?? 0) >= 1
                 }
                 let (status, contentType, text) = try await Self.scrape(port)
                 #expect(status == 200)
