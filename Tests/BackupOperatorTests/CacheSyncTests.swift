@@ -35,14 +35,28 @@ struct CacheSyncTests {
             running.status?.attemptedBy = "another-operator"
             _ = try await client.updateStatus(running, TalosEtcdBackup.resourceType, namespace: "default", name: "busy-running")
 
-            await server.delayRequests(.seconds(3), method: "GET", pathContains: "/talosetcdbackups")
+            // The backups' list (and so their watch) is held until the schedules' cache has
+            // synced and had time to be acted on, however long a loaded machine takes for that.
+            // (A fixed delay of "/talosetcdbackups" also delayed "/talosetcdbackupschedules",
+            // so the two caches synced at about the same time and the race was barely there.)
+            await server.holdRequests(method: "GET", pathContains: "/talosetcdbackups$")
+            let watchesBefore = await server.watchesStarted
             // The backup controller's transfer never ends, so the backup stays Running.
             let transfer = ScriptedTransfer(store: { try await Task.sleep(for: .seconds(3_600)); throw CancellationError() })
             let backupOperator = TalosBackupOperator(client: client, options: .init(namespace: "default", transfer: transfer), logger: quietLogger("operator"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await backupOperator.run() }
-                // The delayed list, the sync, and a reconcile: however long a loaded machine
-                // takes for them (a fixed wait of 6 s once ran out before the reconcile).
+                // The schedules' informer lists, then watches: the only watch that can start.
+                try await eventually("the schedules' informer syncs and watches") { await server.watchesStarted > watchesBefore }
+                // A schedule controller that did not wait for the backups' cache would now find
+                // no backup and create a second one; a reconcile always writes the schedule
+                // (its finalizer, then its status), so nothing written means none ran.
+                try await Task.sleep(for: .seconds(2))
+                let held = try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "busy")
+                #expect(held.metadata.finalizers == nil && held.status?.nextScheduleTime == nil,
+                        "no schedule reconcile while the backups' cache is not synced: \(String(describing: held.metadata.finalizers)), \(String(describing: held.status))")
+                await server.releaseRequests(method: "GET", pathContains: "/talosetcdbackups$")
+                // The list, the sync, and a reconcile: however long a loaded machine takes.
                 var status: TalosEtcdBackupScheduleStatus?
                 try await eventually("the schedule controller reconciles (its status names the next run)") {
                     status = try await client.get(TalosEtcdBackupSchedule.self, TalosEtcdBackupSchedule.resourceType, namespace: "default", name: "busy").status

@@ -2,6 +2,10 @@ import KubernetesClient
 
 /// Faults a test can turn on: failing requests with a status code (500, 429...), added
 /// latency, requests held until released. Dropping watches and expiring resourceVersions act on the store directly.
+///
+/// Each fault names the requests it applies to by a string their path contains; a string
+/// that ends in `$` must end the path (`/talosetcdbackups$` is the list of backups, not of
+/// `talosetcdbackupschedules`).
 actor Faults {
     struct Failure: Sendable {
         var code: Int
@@ -50,23 +54,28 @@ actor Faults {
     }
 
     private func isHeld(method: String, path: String) -> Bool {
-        holds.contains { ($0.method == nil || $0.method == method) && path.contains($0.pathContains) }
+        holds.contains { ($0.method == nil || $0.method == method) && Self.path(path, matches: $0.pathContains) }
     }
 
     /// How long to hold this request before answering it.
     func latency(method: String, path: String) -> Duration {
-        delays.filter { ($0.method == nil || $0.method == method) && path.contains($0.pathContains) }
+        delays.filter { ($0.method == nil || $0.method == method) && Self.path(path, matches: $0.pathContains) }
             .reduce(latency) { $0 + $1.delay }
     }
 
     /// The failure to answer this request with, if one is armed for it.
     func take(method: String, path: String) -> Failure? {
         guard let index = failures.firstIndex(where: { failure in
-            (failure.method == nil || failure.method == method) && (failure.pathContains.map(path.contains) ?? true)
+            (failure.method == nil || failure.method == method) && (failure.pathContains.map { Self.path(path, matches: $0) } ?? true)
         }) else { return nil }
         let failure = failures[index]
         failures[index].remaining -= 1
         if failures[index].remaining <= 0 { failures.remove(at: index) }
         return failure
+    }
+
+    /// Whether `path` contains `pattern`, or ends with it when it ends in `$`.
+    static func path(_ path: String, matches pattern: String) -> Bool {
+        pattern.hasSuffix("$") ? path.hasSuffix(pattern.dropLast()) : path.contains(pattern)
     }
 }

@@ -211,7 +211,8 @@ public final class KubernetesTestServer: Sendable {
         await faults.delay(delay, method: method, pathContains: pathContains)
     }
 
-    /// Holds requests whose path contains `pathContains` (of `method`, when given) unanswered
+    /// Holds requests whose path contains `pathContains` (ends with it, when it ends in `$`; of
+    /// `method`, when given) unanswered
     /// until ``releaseRequests(method:pathContains:)``.
     public func holdRequests(method: String? = nil, pathContains: String) async {
         await faults.hold(method: method, pathContains: pathContains)
