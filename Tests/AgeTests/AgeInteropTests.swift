@@ -36,14 +36,12 @@ struct AgeInteropTests {
         return output + (try decryptor.finish())
     }
 
-    func temporary(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("age-\(UUID().uuidString.prefix(8))-\(name)")
-    }
-
     @Test("the age CLI decrypts what we encrypt (one and three recipients), at every chunk edge")
     func cliDecryptsOurs() async throws {
         let identities = [AgeIdentity(), AgeIdentity(), AgeIdentity()]
-        let keyFile = temporary("key")
+        let directory = try makeTemporaryDirectory("age")
+        defer { removeTemporaryDirectory(directory) }
+        let keyFile = directory.appendingPathComponent("key")
         try (identities[2].secretKeyString + "\n").write(to: keyFile, atomically: true, encoding: .utf8)
         for size in Self.sizes {
             let plaintext = Self.bytes(size)
@@ -58,7 +56,9 @@ struct AgeInteropTests {
 
     @Test("we decrypt what the age CLI encrypts (one and two recipients), at every chunk edge; age-keygen's keys parse")
     func weDecryptTheirs() async throws {
-        let keyFile = temporary("key")
+        let directory = try makeTemporaryDirectory("age")
+        defer { removeTemporaryDirectory(directory) }
+        let keyFile = directory.appendingPathComponent("key")
         let keygen = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", keyFile.path])
         try #require(keygen.status == 0, "\(keygen.stderr)")
         let identities = try AgeIdentity.parseList(try String(contentsOf: keyFile, encoding: .utf8))

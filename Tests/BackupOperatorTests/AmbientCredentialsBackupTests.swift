@@ -26,12 +26,6 @@ struct AmbientCredentialsBackupTests {
         readerRole = try #require(environment["S3_TEST_AUTH_READER_ROLE_ARN"])
     }
 
-    func temporaryDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ambient-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
-    }
-
     /// The operator's ambient credentials as IRSA gives them: a token file exchanged at
     /// moto's STS for the writer role.
     func webIdentity(_ directory: URL) throws -> AmbientCredentials {
@@ -90,7 +84,8 @@ struct AmbientCredentialsBackupTests {
 
     @Test("a backup that names no keys, in a namespace the operator allows: stored with the web identity role's credentials")
     func ambientWebIdentity() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try makeTemporaryDirectory("ambient")
+        defer { removeTemporaryDirectory(directory) }
         let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: .named(["default", "other"]), kubernetes: nil)
         try await run(ambient: ambient) { _, backup, key in
             #expect(backup.status?.phase == .succeeded, "\(String(describing: backup.status?.conditions))")
@@ -102,7 +97,8 @@ struct AmbientCredentialsBackupTests {
 
     @Test("roleARN on the operator's own credentials: assumed at the operator's STS, with the role's policy (the reader role may not write)")
     func ambientRoleARN() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try makeTemporaryDirectory("ambient")
+        defer { removeTemporaryDirectory(directory) }
         let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: .named(["default"]), kubernetes: nil)
         try await run(ambient: ambient, edit: { $0.backupStorage.s3.roleARN = writerRole }) { _, backup, key in
             #expect(backup.status?.phase == .succeeded, "\(String(describing: backup.status?.conditions))")
@@ -116,7 +112,8 @@ struct AmbientCredentialsBackupTests {
 
     @Test("a backup that names no keys, in a namespace the operator does not allow: CredentialsNotFound at once, naming the option")
     func ambientNotAllowed() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try makeTemporaryDirectory("ambient")
+        defer { removeTemporaryDirectory(directory) }
         for namespaces in [nil, AmbientS3Access.Namespaces.named(["team-a"])] {
             let ambient = AmbientS3Access(credentials: try webIdentity(directory), namespaces: namespaces, kubernetes: nil)
             try await run(ambient: ambient) { environment, backup, _ in
@@ -146,7 +143,8 @@ struct AmbientCredentialsBackupTests {
 
     @Test("namespaces chosen by a label selector: the API server's list says which")
     func labelledNamespaces() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try makeTemporaryDirectory("ambient")
+        defer { removeTemporaryDirectory(directory) }
         try await ReconcilerEnvironment.with { environment in
             for (name, value) in [("team-allowed", "allowed"), ("team-other", "no")] {
                 let namespace: JSONValue = ["apiVersion": "v1", "kind": "Namespace",

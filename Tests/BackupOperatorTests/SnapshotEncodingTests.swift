@@ -28,7 +28,9 @@ struct SnapshotEncodingTests {
     @Test("what the encoder writes, `age -d | zstd -d` reads, and so does the decoder; the decoder refuses a cut stream")
     func roundTrip() async throws {
         let identity = AgeIdentity()
-        let key = FileManager.default.temporaryDirectory.appendingPathComponent("encoding-key-\(UUID().uuidString.prefix(8))")
+        let directory = try makeTemporaryDirectory("encoding")
+        defer { removeTemporaryDirectory(directory) }
+        let key = directory.appendingPathComponent("key")
         try (identity.secretKeyString + "\n").write(to: key, atomically: true, encoding: .utf8)
         let data = (0..<2_000_000).map { UInt8(truncatingIfNeeded: ($0 / 11) % 97) }
         let stored = try Self.encode(data, level: 3, recipients: [AgeIdentity().recipient, identity.recipient])

@@ -16,20 +16,25 @@ struct RestoreCLITests {
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
     }
 
-    /// A real snapshot of an etcd holding k0..k19, and an age key pair from age-keygen.
+    /// A real snapshot of an etcd holding k0..k19, and an age key pair from age-keygen, in a
+    /// directory of their own: `defer { removeTemporaryDirectory(fixture.directory) }`.
     static func fixture() async throws -> Fixture {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("restore-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let snapshot = directory.appendingPathComponent("backup.db")
-        try await EtcdInstance.withRunning { etcd in
-            let saved = try await etcd.etcdctl(["snapshot", "save", snapshot.path])
-            try #require(saved.status == 0, "\(saved.stderr)")
+        let directory = try makeTemporaryDirectory("restore")
+        do {
+            let snapshot = directory.appendingPathComponent("backup.db")
+            try await EtcdInstance.withRunning { etcd in
+                let saved = try await etcd.etcdctl(["snapshot", "save", snapshot.path])
+                try #require(saved.status == 0, "\(saved.stderr)")
+            }
+            let identity = directory.appendingPathComponent("key.txt")
+            let keygen = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", identity.path])
+            try #require(keygen.status == 0)
+            let recipient = try #require(keygen.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+            return Fixture(directory: directory, snapshot: snapshot, identity: identity, recipient: recipient)
+        } catch {
+            removeTemporaryDirectory(directory)
+            throw error
         }
-        let identity = directory.appendingPathComponent("key.txt")
-        let keygen = try await ProcessRunner.run("/usr/bin/age-keygen", ["-o", identity.path])
-        try #require(keygen.status == 0)
-        let recipient = try #require(keygen.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
-        return Fixture(directory: directory, snapshot: snapshot, identity: identity, recipient: recipient)
     }
 
     static func sha256(_ path: String) throws -> String {
@@ -44,6 +49,7 @@ struct RestoreCLITests {
     @Test(".db, .db.zst, .db.age and .db.zst.age made with the CLIs come back as the snapshot, which etcdctl restores")
     func everyEncoding() async throws {
         let fixture = try await Self.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         let plain = fixture.snapshot.path
         try await Self.shell("cp \(plain) \(fixture.path("a.db"))")
         try await Self.shell("zstd -q -3 -c \(plain) > \(fixture.path("b.db.zst"))")
@@ -66,6 +72,7 @@ struct RestoreCLITests {
     @Test("a wrong identity, a missing one, a flipped byte, a truncated object, a corrupt snapshot: a clear error and no output file")
     func failures() async throws {
         let fixture = try await Self.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         let plain = fixture.snapshot.path
         try await Self.shell("zstd -q -c \(plain) | age -r \(fixture.recipient) > \(fixture.path("x.db.zst.age"))")
         let other = fixture.path("other-key.txt")
@@ -108,6 +115,7 @@ struct RestoreCLITests {
     @Test("--output is made with mode 0600; an existing file is refused without --force and left as it was, replaced with it")
     func outputFile() async throws {
         let fixture = try await Self.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         let output = fixture.path("restored.db")
         let first = try await CLI.run(with: ["restore", "--from", fixture.snapshot.path, "--output", output])
         #expect(first.status == 0, "\(first.stderr)")
@@ -141,6 +149,7 @@ struct RestoreCLITests {
     @Test("SIGTERM or SIGINT during a restore removes the partial file and exits with 128 + the signal")
     func signalRemovesPartialFile() async throws {
         let fixture = try await Self.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         let snapshot = try Data(contentsOf: fixture.snapshot)
         for (signal, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
             // A named pipe as the source: the test writes part of the snapshot and keeps it open,

@@ -10,8 +10,8 @@ struct SnapshotCLITests {
     @Test("writes a verified snapshot and prints node, size, SHA-256, revision and key count; a corrupt one or one whose bbolt structure is damaged (trailer intact) leaves no file")
     func snapshot() async throws {
         try await TalosTestServer.withRunningOnFreshEtcd { server in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-snapshot-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let directory = try makeTemporaryDirectory("cli-snapshot")
+            defer { removeTemporaryDirectory(directory) }
             let config = directory.appendingPathComponent("talosconfig")
             try Data(try server.talosconfig(role: "os:etcd:backup").utf8).write(to: config)
             let output = directory.appendingPathComponent("etcd.db")
@@ -63,8 +63,8 @@ struct SnapshotToS3CLITests {
     func snapshotToS3() async throws {
         let s3 = try S3TestServer.named("AUTH")
         try await TalosTestServer.withRunningOnFreshEtcd { server in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-s3-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let directory = try makeTemporaryDirectory("cli-s3")
+            defer { removeTemporaryDirectory(directory) }
             let config = directory.appendingPathComponent("talosconfig")
             try Data(try server.talosconfig(role: "os:etcd:backup").utf8).write(to: config)
             let key = "cli-\(UUID().uuidString.prefix(8))/etcd.db"
@@ -103,7 +103,9 @@ struct TalosTestServerExecutableTests {
     @Test("serves on the given port, writes the CA and three talosconfigs, stops on SIGTERM")
     func runs() async throws {
         try await EtcdInstance.withRunning { etcd in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("talos-pki-\(UUID().uuidString)")
+            let parent = try makeTemporaryDirectory("talos-pki")
+            defer { removeTemporaryDirectory(parent) }
+            let directory = parent.appendingPathComponent("pki")  // the server makes it
             let port = TestHelpers.freePort()
             let server = try await ProcessRunner.start(
                 TestHelpers.builtProduct("talos-test-server").path,

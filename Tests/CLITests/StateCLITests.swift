@@ -25,6 +25,7 @@ struct StateCLITests {
     @Test("a zstd+age state beside the snapshot: verify names it, restore writes it (mode 0600) with the snapshot; without --identity neither")
     func stateBesideFile() async throws {
         let fixture = try await RestoreCLITests.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         defer { try? FileManager.default.removeItem(at: fixture.directory) }
         try await RestoreCLITests.shell("zstd -q -c \(fixture.snapshot.path) | age -r \(fixture.recipient) > \(fixture.path("kit.db.zst.age"))")
         try Data(Self.manifest.utf8).write(to: URL(fileURLWithPath: fixture.path("plain-state.yaml")))
@@ -54,6 +55,7 @@ struct StateCLITests {
     @Test("no state beside it, a damaged state, a state that is not a Secret: exit 1 naming it, and neither file written")
     func refusals() async throws {
         let fixture = try await RestoreCLITests.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         defer { try? FileManager.default.removeItem(at: fixture.directory) }
         try await RestoreCLITests.shell("zstd -q -c \(fixture.snapshot.path) | age -r \(fixture.recipient) > \(fixture.path("bare.db.zst.age"))")
         for name in ["cut", "notsecret"] {

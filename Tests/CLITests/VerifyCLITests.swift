@@ -10,6 +10,7 @@ struct VerifyCLITests {
     @Test("a sound backup (plain or zstd+age) exits 0 naming etcdctl's revision and total keys and writes nothing; a damaged meta page with a recomputed trailer, a wrong identity: exit 1 naming the problem")
     func verify() async throws {
         let fixture = try await RestoreCLITests.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         defer { try? FileManager.default.removeItem(at: fixture.directory) }
         let plain = fixture.snapshot.path
         let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", plain, "-w", "json"])
@@ -46,6 +47,7 @@ struct VerifyCLITests {
     @Test("--expect-sha256 pins the stored object: its hash (any case) verifies and says so; another exits 1 naming both; one that is not 64 hex digits is refused")
     func pinned() async throws {
         let fixture = try await RestoreCLITests.fixture()
+        defer { removeTemporaryDirectory(fixture.directory) }
         defer { try? FileManager.default.removeItem(at: fixture.directory) }
         let plain = fixture.snapshot.path
         let sha256 = try RestoreCLITests.sha256(plain)

@@ -4,13 +4,6 @@ import KubernetesTesting
 import TestSupport
 import Testing
 
-/// A fresh temporary directory.
-func temporaryDirectory() throws -> URL {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kube-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory
-}
-
 func write(_ text: String, to url: URL, executable: Bool = false) throws {
     try Data(text.utf8).write(to: url)
     if executable { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path) }
@@ -22,7 +15,8 @@ let pemCA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 struct ConfigurationTests {
     @Test("KUBECONFIG files merge, the first to define a name wins, relative paths resolve against their file")
     func merging() throws {
-        let directory = try temporaryDirectory()
+        let directory = try makeTemporaryDirectory("kube")
+        defer { removeTemporaryDirectory(directory) }
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("certs"), withIntermediateDirectories: true)
         try write(pemCA, to: directory.appendingPathComponent("certs/ca.crt"))
         try write("""
@@ -77,7 +71,9 @@ struct ConfigurationTests {
     /// Yams' own error text quotes the line at fault, which in a kubeconfig can be a token.
     @Test("an invalid kubeconfig's error names the line, never quotes it")
     func invalidYAMLIsNotQuoted() throws {
-        let file = try temporaryDirectory().appendingPathComponent("config")
+        let directory = try makeTemporaryDirectory("kube")
+        defer { removeTemporaryDirectory(directory) }
+        let file = directory.appendingPathComponent("config")
         try write("users:\n- name: u\n  user:\n    token: sha256~secret-token-value: [\n", to: file)
         do {
             _ = try Kubeconfig.load(paths: [file.path])
@@ -101,7 +97,9 @@ struct ConfigurationTests {
         ("{", "is not valid YAML"),
     ])
     func errors(yaml: String, expected: String) throws {
-        let file = try temporaryDirectory().appendingPathComponent("config")
+        let directory = try makeTemporaryDirectory("kube")
+        defer { removeTemporaryDirectory(directory) }
+        let file = directory.appendingPathComponent("config")
         try write(yaml, to: file)
         do {
             _ = try Kubeconfig.load(paths: [file.path])
@@ -122,7 +120,8 @@ struct ConfigurationTests {
     @Test("in-cluster: service host and port, CA, namespace, and a token re-read when it rotates")
     func inCluster() async throws {
         try await withServer(.init(authentication: .token("token-1"), logger: quietLogger("server"))) { server, _ in
-            let directory = try temporaryDirectory()
+            let directory = try makeTemporaryDirectory("kube")
+            defer { removeTemporaryDirectory(directory) }
             try write("token-1\n", to: directory.appendingPathComponent("token"))
             try write(pemCA, to: directory.appendingPathComponent("ca.crt"))
             try write("backups\n", to: directory.appendingPathComponent("namespace"))
@@ -151,7 +150,8 @@ struct ConfigurationTests {
     @Test("exec credential plugins: token used, re-run after expiry, failures reported with the plugin's stderr")
     func execPlugin() async throws {
         try await withServer(.init(authentication: .token("from-plugin"), logger: quietLogger("server"))) { server, _ in
-            let directory = try temporaryDirectory()
+            let directory = try makeTemporaryDirectory("kube")
+            defer { removeTemporaryDirectory(directory) }
             let counter = directory.appendingPathComponent("runs")
             let expiry = directory.appendingPathComponent("expiry")
             // Prints a token that expires at the offset the file `expiry` holds (`+1 hour`, or
@@ -224,7 +224,8 @@ struct ConfigurationTests {
     @Test("exec plugins: more than a pipe holds on stdout and stderr, a plugin that hangs, concurrent callers share one run")
     func execPluginFailureModes() async throws {
         try await withServer(.init(authentication: .token("from-plugin"), logger: quietLogger("server"))) { server, _ in
-            let directory = try temporaryDirectory()
+            let directory = try makeTemporaryDirectory("kube")
+            defer { removeTemporaryDirectory(directory) }
             let counter = directory.appendingPathComponent("runs")
             // 200 KiB of diagnostics and 200 KiB of leading white space before the credential.
             let chatty = try execKubeconfig(server: server.url, script: """

@@ -10,7 +10,9 @@ struct KubectlTests {
     func kubectlWorkflow() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/kubectl"), "kubectl is missing: run scripts/test, which installs Debian's kubernetes-client")
         try await withServer(.init(tls: true, authentication: .clientCertificate, logger: quietLogger("server"))) { server, _ in
-            let kubeconfig = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
+            let directory = try makeTemporaryDirectory("kubectl")
+            defer { removeTemporaryDirectory(directory) }
+            let kubeconfig = directory.appendingPathComponent("kubeconfig").path
             try server.writeKubeconfig(to: kubeconfig)
             let kubectl = Kubectl(kubeconfig: kubeconfig)
             let root = repositoryRoot.path

@@ -9,7 +9,8 @@ struct TestServerExecutableTests {
 
     @Test("listens on the given port over TLS, writes a kubeconfig kubectl uses, logs requests, stops on SIGTERM")
     func runsUntilSigterm() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try makeTemporaryDirectory("kube")
+        defer { removeTemporaryDirectory(directory) }
         let kubeconfig = directory.appendingPathComponent("kubeconfig").path
         let port = TestHelpers.freePort()
         let server = try await ProcessRunner.start(Self.executable.path, ["--port", String(port), "--tls", "--kubeconfig", kubeconfig])

@@ -30,14 +30,13 @@ final class ManualClock: Sendable {
     func advance(by seconds: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
-/// A directory of its own with a token file in it.
+/// A directory of its own with a token file in it (remove it with `removeTemporaryDirectory`).
 struct TokenFile {
     let directory: URL
     var path: String { directory.appendingPathComponent("token").path }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tokens-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeTemporaryDirectory("tokens")
     }
 
     /// Replaces the file at once, as the kubelet does (a rename).
@@ -75,6 +74,7 @@ struct CredentialSourceTests {
     @Test("web identity: the token is exchanged at STS, and the role's session credentials sign requests that moto checks against the role's policy")
     func webIdentity() async throws {
         let token = try TokenFile()
+        defer { removeTemporaryDirectory(token.directory) }
         try token.write("token-of-the-service-account")
         let writer = AmbientCredentials.webIdentity(sts: sts, roleARN: roles.writer, tokenFile: token.path, sessionName: "tests")
         let client = try client(writer)
@@ -110,7 +110,8 @@ struct CredentialSourceTests {
 
     @Test("a projected service account token, as the kubelet lays it out (token -> ..data/token -> ..<timestamp>/token), is read; a directory is refused")
     func projectedToken() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("projected-\(UUID().uuidString)")
+        let directory = try makeTemporaryDirectory("projected")
+        defer { removeTemporaryDirectory(directory) }
         let version = directory.appendingPathComponent("..2026_12_05_14_00_00.123")
         try FileManager.default.createDirectory(at: version, withIntermediateDirectories: true)
         try Data("projected-token".utf8).write(to: version.appendingPathComponent("token"))
@@ -122,12 +123,12 @@ struct CredentialSourceTests {
         let notAFile = AmbientCredentials.webIdentity(sts: sts, roleARN: roles.writer, tokenFile: version.path, sessionName: "tests")
         let error = await TestHelpers.caught(S3CredentialsError.self) { _ = try await notAFile.credentials() }
         #expect(error?.message == "is not a regular file", "\(String(describing: error))")
-        try? FileManager.default.removeItem(at: directory)
     }
 
     @Test("a long upload outlives its credentials: new ones are fetched between parts, the rotated token file read again each time")
     func renewalDuringUpload() async throws {
         let token = try TokenFile()
+        defer { removeTemporaryDirectory(token.directory) }
         try token.write("token-0")
         let clock = ManualClock()
         let source = AmbientCredentials.webIdentity(sts: sts, roleARN: roles.writer, tokenFile: token.path, sessionName: "tests",
@@ -172,6 +173,7 @@ struct CredentialSourceTests {
     @Test("a renewal that fails while the credentials held are still valid: those are used, and the next request tries again")
     func renewalFailureKeepsValidCredentials() async throws {
         let token = try TokenFile()
+        defer { removeTemporaryDirectory(token.directory) }
         try token.write("token")
         let clock = ManualClock()
         let source = AmbientCredentials.webIdentity(sts: sts, roleARN: roles.writer, tokenFile: token.path, sessionName: "tests",
@@ -188,6 +190,7 @@ struct CredentialSourceTests {
     @Test("STS refusals and nonsense are errors that name the role and the endpoint, never a token")
     func stsErrors() async throws {
         let token = try TokenFile()
+        defer { removeTemporaryDirectory(token.directory) }
         try token.write("secret-token-value")
         // STS refusing, as AWS does for a token its trust policy does not accept (moto accepts
         // every token, so a server answers here with STS's error document).
@@ -265,6 +268,7 @@ struct CredentialSourceTests {
             "Token": "\(issued.sessionToken ?? "")", "Expiration": "\(iso(issued.expiration ?? Date()))"}
             """
         let token = try TokenFile()
+        defer { removeTemporaryDirectory(token.directory) }
         try token.write("agent-token-1")
         try await ContainerEndpointServer.with(answer: { authorization in
             authorization == "agent-token-1" ? (.ok, answer) : (.unauthorized, "{}")

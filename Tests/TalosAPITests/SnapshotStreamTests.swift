@@ -37,8 +37,8 @@ struct SnapshotStreamTests {
         }
         // What came out restores into a fresh etcd that serves the keys written before.
         let restored = try await collect(VerifiedSnapshotStream(ChunkedBytes(data: snapshot, size: 4096)))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("restore-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryDirectory("restore")
+        defer { removeTemporaryDirectory(directory) }
         let file = directory.appendingPathComponent("restored.db")
         try Data(restored).write(to: file)
         let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path, "-w", "json"])

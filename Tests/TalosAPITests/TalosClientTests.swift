@@ -31,7 +31,9 @@ struct TalosClientTests {
                 return all
             }
             #expect(bytes.count > 32)
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("talos-snapshot-\(UUID().uuidString).db")
+            let directory = try makeTemporaryDirectory("talos-snapshot")
+            defer { removeTemporaryDirectory(directory) }
+            let file = directory.appendingPathComponent("snapshot.db")
             try Data(bytes).write(to: file)
             let check = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path])
             #expect(check.status == 0, "\(check.stderr)")

@@ -269,10 +269,7 @@ public final class TalosTestServer: Sendable {
             defer { state.recoveredEtcd = nil }
             return state.recoveredEtcd
         }
-        if let recovered {
-            await recovered.stop()
-            try? FileManager.default.removeItem(at: recovered.directory)
-        }
+        await recovered?.stop()
         try? FileManager.default.removeItem(at: workDirectory)
     }
 

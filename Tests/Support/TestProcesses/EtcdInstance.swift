@@ -9,10 +9,12 @@ public struct EtcdInstanceError: Error, CustomStringConvertible {
 /// tests, benchmarks and the Talos test server.
 public struct EtcdInstance: Sendable {
     public let directory: URL
+    /// The data directory it was started on, when given (a restored snapshot's).
+    let givenData: URL?
     public let clientURL: String
     let process: ProcessRunner.Running
 
-    /// Starts etcd on `dataDirectory` (a fresh one when nil). An etcd that is not healthy
+    /// Starts etcd on `dataDirectory` (a fresh one when nil; ``stop()`` removes either). An etcd that is not healthy
     /// within 20 s is killed and started again on new ports, up to three times: under a full
     /// parallel test run one now and then stalls right after printing its first log line (seen
     /// twice in some hundred starts, never reproduced alone); the error says what each saw.
@@ -33,7 +35,7 @@ public struct EtcdInstance: Sendable {
                 "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
                 "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
             ])
-            let instance = EtcdInstance(directory: directory, clientURL: clientURL, process: process)
+            let instance = EtcdInstance(directory: directory, givenData: dataDirectory, clientURL: clientURL, process: process)
             // Far beyond the second it takes: on an overloaded machine a start took 39 s.
             let deadline = ContinuousClock.now + .seconds(90)
             while ContinuousClock.now < deadline {
@@ -45,6 +47,7 @@ public struct EtcdInstance: Sendable {
             failures.append("ports \(clientPort)/\(peerPort), \(state), log: \(process.stderrSoFar.suffix(300))")
             process.send(SIGKILL)
             _ = try? await process.finish()
+            try? FileManager.default.removeItem(at: directory)
         }
         throw EtcdInstanceError(description: "etcd did not become healthy in three tries: " + failures.joined(separator: " | "))
     }
@@ -90,15 +93,22 @@ public struct EtcdInstance: Sendable {
         let data = snapshot.deletingLastPathComponent().appendingPathComponent("restored-\(UUID().uuidString)")
         let restore = try await etcdctl(offline: ["snapshot", "restore", snapshot.path, "--data-dir", data.path]
                                             + (skipHashCheck ? ["--skip-hash-check"] : []))
-        guard restore.status == 0 else { throw EtcdInstanceError(description: "etcdctl snapshot restore failed: \(restore.stderr)") }
-        return try await start(dataDirectory: data)
+        do {
+            guard restore.status == 0 else { throw EtcdInstanceError(description: "etcdctl snapshot restore failed: \(restore.stderr)") }
+            return try await start(dataDirectory: data)
+        } catch {
+            try? FileManager.default.removeItem(at: data)
+            throw error
+        }
     }
 
-    /// Stops etcd and removes its directory (its data, unless it was given one elsewhere).
+    /// Stops etcd and removes its directory and its data, also a data directory it was given:
+    /// a test's etcd leaves nothing behind.
     public func stop() async {
         process.stop()
         _ = try? await process.finish()
         try? FileManager.default.removeItem(at: directory)
+        if let givenData { try? FileManager.default.removeItem(at: givenData) }
     }
 }
 

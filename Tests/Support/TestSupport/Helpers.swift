@@ -59,3 +59,18 @@ public func metricSample(_ series: String, in text: String) -> Double? {
 public func waitUntilCancelled() async throws {
     while true { try await Task.sleep(for: .seconds(3_600)) }
 }
+
+/// A fresh directory under the system's temporary directory, named `prefix-<random>`, for a
+/// test's files (keys, kubeconfigs, snapshots). Remove it in a `defer` at once
+/// (`defer { removeTemporaryDirectory(directory) }`): nothing a test writes may outlive it (a
+/// run of the suite once left some 200 MB there, age identities and talosconfigs among it).
+public func makeTemporaryDirectory(_ prefix: String) throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+/// Removes what ``makeTemporaryDirectory(_:)`` made, with everything in it.
+public func removeTemporaryDirectory(_ directory: URL) {
+    try? FileManager.default.removeItem(at: directory)
+}
