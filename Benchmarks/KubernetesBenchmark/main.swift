@@ -15,6 +15,7 @@ let objectCount = Int(ProcessInfo.processInfo.environment["OBJECTS"] ?? "10000")
 let serverPath = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubernetes-test-server").path
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: directory) }
 let kubeconfigPath = directory.appendingPathComponent("kubeconfig").path
 let server = Process()
 server.executableURL = URL(fileURLWithPath: serverPath)

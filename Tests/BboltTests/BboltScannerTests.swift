@@ -23,9 +23,18 @@ struct BboltScannerTests {
     /// Thousands of keys (in transactions of 100), large values (overflow pages), deletions, a
     /// compaction and leases (a second bucket with entries), then a snapshot.
     static func snapshot(name: String) async throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bbolt-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryDirectory("bbolt")
         let file = directory.appendingPathComponent(name)
+        do {
+            try await fill(snapshot: file)
+        } catch {
+            removeTemporaryDirectory(directory)
+            throw error
+        }
+        return file
+    }
+
+    private static func fill(snapshot file: URL) async throws {
         try await EtcdInstance.withRunning(keys: 0) { etcd in
             for batch in 0..<40 {
                 let puts = (0..<100).map { "put /registry/pods/ns-\(batch)/pod-\($0) \"spec-\(batch)-\($0)-\(String(repeating: "y", count: 40 + $0))\"" }
@@ -49,7 +58,6 @@ struct BboltScannerTests {
             let saved = try await etcd.etcdctl(["snapshot", "save", file.path])
             try #require(saved.status == 0, "\(saved.stderr)")
         }
-        return file
     }
 
     static func status(_ file: URL) async throws -> Status {
@@ -85,7 +93,7 @@ struct BboltScannerTests {
     @Test("revision and total keys equal etcdctl's for a snapshot with thousands of keys, large values, deletions, a compaction and leases")
     func matchesEtcdctl() async throws {
         let file = try await Self.snapshot(name: "many.db")
-        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        defer { removeTemporaryDirectory(file.deletingLastPathComponent()) }
         let expected = try await Self.status(file)
         let bytes = [UInt8](try Data(contentsOf: file))
         let (summary, indexBytes, assembled) = try Self.scan(bytes)
@@ -114,7 +122,7 @@ struct BboltScannerTests {
     @Test("a damaged meta page, a damaged branch page, a cut file, not a bbolt file: rejected, though the SHA-256 trailer matches")
     func damage() async throws {
         let file = try await Self.snapshot(name: "damage.db")
-        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        defer { removeTemporaryDirectory(file.deletingLastPathComponent()) }
         let bytes = [UInt8](try Data(contentsOf: file))
         let pageSize = Int(UInt32(bytes[24]) | UInt32(bytes[25]) << 8 | UInt32(bytes[26]) << 16 | UInt32(bytes[27]) << 24)
 

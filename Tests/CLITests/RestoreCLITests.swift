@@ -63,9 +63,7 @@ struct RestoreCLITests {
             #expect(result.stdout.contains("etcd's trailer and the bbolt structure checked"))
             #expect(!result.stdout.contains("AGE-SECRET-KEY") && !result.stderr.contains("AGE-SECRET-KEY"), "the identity is never printed")
         }
-        let restored = try await EtcdInstance.restoring(URL(fileURLWithPath: fixture.path("d.db.zst.age.restored")))
-        let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
-        await restored.stop()
+        let value = try await EtcdInstance.restoring(URL(fileURLWithPath: fixture.path("d.db.zst.age.restored"))).stopping { try await $0.etcdctl(["get", "k7", "--print-value-only"]) }
         #expect(value.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "value-7")
     }
 

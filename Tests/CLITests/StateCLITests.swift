@@ -26,7 +26,6 @@ struct StateCLITests {
     func stateBesideFile() async throws {
         let fixture = try await RestoreCLITests.fixture()
         defer { removeTemporaryDirectory(fixture.directory) }
-        defer { try? FileManager.default.removeItem(at: fixture.directory) }
         try await RestoreCLITests.shell("zstd -q -c \(fixture.snapshot.path) | age -r \(fixture.recipient) > \(fixture.path("kit.db.zst.age"))")
         try Data(Self.manifest.utf8).write(to: URL(fileURLWithPath: fixture.path("plain-state.yaml")))
         try await RestoreCLITests.shell("zstd -q -c \(fixture.path("plain-state.yaml")) | age -r \(fixture.recipient) > \(fixture.path("kit.state.yaml.zst.age"))")
@@ -56,7 +55,6 @@ struct StateCLITests {
     func refusals() async throws {
         let fixture = try await RestoreCLITests.fixture()
         defer { removeTemporaryDirectory(fixture.directory) }
-        defer { try? FileManager.default.removeItem(at: fixture.directory) }
         try await RestoreCLITests.shell("zstd -q -c \(fixture.snapshot.path) | age -r \(fixture.recipient) > \(fixture.path("bare.db.zst.age"))")
         for name in ["cut", "notsecret"] {
             try await RestoreCLITests.shell("cp \(fixture.path("bare.db.zst.age")) \(fixture.path("\(name).db.zst.age"))")

@@ -11,7 +11,6 @@ struct VerifyCLITests {
     func verify() async throws {
         let fixture = try await RestoreCLITests.fixture()
         defer { removeTemporaryDirectory(fixture.directory) }
-        defer { try? FileManager.default.removeItem(at: fixture.directory) }
         let plain = fixture.snapshot.path
         let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", plain, "-w", "json"])
         let json = try #require(try JSONSerialization.jsonObject(with: status.stdoutData) as? [String: Any])
@@ -48,7 +47,6 @@ struct VerifyCLITests {
     func pinned() async throws {
         let fixture = try await RestoreCLITests.fixture()
         defer { removeTemporaryDirectory(fixture.directory) }
-        defer { try? FileManager.default.removeItem(at: fixture.directory) }
         let plain = fixture.snapshot.path
         let sha256 = try RestoreCLITests.sha256(plain)
         let matching = try await CLI.run(with: ["verify", "--from", plain, "--expect-sha256", sha256.uppercased()])

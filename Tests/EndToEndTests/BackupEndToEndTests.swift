@@ -301,9 +301,7 @@ struct BackupEndToEndTests {
 
             let cli = TestHelpers.builtProduct("talos-etcd-backup").path
             func restoresIntoEtcd(_ file: String) async throws -> String {
-                let restored = try await EtcdInstance.restoring(URL(fileURLWithPath: file))
-                let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
-                await restored.stop()
+                let value = try await EtcdInstance.restoring(URL(fileURLWithPath: file)).stopping { try await $0.etcdctl(["get", "k7", "--print-value-only"]) }
                 return value.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             }
             func sha256(_ file: String) throws -> String {

@@ -340,9 +340,7 @@ struct Cluster: Sendable {
         let (size, sha256) = try await s3.readBack(key, saveTo: file)
         let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path])
         try #require(status.status == 0, "etcdctl snapshot status: \(status.stderr)")
-        let restored = try await EtcdInstance.restoring(file)
-        let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
-        await restored.stop()
+        let value = try await EtcdInstance.restoring(file).stopping { try await $0.etcdctl(["get", "k7", "--print-value-only"]) }
         return (size, sha256, value.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

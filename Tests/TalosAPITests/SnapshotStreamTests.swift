@@ -43,9 +43,7 @@ struct SnapshotStreamTests {
         try Data(restored).write(to: file)
         let status = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path, "-w", "json"])
         #expect(status.status == 0, "\(status.stderr)")
-        let etcd = try await EtcdInstance.restoring(file)
-        let value = try await etcd.etcdctl(["get", "k42", "--print-value-only"])
-        await etcd.stop()
+        let value = try await EtcdInstance.restoring(file).stopping { try await $0.etcdctl(["get", "k42", "--print-value-only"]) }
         #expect(value.stdout == "value-42\n")
     }
 

@@ -38,9 +38,7 @@ struct TalosClientTests {
             let check = try await EtcdInstance.etcdctl(offline: ["snapshot", "status", file.path])
             #expect(check.status == 0, "\(check.stderr)")
             // It restores into a fresh etcd that serves the keys written before the snapshot.
-            let restored = try await EtcdInstance.restoring(file)
-            let value = try await restored.etcdctl(["get", "k7", "--print-value-only"])
-            await restored.stop()
+            let value = try await EtcdInstance.restoring(file).stopping { try await $0.etcdctl(["get", "k7", "--print-value-only"]) }
             #expect(value.stdout == "value-7\n")
         }
     }

@@ -193,7 +193,8 @@ public final class KubernetesTestServer: Sendable {
 
     // MARK: Faults
 
-    /// Answers the next `count` requests (matching `method` and a path fragment, when given)
+    /// Answers the next `count` requests (matching `method` and a path fragment, when given;
+    /// a fragment ending in `$` must end the path)
     /// with `code` (500, 429, 409 Conflict as a lost optimistic-concurrency race, ...),
     /// optionally with a `Retry-After`.
     public func failNextRequests(_ count: Int, code: Int, method: String? = nil, pathContains: String? = nil, retryAfterSeconds: Int? = nil) async {
@@ -205,7 +206,8 @@ public final class KubernetesTestServer: Sendable {
         await faults.setLatency(latency)
     }
 
-    /// Delays requests whose path contains `pathContains` (of `method`, when given) by `delay`
+    /// Delays requests whose path contains `pathContains` (ends with it, when it ends in `$`;
+    /// of `method`, when given) by `delay`
     /// on top of any latency; `.zero` removes the delay.
     public func delayRequests(_ delay: Duration, method: String? = nil, pathContains: String) async {
         await faults.delay(delay, method: method, pathContains: pathContains)

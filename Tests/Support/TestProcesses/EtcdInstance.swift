@@ -15,7 +15,7 @@ public struct EtcdInstance: Sendable {
     let process: ProcessRunner.Running
 
     /// Starts etcd on `dataDirectory` (a fresh one when nil; ``stop()`` removes either). An etcd that is not healthy
-    /// within 20 s is killed and started again on new ports, up to three times: under a full
+    /// within 90 s is killed and started again on new ports, up to three times: under a full
     /// parallel test run one now and then stalls right after printing its first log line (seen
     /// twice in some hundred starts, never reproduced alone); the error says what each saw.
     public static func start(dataDirectory: URL? = nil) async throws -> EtcdInstance {
@@ -29,18 +29,29 @@ public struct EtcdInstance: Sendable {
             let clientPort = freeLoopbackPort(), peerPort = freeLoopbackPort()
             let clientURL = "http://127.0.0.1:\(clientPort)"
             let data = dataDirectory ?? directory.appendingPathComponent("data")
-            let process = try await ProcessRunner.start("/usr/bin/etcd", [
-                "--name", "default", "--data-dir", data.path,
-                "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-                "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
-                "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
-            ])
+            let process: ProcessRunner.Running
+            do {
+                process = try await ProcessRunner.start("/usr/bin/etcd", [
+                    "--name", "default", "--data-dir", data.path,
+                    "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+                    "--listen-peer-urls", "http://127.0.0.1:\(peerPort)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
+                    "--initial-cluster", "default=http://127.0.0.1:\(peerPort)",
+                ])
+            } catch {
+                try? FileManager.default.removeItem(at: directory)
+                throw error
+            }
             let instance = EtcdInstance(directory: directory, givenData: dataDirectory, clientURL: clientURL, process: process)
             // Far beyond the second it takes: on an overloaded machine a start took 39 s.
             let deadline = ContinuousClock.now + .seconds(90)
-            while ContinuousClock.now < deadline {
-                if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
-                try await Task.sleep(for: .milliseconds(100))
+            do {
+                while ContinuousClock.now < deadline {
+                    if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            } catch {
+                await instance.stop()  // cancelled: neither the process nor its files outlive the caller
+                throw error
             }
             let state = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8))?
                 .split(separator: "\n").first { $0.hasPrefix("State:") } ?? "State: gone"
@@ -55,17 +66,23 @@ public struct EtcdInstance: Sendable {
     /// Runs `body` with a fresh etcd holding keys `k0`...`k<keys-1>` (values `value-<n>`), and
     /// stops it afterwards, whether `body` returned or threw.
     public static func withRunning<T: Sendable>(keys: Int = 20, _ body: (EtcdInstance) async throws -> T) async throws -> T {
-        let etcd = try await start()
-        do {
+        try await start().stopping { etcd in
             for index in 0..<keys {
                 let put = try await etcd.etcdctl(["put", "k\(index)", "value-\(index)"])
                 guard put.status == 0 else { throw EtcdInstanceError(description: "etcdctl put k\(index) failed: \(put.stderr)") }
             }
-            let result = try await body(etcd)
-            await etcd.stop()
+            return try await body(etcd)
+        }
+    }
+
+    /// Runs `body` with this etcd, then stops it (``stop()``) whether `body` returned or threw.
+    public func stopping<T: Sendable>(after body: (EtcdInstance) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await stop()
             return result
         } catch {
-            await etcd.stop()
+            await stop()
             throw error
         }
     }
