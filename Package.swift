@@ -52,6 +52,11 @@ let package = Package(
         // How long and until what a task waits: deadlines and idle timeouts for awaits that have
         // no bound of their own, backoff between retries, latches.
         .target(name: "Waiting", path: "Sources/Support/Waiting"),
+        // glibc malloc's settings for the long-running operator (mallopt, from a C header that
+        // Swift's Glibc module leaves out).
+        .target(name: "CMalloc", path: "Sources/Support/CMalloc"),
+        .target(name: "AllocatorSettings", dependencies: [.target(name: "CMalloc", condition: .when(platforms: [.linux]))],
+                path: "Sources/Support/AllocatorSettings"),
         // What kubeconfig and talosconfig readers share: reading their YAML (never quoting it in an
         // error), the error that names file, context and field, and what a decoding error says
         // about the field at fault.
@@ -278,6 +283,7 @@ let package = Package(
         .executableTarget(
             name: "talos-etcd-backup",
             dependencies: [
+                "AllocatorSettings",
                 "Cron",
                 "EndpointPolicy",
                 "Timestamps",
@@ -428,7 +434,7 @@ let package = Package(
             name: "BackupOperatorUnitTests",
             dependencies: [
                 "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControlPlaneState", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
-                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy",
+                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy", "AllocatorSettings",
             ]
         ),
         // The cron engine against PyPI croniter (a Python process): integration.

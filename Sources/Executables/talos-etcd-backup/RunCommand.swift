@@ -1,3 +1,4 @@
+import AllocatorSettings
 import ArgumentParser
 import BackupOperator
 import BackupResolution
@@ -174,6 +175,10 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSetup.bootstrap(level: logLevel, format: logFormat)
         let logger = Logger(label: "talos-etcd-backup")
+        // Before the operator allocates: malloc settings that keep its memory flat from tick to
+        // tick (AllocatorSettings says why; glibc's variables in the environment win).
+        let refused = AllocatorSettings.apply(for: ProcessInfo.processInfo.environment)
+        if !refused.isEmpty { logger.warning("glibc refused malloc settings; its defaults apply", metadata: ["settings": "\(refused)"]) }
 
         var configuration: KubernetesConfiguration
         do {
