@@ -110,6 +110,16 @@ struct CRDsCLITests {
 
 @Suite("talos-etcd-backup run (options; the operator itself is in EndToEndTests)")
 struct RunCLITests {
+    @Test("run sets glibc's malloc for the operator before it starts, and logs it; glibc's own variable wins for its setting")
+    func mallocSettings() async throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-kubeconfig-\(UUID().uuidString)").path
+        let result = try await CLI.run("run", "--kubeconfig", missing)
+        #expect(result.stderr.contains(#"refused=[] set=["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"]"#), "\(result.stderr)")
+        let tuned = try await CLI.run(with: ["run", "--kubeconfig", missing],
+                                      environment: ProcessInfo.processInfo.environment.merging(["MALLOC_ARENA_MAX": "4"]) { $1 })
+        #expect(tuned.stderr.contains(#"refused=[] set=["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"]"#), "\(tuned.stderr)")
+    }
+
     @Test("--log-format json writes one JSON object per line; a bad kubeconfig is a clear error with exit status 1")
     func jsonLogsAndBadConfiguration() async throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-such-kubeconfig-\(UUID().uuidString)").path

@@ -175,10 +175,9 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSetup.bootstrap(level: logLevel, format: logFormat)
         let logger = Logger(label: "talos-etcd-backup")
-        // Before the operator allocates: malloc settings that keep its memory flat from tick to
-        // tick (AllocatorSettings says why; glibc's variables in the environment win).
-        let refused = AllocatorSettings.apply(for: ProcessInfo.processInfo.environment)
-        if !refused.isEmpty { logger.warning("glibc refused malloc settings; its defaults apply", metadata: ["settings": "\(refused)"]) }
+        // The malloc settings main() applied before anything else ran (AllocatorSettings).
+        let malloc = AllocatorSettings.lastApplied
+        logger.info("malloc settings", metadata: ["set": "\(malloc.applied.filter { !malloc.refused.contains($0) })", "refused": "\(malloc.refused)"])
 
         var configuration: KubernetesConfiguration
         do {

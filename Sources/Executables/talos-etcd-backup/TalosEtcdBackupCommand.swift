@@ -1,4 +1,6 @@
+import AllocatorSettings
 import ArgumentParser
+import Foundation
 
 /// The `talos-etcd-backup` executable: the operator and its offline helpers.
 @main
@@ -9,6 +11,15 @@ struct TalosEtcdBackupCommand: AsyncParsableCommand {
         version: OperatorVersion.current,
         subcommands: [RunCommand.self, SnapshotCommand.self, BackupNowCommand.self, AdoptCommand.self, RestoreCommand.self, VerifyCommand.self, RecoverCommand.self, NextRunsCommand.self, CRDsCommand.self]
     )
+
+    /// For `run`, sets the operator's malloc settings first, while the main thread is the only
+    /// one that has allocated (``AllocatorSettings`` says why; `run` logs what it set).
+    static func main() async {
+        if CommandLine.arguments.dropFirst().first == "run" {
+            AllocatorSettings.apply(for: ProcessInfo.processInfo.environment)
+        }
+        await main(nil)
+    }
 }
 
 /// The release this binary is: `--version` prints it, the image is tagged with it, and

@@ -1,61 +1,81 @@
 #if canImport(CMalloc)
 import CMalloc
 #endif
+import Synchronization
 
 /// glibc malloc settings for the operator, a process that lives long and allocates in bursts
-/// (each tick of its schedules), applied when `talos-etcd-backup run` starts.
+/// (each tick of its schedules), applied when `talos-etcd-backup run` starts, before the
+/// command is parsed and before any worker thread exists.
 ///
 /// Why: with glibc's defaults, the operator's resident memory with 1,000 schedules grew from
-/// tick to tick (51 MiB after the first, 61.7 to 70.7 MiB after five or six ticks in five runs)
-/// while heaptrack showed its live heap flat (16.5 MiB between ticks, 24 at each peak). malloc
-/// kept what each peak had freed: spread over several arenas (up to eight per core), in pages
-/// that stay partly used, and under an mmap threshold that rises with every large block freed,
-/// so that large buffers came from the heap too. One arena, a fixed mmap threshold of 64 KiB
-/// (large buffers are mapped and unmapped whole), and freed memory at the heap's top given back
-/// from 64 KiB on: two runs then stayed at 58.4 and 58.6 MiB after five and seven ticks
-/// (docs/performance.md). One arena means threads take turns in malloc; the operator's work is
-/// API requests, not allocation, and a tick was not measurably slower.
+/// tick to tick (51 to 58 MiB after the first, 61.7 to 70.7 MiB after five or six ticks in four
+/// runs) while heaptrack showed its live heap flat (16.5 MiB between ticks, 24 at each peak).
+/// malloc kept what each peak had freed: spread over several arenas (up to eight per core), in
+/// pages that stay partly used, and under an mmap threshold that rises with every large block
+/// freed, so that large buffers came from the heap too. One arena, a fixed mmap threshold of
+/// 64 KiB (large buffers are mapped and unmapped whole), and freed memory at the heap's top
+/// given back from 64 KiB on: three runs then stayed at 57.8 to 59.0 MiB after five to seven
+/// ticks (docs/performance.md). Measured on that control-plane benchmark only: what one arena
+/// and mapped part buffers cost the snapshot path inside the operator is not measured yet.
 ///
 /// A setting whose glibc variable (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
-/// `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`) is set in the environment is left to it, and
-/// `GLIBC_TUNABLES` naming any `glibc.malloc.` tunable leaves all four to glibc: an operator
-/// can still tune malloc the usual way.
+/// `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`) is set to a number in the environment, or
+/// whose tunable (`glibc.malloc.arena_max`, `.mmap_threshold`, `.trim_threshold`, `.top_pad`)
+/// `GLIBC_TUNABLES` names, is left to glibc: an operator can still tune malloc the usual way.
 public enum AllocatorSettings {
-    /// One `mallopt` parameter and the glibc environment variable that sets it too.
+    /// One `mallopt` parameter and the glibc variable and tunable that set it too.
     public struct Setting: Sendable, Equatable {
         public var environmentVariable: String
+        public var tunable: String
         public var parameter: Int32
         public var value: Int32
     }
 
     /// The operator's settings, before the environment is consulted.
     public static var operatorDefaults: [Setting] {
-        #if canImport(CMalloc)
+        #if canImport(CMalloc) && canImport(Glibc)
         [
-            Setting(environmentVariable: "MALLOC_ARENA_MAX", parameter: M_ARENA_MAX, value: 1),
-            Setting(environmentVariable: "MALLOC_MMAP_THRESHOLD_", parameter: M_MMAP_THRESHOLD, value: 64 * 1024),
-            Setting(environmentVariable: "MALLOC_TRIM_THRESHOLD_", parameter: M_TRIM_THRESHOLD, value: 64 * 1024),
-            Setting(environmentVariable: "MALLOC_TOP_PAD_", parameter: M_TOP_PAD, value: 0),
+            Setting(environmentVariable: "MALLOC_ARENA_MAX", tunable: "glibc.malloc.arena_max", parameter: M_ARENA_MAX, value: 1),
+            Setting(environmentVariable: "MALLOC_MMAP_THRESHOLD_", tunable: "glibc.malloc.mmap_threshold", parameter: M_MMAP_THRESHOLD, value: 64 * 1024),
+            Setting(environmentVariable: "MALLOC_TRIM_THRESHOLD_", tunable: "glibc.malloc.trim_threshold", parameter: M_TRIM_THRESHOLD, value: 64 * 1024),
+            Setting(environmentVariable: "MALLOC_TOP_PAD_", tunable: "glibc.malloc.top_pad", parameter: M_TOP_PAD, value: 0),
         ]
         #else
         []  // not glibc: nothing to set
         #endif
     }
 
-    /// The settings to apply under `environment`: those the environment does not set itself.
+    /// The settings to apply under `environment`: those it does not set itself. A variable set
+    /// to something other than a number (glibc ignores it) does not count as set.
     public static func settings(for environment: [String: String]) -> [Setting] {
-        if environment["GLIBC_TUNABLES"]?.contains("glibc.malloc.") == true { return [] }
-        return operatorDefaults.filter { environment[$0.environmentVariable] == nil }
+        let tunables = (environment["GLIBC_TUNABLES"] ?? "").split(separator: ":").compactMap { $0.split(separator: "=").first.map(String.init) }
+        return operatorDefaults.filter { setting in
+            let value = environment[setting.environmentVariable] ?? ""
+            let variableSet = !value.isEmpty && value.allSatisfy { $0.isASCII && $0.isNumber }
+            return !variableSet && !tunables.contains(setting.tunable)
+        }
     }
 
-    /// Applies ``settings(for:)`` with `mallopt`; returns the variables of those glibc refused
-    /// (none, with any glibc of the last decade).
+    /// What the last ``apply(for:set:)`` did: the variables of the settings it applied, and of
+    /// those the setter refused (for `run` to log once logging is set up).
+    public static var lastApplied: (applied: [String], refused: [String]) { outcome.withLock { $0 } }
+    private static let outcome = Mutex<(applied: [String], refused: [String])>(([], []))
+
+    /// Applies ``settings(for:)`` with `set` (`mallopt`, which answers 1 for a setting taken).
     @discardableResult
-    public static func apply(for environment: [String: String]) -> [String] {
-        #if canImport(CMalloc)
-        settings(for: environment).filter { mallopt($0.parameter, $0.value) != 1 }.map(\.environmentVariable)
+    public static func apply(for environment: [String: String], set: (Int32, Int32) -> Int32 = AllocatorSettings.mallopt) -> [String] {
+        let settings = settings(for: environment)
+        let refused = settings.filter { set($0.parameter, $0.value) != 1 }.map(\.environmentVariable)
+        outcome.withLock { $0 = (settings.map(\.environmentVariable), refused) }
+        return refused
+    }
+
+    /// glibc's `mallopt`; refuses everything where there is none.
+    public static func mallopt(_ parameter: Int32, _ value: Int32) -> Int32 {
+        #if canImport(CMalloc) && canImport(Glibc)
+        CMalloc.mallopt(parameter, value)
         #else
-        []
+        0
         #endif
     }
 }
