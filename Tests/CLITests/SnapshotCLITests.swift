@@ -7,6 +7,15 @@ import Testing
 
 @Suite("talos-etcd-backup snapshot")
 struct SnapshotCLITests {
+    @Test("--talos-timeout-seconds outside 1 to 3600 is refused, naming the flag")
+    func timeoutRange() async throws {
+        for value in ["0", "3601"] {
+            let result = try await CLI.run("snapshot", "--talos-timeout-seconds", value, "--talosconfig", "/nonexistent", "--output", "/nonexistent/x.db")
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("--talos-timeout-seconds must be 1 to 3600, not \(value)"), "\(result.stderr)")
+        }
+    }
+
     @Test("writes a verified snapshot and prints node, size, SHA-256, revision and key count; a corrupt one or one whose bbolt structure is damaged (trailer intact) leaves no file")
     func snapshot() async throws {
         try await TalosTestServer.withRunningOnFreshEtcd { server in
@@ -16,7 +25,7 @@ struct SnapshotCLITests {
             try Data(try server.talosconfig(role: "os:etcd:backup").utf8).write(to: config)
             let output = directory.appendingPathComponent("etcd.db")
 
-            let result = try await CLI.run("snapshot", "--talosconfig", config.path, "--output", output.path)
+            let result = try await CLI.run("snapshot", "--talos-timeout-seconds", "300", "--talosconfig", config.path, "--output", output.path)
             #expect(result.status == 0, "\(result.stderr)")
             let lines = result.stdout.split(separator: "\n")
             #expect(lines.first == "node: 127.0.0.1")
@@ -36,21 +45,21 @@ struct SnapshotCLITests {
 
             server.setFault(.damageStructure)
             let damaged = directory.appendingPathComponent("damaged.db")
-            let refused = try await CLI.run("snapshot", "--talosconfig", config.path, "--output", damaged.path)
+            let refused = try await CLI.run("snapshot", "--talos-timeout-seconds", "300", "--talosconfig", config.path, "--output", damaged.path)
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("bbolt"), "the structure check refuses it: \(refused.stderr)")
             #expect(!FileManager.default.fileExists(atPath: damaged.path))
 
             server.setFault(.corruptByte)
             let corrupt = directory.appendingPathComponent("corrupt.db")
-            let failed = try await CLI.run("snapshot", "--talosconfig", config.path, "--output", corrupt.path)
+            let failed = try await CLI.run("snapshot", "--talos-timeout-seconds", "300", "--talosconfig", config.path, "--output", corrupt.path)
             #expect(failed.status == 1)
             #expect(failed.stderr.contains("etcd snapshot is corrupt"))
             #expect(!FileManager.default.fileExists(atPath: corrupt.path))
             let left = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
             #expect(left == ["etcd.db", "talosconfig"])  // no partial file
 
-            let missing = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("nope").path, "--output", corrupt.path)
+            let missing = try await CLI.run("snapshot", "--talos-timeout-seconds", "300", "--talosconfig", directory.appendingPathComponent("nope").path, "--output", corrupt.path)
             #expect(missing.status == 1)
             #expect(missing.stderr.contains("talosconfig \(directory.appendingPathComponent("nope").path): cannot be read"), "\(missing.stderr)")
         }
@@ -71,7 +80,7 @@ struct SnapshotToS3CLITests {
             var environment = ProcessInfo.processInfo.environment
             environment["AWS_ACCESS_KEY_ID"] = s3.credentials.accessKeyID
             environment["AWS_SECRET_ACCESS_KEY"] = s3.credentials.secretAccessKey
-            let arguments = ["snapshot", "--talosconfig", config.path, "--output", "s3://\(s3.bucket)/\(key)",
+            let arguments = ["snapshot", "--talos-timeout-seconds", "300", "--talosconfig", config.path, "--output", "s3://\(s3.bucket)/\(key)",
                              "--s3-region", s3.region, "--s3-endpoint", s3.endpoint]
 
             let result = try await CLI.run(with: arguments, environment: environment)
@@ -119,9 +128,9 @@ struct TalosTestServerExecutableTests {
             #expect(try String(contentsOf: backupConfig, encoding: .utf8).contains("127.0.0.1:\(port)"))
 
             let output = directory.appendingPathComponent("snapshot.db")
-            let taken = try await CLI.run("snapshot", "--talosconfig", backupConfig.path, "--output", output.path)
+            let taken = try await CLI.run("snapshot", "--talos-timeout-seconds", "300", "--talosconfig", backupConfig.path, "--output", output.path)
             #expect(taken.status == 0, "\(taken.stderr)")
-            let refused = try await CLI.run("snapshot", "--talosconfig", directory.appendingPathComponent("reader.talosconfig").path,
+            let refused = try await CLI.run("snapshot", "--talos-timeout-seconds", "300", "--talosconfig", directory.appendingPathComponent("reader.talosconfig").path,
                                             "--output", directory.appendingPathComponent("no.db").path)
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("permissionDenied") || refused.stderr.contains("not authorized"))

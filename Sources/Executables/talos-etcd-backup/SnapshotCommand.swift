@@ -38,6 +38,15 @@ struct SnapshotCommand: AsyncParsableCommand {
     @Flag(help: "Replace the --output file if it exists (never an S3 object).")
     var force = false
 
+    @Option(help: "Seconds each Talos endpoint gets to connect and to answer (EtcdStatus, the snapshot's first response), 1 to 3600; the stream itself then takes as long as it keeps moving.")
+    var talosTimeoutSeconds = 30
+
+    func validate() throws {
+        guard (1...3600).contains(talosTimeoutSeconds) else {
+            throw ValidationError("--talos-timeout-seconds must be 1 to 3600, not \(talosTimeoutSeconds)")
+        }
+    }
+
     @OptionGroup var s3: S3Options
 
     func run() async throws {
@@ -47,7 +56,7 @@ struct SnapshotCommand: AsyncParsableCommand {
             let written = if output.hasPrefix("s3://") {
                 try await snapshotToS3(context)
             } else {
-                try await Self.snapshot(TalosClient(context: context), to: URL(fileURLWithPath: output), replacing: force)
+                try await Self.snapshot(TalosClient(context: context, timeout: .seconds(talosTimeoutSeconds)), to: URL(fileURLWithPath: output), replacing: force)
             }
             print("node: \(written.node)")
             print("size: \(written.size) bytes")
@@ -64,7 +73,7 @@ struct SnapshotCommand: AsyncParsableCommand {
     /// upload) to `s3://BUCKET/KEY`.
     func snapshotToS3(_ context: TalosContext) async throws -> Written {
         let destination = try s3.destination(output, flag: "--output")
-        let stored = try await TalosToS3Transfer().store(talos: context, destination: destination, plan: .plain, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")
+        let stored = try await TalosToS3Transfer(talosTimeout: .seconds(talosTimeoutSeconds)).store(talos: context, destination: destination, plan: .plain, owner: "talos-etcd-backup-snapshot-\(UUID().uuidString)")
         return Written(node: stored.node, size: stored.size, sha256: stored.sha256, revision: stored.revision, totalKeys: stored.totalKeys)
     }
 
