@@ -15,10 +15,16 @@ public struct EtcdInstance: Sendable {
     let process: ProcessRunner.Running
 
     /// Starts etcd on `dataDirectory` (a fresh one when nil; ``stop()`` removes either). An etcd that is not healthy
-    /// within 90 s is killed and started again on new ports, up to three times: under a full
-    /// parallel test run one now and then stalls right after printing its first log line (seen
-    /// twice in some hundred starts, never reproduced alone); the error says what each saw.
-    public static func start(dataDirectory: URL? = nil) async throws -> EtcdInstance {
+    /// within 90 s, or that exits, is killed and started again on new ports, up to three times:
+    /// under a full parallel test run one now and then stalls right after printing its first log
+    /// line (seen twice in some hundred starts, never reproduced alone); the error says what each saw.
+    ///
+    /// Healthy means this process itself listens on its client port, not only that something
+    /// there answers: `pickPort` (bind port 0, close) can hand two starts the same port before
+    /// either etcd binds it, and then the second exits ("address already in use") while its
+    /// health check passes against the first, whose stop later leaves the second test with a
+    /// refused connection (a CI failure of ObjectLockTransferTests).
+    public static func start(dataDirectory: URL? = nil, pickPort: () -> Int = freeLoopbackPort) async throws -> EtcdInstance {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd") else {
             throw EtcdInstanceError(description: "etcd is missing: run scripts/test, which installs Debian's etcd-server")
         }
@@ -26,7 +32,7 @@ public struct EtcdInstance: Sendable {
         for _ in 0..<3 {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("etcd-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let clientPort = freeLoopbackPort(), peerPort = freeLoopbackPort()
+            let clientPort = pickPort(), peerPort = pickPort()
             let clientURL = "http://127.0.0.1:\(clientPort)"
             let data = dataDirectory ?? directory.appendingPathComponent("data")
             let process: ProcessRunner.Running
@@ -44,9 +50,13 @@ public struct EtcdInstance: Sendable {
             let instance = EtcdInstance(directory: directory, givenData: dataDirectory, clientURL: clientURL, process: process)
             // Far beyond the second it takes: on an overloaded machine a start took 39 s.
             let deadline = ContinuousClock.now + .seconds(90)
+            var answeredByAnother = false
             do {
-                while ContinuousClock.now < deadline {
-                    if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 { return instance }
+                while ContinuousClock.now < deadline, !process.hasExited {
+                    if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 {
+                        if process.listens(onLoopbackPort: clientPort) { return instance }
+                        answeredByAnother = true
+                    }
                     try await Task.sleep(for: .milliseconds(100))
                 }
             } catch {
@@ -55,7 +65,7 @@ public struct EtcdInstance: Sendable {
             }
             let state = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8))?
                 .split(separator: "\n").first { $0.hasPrefix("State:") } ?? "State: gone"
-            failures.append("ports \(clientPort)/\(peerPort), \(state), log: \(process.stderrSoFar.suffix(300))")
+            failures.append("ports \(clientPort)/\(peerPort), \(state)\(answeredByAnother ? ", another process answered on its client port" : ""), log: \(process.stderrSoFar.suffix(300))")
             process.send(SIGKILL)
             _ = try? await process.finish()
             try? FileManager.default.removeItem(at: directory)

@@ -44,7 +44,27 @@ public enum ProcessRunner {
             if !hasExited { kill(processIdentifier, signal) }
         }
 
-        private var hasExited: Bool { kill(processIdentifier, 0) != 0 }
+        /// Whether the process has ended and been reaped.
+        public var hasExited: Bool { kill(processIdentifier, 0) != 0 }
+
+        /// Whether this process holds a TCP socket listening on 127.0.0.1:`port` (read from
+        /// /proc: its descriptors' socket inodes against the listening sockets in /proc/net/tcp),
+        /// so a test can tell its own server from another process that took the same port.
+        public func listens(onLoopbackPort port: Int) -> Bool {
+            let descriptors = "/proc/\(processIdentifier)/fd"
+            let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []).compactMap { entry -> Substring? in
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(descriptors)/\(entry)"),
+                      target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
+                return Substring(target.dropFirst("socket:[".count).dropLast())
+            })
+            guard !inodes.isEmpty, let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+            let local = "0100007F:" + String(format: "%04X", port)
+            // Each line after the header: sl local_address rem_address st ... uid timeout inode; state 0A is LISTEN.
+            return table.split(separator: "\n").dropFirst().contains { line in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                return fields.count > 9 && fields[1] == local && fields[3] == "0A" && inodes.contains(fields[9])
+            }
+        }
 
         /// Waits for the process to end. A waiter that gives up (cancelled, e.g. by a
         /// deadline) kills the process, so that neither it nor the wait outlives the caller.
