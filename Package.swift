@@ -329,7 +329,7 @@ let package = Package(
         .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
             name: "PipelineBenchmark",
-            dependencies: ["BenchmarkSupport", "SnapshotPipeline", "TalosAPI", "S3", "Age"],
+            dependencies: ["BenchmarkSupport", "SnapshotPipeline", "TalosAPI", "S3", "Age", "AllocatorSettings"],
             path: "Benchmarks/PipelineBenchmark"
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import AllocatorSettings
 import Age
 import SnapshotPipeline
 import BenchmarkSupport
@@ -11,7 +12,14 @@ import TalosAPI
 // controller's transfer, 8 MiB parts, 2 in flight) into the S3 test server named by
 // $S3_TEST_SERVER: AUTH (moto with authentication on, the default) or RGW (Ceph's RADOS
 // Gateway). Prints throughput and this process's peak resident memory.
+// With $PIPELINE_MALLOC=operator, first sets glibc's malloc as `talos-etcd-backup run` does
+// (AllocatorSettings: one arena, mapped part buffers), to measure the path as the operator runs it.
 // Run with: scripts/benchmark-pipeline
+let mallocSettings = ProcessInfo.processInfo.environment["PIPELINE_MALLOC"] == "operator" ? "operator" : "glibc defaults"
+if mallocSettings == "operator" {
+    let refused = AllocatorSettings.apply(for: ProcessInfo.processInfo.environment)
+    precondition(refused.isEmpty, "malloc refused \(refused)")
+}
 let talosconfig = CommandLine.arguments[1]
 let sizeMiB = Int(CommandLine.arguments[2])!
 let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : TalosToS3Transfer().maxConcurrentParts
@@ -47,7 +55,7 @@ let elapsed = clock.now - start
 let seconds = elapsed.inSeconds
 let snapshotSize = stored.snapshotSize ?? stored.size
 let snapshotMiB = Double(snapshotSize) / 1_048_576
-print(String(format: "pipeline Talos -> S3 (\(server), \(encodingName)): %d MiB snapshot in %.2f s = %.1f MiB/s, stored %.1f MiB (ratio %.2f), %d parts in flight, peak RSS %.1f MiB",
+print(String(format: "pipeline Talos -> S3 (\(server), \(encodingName)): %d MiB snapshot in %.2f s = %.1f MiB/s, stored %.1f MiB (ratio %.2f), %d parts in flight, malloc: \(mallocSettings), peak RSS %.1f MiB",
              Int(snapshotSize >> 20), seconds, snapshotMiB / seconds, Double(stored.size) / 1_048_576, Double(snapshotSize) / Double(stored.size),
              partsInFlight, ProcessFigures.peakResidentMiB()))
 precondition(snapshotSize == Int64(sizeMiB) * 1024 * 1024 + 32, "unexpected snapshot size \(snapshotSize)")

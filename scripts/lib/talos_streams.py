@@ -197,12 +197,18 @@ class S3Services:
                        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# The malloc settings `talos-etcd-backup run` applies, for PipelineBenchmark (AllocatorSettings).
+OPERATOR_MALLOC = {"PIPELINE_MALLOC": "operator"}
+
+
 def pipeline(directory, size_mib, rounds):
     """Target 2: the backup path end to end (Talos, checks, S3 multipart upload) from the grpc-go
     stand-in in 1 KiB messages, against boto3's managed upload of the same bytes from a file, and
     against what users script today (the grpc-go client to a file, then boto3's upload, timed
     as one), each on a freshly started moto (SigV4 on) and Ceph RGW; then the path from
-    talos-test-server beside it, and its peak memory for a 2 GiB snapshot (target 3)."""
+    talos-test-server beside it, and its peak memory for a 2 GiB snapshot (target 3). The
+    pipeline runs twice in each round and for 2 GiB: with glibc's malloc defaults, and with the
+    settings `talos-etcd-backup run` applies (PIPELINE_MALLOC=operator), as the operator runs it."""
     path = snapshot(directory, size_mib)
     size = os.path.getsize(path)
     benchmark = os.path.join(ROOT, ".build/release/PipelineBenchmark")
@@ -213,13 +219,13 @@ def pipeline(directory, size_mib, rounds):
     results = {}
     try:
         for server in ["AUTH", "RGW"]:
-            def run(command):
+            def run(command, extra={}):
                 """timed(command) on a fresh server, and the server's CPU seconds during it."""
                 services.fresh()
                 before = session_cpu(services.sessions)
-                result = timed(command, env={**os.environ, **services.environment, "S3_TEST_SERVER": server})
+                result = timed(command, env={**os.environ, **services.environment, "S3_TEST_SERVER": server, **extra})
                 return (*result, session_cpu(services.sessions) - before)
-            rows = {"pipeline": [], "boto3": [], "scripted": []}
+            rows = {"pipeline": [], "pipeline_operator_malloc": [], "boto3": [], "scripted": []}
             # Where the CPU goes (core-seconds): the client, the Talos stand-in (its own figure
             # for the stream) and the S3 server, against what the machine's cores give in the run's time.
             budgets = {"pipeline": [], "boto3": []}
@@ -228,6 +234,9 @@ def pipeline(directory, size_mib, rounds):
                 rows["pipeline"].append((float(re.search(r"in ([0-9.]+) s =", out).group(1)), rss))
                 node_cpu = standin.server_cpu_per_message()[-1] * (size / 1024) / 1e6
                 budgets["pipeline"].append((wall, cpu, node_cpu, s3_cpu))
+                _, _, rss, out, _ = run([benchmark, standin.talosconfig, str(size_mib)], OPERATOR_MALLOC)
+                assert "malloc: operator" in out, out
+                rows["pipeline_operator_malloc"].append((float(re.search(r"in ([0-9.]+) s =", out).group(1)), rss))
                 wall, cpu, _, out, s3_cpu = run(boto3)
                 rows["boto3"].append((float(re.search(r"in ([0-9.]+) s =", out).group(1)), 0))
                 budgets["boto3"].append((wall, cpu, 0.0, s3_cpu))
@@ -250,11 +259,13 @@ def pipeline(directory, size_mib, rounds):
         test_server.stop()
     big = snapshot(directory, 2 * size_mib)
     standin = Server(directory, "standin", 1024, snapshot=big)
+    big_runs = {}
     try:
-        services.fresh()
-        _, _, big_rss, out = timed([benchmark, standin.talosconfig, str(2 * size_mib)],
-                                   env={**os.environ, **services.environment, "S3_TEST_SERVER": "AUTH"})
-        big_seconds = float(re.search(r"in ([0-9.]+) s =", out).group(1))
+        for name, extra in [("defaults", {}), ("operator", OPERATOR_MALLOC)]:
+            services.fresh()
+            _, _, big_rss, out = timed([benchmark, standin.talosconfig, str(2 * size_mib)],
+                                       env={**os.environ, **services.environment, "S3_TEST_SERVER": "AUTH", **extra})
+            big_runs[name] = (float(re.search(r"in ([0-9.]+) s =", out).group(1)), big_rss)
     finally:
         standin.stop()
         services.stop()
@@ -268,8 +279,12 @@ def pipeline(directory, size_mib, rounds):
         boto3_s = median([row[0] for row in rows["boto3"]])
         scripted_s = median([row[0] for row in rows["scripted"]])
         rss = max(row[1] for row in rows["pipeline"])
+        operator_s = median([row[0] for row in rows["pipeline_operator_malloc"]])
+        operator_rss = max(row[1] for row in rows["pipeline_operator_malloc"])
         print(f"  {name}:")
         print(f"    pipeline (Talos -> checks -> S3)                  {mib / pipeline_s:7.1f} MiB/s ({pipeline_s:.2f} s), peak RSS {rss:.1f} MiB")
+        print(f"    the same with run's malloc settings               {mib / operator_s:7.1f} MiB/s ({operator_s:.2f} s), peak RSS {operator_rss:.1f} MiB"
+              f" (ratio to glibc's defaults {pipeline_s / operator_s:.2f})")
         print(f"    boto3 upload_fileobj of the same bytes, from a file {mib / boto3_s:7.1f} MiB/s ({boto3_s:.2f} s)")
         print(f"    grpc-go client to a file, then boto3's upload      {mib / scripted_s:7.1f} MiB/s ({scripted_s:.2f} s)")
         print(f"    pipeline from talos-test-server instead (one run) {mib / rows['testserver']:7.1f} MiB/s ({rows['testserver']:.2f} s)")
@@ -281,7 +296,9 @@ def pipeline(directory, size_mib, rounds):
             node_part = f", Talos stand-in {node:.2f}" if kind == "pipeline" else ""
             print(f"    CPU of a {kind} run (medians, core-seconds): {client} {cpu:.2f}{node_part}, S3 server {s3:.2f}; "
                   f"{cpu + node + s3:.2f} of the {cores * wall:.2f} that {cores} cores give in its {wall:.2f} s")
-    print(f"  2 GiB snapshot (moto), one run: {2 * mib / big_seconds:.1f} MiB/s, peak RSS {big_rss:.1f} MiB (target: under 100 MiB)")
+    for name, label in [("defaults", "glibc's malloc defaults"), ("operator", "run's malloc settings")]:
+        seconds, rss = big_runs[name]
+        print(f"  2 GiB snapshot (moto), one run, {label}: {2 * mib / seconds:.1f} MiB/s, peak RSS {rss:.1f} MiB (target: under 100 MiB)")
 
 
 if __name__ == "__main__":

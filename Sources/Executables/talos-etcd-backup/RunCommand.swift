@@ -177,7 +177,7 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "talos-etcd-backup")
         // The malloc settings main() applied before anything else ran (AllocatorSettings).
         let malloc = AllocatorSettings.lastApplied
-        logger.info("malloc settings", metadata: ["set": "\(malloc.applied.filter { !malloc.refused.contains($0) })", "refused": "\(malloc.refused)"])
+        logger.info("malloc settings", metadata: ["set": "\(malloc.set)", "refused": "\(malloc.refused)"])
 
         var configuration: KubernetesConfiguration
         do {

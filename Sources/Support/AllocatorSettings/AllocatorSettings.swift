@@ -56,17 +56,20 @@ public enum AllocatorSettings {
         }
     }
 
-    /// What the last ``apply(for:set:)`` did: the variables of the settings it applied, and of
-    /// those the setter refused (for `run` to log once logging is set up).
-    public static var lastApplied: (applied: [String], refused: [String]) { outcome.withLock { $0 } }
-    private static let outcome = Mutex<(applied: [String], refused: [String])>(([], []))
+    /// What the last ``apply(for:set:)`` did: the variables of the settings it set, and of those
+    /// the setter refused (for `run` to log once logging is set up).
+    public static var lastApplied: (set: [String], refused: [String]) { outcome.withLock { $0 } }
+    private static let outcome = Mutex<(set: [String], refused: [String])>(([], []))
 
-    /// Applies ``settings(for:)`` with `set` (`mallopt`, which answers 1 for a setting taken).
+    /// Applies ``settings(for:)`` with `set` (`mallopt`, which answers 1 for a setting taken);
+    /// returns the variables of the settings refused.
     @discardableResult
     public static func apply(for environment: [String: String], set: (Int32, Int32) -> Int32 = AllocatorSettings.mallopt) -> [String] {
-        let settings = settings(for: environment)
-        let refused = settings.filter { set($0.parameter, $0.value) != 1 }.map(\.environmentVariable)
-        outcome.withLock { $0 = (settings.map(\.environmentVariable), refused) }
+        var taken: [String] = [], refused: [String] = []
+        for setting in settings(for: environment) {
+            if set(setting.parameter, setting.value) == 1 { taken.append(setting.environmentVariable) } else { refused.append(setting.environmentVariable) }
+        }
+        outcome.withLock { $0 = (taken, refused) }
         return refused
     }
 
