@@ -13,16 +13,16 @@ struct AllocatorSettingsTests {
         }
     }
 
-    @Test("one arena, fixed mmap and trim thresholds of 64 KiB, no top pad, with glibc's parameter numbers; a refusal is reported")
+    @Test("one arena, a fixed mmap threshold of 4 MiB, a trim threshold of 64 KiB, no top pad, with glibc's parameter numbers; a refusal is reported")
     func defaults() {
         let settings = AllocatorSettings.settings(for: [:])
         #expect(settings.map(\.environmentVariable) == ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"])
-        #expect(settings.map(\.value) == [1, 65_536, 65_536, 0])
+        #expect(settings.map(\.value) == [1, 4_194_304, 65_536, 0])
         // glibc's own numbers for them (malloc.h): a wrong one would set something else.
         #expect(settings.map(\.parameter) == [-8, -3, -1, -2])
         let recorder = Recorder()
         let refused = AllocatorSettings.apply(for: [:], set: recorder.set)
-        #expect(recorder.calls.withLock { $0 } == [[-8, 1], [-3, 65_536], [-1, 65_536], [-2, 0]])
+        #expect(recorder.calls.withLock { $0 } == [[-8, 1], [-3, 4_194_304], [-1, 65_536], [-2, 0]])
         #expect(refused == ["MALLOC_MMAP_THRESHOLD_"])
         #expect(AllocatorSettings.lastApplied.set == ["MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"])
         #expect(AllocatorSettings.lastApplied.refused == ["MALLOC_MMAP_THRESHOLD_"])

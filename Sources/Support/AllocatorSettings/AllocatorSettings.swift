@@ -12,11 +12,16 @@ import Synchronization
 /// runs) while heaptrack showed its live heap flat (16.5 MiB between ticks, 24 at each peak).
 /// malloc kept what each peak had freed: spread over several arenas (up to eight per core), in
 /// pages that stay partly used, and under an mmap threshold that rises with every large block
-/// freed, so that large buffers came from the heap too. One arena, a fixed mmap threshold of
-/// 64 KiB (large buffers are mapped and unmapped whole), and freed memory at the heap's top
-/// given back from 64 KiB on: three runs then stayed at 57.8 to 59.0 MiB after five to seven
-/// ticks (docs/performance.md). Measured on that control-plane benchmark only: what one arena
-/// and mapped part buffers cost the snapshot path inside the operator is not measured yet.
+/// freed. One arena, a fixed mmap threshold, and freed memory at the heap's top given back from
+/// 64 KiB on: runs then stayed at 57.8 to 59.1 MiB after five to seven ticks
+/// (docs/performance.md).
+///
+/// The mmap threshold is 4 MiB, not lower: at 64 KiB the snapshot path mapped and unmapped its
+/// buffers of a socket read's worth whole, 12 times the page faults of glibc's defaults (about
+/// 630,000 against 50,000 for 1 GiB) and a third more CPU; at 1 MiB still 3 to 6 times; at
+/// 4 MiB as many as the defaults, and the control plane stayed at 59.1 MiB. Buffers of 4 MiB
+/// and more (the uploader's 8 MiB parts, reused through a backup) are still mapped, so they go
+/// back to the system when a backup ends.
 ///
 /// A setting whose glibc variable (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
 /// `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`) is set to a number in the environment, or
@@ -36,7 +41,7 @@ public enum AllocatorSettings {
         #if canImport(CMalloc) && canImport(Glibc)
         [
             Setting(environmentVariable: "MALLOC_ARENA_MAX", tunable: "glibc.malloc.arena_max", parameter: M_ARENA_MAX, value: 1),
-            Setting(environmentVariable: "MALLOC_MMAP_THRESHOLD_", tunable: "glibc.malloc.mmap_threshold", parameter: M_MMAP_THRESHOLD, value: 64 * 1024),
+            Setting(environmentVariable: "MALLOC_MMAP_THRESHOLD_", tunable: "glibc.malloc.mmap_threshold", parameter: M_MMAP_THRESHOLD, value: 4 << 20),
             Setting(environmentVariable: "MALLOC_TRIM_THRESHOLD_", tunable: "glibc.malloc.trim_threshold", parameter: M_TRIM_THRESHOLD, value: 64 * 1024),
             Setting(environmentVariable: "MALLOC_TOP_PAD_", tunable: "glibc.malloc.top_pad", parameter: M_TOP_PAD, value: 0),
         ]
