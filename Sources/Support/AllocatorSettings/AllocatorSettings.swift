@@ -17,7 +17,7 @@ import Synchronization
 /// (docs/performance.md).
 ///
 /// The mmap threshold is 4 MiB, not lower: at 64 KiB the snapshot path mapped and unmapped its
-/// buffers of a socket read's worth whole, 12 times the page faults of glibc's defaults (about
+/// buffers from 64 KiB up whole, 12 times the page faults of glibc's defaults (about
 /// 630,000 against 50,000 for 1 GiB) and a third more CPU; at 1 MiB still 3 to 6 times; at
 /// 4 MiB as many as the defaults, and the control plane stayed at 59.1 MiB. Buffers of 4 MiB
 /// and more (the uploader's 8 MiB parts, reused through a backup) are still mapped, so they go
