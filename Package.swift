@@ -55,6 +55,7 @@ let package = Package(
         // glibc malloc's settings for the long-running operator (mallopt, from a C header that
         // Swift's Glibc module leaves out).
         .target(name: "CMalloc", path: "Sources/Support/CMalloc"),
+        .target(name: "ProcFS", path: "Sources/Support/ProcFS"),
         .target(name: "AllocatorSettings", dependencies: [.target(name: "CMalloc", condition: .when(platforms: [.linux]))],
                 path: "Sources/Support/AllocatorSettings"),
         // What kubeconfig and talosconfig readers share: reading their YAML (never quoting it in an
@@ -173,7 +174,7 @@ let package = Package(
         .target(
             name: "OperatorEndpoints",
             dependencies: [
-                "ControllerRuntime",
+                "ControllerRuntime", "ProcFS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -326,7 +327,7 @@ let package = Package(
             path: "Tests/Support/talos-test-server"
         ),
         // /proc figures and durations, shared by the benchmarks.
-        .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport"),
+        .target(name: "BenchmarkSupport", dependencies: ["ProcFS"], path: "Benchmarks/BenchmarkSupport"),
         .executableTarget(
             name: "PipelineBenchmark",
             dependencies: ["BenchmarkSupport", "SnapshotPipeline", "TalosAPI", "S3", "Age", "AllocatorSettings"],
@@ -376,7 +377,7 @@ let package = Package(
         .target(
             name: "TestProcesses",
             dependencies: [
-                "Waiting",
+                "Waiting", "ProcFS",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -434,7 +435,7 @@ let package = Package(
             name: "BackupOperatorUnitTests",
             dependencies: [
                 "BackupOperator", "SnapshotPipeline", "BackupResolution", "ControlPlaneState", "ControllerRuntime", "Cron", "CustomResources", "KubernetesClient", "KubernetesTesting",
-                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy", "AllocatorSettings",
+                "OperatorEndpoints", "S3", "TalosAPI", "ReconcilerTestSupport", "TestSupport", "EndpointPolicy", "AllocatorSettings", "ProcFS",
             ]
         ),
         // The cron engine against PyPI croniter (a Python process): integration.

@@ -1,5 +1,6 @@
 import ControllerRuntime
 import Foundation
+import ProcFS
 import Prometheus
 import Synchronization
 
@@ -48,7 +49,7 @@ public final class ProcessMetrics: Sendable {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
         // Fields after the command name, which is in parentheses and may contain spaces.
-        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+        if let stat = ProcFS.contents(of: "/proc/self/stat"),
            let close = stat.lastIndex(of: ")") {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             // fields[0] is field 3 of proc(5): utime is 14, stime 15, starttime 22, vsize 23, rss 24.
@@ -76,7 +77,9 @@ public final class ProcessMetrics: Sendable {
 
     /// The system's boot time (Unix seconds), from `btime` in `/proc/stat`.
     private static func bootTime() -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+        // Read whole: on a node with many CPUs and interrupts this file is far longer than the
+        // 4 KiB Foundation would read, and `btime` comes after the long `intr` line (ProcFS).
+        guard let stat = ProcFS.contents(of: "/proc/stat") else { return nil }
         for line in stat.split(separator: "\n") where line.hasPrefix("btime ") {
             return Double(line.dropFirst("btime ".count))
         }

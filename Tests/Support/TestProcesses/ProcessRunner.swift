@@ -1,5 +1,6 @@
 import Waiting
 import Foundation
+import ProcFS
 import Subprocess
 import SystemPackage
 
@@ -47,22 +48,34 @@ public enum ProcessRunner {
         /// Whether the process has ended and been reaped.
         public var hasExited: Bool { kill(processIdentifier, 0) != 0 }
 
-        /// Whether this process holds a TCP socket listening on 127.0.0.1:`port` (read from
-        /// /proc: its descriptors' socket inodes against the listening sockets in /proc/net/tcp),
-        /// so a test can tell its own server from another process that took the same port.
-        public func listens(onLoopbackPort port: Int) -> Bool {
+        /// Whether this process holds a TCP socket listening on 127.0.0.1:`port`, so a test can
+        /// tell its own server from another process that took the same port: its descriptors'
+        /// socket inodes (`/proc/<pid>/fd`) against the LISTEN sockets in the `tcp` and `tcp6`
+        /// tables (an IPv4-mapped address included) of this network namespace, which children
+        /// share. False for a process that has ended (a zombie has no descriptors); nil only
+        /// where /proc cannot be read at all.
+        public func listens(onLoopbackPort port: Int) -> Bool? {
+            let files = FileManager.default
+            guard files.isReadableFile(atPath: "/proc/self/fd") else { return nil }
             let descriptors = "/proc/\(processIdentifier)/fd"
-            let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []).compactMap { entry -> Substring? in
-                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(descriptors)/\(entry)"),
+            let inodes = Set(((try? files.contentsOfDirectory(atPath: descriptors)) ?? []).compactMap { entry -> Substring? in
+                guard let target = try? files.destinationOfSymbolicLink(atPath: "\(descriptors)/\(entry)"),
                       target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
                 return Substring(target.dropFirst("socket:[".count).dropLast())
             })
-            guard !inodes.isEmpty, let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
-            let local = "0100007F:" + String(format: "%04X", port)
+            guard !inodes.isEmpty else { return false }
+            // The kernel prints each 32-bit word of an address as a number in host byte order.
+            let loopback = String(format: "%08X", inet_addr("127.0.0.1")), portHex = String(format: ":%04X", port)
+            let locals: Set<Substring> = [Substring(loopback + portHex),
+                                          Substring("0000000000000000" + String(format: "%08X", UInt32(0xFFFF).bigEndian) + loopback + portHex)]
+            let tables = ["tcp", "tcp6"].compactMap { ProcFS.contents(of: "/proc/self/net/\($0)") }
+            guard !tables.isEmpty else { return nil }
             // Each line after the header: sl local_address rem_address st ... uid timeout inode; state 0A is LISTEN.
-            return table.split(separator: "\n").dropFirst().contains { line in
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                return fields.count > 9 && fields[1] == local && fields[3] == "0A" && inodes.contains(fields[9])
+            return tables.contains { table in
+                table.split(separator: "\n").dropFirst().contains { line in
+                    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                    return fields.count > 9 && locals.contains(fields[1]) && fields[3] == "0A" && inodes.contains(fields[9])
+                }
             }
         }
 
