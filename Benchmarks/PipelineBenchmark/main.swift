@@ -15,14 +15,17 @@ import TalosAPI
 // With $PIPELINE_MALLOC=operator, first sets glibc's malloc as `talos-etcd-backup run` does
 // (AllocatorSettings: one arena, mapped part buffers), to measure the path as the operator runs it.
 // Run with: scripts/benchmark-pipeline
-let mallocSettings = ProcessInfo.processInfo.environment["PIPELINE_MALLOC"] == "operator" ? "operator" : "glibc defaults"
-if mallocSettings == "operator" {
+// The label names what was set, so that the script can check each run is what it says.
+var mallocSettings = "glibc's defaults"
+if ProcessInfo.processInfo.environment["PIPELINE_MALLOC"] == "operator" {
     let refused = AllocatorSettings.apply(for: ProcessInfo.processInfo.environment)
     precondition(refused.isEmpty, "malloc refused \(refused)")
+    mallocSettings = "run's settings \(AllocatorSettings.lastApplied.set.joined(separator: " "))"
 }
 let talosconfig = CommandLine.arguments[1]
 let sizeMiB = Int(CommandLine.arguments[2])!
-let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : TalosToS3Transfer().maxConcurrentParts
+// Parts in flight: a number, or "default" (TalosToS3Transfer's).
+let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? TalosToS3Transfer().maxConcurrentParts : TalosToS3Transfer().maxConcurrentParts
 // plain, zstd (level 3) or zstd+age (level 3, one X25519 recipient).
 let encodingName = CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "plain"
 // With $PIPELINE_IDENTITY_FILE set, the identity is written there and the object kept, so the
