@@ -25,7 +25,10 @@ if ProcessInfo.processInfo.environment["PIPELINE_MALLOC"] == "operator" {
 let talosconfig = CommandLine.arguments[1]
 let sizeMiB = Int(CommandLine.arguments[2])!
 // Parts in flight: a number, or "default" (TalosToS3Transfer's).
-let partsInFlight = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? TalosToS3Transfer().maxConcurrentParts : TalosToS3Transfer().maxConcurrentParts
+let partsInFlight: Int = switch CommandLine.arguments.count > 3 ? CommandLine.arguments[3] : "default" {
+case "default": TalosToS3Transfer().maxConcurrentParts
+case let text: Int(text) ?? { fatalError("parts in flight \(text): expected a number or default") }()
+}
 // plain, zstd (level 3) or zstd+age (level 3, one X25519 recipient).
 let encodingName = CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "plain"
 // With $PIPELINE_IDENTITY_FILE set, the identity is written there and the object kept, so the

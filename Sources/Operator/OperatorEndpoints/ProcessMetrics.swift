@@ -64,7 +64,7 @@ public final class ProcessMetrics: Sendable {
                 if delta > 0 { cpu.increment(by: delta) }
                 resident.set(rss * pageSize)
                 virtual.set(vsize)
-                if let boot = Self.bootTime() { start.set(boot + started / ticks) }
+                if let boot = Self.bootTimeOnce { start.set(boot + started / ticks) }
             }
         }
         if let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
@@ -74,6 +74,9 @@ public final class ProcessMetrics: Sendable {
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { maxFDs.set(Double(limit.rlim_cur)) }
         #endif
     }
+
+    /// The system's boot time (Unix seconds), read once: it does not change.
+    private static let bootTimeOnce: Double? = bootTime()
 
     /// The system's boot time (Unix seconds), from `btime` in `/proc/stat`.
     private static func bootTime() -> Double? {

@@ -53,15 +53,22 @@ public struct EtcdInstance: Sendable {
             // Far beyond the second it takes: on an overloaded machine a start took 39 s.
             let deadline = ContinuousClock.now + .seconds(90)
             var answeredByAnother = false
+            var notItsOwn = 0
             do {
                 while ContinuousClock.now < deadline, !process.hasExited {
                     if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 {
-                        // Not its own socket: another process holds the port, so this etcd
-                        // cannot bind it; started again on new ports at once. When /proc
-                        // cannot tell, a healthy answer counts, as it did before the check.
+                        // When /proc cannot tell, a healthy answer counts, as it did before the
+                        // check. Not its own socket three times in a row (a table read while
+                        // sockets come and go can miss a line): another process holds the port,
+                        // so this etcd cannot bind it; started again on new ports.
                         guard process.listens(onLoopbackPort: clientPort) == false else { return instance }
-                        answeredByAnother = true
-                        break
+                        notItsOwn += 1
+                        if notItsOwn == 3 {
+                            answeredByAnother = true
+                            break
+                        }
+                    } else {
+                        notItsOwn = 0
                     }
                     try await Task.sleep(for: .milliseconds(100))
                 }

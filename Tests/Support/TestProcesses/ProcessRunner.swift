@@ -51,32 +51,25 @@ public enum ProcessRunner {
         /// Whether this process holds a TCP socket listening on 127.0.0.1:`port`, so a test can
         /// tell its own server from another process that took the same port: its descriptors'
         /// socket inodes (`/proc/<pid>/fd`) against the LISTEN sockets in the `tcp` and `tcp6`
-        /// tables (an IPv4-mapped address included) of this network namespace, which children
-        /// share. False for a process that has ended (a zombie has no descriptors); nil only
-        /// where /proc cannot be read at all.
+        /// tables of this network namespace, which children share. False for a process that
+        /// has ended; nil where /proc cannot tell.
         public func listens(onLoopbackPort port: Int) -> Bool? {
             let files = FileManager.default
-            guard files.isReadableFile(atPath: "/proc/self/fd") else { return nil }
             let descriptors = "/proc/\(processIdentifier)/fd"
-            let inodes = Set(((try? files.contentsOfDirectory(atPath: descriptors)) ?? []).compactMap { entry -> Substring? in
+            let entries: [String]
+            do {
+                entries = try files.contentsOfDirectory(atPath: descriptors)
+            } catch {
+                return hasExited ? false : nil
+            }
+            let inodes = Set(entries.compactMap { entry -> Substring? in
                 guard let target = try? files.destinationOfSymbolicLink(atPath: "\(descriptors)/\(entry)"),
                       target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
                 return Substring(target.dropFirst("socket:[".count).dropLast())
             })
-            guard !inodes.isEmpty else { return false }
-            // The kernel prints each 32-bit word of an address as a number in host byte order.
-            let loopback = String(format: "%08X", inet_addr("127.0.0.1")), portHex = String(format: ":%04X", port)
-            let locals: Set<Substring> = [Substring(loopback + portHex),
-                                          Substring("0000000000000000" + String(format: "%08X", UInt32(0xFFFF).bigEndian) + loopback + portHex)]
             let tables = ["tcp", "tcp6"].compactMap { ProcFS.contents(of: "/proc/self/net/\($0)") }
             guard !tables.isEmpty else { return nil }
-            // Each line after the header: sl local_address rem_address st ... uid timeout inode; state 0A is LISTEN.
-            return tables.contains { table in
-                table.split(separator: "\n").dropFirst().contains { line in
-                    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                    return fields.count > 9 && locals.contains(fields[1]) && fields[3] == "0A" && inodes.contains(fields[9])
-                }
-            }
+            return !inodes.isDisjoint(with: ProcessRunner.loopbackListeners(onPort: port, tables: tables))
         }
 
         /// Waits for the process to end. A waiter that gives up (cancelled, e.g. by a
@@ -157,6 +150,27 @@ public enum ProcessRunner {
                            within limit: Duration = .seconds(300)) async throws -> Result {
         let process = try await start(executable, arguments, environment: environment, stdin: stdin)
         return try await withDeadline(limit, "\(executable) \(arguments.joined(separator: " "))") { try await process.finish() }
+    }
+}
+
+extension ProcessRunner {
+    /// The socket inodes listening on 127.0.0.1:`port` in the text of `/proc/net/tcp` and
+    /// `/proc/net/tcp6` tables (an IPv4-mapped address in `tcp6` included). The kernel prints
+    /// each 32-bit word of an address as a number in host byte order, the port in hex.
+    public static func loopbackListeners(onPort port: Int, tables: [String]) -> Set<Substring> {
+        let loopback = String(format: "%08X", inet_addr("127.0.0.1"))
+        let portHex = ":" + String(repeating: "0", count: max(0, 4 - String(port, radix: 16).count)) + String(port, radix: 16, uppercase: true)
+        let mapped = "0000000000000000" + String(format: "%08X", UInt32(0xFFFF).bigEndian) + loopback
+        let locals: Set<Substring> = [Substring(loopback + portHex), Substring(mapped + portHex)]
+        var inodes = Set<Substring>()
+        for table in tables {
+            // Each line after the header: sl local_address rem_address st ... uid timeout inode; state 0A is LISTEN.
+            for line in table.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if fields.count > 9, locals.contains(fields[1]), fields[3] == "0A" { inodes.insert(fields[9]) }
+            }
+        }
+        return inodes
     }
 }
 
