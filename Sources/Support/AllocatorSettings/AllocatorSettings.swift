@@ -17,7 +17,7 @@ import Synchronization
 /// (docs/performance.md).
 ///
 /// The mmap threshold is 4 MiB, not lower: at 64 KiB the snapshot path mapped and unmapped its
-/// buffers from 64 KiB up whole, with 12 times the page faults of glibc's defaults (about
+/// buffers from 64 KiB up whole, with 12 to 15 times the page faults of glibc's defaults (about
 /// 630,000 against 42,000 to 53,000 for 1 GiB) and 1.3 to 1.6 times the CPU; at 1 MiB still 3
 /// to 6 times the faults; at 4 MiB 50,000 to 75,000 and the defaults' CPU, and the control
 /// plane stayed at 59.1 MiB. Buffers of 4 MiB
