@@ -55,9 +55,10 @@ let package = Package(
         // glibc malloc's settings for the long-running operator (mallopt, from a C header that
         // Swift's Glibc module leaves out).
         .target(name: "CMalloc", path: "Sources/Support/CMalloc"),
-        .target(name: "ProcFS", path: "Sources/Support/ProcFS"),
         .target(name: "AllocatorSettings", dependencies: [.target(name: "CMalloc", condition: .when(platforms: [.linux]))],
                 path: "Sources/Support/AllocatorSettings"),
+        // /proc files read to their end (Foundation stops at 4 KiB there).
+        .target(name: "ProcFS", path: "Sources/Support/ProcFS"),
         // What kubeconfig and talosconfig readers share: reading their YAML (never quoting it in an
         // error), the error that names file, context and field, and what a decoding error says
         // about the field at fault.

@@ -238,11 +238,11 @@ def pipeline(directory, size_mib, rounds):
     results = {}
     try:
         for server in ["AUTH", "RGW"]:
-            def run(command, extra={}):
+            def run(command, extra=None):
                 """timed(command) on a fresh server, and the server's CPU seconds during it."""
                 services.fresh()
                 before = session_cpu(services.sessions)
-                result = timed(command, env={**base_environment(), **services.environment, "S3_TEST_SERVER": server, **extra})
+                result = timed(command, env={**base_environment(), **services.environment, "S3_TEST_SERVER": server, **(extra or {})})
                 return (*result, session_cpu(services.sessions) - before)
             rows = {"pipeline": [], "pipeline_operator_malloc": [], "pipeline_encoded": [], "boto3": [], "scripted": []}
             # Where the CPU goes (core-seconds): the client, the Talos stand-in (its own figure
@@ -304,10 +304,10 @@ def pipeline(directory, size_mib, rounds):
         rss = max(row[1] for row in rows["pipeline"])
         operator_s = median([row[0] for row in rows["pipeline_operator_malloc"]])
         operator_rss = max(row[1] for row in rows["pipeline_operator_malloc"])
-        print(f"  {name}:")
-        print(f"    pipeline (Talos -> checks -> S3)                  {mib / pipeline_s:7.1f} MiB/s ({pipeline_s:.2f} s), peak RSS {rss:.1f} MiB")
         encoded_s = median([row[0] for row in rows["pipeline_encoded"]])
         encoded_rss = max(row[1] for row in rows["pipeline_encoded"])
+        print(f"  {name}:")
+        print(f"    pipeline (Talos -> checks -> S3)                  {mib / pipeline_s:7.1f} MiB/s ({pipeline_s:.2f} s), peak RSS {rss:.1f} MiB")
         print(f"    the same with run's malloc settings               {mib / operator_s:7.1f} MiB/s ({operator_s:.2f} s), peak RSS {operator_rss:.1f} MiB"
               f" (ratio to glibc's defaults {pipeline_s / operator_s:.2f})")
         print(f"    the same with zstd and age (run's malloc settings) {mib / encoded_s:7.1f} MiB/s ({encoded_s:.2f} s), peak RSS {encoded_rss:.1f} MiB")

@@ -20,9 +20,8 @@ import Synchronization
 /// buffers from 64 KiB up whole, with 12 to 15 times the page faults of glibc's defaults (about
 /// 630,000 against 42,000 to 53,000 for 1 GiB) and 1.3 to 1.6 times the CPU; at 1 MiB still 3
 /// to 6 times the faults; at 4 MiB 50,000 to 75,000 and the defaults' CPU, and the control
-/// plane stayed at 59.1 MiB. Buffers of 4 MiB
-/// and more (the uploader's 8 MiB parts, reused through a backup) are still mapped, so they go
-/// back to the system when a backup ends.
+/// plane stayed at 59.1 MiB. Buffers of 4 MiB and more (the uploader's 8 MiB parts, reused
+/// through a backup) are still mapped, so they go back to the system when a backup ends.
 ///
 /// A setting whose glibc variable (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`,
 /// `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`) is set to a number in the environment, or

@@ -52,8 +52,7 @@ public struct EtcdInstance: Sendable {
             let instance = EtcdInstance(directory: directory, givenData: dataDirectory, clientURL: clientURL, process: process)
             // Far beyond the second it takes: on an overloaded machine a start took 39 s.
             let deadline = ContinuousClock.now + .seconds(90)
-            var answeredByAnother = false
-            var notItsOwn = 0
+            var notItsOwn = 0  // healthy answers in a row from a socket not this process's
             do {
                 while ContinuousClock.now < deadline, !process.hasExited {
                     if (try? await instance.etcdctl(["endpoint", "health"]))?.status == 0 {
@@ -63,10 +62,7 @@ public struct EtcdInstance: Sendable {
                         // so this etcd cannot bind it; started again on new ports.
                         guard process.listens(onLoopbackPort: clientPort) == false else { return instance }
                         notItsOwn += 1
-                        if notItsOwn == 3 {
-                            answeredByAnother = true
-                            break
-                        }
+                        if notItsOwn == 3 { break }
                     } else {
                         notItsOwn = 0
                     }
@@ -78,7 +74,7 @@ public struct EtcdInstance: Sendable {
             }
             let state = ProcFS.contents(of: "/proc/\(process.processIdentifier)/status")?
                 .split(separator: "\n").first { $0.hasPrefix("State:") } ?? "State: gone"
-            failures.append("ports \(clientPort)/\(peerPort), \(state)\(answeredByAnother ? ", another process answered on its client port" : ""), log: \(process.stderrSoFar.suffix(300))")
+            failures.append("ports \(clientPort)/\(peerPort), \(state)\(notItsOwn == 3 ? ", another process answered on its client port" : ""), log: \(process.stderrSoFar.suffix(300))")
             process.send(SIGKILL)
             _ = try? await process.finish()
             try? FileManager.default.removeItem(at: directory)

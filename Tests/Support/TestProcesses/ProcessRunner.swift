@@ -159,7 +159,8 @@ extension ProcessRunner {
     /// each 32-bit word of an address as a number in host byte order, the port in hex.
     public static func loopbackListeners(onPort port: Int, tables: [String]) -> Set<Substring> {
         let loopback = String(format: "%08X", inet_addr("127.0.0.1"))
-        let portHex = ":" + String(repeating: "0", count: max(0, 4 - String(port, radix: 16).count)) + String(port, radix: 16, uppercase: true)
+        let hex = String(port, radix: 16, uppercase: true)
+        let portHex = ":" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         let mapped = "0000000000000000" + String(format: "%08X", UInt32(0xFFFF).bigEndian) + loopback
         let locals: Set<Substring> = [Substring(loopback + portHex), Substring(mapped + portHex)]
         var inodes = Set<Substring>()
